@@ -1,0 +1,14 @@
+//! edgecheck: a conformance test suite and protocol fuzzer for edge-messaging servers
+//! (REST binding, profile `edge-v1`).
+//!
+//! Data flows from the catalogue (`conformance/`) through a plan, the engine and its client,
+//! into a stream of events that reporters render. See `docs/architecture.md`.
+
+pub mod case;
+pub mod catalogue;
+pub mod client;
+pub mod engine;
+pub mod model;
+pub mod sign;
+pub mod target;
+pub mod wire;
