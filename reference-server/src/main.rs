@@ -1,1 +1,132 @@
-fn main() {}
+//! `edge-server`: the edge-v1 reference server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use edge_reference_server::{start, Config, Tls, DEFAULT_CERT_PATH};
+
+/// Reference server for the edge-messaging REST binding (profile edge-v1).
+///
+/// By default it serves HTTPS on 127.0.0.1:8443 with a self-signed certificate for
+/// localhost, 127.0.0.1 and ::1, written to edge-server-cert.pem so that clients can trust
+/// it. State is kept in memory only, and nothing about requests is logged. Stop it with
+/// Ctrl-C or SIGTERM.
+#[derive(Debug, Parser)]
+#[command(name = "edge-server", version)]
+struct Args {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    listen: SocketAddr,
+
+    /// Path of the create endpoint; connection URIs are made under it.
+    #[arg(long, default_value = "/connection")]
+    base_path: String,
+
+    /// scheme://host[:port] for the absolute URIs the server returns, when clients reach it
+    /// through a proxy (the proxy must forward paths unchanged). Default: from --listen.
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+
+    /// PAGE_SIZE: the most messages one retrieval returns.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    page_size: u32,
+
+    /// Largest request body in bytes; larger bodies get 413.
+    #[arg(long, default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    body_limit: u64,
+
+    /// Most messages queued per connection; a send over it gets 429 (default: no cap).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    queue_cap: Option<u64>,
+
+    /// Serve plain HTTP without TLS. For local use only: the binding requires HTTPS.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key", "cert_out"])]
+    http: bool,
+
+    /// PEM certificate chain to serve (with --tls-key) instead of a self-signed certificate.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "cert_out"
+    )]
+    tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// Where to write the self-signed certificate made at startup.
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_CERT_PATH)]
+    cert_out: PathBuf,
+}
+
+impl Args {
+    fn into_config(self) -> Config {
+        let tls = if self.http {
+            Tls::Plain
+        } else if let (Some(cert), Some(key)) = (self.tls_cert, self.tls_key) {
+            Tls::Files { cert, key }
+        } else {
+            Tls::SelfSigned {
+                write_to: Some(self.cert_out),
+            }
+        };
+        Config {
+            listen: self.listen,
+            base_path: self.base_path,
+            public_url: self.public_url,
+            page_size: self.page_size as usize,
+            body_limit: usize::try_from(self.body_limit).unwrap_or(usize::MAX),
+            queue_cap: self
+                .queue_cap
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            tls,
+            ..Config::default()
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Args::parse().into_config();
+    let server = match start(config).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("edge-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("edge-server listening on {}", server.create_url());
+    if let Some(path) = server.certificate_path() {
+        println!("self-signed certificate written to {}", path.display());
+    }
+    wait_for_signal().await;
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// Returns on SIGINT (Ctrl-C) or SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
