@@ -2,13 +2,15 @@
 //! (REST binding, profile `edge-v1`).
 //!
 //! Data flows from the catalogue (`conformance/`) through a plan, the engine and its client,
-//! into a stream of events that reporters render. See `docs/architecture.md`.
+//! into check results that reporters render. See `docs/architecture.md`.
 
 pub mod case;
 pub mod catalogue;
+pub mod cli;
 pub mod client;
 pub mod engine;
 pub mod model;
+pub mod report;
 pub mod sign;
 pub mod target;
 pub mod wire;

@@ -1,0 +1,256 @@
+//! The subcommands' bodies.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::{LevelArg, RunArgs, EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE};
+use crate::catalogue::{cases, requirements};
+use crate::client::{Client, ClientOptions};
+use crate::engine::{self, plan::LevelFilter, Context, Plan, Selection};
+use crate::report::{self, terminal, Results};
+use crate::sign::KeyPool;
+use crate::target::{Target, TargetError};
+
+fn runtime(jobs: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(jobs.clamp(1, 64))
+        .enable_all()
+        .build()
+        .expect("a tokio runtime can be built")
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// `edgecheck run` and `edgecheck replay`.
+pub fn run(args: RunArgs, files: Option<Vec<PathBuf>>) -> i32 {
+    let loaded = match &files {
+        Some(paths) => cases::read(paths),
+        None => cases::builtin(),
+    };
+    let case_files = match loaded {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("edgecheck: {e}");
+            return if files.is_some() { EXIT_USAGE } else { EXIT_INTERNAL };
+        }
+    };
+    let problems = cases::validate(&case_files, &|r| requirements::builtin().get(r).is_some());
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("edgecheck: invalid case: {p}");
+        }
+        return if files.is_some() { EXIT_USAGE } else { EXIT_INTERNAL };
+    }
+    let selection = Selection {
+        only: args.only.clone(),
+        skip: args.skip.clone(),
+        level: match args.level {
+            LevelArg::Must => LevelFilter::Must,
+            LevelArg::Should => LevelFilter::Should,
+            LevelArg::All => LevelFilter::All,
+        },
+    };
+    let plan = match Plan::build(&case_files, &selection) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("edgecheck: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if plan.cases.is_empty() {
+        eprintln!("edgecheck: no check matches the selection; see `edgecheck cases` for the IDs");
+        return EXIT_USAGE;
+    }
+    let jobs = args.jobs.unwrap_or_else(cores).max(1);
+    runtime(cores()).block_on(run_async(args, plan, jobs))
+}
+
+async fn run_async(args: RunArgs, plan: Plan, jobs: usize) -> i32 {
+    let pool = match args.fresh_keys {
+        Some(n) => KeyPool::with_fresh(n),
+        None => KeyPool::builtin(),
+    };
+    let pool = match pool {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("edgecheck: key pool: {e}");
+            return EXIT_INTERNAL;
+        }
+    };
+    let target = match Target::open(&args.target).await {
+        Ok(t) => t,
+        Err(TargetError::Config(e)) => {
+            eprintln!("edgecheck: {e}");
+            return EXIT_USAGE;
+        }
+        Err(TargetError::Unreachable(e)) => {
+            eprintln!("edgecheck: {e}");
+            return EXIT_UNREACHABLE;
+        }
+    };
+    if let Err(e) = target.check_reachable().await {
+        eprintln!("edgecheck: {e}");
+        target.close().await;
+        return EXIT_UNREACHABLE;
+    }
+    let client = match Client::new(&ClientOptions {
+        timeout: target.timeout,
+        body_cap: args.target.max_body,
+        ca_cert_pem: target.ca_pem.clone(),
+        insecure: args.target.insecure,
+    }) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("edgecheck: {e}");
+            target.close().await;
+            return EXIT_USAGE;
+        }
+    };
+    let ctx = Arc::new(Context {
+        client,
+        pool,
+        servers: target.servers.clone(),
+        page_size: target.page_size,
+        allow_http: args.target.allow_http,
+    });
+    let started_at = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let t0 = Instant::now();
+    let progress = terminal::Progress::new(args.quiet, args.verbose);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let printer = tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            progress.on(&ev);
+        }
+        progress.finish();
+    });
+    let results = engine::run_plan(ctx.clone(), &plan, jobs, tx).await;
+    let _ = printer.await;
+    let elapsed = t0.elapsed();
+    let mut options = BTreeMap::new();
+    options.insert("jobs".into(), json!(jobs));
+    options.insert("only".into(), json!(args.only));
+    options.insert("skip".into(), json!(args.skip));
+    options.insert("level".into(), json!(format!("{:?}", args.level).to_lowercase()));
+    options.insert("allowHttp".into(), json!(args.target.allow_http));
+    options.insert("insecure".into(), json!(args.target.insecure));
+    options.insert("pageSize".into(), json!(ctx.page_size));
+    options.insert("timeoutSecs".into(), json!(args.target.timeout));
+    let res = Results::new(target.describe(), started_at, elapsed.as_millis() as u64, options, &results);
+    terminal::print(&res);
+    let signatures: usize = results.iter().map(|r| r.signatures).sum();
+    let requests: usize = results.iter().map(|r| r.requests).sum();
+    eprintln!("{requests} requests, {signatures} signatures, {} pool keys reused", ctx.pool.reused());
+    let mut code = report::exit_code(&results);
+    if let Some(p) = &args.json {
+        if let Err(e) = report::json::write(&res, p) {
+            eprintln!("edgecheck: {e}");
+            code = code.max(EXIT_INTERNAL);
+        }
+    }
+    target.close().await;
+    if code == EXIT_OK && res.failed() {
+        code = EXIT_FAIL;
+    }
+    code
+}
+
+/// `edgecheck requirements`.
+pub fn requirements(as_json: bool) -> i32 {
+    let files = match cases::builtin() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("edgecheck: {e}");
+            return EXIT_INTERNAL;
+        }
+    };
+    let mut covering: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for f in &files {
+        for c in &f.cases {
+            for r in &c.requirements {
+                covering.entry(r.clone()).or_default().push(c.id.clone());
+            }
+        }
+    }
+    let reqs = requirements::builtin();
+    if as_json {
+        let rows: Vec<_> = reqs
+            .all()
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r.id, "level": r.level.as_str(), "origin": report::origin_str(r.origin),
+                    "testable": report::testable_str(r.testable), "text": r.text,
+                    "cases": covering.get(&r.id).cloned().unwrap_or_default(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+        return EXIT_OK;
+    }
+    let mut covered = 0;
+    for r in reqs.all() {
+        let n = covering.get(&r.id).map_or(0, Vec::len);
+        if n > 0 {
+            covered += 1;
+        }
+        println!(
+            "{:<22} {:<8} {:<8} {:<10} {:>3} case(s)",
+            r.id,
+            r.level.as_str(),
+            report::origin_str(r.origin),
+            report::testable_str(r.testable),
+            n
+        );
+    }
+    println!("{} rules, {} covered by at least one case", reqs.len(), covered);
+    EXIT_OK
+}
+
+/// `edgecheck cases`.
+pub fn cases(as_json: bool) -> i32 {
+    let files = match cases::builtin() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("edgecheck: {e}");
+            return EXIT_INTERNAL;
+        }
+    };
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&files).unwrap_or_default());
+        return EXIT_OK;
+    }
+    let mut n = 0;
+    for f in &files {
+        for c in &f.cases {
+            n += 1;
+            println!("{:<52} {:<6} {:<40} {}", c.id, c.level.as_str(), c.requirements.join(","), c.title);
+        }
+    }
+    println!("{n} cases in {} areas", files.len());
+    EXIT_OK
+}
+
+/// `edgecheck keygen`.
+pub fn keygen(out: &Path, count: usize) -> i32 {
+    let counts = crate::sign::PoolCounts { rsa2048: count, ..Default::default() };
+    match crate::sign::write_fixture_pool(out, counts) {
+        Ok(files) => {
+            for f in files {
+                println!("wrote {}", f.display());
+            }
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("edgecheck: keygen: {e}");
+            EXIT_INTERNAL
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Verdicts, check results and the events the engine emits.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::case::Level;
+use crate::client::Exchange;
+
+/// The verdict of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Every expectation held.
+    Pass,
+    /// A capability is absent; the reason says which.
+    Skip,
+    /// Waived by the user (e.g. `--allow-http`).
+    Waived,
+    /// A SHOULD (or MAY) expectation failed.
+    Warn,
+    /// The suite or the network failed; never counted against the server.
+    Error,
+    /// A MUST expectation failed.
+    Fail,
+}
+
+impl Verdict {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Skip => "skip",
+            Verdict::Waived => "waived",
+            Verdict::Warn => "warn",
+            Verdict::Error => "error",
+            Verdict::Fail => "fail",
+        }
+    }
+
+    /// All verdicts, best first.
+    pub const ALL: [Verdict; 6] = [
+        Verdict::Pass,
+        Verdict::Skip,
+        Verdict::Waived,
+        Verdict::Warn,
+        Verdict::Error,
+        Verdict::Fail,
+    ];
+}
+
+/// Why a check did not pass: which step, which rule, expected versus actual.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// 1-based step number (0 for checks without steps).
+    pub step: usize,
+    /// The rule the failed expectation rests on.
+    pub rule: String,
+    /// What the binding allows.
+    pub expected: String,
+    /// What came back.
+    pub actual: String,
+}
+
+/// The result of one check.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    /// Case ID.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Area (the case file).
+    pub area: String,
+    /// Rule IDs the check covers.
+    pub requirements: Vec<String>,
+    /// Level.
+    pub level: Level,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// One-line explanation (empty on pass).
+    pub message: String,
+    /// Details of a failure, warning or error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// Exchanges, kept for checks that did not pass.
+    #[serde(skip)]
+    pub exchanges: Vec<Exchange>,
+    /// Number of requests sent.
+    pub requests: usize,
+    /// Number of signatures made.
+    pub signatures: usize,
+    /// Wall time.
+    #[serde(serialize_with = "ser_ms")]
+    pub duration: Duration,
+}
+
+fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+/// What the engine tells reporters.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The plan is ready: this many checks will run.
+    Started {
+        /// Number of checks.
+        total: usize,
+    },
+    /// One check finished.
+    Finished(Box<CheckResult>),
+}

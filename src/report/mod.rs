@@ -1,0 +1,356 @@
+//! Reporters: consumers of the engine's results. None of them runs checks.
+//!
+//! [`Results`] is the machine-readable form (`--json`, schema in `docs/results-schema.md`);
+//! every other output is rendered from it, so `edgecheck report RESULTS.json` can re-render a
+//! saved run without running anything.
+
+pub mod json;
+pub mod terminal;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalogue::requirements;
+use crate::client::{Exchange, TransportError};
+use crate::engine::{CheckResult, Verdict};
+
+/// Version tag of the results format.
+pub const SCHEMA: &str = "edgecheck.results/1";
+
+/// Counts per verdict.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Checks run (all verdicts).
+    pub total: usize,
+    /// Passed.
+    pub pass: usize,
+    /// Failed a MUST.
+    pub fail: usize,
+    /// Failed a SHOULD or MAY.
+    pub warn: usize,
+    /// Skipped (capability absent).
+    pub skip: usize,
+    /// Waived by the user.
+    pub waived: usize,
+    /// Suite or network error.
+    pub error: usize,
+}
+
+impl Summary {
+    /// Count verdicts.
+    pub fn of<'a>(verdicts: impl IntoIterator<Item = &'a str>) -> Summary {
+        let mut s = Summary::default();
+        for v in verdicts {
+            s.total += 1;
+            match v {
+                "pass" => s.pass += 1,
+                "fail" => s.fail += 1,
+                "warn" => s.warn += 1,
+                "skip" => s.skip += 1,
+                "waived" => s.waived += 1,
+                _ => s.error += 1,
+            }
+        }
+        s
+    }
+}
+
+/// A request or response as recorded in results (bodies as text when UTF-8, else base64).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedExchange {
+    /// Method.
+    pub method: String,
+    /// Full URL.
+    pub url: String,
+    /// Request target as sent (path and query).
+    pub target: String,
+    /// Request header fields (signatures shortened).
+    pub request_headers: Vec<(String, String)>,
+    /// Request body (text, or `base64:` + base64).
+    pub request_body: String,
+    /// Response status, when there was a response.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub status: Option<u16>,
+    /// Response header fields.
+    #[serde(default)]
+    pub response_headers: Vec<(String, String)>,
+    /// Response body.
+    #[serde(default)]
+    pub response_body: String,
+    /// Transport error instead of a response.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+    /// Milliseconds.
+    pub elapsed_ms: u64,
+    /// A curl command reproducing the request (signature to be recomputed).
+    pub curl: String,
+}
+
+const BODY_LIMIT: usize = 4096;
+
+fn body_text(b: &[u8]) -> String {
+    let cut = &b[..b.len().min(BODY_LIMIT)];
+    let more = if b.len() > BODY_LIMIT {
+        format!("…({} bytes in all)", b.len())
+    } else {
+        String::new()
+    };
+    match std::str::from_utf8(cut) {
+        Ok(t) => format!("{t}{more}"),
+        Err(_) => format!("base64:{}{more}", crate::wire::b64(cut)),
+    }
+}
+
+/// Shorten a signature-bearing header value.
+fn shorten_header(name: &str, value: &str) -> String {
+    let lname = name.to_ascii_lowercase();
+    if lname == "authorization" || lname == "em-new-key-signature" {
+        let (scheme, token) = match value.split_once(' ') {
+            Some((s, t)) => (format!("{s} "), t),
+            None => (String::new(), value),
+        };
+        if token.len() > 16 {
+            return format!("{scheme}<sig:{}…({} chars)>", &token[..10], token.len());
+        }
+    }
+    value.to_string()
+}
+
+impl RecordedExchange {
+    /// Record an exchange.
+    pub fn from_exchange(ex: &Exchange) -> RecordedExchange {
+        let req = &ex.request;
+        let (status, response_headers, response_body, error) = match &ex.response {
+            Ok(r) => (Some(r.status), r.headers.clone(), body_text(&r.body), None),
+            Err(e) => (None, Vec::new(), String::new(), Some(describe_error(e))),
+        };
+        RecordedExchange {
+            method: req.method.clone(),
+            url: req.url.to_string(),
+            target: req.request_target(),
+            request_headers: req
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), shorten_header(k, &String::from_utf8_lossy(v))))
+                .collect(),
+            request_body: body_text(&req.body),
+            status,
+            response_headers,
+            response_body,
+            error,
+            elapsed_ms: ex.elapsed.as_millis() as u64,
+            curl: crate::client::curl(ex),
+        }
+    }
+}
+
+fn describe_error(e: &TransportError) -> String {
+    e.to_string()
+}
+
+/// Failure details.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureRecord {
+    /// Step number.
+    pub step: usize,
+    /// Rule.
+    pub rule: String,
+    /// Expected.
+    pub expected: String,
+    /// Actual.
+    pub actual: String,
+}
+
+/// One check in results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckRecord {
+    /// Case ID.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Area.
+    pub area: String,
+    /// Rule IDs.
+    pub requirements: Vec<String>,
+    /// MUST / SHOULD / MAY.
+    pub level: String,
+    /// Verdict.
+    pub verdict: String,
+    /// Message.
+    pub message: String,
+    /// Failure details.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub failure: Option<FailureRecord>,
+    /// Requests made.
+    pub requests: usize,
+    /// Signatures made.
+    pub signatures: usize,
+    /// Milliseconds.
+    pub duration_ms: u64,
+    /// Exchanges of a check that did not pass (the last ones, up to 20).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub exchanges: Vec<RecordedExchange>,
+}
+
+impl CheckRecord {
+    /// Record a check result.
+    pub fn from_result(r: &CheckResult) -> CheckRecord {
+        let skip = r.exchanges.len().saturating_sub(20);
+        CheckRecord {
+            id: r.id.clone(),
+            title: r.title.clone(),
+            area: r.area.clone(),
+            requirements: r.requirements.clone(),
+            level: r.level.as_str().into(),
+            verdict: r.verdict.as_str().into(),
+            message: r.message.clone(),
+            failure: r.failure.as_ref().map(|f| FailureRecord {
+                step: f.step,
+                rule: f.rule.clone(),
+                expected: f.expected.clone(),
+                actual: f.actual.clone(),
+            }),
+            requests: r.requests,
+            signatures: r.signatures,
+            duration_ms: r.duration.as_millis() as u64,
+            exchanges: r.exchanges.iter().skip(skip).map(RecordedExchange::from_exchange).collect(),
+        }
+    }
+}
+
+/// One requirement in results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequirementRecord {
+    /// Rule ID.
+    pub id: String,
+    /// Level.
+    pub level: String,
+    /// `source` or `binding`.
+    pub origin: String,
+    /// Worst verdict of its checks, `untested`, or `not testable`.
+    pub verdict: String,
+    /// Checks covering it.
+    pub checks: Vec<String>,
+}
+
+/// The whole machine-readable result of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Results {
+    /// Format version (`edgecheck.results/1`).
+    pub schema: String,
+    /// edgecheck version.
+    pub edgecheck: String,
+    /// Profile (`edge-v1`).
+    pub profile: String,
+    /// Target description.
+    pub target: String,
+    /// RFC 3339 start time.
+    pub started_at: String,
+    /// Wall time in milliseconds.
+    pub duration_ms: u64,
+    /// Options of the run, as given.
+    pub options: BTreeMap<String, serde_json::Value>,
+    /// Counts per verdict.
+    pub summary: Summary,
+    /// Every check.
+    pub checks: Vec<CheckRecord>,
+    /// Every requirement of the catalogue.
+    pub requirements: Vec<RequirementRecord>,
+}
+
+impl Results {
+    /// Assemble results from check results and the requirement catalogue.
+    pub fn new(
+        target: String,
+        started_at: String,
+        duration_ms: u64,
+        options: BTreeMap<String, serde_json::Value>,
+        results: &[CheckResult],
+    ) -> Results {
+        let checks: Vec<CheckRecord> = results.iter().map(CheckRecord::from_result).collect();
+        let summary = Summary::of(checks.iter().map(|c| c.verdict.as_str()));
+        let requirements = requirement_records(results);
+        Results {
+            schema: SCHEMA.into(),
+            edgecheck: env!("CARGO_PKG_VERSION").into(),
+            profile: "edge-v1".into(),
+            target,
+            started_at,
+            duration_ms,
+            options,
+            summary,
+            checks,
+            requirements,
+        }
+    }
+
+    /// Whether any required (MUST) check failed.
+    pub fn failed(&self) -> bool {
+        self.summary.fail > 0
+    }
+}
+
+/// Per-requirement verdicts: the worst verdict of the checks naming the rule.
+pub fn requirement_records(results: &[CheckResult]) -> Vec<RequirementRecord> {
+    let mut by_rule: BTreeMap<&str, Vec<&CheckResult>> = BTreeMap::new();
+    for r in results {
+        for id in &r.requirements {
+            by_rule.entry(id.as_str()).or_default().push(r);
+        }
+    }
+    requirements::builtin()
+        .all()
+        .iter()
+        .map(|req| {
+            let checks = by_rule.get(req.id.as_str()).cloned().unwrap_or_default();
+            let worst = checks.iter().map(|c| c.verdict).max();
+            let verdict = match worst {
+                Some(v) => v.as_str().to_string(),
+                None if req.testable == requirements::Testable::No => "not testable".into(),
+                None => "untested".into(),
+            };
+            RequirementRecord {
+                id: req.id.clone(),
+                level: req.level.as_str().into(),
+                origin: origin_str(req.origin).into(),
+                verdict,
+                checks: checks.iter().map(|c| c.id.clone()).collect(),
+            }
+        })
+        .collect()
+}
+
+/// The exit code of a run: 0 all required checks passed, 1 failures, 4 internal errors only,
+/// and never 0 when no check ran.
+pub fn exit_code(results: &[CheckResult]) -> i32 {
+    if results.iter().any(|r| r.verdict == Verdict::Fail) {
+        1
+    } else if results.is_empty() || results.iter().all(|r| r.verdict == Verdict::Skip) {
+        2
+    } else if results.iter().any(|r| r.verdict == Verdict::Error) {
+        4
+    } else {
+        0
+    }
+}
+
+/// `source` or `binding`.
+pub fn origin_str(o: requirements::Origin) -> &'static str {
+    match o {
+        requirements::Origin::Source => "source",
+        requirements::Origin::Binding => "binding",
+    }
+}
+
+/// `yes`, `partially` or `no`.
+pub fn testable_str(t: requirements::Testable) -> &'static str {
+    match t {
+        requirements::Testable::Yes => "yes",
+        requirements::Testable::Partially => "partially",
+        requirements::Testable::No => "no",
+    }
+}

@@ -1,0 +1,157 @@
+//! The terminal: a live progress bar on a TTY (plain lines otherwise), then a summary by level
+//! and, for each failure, the rule, the quoted requirement, expected versus actual and a `curl`
+//! command reproducing the request.
+
+use std::io::{IsTerminal, Write};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{CheckRecord, Results};
+use crate::catalogue::requirements;
+use crate::engine::{Event, Verdict};
+
+/// Live progress while checks run.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    verbose: bool,
+}
+
+impl Progress {
+    /// A progress display: a bar when stderr is a terminal and `quiet` is false.
+    pub fn new(quiet: bool, verbose: bool) -> Progress {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let b = ProgressBar::new(0);
+            b.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+                    .expect("static template")
+                    .progress_chars("=> "),
+            );
+            b
+        });
+        Progress { bar, verbose }
+    }
+
+    /// Show one event.
+    pub fn on(&self, ev: &Event) {
+        match ev {
+            Event::Started { total } => {
+                if let Some(b) = &self.bar {
+                    b.set_length(*total as u64);
+                }
+            }
+            Event::Finished(r) => {
+                let line = format!("{:<6} {}", r.verdict.as_str(), r.id);
+                match &self.bar {
+                    Some(b) => {
+                        b.inc(1);
+                        b.set_message(r.id.clone());
+                        if r.verdict != Verdict::Pass && r.verdict != Verdict::Skip || self.verbose {
+                            b.println(line);
+                        }
+                    }
+                    None => eprintln!("{line}"),
+                }
+            }
+        }
+    }
+
+    /// Remove the bar.
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn quoted(rule: &str) -> Option<String> {
+    requirements::builtin().get(rule).map(|r| r.text.clone())
+}
+
+/// Render the summary and the failures.
+pub fn render(results: &Results) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    let s = &results.summary;
+    push(w, format!("edgecheck {} · profile {} · {}", results.edgecheck, results.profile, results.target));
+    push(w, String::new());
+    for level in ["MUST", "SHOULD", "MAY"] {
+        let of: Vec<&CheckRecord> = results.checks.iter().filter(|c| c.level == level).collect();
+        if of.is_empty() {
+            continue;
+        }
+        let sum = super::Summary::of(of.iter().map(|c| c.verdict.as_str()));
+        push(
+            w,
+            format!(
+                "{level:<7} {:>4} checks: {} pass, {} fail, {} warn, {} skip, {} waived, {} error",
+                sum.total, sum.pass, sum.fail, sum.warn, sum.skip, sum.waived, sum.error
+            ),
+        );
+    }
+    let bad: Vec<&CheckRecord> = results
+        .checks
+        .iter()
+        .filter(|c| matches!(c.verdict.as_str(), "fail" | "warn" | "error"))
+        .collect();
+    for c in &bad {
+        push(w, String::new());
+        push(w, format!("{} {} — {}", c.verdict.to_uppercase(), c.id, c.title));
+        push(w, format!("  rules:    {}", c.requirements.join(", ")));
+        if let Some(f) = &c.failure {
+            if !f.rule.is_empty() {
+                push(w, format!("  broken:   {} (step {})", f.rule, f.step));
+                if let Some(text) = quoted(&f.rule) {
+                    push(w, format!("  requires: \"{}\"", one_line(&text, 300)));
+                }
+            }
+            if !f.expected.is_empty() {
+                push(w, format!("  expected: {}", one_line(&f.expected, 300)));
+            }
+            push(w, format!("  actual:   {}", one_line(&f.actual, 300)));
+        } else if !c.message.is_empty() {
+            push(w, format!("  {}", c.message));
+        }
+        if let Some(ex) = c.exchanges.last() {
+            push(w, format!("  reproduce: {}", ex.curl));
+        }
+    }
+    for c in results.checks.iter().filter(|c| matches!(c.verdict.as_str(), "skip" | "waived")) {
+        push(w, format!("{} {}: {}", c.verdict.to_uppercase(), c.id, c.message));
+    }
+    push(w, String::new());
+    push(
+        w,
+        format!(
+            "{} checks: {} passed, {} failed, {} warned, {} skipped, {} waived, {} errors in {:.1} s",
+            s.total,
+            s.pass,
+            s.fail,
+            s.warn,
+            s.skip,
+            s.waived,
+            s.error,
+            results.duration_ms as f64 / 1000.0
+        ),
+    );
+    out
+}
+
+fn one_line(s: &str, max: usize) -> String {
+    let t: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if t.chars().count() > max {
+        format!("{}…", t.chars().take(max).collect::<String>())
+    } else {
+        t
+    }
+}
+
+fn push(w: &mut String, line: String) {
+    w.push_str(&line);
+    w.push('\n');
+}
+
+/// Print the rendering to stdout.
+pub fn print(results: &Results) {
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(render(results).as_bytes());
+}
