@@ -1,0 +1,223 @@
+//! Renders an exchange as a `curl` command that reproduces the request.
+
+use serde_json::Value;
+use url::Position;
+
+use super::Exchange;
+
+/// Values shorter than this are shown whole (an empty or tiny token is itself the point).
+const SHORTEN_FROM: usize = 16;
+
+/// A copy-pasteable `curl` command for the request of `ex`: method, URL, every header
+/// field, the body with `--data-binary`, `--insecure` and `--path-as-is` when they applied.
+/// Signatures and public keys are shortened (`<sig:MEUCIQ…(344 chars)>`), with a note that
+/// the signature must be recomputed; the suite never holds a private key in a request.
+pub fn curl(ex: &Exchange) -> String {
+    let r = &ex.request;
+    let mut shortened = false;
+    let mut args: Vec<String> = vec!["curl".into(), "-i".into()];
+    if ex.insecure {
+        args.push("--insecure".into());
+    }
+    if ex.raw {
+        args.push("--http1.1".into());
+    }
+    let url = match &r.target {
+        Some(target) => {
+            args.push("--path-as-is".into());
+            format!("{}{target}", &r.url[..Position::BeforePath])
+        }
+        None => r.url[..Position::AfterQuery].to_owned(),
+    };
+    if r.method == "HEAD" {
+        args.push("--head".into());
+    } else {
+        args.push(format!("-X {}", quote(r.method.as_bytes())));
+    }
+    args.push(quote(url.as_bytes()));
+
+    let mut has_content_type = false;
+    for (name, value) in &r.headers {
+        has_content_type |= name.eq_ignore_ascii_case("content-type");
+        let value = shorten_header(name, value, &mut shortened);
+        // `-H 'Name:'` removes a header in curl; `-H 'Name;'` sends it empty.
+        let field = if value.is_empty() {
+            format!("{name};").into_bytes()
+        } else {
+            [name.as_bytes(), b": ", &value].concat()
+        };
+        args.push(format!("-H {}", quote(&field)));
+    }
+    if !r.body.is_empty() {
+        if !has_content_type {
+            // curl adds a form Content-Type to every body unless told not to.
+            args.push("-H 'Content-Type:'".into());
+        }
+        let body = shorten_body(&r.body, &mut shortened);
+        // `--data-binary @x` would read file x; `--data-raw` takes `@` literally.
+        let flag = if body.first() == Some(&b'@') {
+            "--data-raw"
+        } else {
+            "--data-binary"
+        };
+        args.push(format!("{flag} {}", quote(&body)));
+    }
+
+    let mut out = String::new();
+    if shortened {
+        out.push_str(
+            "# <sig:…> and <key:…> are shortened. Re-sign before sending: the signature covers\n\
+             # the method, the path and the exact body, so it must be recomputed.\n",
+        );
+    }
+    out.push_str(&args.join(" \\\n  "));
+    out
+}
+
+fn shorten_header(name: &str, value: &[u8], shortened: &mut bool) -> Vec<u8> {
+    if name.eq_ignore_ascii_case("authorization") {
+        if let Some(space) = value.iter().position(|b| *b == b' ') {
+            let (scheme, token) = value.split_at(space + 1);
+            if token.len() >= SHORTEN_FROM {
+                *shortened = true;
+                return [scheme, short("sig", token).as_bytes()].concat();
+            }
+        }
+    } else if name.eq_ignore_ascii_case(crate::sign::NEW_KEY_HEADER) && value.len() >= SHORTEN_FROM
+    {
+        *shortened = true;
+        return short("sig", value).into_bytes();
+    }
+    value.to_vec()
+}
+
+/// Replaces the public keys (`recipient`, `sender`) of a JSON object body, leaving every
+/// other byte as sent.
+fn shorten_body(body: &[u8], shortened: &mut bool) -> Vec<u8> {
+    let (Ok(text), Ok(Value::Object(map))) = (
+        std::str::from_utf8(body),
+        serde_json::from_slice::<Value>(body),
+    ) else {
+        return body.to_vec();
+    };
+    let mut text = text.to_owned();
+    for name in ["recipient", "sender"] {
+        if let Some(Value::String(key)) = map.get(name) {
+            let literal = format!("\"{key}\"");
+            if key.len() >= SHORTEN_FROM && text.contains(&literal) {
+                *shortened = true;
+                text = text.replace(&literal, &format!("\"{}\"", short("key", key.as_bytes())));
+            }
+        }
+    }
+    text.into_bytes()
+}
+
+fn short(kind: &str, value: &[u8]) -> String {
+    let head: String = String::from_utf8_lossy(&value[..8.min(value.len())]).into_owned();
+    format!("<{kind}:{head}…({} chars)>", value.len())
+}
+
+/// Quotes bytes for a POSIX shell: `'…'` when printable, else bash's `$'…'` with escapes.
+fn quote(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) if !s.chars().any(char::is_control) => format!("'{}'", s.replace('\'', r"'\''")),
+        _ => {
+            let mut out = String::from("$'");
+            for &b in bytes {
+                match b {
+                    b'\\' => out.push_str(r"\\"),
+                    b'\'' => out.push_str(r"\'"),
+                    b'\n' => out.push_str(r"\n"),
+                    b'\r' => out.push_str(r"\r"),
+                    b'\t' => out.push_str(r"\t"),
+                    0x20..=0x7e => out.push(b as char),
+                    _ => out.push_str(&format!("\\x{b:02x}")),
+                }
+            }
+            out.push('\'');
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{Request, TransportError};
+    use std::time::Duration;
+
+    fn exchange(r: Request) -> Exchange {
+        Exchange {
+            request: r,
+            response: Err(TransportError::Timeout),
+            elapsed: Duration::ZERO,
+            raw: false,
+            insecure: false,
+        }
+    }
+
+    #[test]
+    fn quotes_for_the_shell() {
+        assert_eq!(quote(b"a b"), "'a b'");
+        assert_eq!(quote(b"it's"), r"'it'\''s'");
+        assert_eq!(quote("é$`!".as_bytes()), "'é$`!'");
+        assert_eq!(quote(b"a\nb'\\"), r"$'a\nb\'\\'");
+        assert_eq!(quote(b"\xff\x00"), r"$'\xff\x00'");
+    }
+
+    #[test]
+    fn renders_method_url_headers_and_body() {
+        let sig = "A".repeat(342) + "==";
+        let r = Request::new("POST", url::Url::parse("https://h:8443/r/x?y#f").unwrap())
+            .header("Content-Type", "application/json")
+            .header("Authorization", format!("EMSig {sig}"))
+            .header("Authorization", "EMSig x")
+            .header("X-Empty", "")
+            .body(r#"{"connectionID":"it's"}"#);
+        let out = curl(&exchange(r));
+        assert_eq!(
+            out,
+            "# <sig:…> and <key:…> are shortened. Re-sign before sending: the signature covers\n\
+             # the method, the path and the exact body, so it must be recomputed.\n\
+             curl \\\n  -i \\\n  -X 'POST' \\\n  'https://h:8443/r/x?y' \\\n  \
+             -H 'Content-Type: application/json' \\\n  \
+             -H 'Authorization: EMSig <sig:AAAAAAAA…(344 chars)>' \\\n  \
+             -H 'Authorization: EMSig x' \\\n  -H 'X-Empty;' \\\n  \
+             --data-binary '{\"connectionID\":\"it'\\''s\"}'"
+        );
+    }
+
+    #[test]
+    fn literal_targets_keys_and_odd_bodies() {
+        let key = format!("MIIBIjAN{}", "B".repeat(384));
+        let mut r = Request::new(
+            "PUT",
+            url::Url::parse("http://127.0.0.1:1/connection").unwrap(),
+        )
+        .header("EM-New-Key-Signature", "C".repeat(344))
+        .body(format!(r#"{{"recipient": "{key}","x":1}}"#));
+        r.target = Some("/connection/./x".into());
+        let mut ex = exchange(r);
+        ex.insecure = true;
+        ex.raw = true;
+        let out = curl(&ex);
+        assert!(out.contains("--insecure"), "{out}");
+        assert!(out.contains("--path-as-is"), "{out}");
+        assert!(out.contains("'http://127.0.0.1:1/connection/./x'"), "{out}");
+        assert!(out.contains("-H 'EM-New-Key-Signature: <sig:CCCCCCCC…(344 chars)>'"));
+        assert!(
+            out.contains(r#"{"recipient": "<key:MIIBIjAN…(392 chars)>","x":1}"#),
+            "{out}"
+        );
+        assert!(out.contains("-H 'Content-Type:'"), "{out}");
+        assert!(!out.contains(&key));
+
+        let odd = Request::new("POST", url::Url::parse("http://h/c").unwrap())
+            .header("Content-Type", "application/json")
+            .body(b"@/etc/passwd\xff".to_vec());
+        let out = curl(&exchange(odd));
+        assert!(out.ends_with(r"--data-raw $'@/etc/passwd\xff'"), "{out}");
+        assert!(!out.starts_with('#'));
+    }
+}

@@ -1,0 +1,156 @@
+//! The ordinary path: reqwest over rustls, HTTP/1.1 or HTTP/2 (ALPN).
+
+use reqwest::header::{HeaderName, HeaderValue};
+use rustls::pki_types::CertificateDer;
+
+use super::{ClientError, ClientOptions, Request, Response, TransportError};
+
+/// A reqwest client: no proxy, no redirects, no cookies, no decompression (none of those
+/// reqwest features is enabled), timeouts on connect and on the whole request.
+pub(super) fn build(
+    o: &ClientOptions,
+    roots: &[CertificateDer<'static>],
+) -> Result<reqwest::Client, ClientError> {
+    let certs = roots
+        .iter()
+        .map(|c| reqwest::Certificate::from_der(c.as_ref()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ClientError::Ca(e.to_string()))?;
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
+        .connect_timeout(o.timeout)
+        .timeout(o.timeout)
+        .tls_backend_rustls()
+        .tls_certs_merge(certs)
+        .tls_danger_accept_invalid_certs(o.insecure)
+        .build()
+        .map_err(|e| ClientError::Setup(chain(&e)))
+}
+
+/// Sends `r` (which must not need the raw path) and reads at most `cap` body bytes.
+pub(super) async fn send(
+    client: &reqwest::Client,
+    r: &Request,
+    cap: usize,
+) -> Result<Response, TransportError> {
+    let method = reqwest::Method::from_bytes(r.method.as_bytes())
+        .map_err(|e| TransportError::Other(format!("method {:?}: {e}", r.method)))?;
+    let mut req = client.request(method, r.url.clone()).body(r.body.clone());
+    for (name, value) in &r.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| TransportError::Other(format!("header name {name:?}: {e}")))?;
+        let value = HeaderValue::from_bytes(value)
+            .map_err(|e| TransportError::Other(format!("value of {name}: {e}")))?;
+        req = req.header(name, value);
+    }
+    let mut resp = req.send().await.map_err(classify)?;
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let mut body = Vec::new();
+    let mut truncated = false;
+    while let Some(chunk) = resp.chunk().await.map_err(|e| match classify(e) {
+        TransportError::Closed(m) | TransportError::Other(m) => TransportError::Closed(format!(
+            "status {status} received, then the body failed after {} bytes: {m}",
+            body.len()
+        )),
+        other => other,
+    })? {
+        let room = cap - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            truncated = true;
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Response {
+        status,
+        headers,
+        body,
+        truncated,
+    })
+}
+
+/// Maps a reqwest error to the transport error it stands for, by looking through its
+/// sources (reqwest's own predicates do not tell TLS from TCP failures).
+fn classify(e: reqwest::Error) -> TransportError {
+    let msg = chain(&e);
+    if e.is_timeout() {
+        return TransportError::Timeout;
+    }
+    for err in causes(&e) {
+        if err.downcast_ref::<rustls::Error>().is_some() {
+            return TransportError::Tls(msg);
+        }
+        if let Some(h) = err.downcast_ref::<hyper::Error>() {
+            if h.is_parse_too_large() {
+                return TransportError::TooLarge;
+            }
+            if h.is_incomplete_message() {
+                return TransportError::Closed(msg);
+            }
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            match io.kind() {
+                TimedOut => return TransportError::Timeout,
+                ConnectionRefused => return TransportError::Connect(msg),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
+                    return TransportError::Closed(msg)
+                }
+                _ => {}
+            }
+        }
+    }
+    if e.is_connect() {
+        TransportError::Connect(msg)
+    } else {
+        TransportError::Other(msg)
+    }
+}
+
+/// An error, its sources, and the errors wrapped inside `io::Error`s along the way (whose
+/// `source()` skips the wrapped error itself), outermost first.
+fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Vec<&'a (dyn std::error::Error + 'static)> {
+    let mut out = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        out.push(err);
+        next = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    out
+}
+
+/// An error and its sources, joined by `: `.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}

@@ -1,0 +1,354 @@
+//! The raw path: the exact bytes of [`Request::raw_bytes`] over a tokio socket (and
+//! tokio-rustls for `https`), HTTP/1.1 with `Connection: close`, the response parsed with
+//! httparse. Used for requests an HTTP library would normalise or refuse to send.
+
+use std::io;
+
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::{Request, Response, TransportError};
+
+/// Largest response head accepted (status line and header fields).
+const HEAD_CAP: usize = 64 * 1024;
+/// Most header fields accepted in one response head.
+const MAX_HEADERS: usize = 256;
+/// Longest chunk-size line accepted in a chunked body.
+const CHUNK_LINE_CAP: usize = 4096;
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Sends `r` over a fresh connection and reads the response (body capped at `cap`).
+/// The caller bounds the whole call with its timeout.
+pub(super) async fn send(
+    tls: &TlsConnector,
+    r: &Request,
+    cap: usize,
+) -> Result<Response, TransportError> {
+    let https = match r.url.scheme() {
+        "https" => true,
+        "http" => false,
+        other => {
+            return Err(TransportError::Other(format!(
+                "unsupported URL scheme {other:?}; use http or https"
+            )))
+        }
+    };
+    let host = match r.url.host() {
+        Some(url::Host::Domain(d)) => d.to_owned(),
+        Some(url::Host::Ipv4(a)) => a.to_string(),
+        Some(url::Host::Ipv6(a)) => a.to_string(),
+        None => return Err(TransportError::Other("the URL has no host".into())),
+    };
+    let port = r
+        .url
+        .port_or_known_default()
+        .unwrap_or(if https { 443 } else { 80 });
+    let tcp = TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| TransportError::Connect(format!("{host}:{port}: {e}")))?;
+    // Small requests are written in one go; no need to wait for ACKs.
+    let _ = tcp.set_nodelay(true);
+    let mut stream: Box<dyn Io> = if https {
+        let name = ServerName::try_from(host.clone())
+            .map_err(|e| TransportError::Tls(format!("server name {host:?}: {e}")))?;
+        Box::new(
+            tls.connect(name, tcp)
+                .await
+                .map_err(|e| TransportError::Tls(e.to_string()))?,
+        )
+    } else {
+        Box::new(tcp)
+    };
+
+    // A server may answer (413, say) and close before reading the whole body: on a write
+    // error, still try to read what it sent.
+    let write_error = match stream.write_all(&r.raw_bytes()).await {
+        Ok(()) => stream.flush().await.err(),
+        Err(e) => Some(e),
+    };
+    let mut reader = Reader {
+        io: stream,
+        buf: Vec::new(),
+    };
+    let head = r.method.eq_ignore_ascii_case("HEAD");
+    match (read_response(&mut reader, head, cap).await, write_error) {
+        (Err(TransportError::Closed(m)), Some(w)) => Err(TransportError::Closed(format!(
+            "{m} (sending the request failed too: {w})"
+        ))),
+        (result, _) => result,
+    }
+}
+
+/// A stream and the bytes read from it but not consumed yet.
+struct Reader {
+    io: Box<dyn Io>,
+    buf: Vec<u8>,
+}
+
+impl Reader {
+    /// Reads more bytes into `buf`; `Ok(0)` at end of stream. A TLS peer that closes without
+    /// `close_notify` counts as end of stream (many servers do).
+    async fn fill(&mut self) -> Result<usize, TransportError> {
+        let mut chunk = [0u8; 16 * 1024];
+        match self.io.read(&mut chunk).await {
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+            Err(e) => Err(closed_by(e)),
+        }
+    }
+}
+
+fn closed_by(e: io::Error) -> TransportError {
+    TransportError::Closed(format!("reading the response failed: {e}"))
+}
+
+async fn read_response(
+    reader: &mut Reader,
+    head_request: bool,
+    cap: usize,
+) -> Result<Response, TransportError> {
+    loop {
+        let (consumed, status, headers) = read_head(reader).await?;
+        reader.buf.drain(..consumed);
+        // Interim responses (100 Continue, 103 Early Hints) precede the real one.
+        if (100..200).contains(&status) && status != 101 {
+            continue;
+        }
+        let mut response = Response {
+            status,
+            headers,
+            body: Vec::new(),
+            truncated: false,
+        };
+        if head_request || status == 101 || status == 204 || status == 304 {
+            return Ok(response);
+        }
+        let chunked = response
+            .header_all("transfer-encoding")
+            .into_iter()
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .last()
+            .is_some_and(|c| c.eq_ignore_ascii_case("chunked"));
+        let has_te = response.header("transfer-encoding").is_some();
+        let (body, truncated) = if chunked {
+            read_chunked(reader, cap).await?
+        } else if has_te {
+            read_to_close(reader, cap).await?
+        } else if let Some(len) = content_length(&response)? {
+            read_exact_len(reader, len, cap, status).await?
+        } else {
+            read_to_close(reader, cap).await?
+        };
+        response.body = body;
+        response.truncated = truncated;
+        return Ok(response);
+    }
+}
+
+/// Reads and parses one response head; returns its length, status and fields.
+async fn read_head(
+    reader: &mut Reader,
+) -> Result<(usize, u16, Vec<(String, String)>), TransportError> {
+    loop {
+        let mut fields = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut fields);
+        match parsed.parse(&reader.buf) {
+            Ok(httparse::Status::Complete(n)) => {
+                let status = parsed.code.unwrap_or(0);
+                let headers = parsed
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_owned(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
+                    .collect();
+                return Ok((n, status, headers));
+            }
+            Ok(httparse::Status::Partial) => {}
+            Err(httparse::Error::TooManyHeaders) => return Err(TransportError::TooLarge),
+            Err(e) => {
+                return Err(TransportError::Other(format!(
+                    "malformed response head ({e}): {:?}",
+                    String::from_utf8_lossy(&reader.buf[..reader.buf.len().min(120)])
+                )))
+            }
+        }
+        if reader.buf.len() > HEAD_CAP {
+            return Err(TransportError::TooLarge);
+        }
+        if reader.fill().await? == 0 {
+            return Err(TransportError::Closed(if reader.buf.is_empty() {
+                "the server closed the connection without sending anything".into()
+            } else {
+                format!(
+                    "the server closed the connection after {} bytes of the response head",
+                    reader.buf.len()
+                )
+            }));
+        }
+    }
+}
+
+fn content_length(r: &Response) -> Result<Option<u64>, TransportError> {
+    let mut found: Option<u64> = None;
+    for v in r
+        .header_all("content-length")
+        .into_iter()
+        .flat_map(|v| v.split(','))
+    {
+        let v = v.trim();
+        let n = v
+            .parse::<u64>()
+            .ok()
+            .filter(|_| v.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| TransportError::Other(format!("invalid Content-Length {v:?}")))?;
+        if found.is_some_and(|f| f != n) {
+            return Err(TransportError::Other(
+                "conflicting Content-Length values".into(),
+            ));
+        }
+        found = Some(n);
+    }
+    Ok(found)
+}
+
+/// A body being read: keeps at most `cap` bytes and notes whether any were dropped.
+struct Body {
+    bytes: Vec<u8>,
+    cap: usize,
+    truncated: bool,
+}
+
+impl Body {
+    fn new(cap: usize) -> Body {
+        Body {
+            bytes: Vec::new(),
+            cap,
+            truncated: false,
+        }
+    }
+
+    /// Moves up to `want` buffered bytes into the body; returns how many were consumed.
+    fn take(&mut self, buf: &mut Vec<u8>, want: u64) -> u64 {
+        let n = buf.len().min(usize::try_from(want).unwrap_or(usize::MAX));
+        let keep = n.min(self.cap - self.bytes.len());
+        self.bytes.extend_from_slice(&buf[..keep]);
+        self.truncated |= keep < n;
+        buf.drain(..n);
+        n as u64
+    }
+
+    fn done(self) -> (Vec<u8>, bool) {
+        (self.bytes, self.truncated)
+    }
+}
+
+async fn read_exact_len(
+    reader: &mut Reader,
+    len: u64,
+    cap: usize,
+    status: u16,
+) -> Result<(Vec<u8>, bool), TransportError> {
+    let mut body = Body::new(cap);
+    let mut remaining = len;
+    loop {
+        remaining -= body.take(&mut reader.buf, remaining);
+        if remaining == 0 || body.truncated {
+            return Ok(body.done());
+        }
+        if reader.fill().await? == 0 {
+            return Err(TransportError::Closed(format!(
+                "status {status}: the connection closed after {} of {len} body bytes",
+                len - remaining
+            )));
+        }
+    }
+}
+
+async fn read_to_close(reader: &mut Reader, cap: usize) -> Result<(Vec<u8>, bool), TransportError> {
+    let mut body = Body::new(cap);
+    loop {
+        body.take(&mut reader.buf, u64::MAX);
+        if body.truncated || reader.fill().await? == 0 {
+            return Ok(body.done());
+        }
+    }
+}
+
+async fn read_chunked(reader: &mut Reader, cap: usize) -> Result<(Vec<u8>, bool), TransportError> {
+    let mut body = Body::new(cap);
+    loop {
+        // The chunk-size line (httparse also skips chunk extensions).
+        let size = loop {
+            match httparse::parse_chunk_size(&reader.buf) {
+                Ok(httparse::Status::Complete((used, size))) => {
+                    reader.buf.drain(..used);
+                    break size;
+                }
+                Ok(httparse::Status::Partial) => {
+                    if reader.buf.len() > CHUNK_LINE_CAP {
+                        return Err(TransportError::Other("chunk-size line too long".into()));
+                    }
+                    if reader.fill().await? == 0 {
+                        return Err(TransportError::Closed(format!(
+                            "the connection closed inside a chunked body after {} bytes",
+                            body.bytes.len()
+                        )));
+                    }
+                }
+                Err(_) => {
+                    return Err(TransportError::Other(format!(
+                        "malformed chunk size in the body after {} bytes",
+                        body.bytes.len()
+                    )))
+                }
+            }
+        };
+        if size == 0 {
+            // Trailer fields are not read: the connection closes anyway.
+            return Ok(body.done());
+        }
+        let mut remaining = size;
+        loop {
+            remaining -= body.take(&mut reader.buf, remaining);
+            if body.truncated {
+                return Ok(body.done());
+            }
+            if remaining == 0 {
+                break;
+            }
+            if reader.fill().await? == 0 {
+                return Err(TransportError::Closed(format!(
+                    "the connection closed inside a chunk after {} body bytes",
+                    body.bytes.len()
+                )));
+            }
+        }
+        // The CRLF after the chunk data.
+        while reader.buf.len() < 2 {
+            if reader.fill().await? == 0 {
+                return Err(TransportError::Closed(
+                    "the connection closed after a chunk".into(),
+                ));
+            }
+        }
+        if &reader.buf[..2] != b"\r\n" {
+            return Err(TransportError::Other(
+                "chunk data not followed by CRLF".into(),
+            ));
+        }
+        reader.buf.drain(..2);
+    }
+}
