@@ -191,7 +191,11 @@ pub struct Step {
     )]
     pub new_recipient_uri: Option<bool>,
     /// Update, sender update: `newSenderURI`.
-    #[serde(default, rename = "newSenderURI", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "newSenderURI",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub new_sender_uri: Option<bool>,
     /// Retrieve, delete messages: `pageSize`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -411,7 +415,9 @@ pub fn validate(case: &Case, known_rules: &dyn Fn(&str) -> bool) -> Vec<String> 
         if s.raw_body.is_some() as u8 + s.raw_body_base64.is_some() as u8 + s.body.is_some() as u8
             > 1
         {
-            say(format!("step {n}: body, rawBody and rawBodyBase64 exclude each other"));
+            say(format!(
+                "step {n}: body, rawBody and rawBodyBase64 exclude each other"
+            ));
         }
     }
     problems

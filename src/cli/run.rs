@@ -37,7 +37,11 @@ pub fn run(args: RunArgs, files: Option<Vec<PathBuf>>) -> i32 {
         Ok(f) => f,
         Err(e) => {
             eprintln!("edgecheck: {e}");
-            return if files.is_some() { EXIT_USAGE } else { EXIT_INTERNAL };
+            return if files.is_some() {
+                EXIT_USAGE
+            } else {
+                EXIT_INTERNAL
+            };
         }
     };
     let problems = cases::validate(&case_files, &|r| requirements::builtin().get(r).is_some());
@@ -45,7 +49,11 @@ pub fn run(args: RunArgs, files: Option<Vec<PathBuf>>) -> i32 {
         for p in &problems {
             eprintln!("edgecheck: invalid case: {p}");
         }
-        return if files.is_some() { EXIT_USAGE } else { EXIT_INTERNAL };
+        return if files.is_some() {
+            EXIT_USAGE
+        } else {
+            EXIT_INTERNAL
+        };
     }
     let selection = Selection {
         only: args.only.clone(),
@@ -138,16 +146,31 @@ async fn run_async(args: RunArgs, plan: Plan, jobs: usize) -> i32 {
     options.insert("jobs".into(), json!(jobs));
     options.insert("only".into(), json!(args.only));
     options.insert("skip".into(), json!(args.skip));
-    options.insert("level".into(), json!(format!("{:?}", args.level).to_lowercase()));
+    options.insert(
+        "level".into(),
+        json!(format!("{:?}", args.level).to_lowercase()),
+    );
     options.insert("allowHttp".into(), json!(args.target.allow_http));
     options.insert("insecure".into(), json!(args.target.insecure));
     options.insert("pageSize".into(), json!(ctx.page_size));
     options.insert("timeoutSecs".into(), json!(args.target.timeout));
-    let res = Results::new(target.describe(), started_at, elapsed.as_millis() as u64, options, &results);
+    let res = Results::new(
+        target.describe(),
+        started_at,
+        elapsed.as_millis() as u64,
+        options,
+        &results,
+    );
     terminal::print(&res);
     let signatures: usize = results.iter().map(|r| r.signatures).sum();
     let requests: usize = results.iter().map(|r| r.requests).sum();
-    eprintln!("{requests} requests, {signatures} signatures, {} pool keys reused", ctx.pool.reused());
+    eprintln!(
+        "{requests} requests, {signatures} signatures, {} pool keys reused",
+        ctx.pool.reused()
+    );
+    if args.timing {
+        print_timing(&ctx, elapsed, signatures, requests, jobs);
+    }
     let mut code = report::exit_code(&results);
     if let Some(p) = &args.json {
         if let Err(e) = report::json::write(&res, p) {
@@ -192,7 +215,10 @@ pub fn requirements(as_json: bool) -> i32 {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
         return EXIT_OK;
     }
     let mut covered = 0;
@@ -210,7 +236,11 @@ pub fn requirements(as_json: bool) -> i32 {
             n
         );
     }
-    println!("{} rules, {} covered by at least one case", reqs.len(), covered);
+    println!(
+        "{} rules, {} covered by at least one case",
+        reqs.len(),
+        covered
+    );
     EXIT_OK
 }
 
@@ -224,14 +254,23 @@ pub fn cases(as_json: bool) -> i32 {
         }
     };
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&files).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&files).unwrap_or_default()
+        );
         return EXIT_OK;
     }
     let mut n = 0;
     for f in &files {
         for c in &f.cases {
             n += 1;
-            println!("{:<52} {:<6} {:<40} {}", c.id, c.level.as_str(), c.requirements.join(","), c.title);
+            println!(
+                "{:<52} {:<6} {:<40} {}",
+                c.id,
+                c.level.as_str(),
+                c.requirements.join(","),
+                c.title
+            );
         }
     }
     println!("{n} cases in {} areas", files.len());
@@ -240,7 +279,10 @@ pub fn cases(as_json: bool) -> i32 {
 
 /// `edgecheck keygen`.
 pub fn keygen(out: &Path, count: usize) -> i32 {
-    let counts = crate::sign::PoolCounts { rsa2048: count, ..Default::default() };
+    let counts = crate::sign::PoolCounts {
+        rsa2048: count,
+        ..Default::default()
+    };
     match crate::sign::write_fixture_pool(out, counts) {
         Ok(files) => {
             for f in files {
@@ -253,4 +295,39 @@ pub fn keygen(out: &Path, count: usize) -> i32 {
             EXIT_INTERNAL
         }
     }
+}
+
+/// Median single-core RSA-2048 PSS sign time, measured now.
+fn sign_time(pool: &KeyPool) -> std::time::Duration {
+    let key = pool.take();
+    let input = crate::sign::signing_input("POST", "/connection/x/messages", &[b'x'; 300]);
+    let mut times: Vec<std::time::Duration> = (0..41)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(key.sign(&input));
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn print_timing(
+    ctx: &Context,
+    elapsed: std::time::Duration,
+    signatures: usize,
+    requests: usize,
+    jobs: usize,
+) {
+    let t = sign_time(&ctx.pool);
+    let bound = t.as_secs_f64() * signatures as f64 / jobs.min(cores()) as f64;
+    println!(
+        "timing: wall {:.2} s, {requests} requests, {signatures} signatures, sign {:.3} ms (single core), \
+         signing bound {:.2} s on {} cores, wall / bound = {:.2}",
+        elapsed.as_secs_f64(),
+        t.as_secs_f64() * 1e3,
+        bound,
+        jobs.min(cores()),
+        elapsed.as_secs_f64() / bound.max(1e-9)
+    );
 }

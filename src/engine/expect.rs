@@ -120,7 +120,10 @@ pub fn check(
                 ));
             }
             if let Some((pref, rule)) = &pred.preferred {
-                if !pref.contains(&status) && run.rules.iter().any(|r| r == rule) && run.warning.is_none() {
+                if !pref.contains(&status)
+                    && run.rules.iter().any(|r| r == rule)
+                    && run.warning.is_none()
+                {
                     run.warning = Some(fail(
                         Verdict::Warn,
                         n,
@@ -135,25 +138,60 @@ pub fn check(
     let exp = step.expect.clone().unwrap_or_default();
     let case_verdict = level_verdict(run.level);
     let case_rule = run.rules.first().cloned().unwrap_or_default();
-    if exp.no_store && !header(resp, "cache-control").any(|v| v.to_ascii_lowercase().contains("no-store")) {
-        return Err(fail(case_verdict, n, "B-CACHE", "Cache-Control: no-store".into(), "no such header".into()));
+    if exp.no_store
+        && !header(resp, "cache-control").any(|v| v.to_ascii_lowercase().contains("no-store"))
+    {
+        return Err(fail(
+            case_verdict,
+            n,
+            "B-CACHE",
+            "Cache-Control: no-store".into(),
+            "no such header".into(),
+        ));
     }
     if exp.no_cookie {
         if let Some(c) = header(resp, "set-cookie").next() {
-            return Err(fail(case_verdict, n, "B-NO-COOKIE", "no Set-Cookie".into(), format!("Set-Cookie: {c}")));
+            return Err(fail(
+                case_verdict,
+                n,
+                "B-NO-COOKIE",
+                "no Set-Cookie".into(),
+                format!("Set-Cookie: {c}"),
+            ));
         }
     }
     if exp.empty_body && !resp.body.is_empty() {
-        return Err(fail(case_verdict, n, &case_rule, "an empty body".into(), body_text(resp)));
+        return Err(fail(
+            case_verdict,
+            n,
+            &case_rule,
+            "an empty body".into(),
+            body_text(resp),
+        ));
     }
     if exp.json_object && wire::parse_object_strict(&resp.body).is_err() {
-        return Err(fail(case_verdict, n, &case_rule, "a JSON object body".into(), body_text(resp)));
+        return Err(fail(
+            case_verdict,
+            n,
+            &case_rule,
+            "a JSON object body".into(),
+            body_text(resp),
+        ));
     }
     if !(200..300).contains(&status) {
-        return Ok(StepOutcome { status, count: None });
+        return Ok(StepOutcome {
+            status,
+            count: None,
+        });
     }
     if resp.truncated {
-        return Err(fail(Verdict::Error, n, "", "a body under the size cap".into(), "a truncated body".into()));
+        return Err(fail(
+            Verdict::Error,
+            n,
+            "",
+            "a body under the size cap".into(),
+            "a truncated body".into(),
+        ));
     }
     let count = check_success(run, n, step, endpoint, pred, resp, &exp, &ex.request.body)?;
     Ok(StepOutcome { status, count })
@@ -161,17 +199,41 @@ pub fn check(
 
 fn object(n: usize, rule: &str, resp: &Response) -> Result<Map<String, Value>, StepFailure> {
     wire::parse_object_strict(&resp.body).map_err(|e| {
-        fail(Verdict::Fail, n, rule, "a JSON object body".into(), format!("{} ({e})", body_text(resp)))
+        fail(
+            Verdict::Fail,
+            n,
+            rule,
+            "a JSON object body".into(),
+            format!("{} ({e})", body_text(resp)),
+        )
     })
 }
 
-fn uri(run: &CaseRun<'_>, n: usize, rule: &str, o: &Map<String, Value>, name: &str) -> Result<url::Url, StepFailure> {
-    let s = o
-        .get(name)
-        .and_then(Value::as_str)
-        .ok_or_else(|| fail(Verdict::Fail, n, rule, format!("a string `{name}`"), format!("{:?}", o.get(name))))?;
-    wire::resolve_uri(run.ctx.ce(), s)
-        .map_err(|e| fail(Verdict::Fail, n, rule, format!("`{name}` an absolute URL or path"), format!("{s:?} ({e})")))
+fn uri(
+    run: &CaseRun<'_>,
+    n: usize,
+    rule: &str,
+    o: &Map<String, Value>,
+    name: &str,
+) -> Result<url::Url, StepFailure> {
+    let s = o.get(name).and_then(Value::as_str).ok_or_else(|| {
+        fail(
+            Verdict::Fail,
+            n,
+            rule,
+            format!("a string `{name}`"),
+            format!("{:?}", o.get(name)),
+        )
+    })?;
+    wire::resolve_uri(run.ctx.ce(), s).map_err(|e| {
+        fail(
+            Verdict::Fail,
+            n,
+            rule,
+            format!("`{name}` an absolute URL or path"),
+            format!("{s:?} ({e})"),
+        )
+    })
 }
 
 fn check_success(
@@ -192,18 +254,40 @@ fn check_success(
             let ru = uri(run, n, "S-CREATE-201", &o, "recipientURI")?;
             let su = uri(run, n, "S-CREATE-201", &o, "senderURI")?;
             if ru == su {
-                return Err(fail(Verdict::Fail, n, "S-URI-GEN", "RU ≠ SU".into(), format!("both {ru}")));
+                return Err(fail(
+                    Verdict::Fail,
+                    n,
+                    "S-URI-GEN",
+                    "RU ≠ SU".into(),
+                    format!("both {ru}"),
+                ));
             }
-            let extra: Vec<&String> = o.keys().filter(|k| *k != "recipientURI" && *k != "senderURI").collect();
+            let extra: Vec<&String> = o
+                .keys()
+                .filter(|k| *k != "recipientURI" && *k != "senderURI")
+                .collect();
             if exp.no_extra && !extra.is_empty() {
-                return Err(fail(case_verdict, n, "B-CREATE-ONLY", "only recipientURI and senderURI".into(), format!("also {extra:?}")));
+                return Err(fail(
+                    case_verdict,
+                    n,
+                    "B-CREATE-ONLY",
+                    "only recipientURI and senderURI".into(),
+                    format!("also {extra:?}"),
+                ));
             }
             let cid = sent_cid(sent);
             run.created(step, cid, ru, su);
             Ok(None)
         }
-        Outcome::Updated { recipient_uri, sender_uri } => {
-            let rule = if endpoint == Endpoint::Update { "S-RUPD-200" } else { "S-SUPD-200" };
+        Outcome::Updated {
+            recipient_uri,
+            sender_uri,
+        } => {
+            let rule = if endpoint == Endpoint::Update {
+                "S-RUPD-200"
+            } else {
+                "S-SUPD-200"
+            };
             let o = if resp.body.is_empty() {
                 Map::new()
             } else {
@@ -222,10 +306,23 @@ fn check_success(
                 }
                 if want {
                     let u = uri(run, n, rule, &o, name)?;
-                    let live = run.conns.get_mut(&step.conn).expect("updated connection is live");
-                    let list = if name == "recipientURI" { &mut live.ru } else { &mut live.su };
+                    let live = run
+                        .conns
+                        .get_mut(&step.conn)
+                        .expect("updated connection is live");
+                    let list = if name == "recipientURI" {
+                        &mut live.ru
+                    } else {
+                        &mut live.su
+                    };
                     if list.contains(&u) {
-                        return Err(fail(Verdict::Fail, n, "S-PRIV-NOHIST-KEYS", format!("a new `{name}`"), format!("an old one again: {u}")));
+                        return Err(fail(
+                            Verdict::Fail,
+                            n,
+                            "S-PRIV-NOHIST-KEYS",
+                            format!("a new `{name}`"),
+                            format!("an old one again: {u}"),
+                        ));
                     }
                     list.push(u);
                 }
@@ -233,30 +330,64 @@ fn check_success(
             if let Some(r) = &exp.returns {
                 for name in ["recipientURI", "senderURI"] {
                     if r.iter().any(|x| x == name) != o.contains_key(name) {
-                        return Err(fail(case_verdict, n, rule, format!("returns {r:?}"), body_text(resp)));
+                        return Err(fail(
+                            case_verdict,
+                            n,
+                            rule,
+                            format!("returns {r:?}"),
+                            body_text(resp),
+                        ));
                     }
                 }
             }
             Ok(None)
         }
         Outcome::Deleted | Outcome::Sent => {
-            let rule = if matches!(pred.outcome, Outcome::Deleted) { "S-DEL-200" } else { "S-SEND-200" };
+            let rule = if matches!(pred.outcome, Outcome::Deleted) {
+                "S-DEL-200"
+            } else {
+                "S-SEND-200"
+            };
             if !resp.body.is_empty() {
-                return Err(fail(Verdict::Fail, n, rule, "an empty body".into(), body_text(resp)));
+                return Err(fail(
+                    Verdict::Fail,
+                    n,
+                    rule,
+                    "an empty body".into(),
+                    body_text(resp),
+                ));
             }
             Ok(None)
         }
         Outcome::DeletedMessages(sel) => {
             let o = object(n, "S-DELM-200", resp)?;
             let d = o.get("deleted").and_then(Value::as_u64).ok_or_else(|| {
-                fail(Verdict::Fail, n, "S-DELM-200", "an integer `deleted`".into(), body_text(resp))
+                fail(
+                    Verdict::Fail,
+                    n,
+                    "S-DELM-200",
+                    "an integer `deleted`".into(),
+                    body_text(resp),
+                )
             })? as usize;
             if d < sel.min || d > sel.max {
-                return Err(fail(Verdict::Fail, n, "S-DELM-SEL", format!("deleted {}", sel.max), format!("deleted {d}")));
+                return Err(fail(
+                    Verdict::Fail,
+                    n,
+                    "S-DELM-SEL",
+                    format!("deleted {}", sel.max),
+                    format!("deleted {d}"),
+                ));
             }
             if let Some(want) = exp.deleted {
                 if want as usize != d {
-                    return Err(fail(case_verdict, n, "S-DELM-200", format!("deleted {want}"), format!("deleted {d}")));
+                    return Err(fail(
+                        case_verdict,
+                        n,
+                        "S-DELM-200",
+                        format!("deleted {want}"),
+                        format!("deleted {d}"),
+                    ));
                 }
             }
             Ok(Some(d))
@@ -269,7 +400,11 @@ fn check_success(
 fn sent_cid(sent: &[u8]) -> String {
     serde_json::from_slice::<Value>(sent)
         .ok()
-        .and_then(|v| v.get("connectionID").and_then(Value::as_str).map(str::to_string))
+        .and_then(|v| {
+            v.get("connectionID")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .unwrap_or_default()
 }
 
@@ -289,39 +424,102 @@ fn check_retrieved(
     exp: &crate::case::Expect,
 ) -> Result<usize, StepFailure> {
     let o = object(n, "S-RETR-200", resp)?;
-    let extra: Vec<&String> = o.keys().filter(|k| *k != "messages" && *k != "nextMessageID").collect();
+    let extra: Vec<&String> = o
+        .keys()
+        .filter(|k| *k != "messages" && *k != "nextMessageID")
+        .collect();
     if !extra.is_empty() {
-        return Err(fail(Verdict::Fail, n, "S-RETR-200", "only messages and nextMessageID".into(), format!("also {extra:?}")));
+        return Err(fail(
+            Verdict::Fail,
+            n,
+            "S-RETR-200",
+            "only messages and nextMessageID".into(),
+            format!("also {extra:?}"),
+        ));
     }
-    let msgs = o
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or_else(|| fail(Verdict::Fail, n, "S-RETR-200", "an array `messages`".into(), body_text(resp)))?;
+    let msgs = o.get("messages").and_then(Value::as_array).ok_or_else(|| {
+        fail(
+            Verdict::Fail,
+            n,
+            "S-RETR-200",
+            "an array `messages`".into(),
+            body_text(resp),
+        )
+    })?;
     let count = msgs.len();
     if count < sel.min || count > sel.max {
-        let want = if sel.min == sel.max { format!("{} messages", sel.max) } else { format!("{} to {} messages", sel.min, sel.max) };
-        return Err(fail(Verdict::Fail, n, "S-RETR-PAGE", want, format!("{count} messages")));
+        let want = if sel.min == sel.max {
+            format!("{} messages", sel.max)
+        } else {
+            format!("{} to {} messages", sel.min, sel.max)
+        };
+        return Err(fail(
+            Verdict::Fail,
+            n,
+            "S-RETR-PAGE",
+            want,
+            format!("{count} messages"),
+        ));
     }
     let mut last_ts: Option<String> = None;
     for (i, m) in msgs.iter().enumerate() {
         let name = &sel.candidates[i];
-        let obj = m.as_object().ok_or_else(|| fail(Verdict::Fail, n, "S-RETR-200", "message objects".into(), m.to_string()))?;
+        let obj = m.as_object().ok_or_else(|| {
+            fail(
+                Verdict::Fail,
+                n,
+                "S-RETR-200",
+                "message objects".into(),
+                m.to_string(),
+            )
+        })?;
         let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
         keys.sort_unstable();
         if keys != ["id", "msg", "ts"] {
-            let rule = if keys.len() > 3 { "S-RETR-NOTRACK" } else { "S-RETR-200" };
-            return Err(fail(Verdict::Fail, n, rule, "exactly {id, ts, msg}".into(), m.to_string()));
+            let rule = if keys.len() > 3 {
+                "S-RETR-NOTRACK"
+            } else {
+                "S-RETR-200"
+            };
+            return Err(fail(
+                Verdict::Fail,
+                n,
+                rule,
+                "exactly {id, ts, msg}".into(),
+                m.to_string(),
+            ));
         }
-        let id = obj["id"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| {
-            fail(Verdict::Fail, n, "B-MID-FMT", "a non-empty string id".into(), obj["id"].to_string())
-        })?;
+        let id = obj["id"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                fail(
+                    Verdict::Fail,
+                    n,
+                    "B-MID-FMT",
+                    "a non-empty string id".into(),
+                    obj["id"].to_string(),
+                )
+            })?;
         let ts = obj["ts"].as_str().unwrap_or_default();
         if !wire::is_rfc3339_utc_z(ts) {
-            return Err(fail(Verdict::Fail, n, "B-TS-FMT", "an RFC 3339 UTC timestamp ending in Z".into(), obj["ts"].to_string()));
+            return Err(fail(
+                Verdict::Fail,
+                n,
+                "B-TS-FMT",
+                "an RFC 3339 UTC timestamp ending in Z".into(),
+                obj["ts"].to_string(),
+            ));
         }
         if let Some(prev) = &last_ts {
             if ts_cmp(prev, ts) == Some(std::cmp::Ordering::Greater) {
-                return Err(fail(Verdict::Fail, n, "B-TS-FMT", format!("ts not before {prev}"), ts.to_string()));
+                return Err(fail(
+                    Verdict::Fail,
+                    n,
+                    "B-TS-FMT",
+                    format!("ts not before {prev}"),
+                    ts.to_string(),
+                ));
             }
         }
         last_ts = Some(ts.to_string());
@@ -329,7 +527,11 @@ fn check_retrieved(
         let got_msg = obj["msg"].as_str().unwrap_or_default();
         if got_msg != want_msg {
             // Which rule: another message in the wrong place is FIFO; an altered one is B-MSG-FMT.
-            let rule = if run.msgs.values().any(|v| v == got_msg) { "S-RETR-200" } else { "B-MSG-FMT" };
+            let rule = if run.msgs.values().any(|v| v == got_msg) {
+                "S-RETR-200"
+            } else {
+                "B-MSG-FMT"
+            };
             return Err(fail(
                 Verdict::Fail,
                 n,
@@ -340,12 +542,24 @@ fn check_retrieved(
         }
         match run.msg_ids.get(name) {
             Some(known) if known != id => {
-                return Err(fail(Verdict::Fail, n, "S-RETR-NOTRACK", format!("message `{name}` with id {known}"), format!("id {id}")));
+                return Err(fail(
+                    Verdict::Fail,
+                    n,
+                    "S-RETR-NOTRACK",
+                    format!("message `{name}` with id {known}"),
+                    format!("id {id}"),
+                ));
             }
             Some(_) => {}
             None => {
                 if let Some((other, _)) = run.msg_ids.iter().find(|(_, v)| v.as_str() == id) {
-                    return Err(fail(Verdict::Fail, n, "B-MID-FMT", format!("a unique id for `{name}`"), format!("the id of `{other}` ({id})")));
+                    return Err(fail(
+                        Verdict::Fail,
+                        n,
+                        "B-MID-FMT",
+                        format!("a unique id for `{name}`"),
+                        format!("the id of `{other}` ({id})"),
+                    ));
                 }
                 run.msg_ids.insert(name.clone(), id.to_string());
             }
@@ -353,8 +567,18 @@ fn check_retrieved(
     }
     if let Some(want) = &exp.messages {
         let got: Vec<&String> = sel.candidates.iter().take(count).collect();
-        if got.iter().map(|s| s.as_str()).ne(want.iter().map(String::as_str)) {
-            return Err(fail(level_verdict(run.level), n, "S-RETR-200", format!("messages {want:?}"), format!("{got:?}")));
+        if got
+            .iter()
+            .map(|s| s.as_str())
+            .ne(want.iter().map(String::as_str))
+        {
+            return Err(fail(
+                level_verdict(run.level),
+                n,
+                "S-RETR-200",
+                format!("messages {want:?}"),
+                format!("{got:?}"),
+            ));
         }
     }
     let next = o.get("nextMessageID");
@@ -363,30 +587,66 @@ fn check_retrieved(
         (None, None) => {}
         (Some(Value::String(id)), Some(name)) => match run.msg_ids.get(name) {
             Some(known) if known != id => {
-                return Err(fail(Verdict::Fail, n, "S-RETR-NEXT", format!("nextMessageID {known} (message `{name}`)"), id.clone()));
+                return Err(fail(
+                    Verdict::Fail,
+                    n,
+                    "S-RETR-NEXT",
+                    format!("nextMessageID {known} (message `{name}`)"),
+                    id.clone(),
+                ));
             }
             Some(_) => {}
             None => {
                 if let Some((other, _)) = run.msg_ids.iter().find(|(_, v)| *v == id) {
-                    return Err(fail(Verdict::Fail, n, "S-RETR-NEXT", format!("the id of `{name}`"), format!("the id of `{other}`")));
+                    return Err(fail(
+                        Verdict::Fail,
+                        n,
+                        "S-RETR-NEXT",
+                        format!("the id of `{name}`"),
+                        format!("the id of `{other}`"),
+                    ));
                 }
                 run.msg_ids.insert(name.clone(), id.clone());
             }
         },
         (Some(v), None) => {
-            return Err(fail(Verdict::Fail, n, "S-RETR-NEXT", "no nextMessageID (nothing remains)".into(), v.to_string()));
+            return Err(fail(
+                Verdict::Fail,
+                n,
+                "S-RETR-NEXT",
+                "no nextMessageID (nothing remains)".into(),
+                v.to_string(),
+            ));
         }
         (None, Some(name)) => {
-            return Err(fail(Verdict::Fail, n, "S-RETR-NEXT", format!("nextMessageID of `{name}`"), "none".into()));
+            return Err(fail(
+                Verdict::Fail,
+                n,
+                "S-RETR-NEXT",
+                format!("nextMessageID of `{name}`"),
+                "none".into(),
+            ));
         }
         (Some(v), Some(_)) => {
-            return Err(fail(Verdict::Fail, n, "S-RETR-NEXT", "a string nextMessageID".into(), v.to_string()));
+            return Err(fail(
+                Verdict::Fail,
+                n,
+                "S-RETR-NEXT",
+                "a string nextMessageID".into(),
+                v.to_string(),
+            ));
         }
     }
     if let Some(want) = &exp.next {
         let got = remaining.cloned();
         if *want != got {
-            return Err(fail(level_verdict(run.level), n, "S-RETR-NEXT", format!("next {want:?}"), format!("{got:?}")));
+            return Err(fail(
+                level_verdict(run.level),
+                n,
+                "S-RETR-NEXT",
+                format!("next {want:?}"),
+                format!("{got:?}"),
+            ));
         }
     }
     Ok(count)

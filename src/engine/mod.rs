@@ -27,7 +27,9 @@ pub async fn run_plan(
     jobs: usize,
     events: mpsc::UnboundedSender<Event>,
 ) -> Vec<CheckResult> {
-    let _ = events.send(Event::Started { total: plan.cases.len() });
+    let _ = events.send(Event::Started {
+        total: plan.cases.len(),
+    });
     let sem = Arc::new(Semaphore::new(jobs.max(1)));
     let mut set = tokio::task::JoinSet::new();
     for (i, pc) in plan.cases.iter().enumerate() {
@@ -36,7 +38,10 @@ pub async fn run_plan(
         let pc = pc.clone();
         let events = events.clone();
         set.spawn(async move {
-            let _permit = sem.acquire_owned().await.expect("semaphore is never closed");
+            let _permit = sem
+                .acquire_owned()
+                .await
+                .expect("semaphore is never closed");
             let r = runner::run_case(&ctx, &pc.case, &pc.area).await;
             let _ = events.send(Event::Finished(Box::new(r.clone())));
             (i, r)

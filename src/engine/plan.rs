@@ -60,8 +60,16 @@ fn selects(m: &GlobMatcher, pattern: &str, area: &str, case: &Case) -> bool {
 impl Plan {
     /// Build a plan from case files and a selection.
     pub fn build(files: &[CaseFile], sel: &Selection) -> Result<Plan, String> {
-        let only: Vec<(GlobMatcher, &String)> = sel.only.iter().map(|p| matcher(p).map(|m| (m, p))).collect::<Result<_, _>>()?;
-        let skip: Vec<(GlobMatcher, &String)> = sel.skip.iter().map(|p| matcher(p).map(|m| (m, p))).collect::<Result<_, _>>()?;
+        let only: Vec<(GlobMatcher, &String)> = sel
+            .only
+            .iter()
+            .map(|p| matcher(p).map(|m| (m, p)))
+            .collect::<Result<_, _>>()?;
+        let skip: Vec<(GlobMatcher, &String)> = sel
+            .skip
+            .iter()
+            .map(|p| matcher(p).map(|m| (m, p)))
+            .collect::<Result<_, _>>()?;
         let mut cases = Vec::new();
         for f in files {
             for c in &f.cases {
@@ -70,10 +78,14 @@ impl Plan {
                     LevelFilter::Should => c.level != Level::May,
                     LevelFilter::Must => c.level == Level::Must,
                 };
-                let in_only = only.is_empty() || only.iter().any(|(m, p)| selects(m, p, &f.area, c));
+                let in_only =
+                    only.is_empty() || only.iter().any(|(m, p)| selects(m, p, &f.area, c));
                 let in_skip = skip.iter().any(|(m, p)| selects(m, p, &f.area, c));
                 if level_ok && in_only && !in_skip {
-                    cases.push(PlannedCase { area: f.area.clone(), case: c.clone() });
+                    cases.push(PlannedCase {
+                        area: f.area.clone(),
+                        case: c.clone(),
+                    });
                 }
             }
         }
@@ -108,11 +120,30 @@ mod tests {
             skip: skip.iter().map(|s| s.to_string()).collect(),
             level,
         };
-        assert_eq!(ids(&Plan::build(&f, &sel(&[], &[], LevelFilter::All)).unwrap()).len(), 3);
-        assert_eq!(ids(&Plan::build(&f, &sel(&["create"], &[], LevelFilter::All)).unwrap()), ["create/ok", "create/only"]);
-        assert_eq!(ids(&Plan::build(&f, &sel(&["S-SEND-*"], &[], LevelFilter::All)).unwrap()), ["send/ok"]);
-        assert_eq!(ids(&Plan::build(&f, &sel(&["create/*"], &["B-CREATE-ONLY"], LevelFilter::All)).unwrap()), ["create/ok"]);
-        assert_eq!(ids(&Plan::build(&f, &sel(&[], &[], LevelFilter::Must)).unwrap()), ["create/ok", "send/ok"]);
+        assert_eq!(
+            ids(&Plan::build(&f, &sel(&[], &[], LevelFilter::All)).unwrap()).len(),
+            3
+        );
+        assert_eq!(
+            ids(&Plan::build(&f, &sel(&["create"], &[], LevelFilter::All)).unwrap()),
+            ["create/ok", "create/only"]
+        );
+        assert_eq!(
+            ids(&Plan::build(&f, &sel(&["S-SEND-*"], &[], LevelFilter::All)).unwrap()),
+            ["send/ok"]
+        );
+        assert_eq!(
+            ids(&Plan::build(
+                &f,
+                &sel(&["create/*"], &["B-CREATE-ONLY"], LevelFilter::All)
+            )
+            .unwrap()),
+            ["create/ok"]
+        );
+        assert_eq!(
+            ids(&Plan::build(&f, &sel(&[], &[], LevelFilter::Must)).unwrap()),
+            ["create/ok", "send/ok"]
+        );
         assert!(Plan::build(&f, &sel(&["[bad"], &[], LevelFilter::All)).is_err());
     }
 }

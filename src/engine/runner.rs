@@ -96,8 +96,16 @@ impl<'a> CaseRun<'a> {
             return k.clone();
         }
         let k = match name {
-            "rsa3072" => self.ctx.pool.take_sized(3072).unwrap_or_else(|_| self.ctx.pool.take()),
-            "rsa4096" => self.ctx.pool.take_sized(4096).unwrap_or_else(|_| self.ctx.pool.take()),
+            "rsa3072" => self
+                .ctx
+                .pool
+                .take_sized(3072)
+                .unwrap_or_else(|_| self.ctx.pool.take()),
+            "rsa4096" => self
+                .ctx
+                .pool
+                .take_sized(4096)
+                .unwrap_or_else(|_| self.ctx.pool.take()),
             _ => self.ctx.pool.take(),
         };
         self.keys.insert(name.to_string(), k.clone());
@@ -162,7 +170,11 @@ impl<'a> CaseRun<'a> {
                 }
                 Ok(Value::Object(out))
             }
-            Value::Array(a) => a.iter().map(|x| self.resolve(x)).collect::<Result<_, _>>().map(Value::Array),
+            Value::Array(a) => a
+                .iter()
+                .map(|x| self.resolve(x))
+                .collect::<Result<_, _>>()
+                .map(Value::Array),
             other => Ok(other.clone()),
         }
     }
@@ -188,7 +200,11 @@ impl<'a> CaseRun<'a> {
     }
 
     /// Build the canonical JSON body of a step (before overrides).
-    fn canonical_body(&mut self, step: &Step, endpoint: Endpoint) -> Result<Map<String, Value>, String> {
+    fn canonical_body(
+        &mut self,
+        step: &Step,
+        endpoint: Endpoint,
+    ) -> Result<Map<String, Value>, String> {
         let mut b = Map::new();
         let cid = if endpoint == Endpoint::Create {
             match &step.cid {
@@ -200,7 +216,10 @@ impl<'a> CaseRun<'a> {
         };
         b.insert("connectionID".into(), Value::String(cid));
         if endpoint == Endpoint::Create {
-            let rk = step.recipient.clone().unwrap_or_else(|| format!("{}.rk", step.conn));
+            let rk = step
+                .recipient
+                .clone()
+                .unwrap_or_else(|| format!("{}.rk", step.conn));
             b.insert("recipient".into(), Value::String(self.key_value(&rk)));
         } else if let Some(rk) = &step.recipient {
             b.insert("recipient".into(), Value::String(self.key_value(rk)));
@@ -222,7 +241,9 @@ impl<'a> CaseRun<'a> {
         }
         if let Some(m) = &step.from_message {
             let id = self.msg_ids.get(m).cloned().ok_or_else(|| {
-                format!("the id of message `{m}` is not known yet; retrieve it with keepMessages first")
+                format!(
+                    "the id of message `{m}` is not known yet; retrieve it with keepMessages first"
+                )
             })?;
             b.insert("fromMessageID".into(), Value::String(id));
         }
@@ -270,7 +291,11 @@ impl<'a> CaseRun<'a> {
             }
         }
         for name in step.omit.iter().flatten() {
-            let ptr = if name.starts_with('/') { name.clone() } else { format!("/{name}") };
+            let ptr = if name.starts_with('/') {
+                name.clone()
+            } else {
+                format!("/{name}")
+            };
             remove_pointer(&mut body, &ptr);
         }
         // Remember what was really sent as each named message.
@@ -303,7 +328,11 @@ impl<'a> CaseRun<'a> {
             let idx = match step.via.as_deref().and_then(parse_via) {
                 Some((is_ru, n)) => {
                     if is_ru != endpoint.is_recipient() {
-                        return Err(format!("via {} does not fit {}", step.via.as_deref().unwrap_or(""), endpoint.name()));
+                        return Err(format!(
+                            "via {} does not fit {}",
+                            step.via.as_deref().unwrap_or(""),
+                            endpoint.name()
+                        ));
                     }
                     n
                 }
@@ -327,22 +356,39 @@ impl<'a> CaseRun<'a> {
     /// The key that signs by default, by the binding's table.
     fn default_signer(&self, step: &Step, endpoint: Endpoint) -> Option<String> {
         match endpoint {
-            Endpoint::Create => Some(step.recipient.clone().unwrap_or_else(|| format!("{}.rk", step.conn))),
+            Endpoint::Create => Some(
+                step.recipient
+                    .clone()
+                    .unwrap_or_else(|| format!("{}.rk", step.conn)),
+            ),
             e if e.is_recipient() => self.model.conn(&step.conn).map(|c| c.rk.clone()),
             _ => self.model.conn(&step.conn).and_then(|c| c.sk.clone()),
         }
     }
 
     /// Run one protocol step. `Ok(())` when its expectations held.
-    pub async fn protocol_step(&mut self, n: usize, step: &Step, endpoint: Endpoint) -> Result<(), StepFailure> {
+    pub async fn protocol_step(
+        &mut self,
+        n: usize,
+        step: &Step,
+        endpoint: Endpoint,
+    ) -> Result<(), StepFailure> {
         let setup = |m: String| StepFailure {
             verdict: Verdict::Error,
             message: format!("step {n}: {m}"),
-            failure: Failure { step: n, rule: String::new(), expected: String::new(), actual: m },
+            failure: Failure {
+                step: n,
+                rule: String::new(),
+                expected: String::new(),
+                actual: m,
+            },
         };
         let body = self.body_bytes(step, endpoint).map_err(setup)?;
         let url = self.url(step, endpoint).map_err(setup)?;
-        let method = step.method.clone().unwrap_or_else(|| endpoint.method().to_string());
+        let method = step
+            .method
+            .clone()
+            .unwrap_or_else(|| endpoint.method().to_string());
         let mut req = HttpRequest {
             method: method.clone(),
             url,
@@ -351,7 +397,9 @@ impl<'a> CaseRun<'a> {
             body,
         };
         match &step.content_type {
-            None => req.headers.push(("Content-Type".into(), b"application/json".to_vec())),
+            None => req
+                .headers
+                .push(("Content-Type".into(), b"application/json".to_vec())),
             Some(None) => {}
             Some(Some(v)) => {
                 for ct in v.values() {
@@ -377,7 +425,8 @@ impl<'a> CaseRun<'a> {
                 self.key(&name)
             };
             let other = self.key("$other");
-            let token = sign::signature_token(&key, &other, &method, &path, &req.body, step.sig_fault);
+            let token =
+                sign::signature_token(&key, &other, &method, &path, &req.body, step.sig_fault);
             self.signatures += 1;
             let values = match &step.authorization {
                 Some(lits) => lits.iter().map(|l| l.replace("{sig}", &token)).collect(),
@@ -393,7 +442,8 @@ impl<'a> CaseRun<'a> {
             };
         } else if let Some(lits) = &step.authorization {
             for v in lits {
-                req.headers.push(("Authorization".into(), v.clone().into_bytes()));
+                req.headers
+                    .push(("Authorization".into(), v.clone().into_bytes()));
             }
             auth = Auth::Bad;
         }
@@ -412,14 +462,22 @@ impl<'a> CaseRun<'a> {
         if let Some(name) = nk_signer {
             let key = self.key(&name);
             let other = self.key("$other");
-            let token = sign::signature_token(&key, &other, &method, &path, &req.body, step.new_key_sig_fault);
+            let token = sign::signature_token(
+                &key,
+                &other,
+                &method,
+                &path,
+                &req.body,
+                step.new_key_sig_fault,
+            );
             self.signatures += 1;
             let values = match &step.new_key_signature {
                 Some(lits) => lits.iter().map(|l| l.replace("{sig}", &token)).collect(),
                 None => vec![token],
             };
             for v in values {
-                req.headers.push(("EM-New-Key-Signature".into(), v.into_bytes()));
+                req.headers
+                    .push(("EM-New-Key-Signature".into(), v.into_bytes()));
             }
             new_key_auth = if step.new_key_sig_fault.is_none() && step.new_key_signature.is_none() {
                 Auth::Key(name)
@@ -428,7 +486,8 @@ impl<'a> CaseRun<'a> {
             };
         } else if let Some(lits) = &step.new_key_signature {
             for v in lits {
-                req.headers.push(("EM-New-Key-Signature".into(), v.clone().into_bytes()));
+                req.headers
+                    .push(("EM-New-Key-Signature".into(), v.clone().into_bytes()));
             }
             new_key_auth = Auth::Bad;
         }
@@ -447,7 +506,10 @@ impl<'a> CaseRun<'a> {
             params: Self::params(step, endpoint),
             fault: None,
         };
-        let pred = self.model.predict(&mreq).map_err(|e| setup(e.to_string()))?;
+        let pred = self
+            .model
+            .predict(&mreq)
+            .map_err(|e| setup(e.to_string()))?;
 
         let ex = self.ctx.client.execute(req).await;
         let result = expect::check(self, n, step, endpoint, &pred, &ex);
@@ -464,7 +526,15 @@ impl<'a> CaseRun<'a> {
     /// Record the URIs of a new connection.
     pub fn created(&mut self, step: &Step, cid: String, ru: Url, su: Url) {
         let server = self.conns.get(&step.conn).map_or(0, |l| l.server);
-        self.conns.insert(step.conn.clone(), Live { cid, ru: vec![ru], su: vec![su], server });
+        self.conns.insert(
+            step.conn.clone(),
+            Live {
+                cid,
+                ru: vec![ru],
+                su: vec![su],
+                server,
+            },
+        );
     }
 }
 
@@ -501,7 +571,11 @@ fn set_pointer(root: &mut Value, ptr: &str, v: Value) -> Result<(), String> {
 
 fn remove_pointer(root: &mut Value, ptr: &str) {
     if let Some((parent, last)) = ptr.rsplit_once('/') {
-        let target = if parent.is_empty() { Some(root) } else { root.pointer_mut(parent) };
+        let target = if parent.is_empty() {
+            Some(root)
+        } else {
+            root.pointer_mut(parent)
+        };
         match target {
             Some(Value::Object(o)) => {
                 o.remove(last);

@@ -583,7 +583,8 @@ impl Model {
             }
             Endpoint::Send => {
                 if conn.disabled {
-                    let mut p = Prediction::reject(&(400..500).collect::<Vec<_>>(), "B-SEND-DISABLED");
+                    let mut p =
+                        Prediction::reject(&(400..500).collect::<Vec<_>>(), "B-SEND-DISABLED");
                     p.preferred = Some(([403].into_iter().collect(), "B-SEND-DISABLED"));
                     return p;
                 }

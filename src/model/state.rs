@@ -94,7 +94,8 @@ impl Conn {
     pub(super) fn apply_update(&mut self, p: &Params) {
         if let Some(rk) = &p.recipient {
             if *rk != self.rk {
-                self.retired_rk.insert(std::mem::replace(&mut self.rk, rk.clone()));
+                self.retired_rk
+                    .insert(std::mem::replace(&mut self.rk, rk.clone()));
             }
         }
         if let Some(sk) = &p.sender {

@@ -47,7 +47,14 @@ fn secure(m: &mut Model, conn: &str, rk: &str, sk: &str) {
     step(m, r, 200, None);
 }
 
-fn retrieve(m: &Model, conn: &str, rk: &str, page: Option<u64>, from: Option<&str>, keep: bool) -> Request {
+fn retrieve(
+    m: &Model,
+    conn: &str,
+    rk: &str,
+    page: Option<u64>,
+    from: Option<&str>,
+    keep: bool,
+) -> Request {
     let mut r = Request::new(conn, Endpoint::Retrieve);
     r.auth = key(rk);
     r.params.page_size = page;
@@ -83,7 +90,14 @@ fn first_update_needs_sender() {
     let p = m.predict(&r).unwrap();
     assert_eq!((p.statuses.clone(), p.rule), ([400].into(), "S-RUPD-FIRST"));
     // Rejected: the connection is not disabled afterwards.
-    m.commit(&r, &p, Observed { status: 400, count: None });
+    m.commit(
+        &r,
+        &p,
+        Observed {
+            status: 400,
+            count: None,
+        },
+    );
     assert!(!m.conn("c").unwrap().disabled);
     secure(&mut m, "c", "rk", "sk");
     assert_eq!(m.predict(&r).unwrap().statuses, [200].into());
@@ -97,7 +111,10 @@ fn open_connection_accepts_any_send_until_secured() {
         assert_eq!(send(&mut m, "c", auth, &["m"]).statuses, [200].into());
     }
     secure(&mut m, "c", "rk", "sk");
-    assert_eq!(send(&mut m, "c", Auth::None, &["m"]).rule, "S-G-SIGNED-ONLY");
+    assert_eq!(
+        send(&mut m, "c", Auth::None, &["m"]).rule,
+        "S-G-SIGNED-ONLY"
+    );
     assert_eq!(send(&mut m, "c", key("rk"), &["m"]).rule, "S-G-KEYS");
     assert_eq!(send(&mut m, "c", key("sk"), &["m"]).statuses, [200].into());
 }
@@ -119,7 +136,10 @@ fn new_key_needs_proof_of_possession() {
     // The old key is dead on every recipient endpoint.
     let old = retrieve(&m, "c", "rk", None, None, false);
     let p = m.predict(&old).unwrap();
-    assert_eq!((p.statuses.clone(), p.rule), ([401].into(), "S-RUPD-OLDKEY"));
+    assert_eq!(
+        (p.statuses.clone(), p.rule),
+        ([401].into(), "S-RUPD-OLDKEY")
+    );
     // Recipient replacing SK needs no second signature.
     let mut r = Request::new("c", Endpoint::Update);
     r.auth = key("rk2");
@@ -140,7 +160,10 @@ fn old_uris_stay_dead_across_rotations() {
         let p = step(&mut m, r, 200, None);
         assert_eq!(
             p.outcome,
-            Outcome::Updated { recipient_uri: false, sender_uri: true }
+            Outcome::Updated {
+                recipient_uri: false,
+                sender_uri: true
+            }
         );
     }
     for v in 0..3 {
@@ -148,7 +171,10 @@ fn old_uris_stay_dead_across_rotations() {
         r.auth = key("sk");
         r.via = Via::Version(v);
         let p = m.predict(&r).unwrap();
-        assert_eq!((p.statuses.clone(), p.rule), ([404].into(), "S-SUPD-OLDURI"));
+        assert_eq!(
+            (p.statuses.clone(), p.rule),
+            ([404].into(), "S-SUPD-OLDURI")
+        );
     }
     let mut r = Request::new("c", Endpoint::Send);
     r.auth = key("sk");
@@ -164,21 +190,37 @@ fn paging_with_from_and_next() {
     create(&mut m, "c", "rk");
     commit_send(&mut m, "c", Auth::None, &["a", "b", "c", "d", "e"]);
     // Without pageSize: PAGE_SIZE caps.
-    let p = m.predict(&retrieve(&m, "c", "rk", None, None, true)).unwrap();
-    let Outcome::Retrieved(sel) = &p.outcome else { panic!("{p:?}") };
+    let p = m
+        .predict(&retrieve(&m, "c", "rk", None, None, true))
+        .unwrap();
+    let Outcome::Retrieved(sel) = &p.outcome else {
+        panic!("{p:?}")
+    };
     assert_eq!(sel.exact(), Some(3));
     assert_eq!(sel.candidates[3], "d");
     // pageSize larger than PAGE_SIZE is capped; min, not max.
-    let p = m.predict(&retrieve(&m, "c", "rk", Some(10), Some("c"), true)).unwrap();
-    let Outcome::Retrieved(sel) = &p.outcome else { panic!() };
-    assert_eq!((sel.exact(), sel.candidates.clone()), (Some(3), vec!["c".into(), "d".into(), "e".into()]));
+    let p = m
+        .predict(&retrieve(&m, "c", "rk", Some(10), Some("c"), true))
+        .unwrap();
+    let Outcome::Retrieved(sel) = &p.outcome else {
+        panic!()
+    };
+    assert_eq!(
+        (sel.exact(), sel.candidates.clone()),
+        (Some(3), vec!["c".into(), "d".into(), "e".into()])
+    );
     // Destructive retrieval of 2 from "b" removes b and c only.
     let r = retrieve(&m, "c", "rk", Some(2), Some("b"), false);
     step(&mut m, r, 200, Some(2));
     assert_eq!(m.conn("c").unwrap().queue, vec!["a", "d", "e"]);
     // A removed id is unknown: 400, and no history.
-    let p = m.predict(&retrieve(&m, "c", "rk", None, Some("b"), true)).unwrap();
-    assert_eq!((p.statuses.clone(), p.rule), ([400].into(), "S-PRIV-NOHIST-MSG"));
+    let p = m
+        .predict(&retrieve(&m, "c", "rk", None, Some("b"), true))
+        .unwrap();
+    assert_eq!(
+        (p.statuses.clone(), p.rule),
+        ([400].into(), "S-PRIV-NOHIST-MSG")
+    );
 }
 
 #[test]
@@ -190,7 +232,9 @@ fn delete_messages_is_not_capped_by_page_size() {
     r.auth = key("rk");
     r.params.from = Some("b".into());
     let p = step(&mut m, r, 200, Some(3));
-    let Outcome::DeletedMessages(sel) = p.outcome else { panic!() };
+    let Outcome::DeletedMessages(sel) = p.outcome else {
+        panic!()
+    };
     assert_eq!(sel.exact(), Some(3));
     assert_eq!(m.conn("c").unwrap().queue, vec!["a"]);
 }
@@ -202,9 +246,18 @@ fn unknown_page_size_allows_a_range_and_is_learned() {
     commit_send(&mut m, "c", Auth::None, &["a", "b", "c"]);
     let r = retrieve(&m, "c", "rk", None, None, true);
     let p = m.predict(&r).unwrap();
-    let Outcome::Retrieved(sel) = &p.outcome else { panic!() };
+    let Outcome::Retrieved(sel) = &p.outcome else {
+        panic!()
+    };
     assert_eq!((sel.min, sel.max), (1, 3));
-    m.commit(&r, &p, Observed { status: 200, count: Some(2) });
+    m.commit(
+        &r,
+        &p,
+        Observed {
+            status: 200,
+            count: Some(2),
+        },
+    );
     assert_eq!(m.page_size, Some(2));
 }
 
@@ -220,7 +273,12 @@ fn disabled_refuses_sends_and_keeps_messages() {
     assert!(p.allows(401) && p.allows(403) && !p.allows(200));
     assert_eq!(p.preferred.as_ref().unwrap().0, [403].into());
     // Retrieval works while disabled.
-    assert_eq!(m.predict(&retrieve(&m, "c", "rk", None, None, false)).unwrap().statuses, [200].into());
+    assert_eq!(
+        m.predict(&retrieve(&m, "c", "rk", None, None, false))
+            .unwrap()
+            .statuses,
+        [200].into()
+    );
 }
 
 #[test]

@@ -6,13 +6,15 @@ use super::Results;
 
 /// Write results as pretty JSON.
 pub fn write(results: &Results, path: &Path) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(results).map_err(|e| format!("cannot serialise results: {e}"))?;
+    let text = serde_json::to_string_pretty(results)
+        .map_err(|e| format!("cannot serialise results: {e}"))?;
     std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// Read a results file written by `--json`.
 pub fn read(path: &Path) -> Result<Results, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let r: Results = serde_json::from_str(&text)
         .map_err(|e| format!("{}: not an edgecheck results file: {e}", path.display()))?;
     if r.schema != super::SCHEMA {

@@ -216,7 +216,12 @@ impl CheckRecord {
             requests: r.requests,
             signatures: r.signatures,
             duration_ms: r.duration.as_millis() as u64,
-            exchanges: r.exchanges.iter().skip(skip).map(RecordedExchange::from_exchange).collect(),
+            exchanges: r
+                .exchanges
+                .iter()
+                .skip(skip)
+                .map(RecordedExchange::from_exchange)
+                .collect(),
         }
     }
 }

@@ -22,9 +22,11 @@ impl Progress {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let b = ProgressBar::new(0);
             b.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-                    .expect("static template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+                )
+                .expect("static template")
+                .progress_chars("=> "),
             );
             b
         });
@@ -45,7 +47,8 @@ impl Progress {
                     Some(b) => {
                         b.inc(1);
                         b.set_message(r.id.clone());
-                        if r.verdict != Verdict::Pass && r.verdict != Verdict::Skip || self.verbose {
+                        if r.verdict != Verdict::Pass && r.verdict != Verdict::Skip || self.verbose
+                        {
                             b.println(line);
                         }
                     }
@@ -72,7 +75,13 @@ pub fn render(results: &Results) -> String {
     let mut out = String::new();
     let w = &mut out;
     let s = &results.summary;
-    push(w, format!("edgecheck {} · profile {} · {}", results.edgecheck, results.profile, results.target));
+    push(
+        w,
+        format!(
+            "edgecheck {} · profile {} · {}",
+            results.edgecheck, results.profile, results.target
+        ),
+    );
     push(w, String::new());
     for level in ["MUST", "SHOULD", "MAY"] {
         let of: Vec<&CheckRecord> = results.checks.iter().filter(|c| c.level == level).collect();
@@ -95,7 +104,10 @@ pub fn render(results: &Results) -> String {
         .collect();
     for c in &bad {
         push(w, String::new());
-        push(w, format!("{} {} — {}", c.verdict.to_uppercase(), c.id, c.title));
+        push(
+            w,
+            format!("{} {} — {}", c.verdict.to_uppercase(), c.id, c.title),
+        );
         push(w, format!("  rules:    {}", c.requirements.join(", ")));
         if let Some(f) = &c.failure {
             if !f.rule.is_empty() {
@@ -115,8 +127,15 @@ pub fn render(results: &Results) -> String {
             push(w, format!("  reproduce: {}", ex.curl));
         }
     }
-    for c in results.checks.iter().filter(|c| matches!(c.verdict.as_str(), "skip" | "waived")) {
-        push(w, format!("{} {}: {}", c.verdict.to_uppercase(), c.id, c.message));
+    for c in results
+        .checks
+        .iter()
+        .filter(|c| matches!(c.verdict.as_str(), "skip" | "waived"))
+    {
+        push(
+            w,
+            format!("{} {}: {}", c.verdict.to_uppercase(), c.id, c.message),
+        );
     }
     push(w, String::new());
     push(

@@ -64,7 +64,9 @@ impl Target {
     /// Resolve the options: parse URLs, read the CA file, or start the embedded server.
     pub async fn open(args: &TargetArgs) -> Result<Target, TargetError> {
         if !(args.timeout > 0.0 && args.timeout <= 3600.0) {
-            return Err(TargetError::Config("--timeout must be between 0 and 3600 seconds".into()));
+            return Err(TargetError::Config(
+                "--timeout must be between 0 and 3600 seconds".into(),
+            ));
         }
         let timeout = Duration::from_secs_f64(args.timeout);
         let mut ca_pem = match &args.ca_cert {
@@ -103,14 +105,24 @@ impl Target {
                 ))
             })?;
             if u.scheme() != "https" && u.scheme() != "http" {
-                return Err(TargetError::Config(format!("--server {s}: the scheme must be https (or http with --allow-http)")));
+                return Err(TargetError::Config(format!(
+                    "--server {s}: the scheme must be https (or http with --allow-http)"
+                )));
             }
             if u.host_str().is_none() {
-                return Err(TargetError::Config(format!("--server {s}: the URL has no host")));
+                return Err(TargetError::Config(format!(
+                    "--server {s}: the URL has no host"
+                )));
             }
             servers.push(u);
         }
-        Ok(Target { servers, page_size, ca_pem, embedded: None, timeout })
+        Ok(Target {
+            servers,
+            page_size,
+            ca_pem,
+            embedded: None,
+            timeout,
+        })
     }
 
     /// A one-line description for reports.
@@ -125,7 +137,12 @@ impl Target {
     /// Check that every server accepts TCP connections (exit code 3 otherwise).
     pub async fn check_reachable(&self) -> Result<(), TargetError> {
         for u in &self.servers {
-            let host = u.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
+            let host = u
+                .host_str()
+                .unwrap_or_default()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string();
             let port = u.port_or_known_default().unwrap_or(443);
             let connect = tokio::net::TcpStream::connect((host.as_str(), port));
             match tokio::time::timeout(self.timeout, connect).await {

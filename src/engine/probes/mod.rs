@@ -15,12 +15,23 @@ use crate::client::Request as HttpRequest;
 use crate::model::Endpoint;
 use crate::wire;
 
-fn failure(verdict: Verdict, n: usize, rule: &str, expected: impl Into<String>, actual: impl Into<String>) -> StepFailure {
+fn failure(
+    verdict: Verdict,
+    n: usize,
+    rule: &str,
+    expected: impl Into<String>,
+    actual: impl Into<String>,
+) -> StepFailure {
     let (expected, actual) = (expected.into(), actual.into());
     StepFailure {
         verdict,
         message: format!("step {n}: {rule}: expected {expected}, got {actual}"),
-        failure: Failure { step: n, rule: rule.into(), expected, actual },
+        failure: Failure {
+            step: n,
+            rule: rule.into(),
+            expected,
+            actual,
+        },
     }
 }
 
@@ -33,7 +44,12 @@ fn arg_u64(step: &Step, name: &str, default: u64) -> u64 {
 }
 
 /// Names of all probes, for validation of case files.
-pub const PROBES: &[&str] = &["https", "uri-privacy", "message-id-privacy", "oversized-body"];
+pub const PROBES: &[&str] = &[
+    "https",
+    "uri-privacy",
+    "message-id-privacy",
+    "oversized-body",
+];
 
 /// Run the probe of step `n`.
 pub async fn run(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepFailure> {
@@ -73,7 +89,11 @@ fn https(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> {
 }
 
 fn plain(op: Op, conn: &str) -> Step {
-    Step { op: Some(op), conn: conn.to_string(), ..Step::default() }
+    Step {
+        op: Some(op),
+        conn: conn.to_string(),
+        ..Step::default()
+    }
 }
 
 /// Encodings of key material that must not appear inside URIs (S-URI-GEN).
@@ -82,12 +102,22 @@ fn key_material(spki: &[u8], cid: &str) -> Vec<(String, String)> {
     let mut out = vec![("connectionID".to_string(), cid.to_string())];
     let sha1 = sha1::Sha1::digest(spki).to_vec();
     let sha256 = sha2::Sha256::digest(spki).to_vec();
-    for (what, bytes) in [("key", spki.to_vec()), ("SHA-1 of key", sha1), ("SHA-256 of key", sha256)] {
+    for (what, bytes) in [
+        ("key", spki.to_vec()),
+        ("SHA-1 of key", sha1),
+        ("SHA-256 of key", sha256),
+    ] {
         let std = wire::b64(&bytes);
         let url = std.replace('+', "-").replace('/', "_");
         out.push((format!("{what} (hex)"), hex::encode(&bytes)));
-        out.push((format!("{what} (base64)"), std.trim_end_matches('=').to_string()));
-        out.push((format!("{what} (base64url)"), url.trim_end_matches('=').to_string()));
+        out.push((
+            format!("{what} (base64)"),
+            std.trim_end_matches('=').to_string(),
+        ));
+        out.push((
+            format!("{what} (base64url)"),
+            url.trim_end_matches('=').to_string(),
+        ));
     }
     out
 }
@@ -102,7 +132,8 @@ fn contains_window(uri: &str, material: &str) -> bool {
     }
     m.windows(W).step_by(4).any(|w| {
         let w = std::str::from_utf8(w).unwrap_or_default();
-        uri.contains(w) || lower.contains(&w.to_ascii_lowercase()) && w.bytes().all(|b| b.is_ascii_hexdigit())
+        uri.contains(w)
+            || lower.contains(&w.to_ascii_lowercase()) && w.bytes().all(|b| b.is_ascii_hexdigit())
     })
 }
 
@@ -118,7 +149,14 @@ fn varying_parts(all: &[String]) -> Vec<String> {
     for s in &all[1..] {
         let b = s.as_bytes();
         pre = pre.min(first.iter().zip(b).take_while(|(a, b)| a == b).count());
-        suf = suf.min(first.iter().rev().zip(b.iter().rev()).take_while(|(a, b)| a == b).count());
+        suf = suf.min(
+            first
+                .iter()
+                .rev()
+                .zip(b.iter().rev())
+                .take_while(|(a, b)| a == b)
+                .count(),
+        );
     }
     all.iter()
         .map(|s| {
@@ -143,7 +181,9 @@ fn looks_like_counter(parts: &[String]) -> bool {
         }
         const ALPHA: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         s.chars().try_fold(0u128, |acc, c| {
-            ALPHA.find(c).map(|d| acc.wrapping_mul(64).wrapping_add(d as u128))
+            ALPHA
+                .find(c)
+                .map(|d| acc.wrapping_mul(64).wrapping_add(d as u128))
         })
     }
     let vals: Vec<Option<u128>> = parts.iter().map(|p| value(p)).collect();
@@ -162,14 +202,21 @@ async fn uri_privacy(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(),
     let mut sus = Vec::new();
     for i in 0..count {
         let conn = format!("privacy{i}");
-        run.protocol_step(n, &plain(Op::Create, &conn), Endpoint::Create).await?;
+        run.protocol_step(n, &plain(Op::Create, &conn), Endpoint::Create)
+            .await?;
         let live = run.conns[&conn].clone();
         let key = run.key(&format!("{conn}.rk"));
         let (ru, su) = (live.ru[0].to_string(), live.su[0].to_string());
         for (what, m) in key_material(key.spki_der(), &live.cid) {
             for (name, uri) in [("recipientURI", &ru), ("senderURI", &su)] {
                 if contains_window(uri, &m) {
-                    return Err(failure(Verdict::Fail, n, "S-URI-GEN", format!("no {what} in {name}"), uri.clone()));
+                    return Err(failure(
+                        Verdict::Fail,
+                        n,
+                        "S-URI-GEN",
+                        format!("no {what} in {name}"),
+                        uri.clone(),
+                    ));
                 }
             }
         }
@@ -179,15 +226,30 @@ async fn uri_privacy(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(),
     let all: Vec<String> = rus.iter().chain(&sus).cloned().collect();
     let distinct: BTreeSet<&String> = all.iter().collect();
     if distinct.len() != all.len() {
-        return Err(failure(Verdict::Fail, n, "S-URI-GEN", format!("{} distinct URIs", all.len()), format!("{} distinct", distinct.len())));
+        return Err(failure(
+            Verdict::Fail,
+            n,
+            "S-URI-GEN",
+            format!("{} distinct URIs", all.len()),
+            format!("{} distinct", distinct.len()),
+        ));
     }
     for (name, list) in [("recipientURI", &rus), ("senderURI", &sus)] {
         let parts = varying_parts(list);
         if looks_like_counter(&parts) {
-            return Err(failure(Verdict::Fail, n, "S-URI-GEN", format!("{name}s without a visible counter"), format!("{parts:?}")));
+            return Err(failure(
+                Verdict::Fail,
+                n,
+                "S-URI-GEN",
+                format!("{name}s without a visible counter"),
+                format!("{parts:?}"),
+            ));
         }
         if let Some(short) = parts.iter().find(|p| {
-            let b64 = p.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').count();
+            let b64 = p
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .count();
             let hex = p.chars().filter(|c| c.is_ascii_hexdigit()).count();
             b64 < 11 && hex < 16
         }) {
@@ -195,7 +257,9 @@ async fn uri_privacy(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(),
                 Verdict::Fail,
                 n,
                 "S-URI-GEN",
-                format!("at least 11 base64url or 16 hex characters of varying material in each {name}"),
+                format!(
+                    "at least 11 base64url or 16 hex characters of varying material in each {name}"
+                ),
                 format!("`{short}`"),
             ));
         }
@@ -204,10 +268,15 @@ async fn uri_privacy(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(),
 }
 
 /// B-MID-RANDOM: message ids are not a visible server-wide counter.
-async fn message_id_privacy(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepFailure> {
+async fn message_id_privacy(
+    run: &mut CaseRun<'_>,
+    n: usize,
+    step: &Step,
+) -> Result<(), StepFailure> {
     let count = arg_u64(step, "messages", 8).clamp(3, 64) as usize;
     let conn = "midprivacy";
-    run.protocol_step(n, &plain(Op::Create, conn), Endpoint::Create).await?;
+    run.protocol_step(n, &plain(Op::Create, conn), Endpoint::Create)
+        .await?;
     let names: Vec<String> = (0..count).map(|i| format!("mid{i}")).collect();
     for name in &names {
         let mut s = plain(Op::Send, conn);
@@ -218,10 +287,19 @@ async fn message_id_privacy(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Res
     r.page_size = Some(count as u64);
     r.keep_messages = Some(true);
     run.protocol_step(n, &r, Endpoint::Retrieve).await?;
-    let ids: Vec<String> = names.iter().filter_map(|m| run.msg_ids.get(m).cloned()).collect();
+    let ids: Vec<String> = names
+        .iter()
+        .filter_map(|m| run.msg_ids.get(m).cloned())
+        .collect();
     let parts = varying_parts(&ids);
     if ids.len() == count && looks_like_counter(&parts) {
-        return Err(failure(run.level_verdict(), n, "B-MID-RANDOM", "ids that are not a visible counter", format!("{ids:?}")));
+        return Err(failure(
+            run.level_verdict(),
+            n,
+            "B-MID-RANDOM",
+            "ids that are not a visible counter",
+            format!("{ids:?}"),
+        ));
     }
     Ok(())
 }
@@ -245,13 +323,21 @@ async fn oversized_body(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailu
     let ex = run.ctx.client.execute(req).await;
     let res = match &ex.response {
         Ok(r) if r.status == 413 || r.status == 400 => Ok(()),
-        Ok(r) => Err(failure(Verdict::Fail, n, "B-SIZE", "413 (or 400) for a 1 GiB declared body", r.status.to_string())),
+        Ok(r) => Err(failure(
+            Verdict::Fail,
+            n,
+            "B-SIZE",
+            "413 (or 400) for a 1 GiB declared body",
+            r.status.to_string(),
+        )),
         Err(e) => Err(failure(
             Verdict::Fail,
             n,
             "B-SIZE",
             "413 (or 400) before the body was sent",
-            format!("no response ({e}): the server waited for the whole body or dropped the connection"),
+            format!(
+                "no response ({e}): the server waited for the whole body or dropped the connection"
+            ),
         )),
     };
     run.exchanges.push(ex);
@@ -283,10 +369,16 @@ mod tests {
     fn key_windows_are_found_in_any_encoding() {
         let spki: Vec<u8> = (0..=255u8).collect();
         for (_, m) in key_material(&spki, "cidcidcidcid") {
-            let uri = format!("https://x/connection/zz{}zz", &m[m.len().saturating_sub(20)..]);
+            let uri = format!(
+                "https://x/connection/zz{}zz",
+                &m[m.len().saturating_sub(20)..]
+            );
             assert!(contains_window(&uri, &m), "{m}");
         }
-        assert!(!contains_window("https://x/connection/abcdefghijklmnopqrstuv", &hex::encode(&spki)));
+        assert!(!contains_window(
+            "https://x/connection/abcdefghijklmnopqrstuv",
+            &hex::encode(&spki)
+        ));
     }
 
     #[test]
