@@ -47,6 +47,15 @@ pub(super) async fn send(
     }
     let mut resp = req.send().await.map_err(classify)?;
     let status = resp.status().as_u16();
+    let version = match resp.version() {
+        reqwest::Version::HTTP_09 => "HTTP/0.9",
+        reqwest::Version::HTTP_10 => "HTTP/1.0",
+        reqwest::Version::HTTP_11 => "HTTP/1.1",
+        reqwest::Version::HTTP_2 => "HTTP/2",
+        reqwest::Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/?",
+    }
+    .to_owned();
     let headers = resp
         .headers()
         .iter()
@@ -76,6 +85,7 @@ pub(super) async fn send(
     }
     Ok(Response {
         status,
+        version,
         headers,
         body,
         truncated,

@@ -49,6 +49,8 @@ impl Default for ClientOptions {
 pub struct Response {
     /// Status code.
     pub status: u16,
+    /// Protocol of the response: `HTTP/1.1`, `HTTP/2`, ...
+    pub version: String,
     /// Header fields in order, repeated fields kept (values decoded lossily as UTF-8).
     pub headers: Vec<(String, String)>,
     /// Body bytes, at most `body_cap`.

@@ -115,14 +115,20 @@ async fn read_response(
     cap: usize,
 ) -> Result<Response, TransportError> {
     loop {
-        let (consumed, status, headers) = read_head(reader).await?;
-        reader.buf.drain(..consumed);
+        let Head {
+            len,
+            status,
+            version,
+            headers,
+        } = read_head(reader).await?;
+        reader.buf.drain(..len);
         // Interim responses (100 Continue, 103 Early Hints) precede the real one.
         if (100..200).contains(&status) && status != 101 {
             continue;
         }
         let mut response = Response {
             status,
+            version,
             headers,
             body: Vec::new(),
             truncated: false,
@@ -135,8 +141,7 @@ async fn read_response(
             .into_iter()
             .flat_map(|v| v.split(','))
             .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .last()
+            .rfind(|c| !c.is_empty())
             .is_some_and(|c| c.eq_ignore_ascii_case("chunked"));
         let has_te = response.header("transfer-encoding").is_some();
         let (body, truncated) = if chunked {
@@ -154,16 +159,23 @@ async fn read_response(
     }
 }
 
-/// Reads and parses one response head; returns its length, status and fields.
-async fn read_head(
-    reader: &mut Reader,
-) -> Result<(usize, u16, Vec<(String, String)>), TransportError> {
+/// A parsed response head.
+struct Head {
+    len: usize,
+    status: u16,
+    version: String,
+    headers: Vec<(String, String)>,
+}
+
+/// Reads and parses one response head.
+async fn read_head(reader: &mut Reader) -> Result<Head, TransportError> {
     loop {
         let mut fields = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut parsed = httparse::Response::new(&mut fields);
         match parsed.parse(&reader.buf) {
             Ok(httparse::Status::Complete(n)) => {
                 let status = parsed.code.unwrap_or(0);
+                let version = format!("HTTP/1.{}", parsed.version.unwrap_or(1));
                 let headers = parsed
                     .headers
                     .iter()
@@ -174,7 +186,12 @@ async fn read_head(
                         )
                     })
                     .collect();
-                return Ok((n, status, headers));
+                return Ok(Head {
+                    len: n,
+                    status,
+                    version,
+                    headers,
+                });
             }
             Ok(httparse::Status::Partial) => {}
             Err(httparse::Error::TooManyHeaders) => return Err(TransportError::TooLarge),

@@ -441,3 +441,72 @@ fn bad_options_are_reported() {
     .unwrap_err();
     assert!(matches!(e, ClientError::Options(_)));
 }
+
+/// Signed requests from `sign`, sent by both paths, parsed by `wire`, against the reference
+/// server over TLS (HTTP/2 by ALPN on the reqwest path).
+#[tokio::test]
+async fn end_to_end_against_the_reference_server() {
+    use crate::sign::{authorization, signature_token, KeyPool, SigFault};
+    use crate::wire::{connection_id, resolve_uri, CreateResponse, RetrieveResponse};
+    use edge_reference_server::{start, Config, Tls};
+
+    let server = start(Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: Tls::SelfSigned { write_to: None },
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let c = Client::new(&ClientOptions {
+        ca_cert_pem: server.certificate_pem().map(String::into_bytes),
+        ..options()
+    })
+    .unwrap();
+    let ce = Url::parse(&server.create_url()).unwrap();
+    let pool = KeyPool::builtin().unwrap();
+    let (rk, other) = (pool.take(), pool.take());
+
+    let signed = |m: &str, url: &Url, body: String, fault: Option<SigFault>| {
+        let r = Request::new(m, url.clone())
+            .header("Content-Type", "application/json")
+            .body(body);
+        let token = signature_token(&rk, &other, m, &r.request_target(), &r.body, fault);
+        r.header("Authorization", authorization(&token))
+    };
+    let create_body = || {
+        format!(
+            r#"{{"connectionID":"{}","recipient":"{}"}}"#,
+            connection_id(),
+            rk.spki_base64()
+        )
+    };
+
+    let bad = run(
+        &c,
+        signed("POST", &ce, create_body(), Some(SigFault::Bitflip)),
+    )
+    .await;
+    assert_eq!(bad.response.unwrap().status, 401);
+
+    let cid_body = create_body();
+    let ex = run(&c, signed("POST", &ce, cid_body.clone(), None)).await;
+    assert!(!ex.raw);
+    let resp = ex.response.unwrap();
+    assert_eq!((resp.status, resp.version.as_str()), (201, "HTTP/2"));
+    let created = CreateResponse::from_body(&resp.body).unwrap();
+    let ru = resolve_uri(&ce, &created.recipient_uri).unwrap();
+
+    let cid: serde_json::Value = serde_json::from_str(&cid_body).unwrap();
+    let messages = ru.join(&format!("{}/messages", ru.path())).unwrap();
+    let body = format!(r#"{{"connectionID":{}}}"#, cid["connectionID"]);
+    let ex = run(&c, raw(signed("POST", &messages, body, None))).await;
+    assert!(ex.raw);
+    let resp = ex.response.unwrap();
+    assert_eq!((resp.status, resp.version.as_str()), (200, "HTTP/1.1"));
+    assert!(RetrieveResponse::from_body(&resp.body)
+        .unwrap()
+        .messages
+        .is_empty());
+
+    server.shutdown().await;
+}

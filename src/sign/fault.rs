@@ -114,7 +114,7 @@ pub fn signature_token(
         }
         SigFault::NoPadding => {
             let mut sig = key.sign(&input());
-            if sig.len() % 3 == 0 {
+            if sig.len().is_multiple_of(3) {
                 sig.pop();
             }
             b64(sig).trim_end_matches('=').to_owned()

@@ -207,15 +207,4 @@ mod tests {
         };
         assert!(write_fixture_pool(&dir.path().join("new"), zero).is_err());
     }
-
-    /// Writes a full pool with the default counts to `$EDGECHECK_KEYGEN_DIR`; run on demand
-    /// (see `docs/keys.md`).
-    #[test]
-    #[ignore = "generates a full key pool (about a minute); run on demand"]
-    fn keygen_full_pool() {
-        let dir = std::env::var_os("EDGECHECK_KEYGEN_DIR")
-            .expect("set EDGECHECK_KEYGEN_DIR to the directory to write");
-        let files = write_fixture_pool(Path::new(&dir), PoolCounts::default()).unwrap();
-        assert_eq!(files.len(), 6);
-    }
 }
