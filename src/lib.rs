@@ -10,6 +10,7 @@ pub mod cli;
 pub mod client;
 pub mod engine;
 pub mod model;
+pub mod prop;
 pub mod report;
 pub mod sign;
 pub mod target;

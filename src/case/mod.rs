@@ -291,6 +291,11 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
 
+    /// The class of the deliberate fault (3.1 order), for the model: `unknownPath`, `method`,
+    /// `oversized`, `body`, `prohibited`, `cidMismatch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<crate::model::Fault>,
+
     /// What must come back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expect>,
@@ -340,13 +345,11 @@ pub struct Expect {
 }
 
 impl Step {
-    /// Whether the step carries any deliberate fault (override).
-    pub fn has_override(&self) -> bool {
-        self.sign_with.is_some()
-            || self.sig_fault.is_some()
-            || self.authorization.is_some()
-            || self.new_key_sig_with.is_some()
-            || self.new_key_sig_fault.is_some()
+    /// Whether the step changes the request in a way the model cannot interpret by itself
+    /// (body, headers, method, path or literal header values): such a step must state
+    /// `expect.status` or classify itself with `fault`.
+    pub fn needs_explicit_status(&self) -> bool {
+        let opaque = self.authorization.is_some()
             || self.new_key_signature.is_some()
             || self.set.is_some()
             || self.set_path.is_some()
@@ -359,7 +362,8 @@ impl Step {
             || self.headers.is_some()
             || self.method.is_some()
             || self.path_suffix.is_some()
-            || self.path.is_some()
+            || self.path.is_some();
+        opaque && self.fault.is_none()
     }
 }
 
@@ -402,9 +406,9 @@ pub fn validate(case: &Case, known_rules: &dyn Fn(&str) -> bool) -> Vec<String> 
             }
             _ => {}
         }
-        if s.has_override() && s.expect.as_ref().and_then(|e| e.status.as_ref()).is_none() {
+        if s.needs_explicit_status() && s.expect.as_ref().and_then(|e| e.status.as_ref()).is_none() {
             say(format!(
-                "step {n} has an override, so it must state expect.status"
+                "step {n} changes the request, so it must state expect.status (or a fault class)"
             ));
         }
         if let Some(v) = &s.via {

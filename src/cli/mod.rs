@@ -3,7 +3,11 @@
 //! Exit codes: 0 every required check passed; 1 conformance failures (or findings);
 //! 2 usage or configuration error (also: no check ran); 3 target unreachable; 4 internal error.
 
+mod prop;
+mod outputs;
+mod report;
 mod run;
+pub mod shard;
 
 use std::path::PathBuf;
 
@@ -26,8 +30,11 @@ pub const EXIT_INTERNAL: i32 = 4;
 #[derive(Debug, Parser)]
 #[command(name = "edgecheck", version, about, long_about = None)]
 #[command(
-    after_help = "Exit codes: 0 all required checks passed, 1 conformance failures, \
-2 usage or configuration error (or no check ran), 3 target unreachable, 4 internal error."
+    after_help = "Exit codes: 0 all required checks passed, 1 conformance failures (or a stale \
+or expired baseline entry), 2 usage or configuration error (or no check ran), 3 target \
+unreachable, 4 internal error.\n\nCI: edgecheck run --junit junit.xml --report report.html \
+--json results.json [--baseline known.json] [--shard i/n]; then edgecheck report --merge \
+shard-*.json --report report.html. Examples in docs/ci/, outputs in docs/reports.md."
 )]
 pub struct Cli {
     /// What to do (default: run).
@@ -42,12 +49,19 @@ pub enum Command {
     Run(RunArgs),
     /// Run case files (scripted or found) against a server.
     Replay(ReplayArgs),
+    /// Generate operation sequences from the model, check every response, shrink failures.
+    Prop(prop::PropArgs),
     /// List the requirement catalogue with its coverage by cases.
     Requirements {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
+    /// Render saved results again (`--junit`, `--report`, `--json`), or merge the results of
+    /// several shards into one; runs nothing. Exits like the run would have.
+    Report(ReportArgs),
+    /// Write a baseline of expected failures from saved results (to stdout).
+    Baseline(BaselineArgs),
     /// List the scripted cases.
     Cases {
         /// Print JSON instead of a table.
@@ -86,6 +100,21 @@ pub struct RunArgs {
     /// Write machine-readable results to this file (docs/results-schema.md).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+    /// Write JUnit XML to this file: one testcase per check (docs/reports.md).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Write the compliance report to this file: Markdown for .md, a self-contained HTML
+    /// page for .html.
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+    /// Expected failures: a JSON file of check or rule IDs with reasons and optional expiry
+    /// dates. Listed failures do not fail the run; stale or expired entries do.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Run only shard i of n (1-based), a stable split by check ID: n CI jobs with
+    /// --shard 1/n … n/n run every check exactly once.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<shard::Shard>,
     /// No progress bar.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -112,6 +141,49 @@ pub struct ReplayArgs {
     pub run: RunArgs,
 }
 
+/// Options of `edgecheck report`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// A results file written by `edgecheck run --json`.
+    #[arg(value_name = "RESULTS.json", required_unless_present = "merge", conflicts_with = "merge")]
+    pub results: Option<PathBuf>,
+    /// Merge these results files (the shards of one split) into one result.
+    #[arg(long, value_name = "RESULTS.json", num_args = 1..)]
+    pub merge: Vec<PathBuf>,
+    /// With --merge: accept a split with shards missing.
+    #[arg(long, requires = "merge")]
+    pub partial: bool,
+    /// Apply this baseline of expected failures (see `edgecheck run --baseline`).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Write JUnit XML to this file.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Write the compliance report to this file (.md or .html).
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+    /// Write the (merged) results to this file.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Do not print the summary.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// Options of `edgecheck baseline`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BaselineArgs {
+    /// The results file whose failing and warning checks become entries.
+    #[arg(long, value_name = "RESULTS.json")]
+    pub from: PathBuf,
+    /// Expiry date of every entry (YYYY-MM-DD); after it, the entry fails the run.
+    #[arg(long, value_name = "DATE")]
+    pub expires: Option<String>,
+    /// Reason of every entry (default: the failure, to be replaced by the real reason).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
 /// `--level`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LevelArg {
@@ -131,6 +203,9 @@ pub fn main(cli: Cli) -> i32 {
     match command {
         Command::Run(args) => run::run(args, None),
         Command::Replay(args) => run::run(args.run, Some(args.files)),
+        Command::Prop(args) => prop::main(args),
+        Command::Report(args) => report::report(args),
+        Command::Baseline(args) => report::baseline(args),
         Command::Requirements { json } => run::requirements(json),
         Command::Cases { json } => run::cases(json),
         Command::Keygen { out, count } => run::keygen(&out, count),

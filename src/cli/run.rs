@@ -7,15 +7,17 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::{LevelArg, RunArgs, EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE};
+use super::outputs::Outputs;
+use super::{LevelArg, RunArgs, EXIT_INTERNAL, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE};
 use crate::catalogue::{cases, requirements};
 use crate::client::{Client, ClientOptions};
 use crate::engine::{self, plan::LevelFilter, Context, Plan, Selection};
+use crate::report::baseline::Baseline;
 use crate::report::{self, terminal, Results};
 use crate::sign::KeyPool;
 use crate::target::{Target, TargetError};
 
-fn runtime(jobs: usize) -> tokio::runtime::Runtime {
+pub(super) fn runtime(jobs: usize) -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(jobs.clamp(1, 64))
         .enable_all()
@@ -23,7 +25,7 @@ fn runtime(jobs: usize) -> tokio::runtime::Runtime {
         .expect("a tokio runtime can be built")
 }
 
-fn cores() -> usize {
+pub(super) fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
@@ -64,7 +66,7 @@ pub fn run(args: RunArgs, files: Option<Vec<PathBuf>>) -> i32 {
             LevelArg::All => LevelFilter::All,
         },
     };
-    let plan = match Plan::build(&case_files, &selection) {
+    let mut plan = match Plan::build(&case_files, &selection) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("edgecheck: {e}");
@@ -75,49 +77,97 @@ pub fn run(args: RunArgs, files: Option<Vec<PathBuf>>) -> i32 {
         eprintln!("edgecheck: no check matches the selection; see `edgecheck cases` for the IDs");
         return EXIT_USAGE;
     }
-    let jobs = args.jobs.unwrap_or_else(cores).max(1);
-    runtime(cores()).block_on(run_async(args, plan, jobs))
-}
-
-async fn run_async(args: RunArgs, plan: Plan, jobs: usize) -> i32 {
-    let pool = match args.fresh_keys {
-        Some(n) => KeyPool::with_fresh(n),
-        None => KeyPool::builtin(),
-    };
-    let pool = match pool {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("edgecheck: key pool: {e}");
-            return EXIT_INTERNAL;
+    if let Some(shard) = args.shard {
+        plan.cases.retain(|pc| shard.contains(&pc.case.id));
+        if plan.cases.is_empty() {
+            eprintln!(
+                "edgecheck: shard {shard} holds none of the selected checks; use fewer shards \
+                 or a wider selection"
+            );
+            return EXIT_USAGE;
         }
-    };
-    let target = match Target::open(&args.target).await {
-        Ok(t) => t,
-        Err(TargetError::Config(e)) => {
+    }
+    // Outputs and the baseline are checked before anything runs: a typo costs no run.
+    let outputs = match Outputs::new(args.json.clone(), args.junit.clone(), args.report.clone()) {
+        Ok(o) => o,
+        Err(e) => {
             eprintln!("edgecheck: {e}");
             return EXIT_USAGE;
         }
+    };
+    let baseline = match &args.baseline {
+        Some(path) => match read_baseline(path, &case_files) {
+            Ok(b) => Some((path.display().to_string(), b)),
+            Err(e) => {
+                eprintln!("edgecheck: {e}");
+                return EXIT_USAGE;
+            }
+        },
+        None => None,
+    };
+    let jobs = args.jobs.unwrap_or_else(cores).max(1);
+    runtime(cores()).block_on(run_async(args, plan, jobs, outputs, baseline))
+}
+
+/// Read a baseline and check its IDs against the case files run and the built-in catalogue.
+fn read_baseline(path: &Path, case_files: &[crate::case::CaseFile]) -> Result<Baseline, String> {
+    let b = Baseline::read(path)?;
+    let mut known: std::collections::BTreeSet<String> = case_files
+        .iter()
+        .flat_map(|f| f.cases.iter().map(|c| c.id.clone()))
+        .collect();
+    if let Ok(builtin) = cases::builtin() {
+        known.extend(
+            builtin
+                .iter()
+                .flat_map(|f| f.cases.iter().map(|c| c.id.clone())),
+        );
+    }
+    b.check_ids(&|id| known.contains(id))?;
+    Ok(b)
+}
+
+/// Open the target and build the shared context: key pool, embedded server or `--server`,
+/// reachability, client. On failure, the exit code.
+pub async fn open_context(
+    target_args: &crate::target::TargetArgs,
+    fresh_keys: Option<usize>,
+) -> Result<(Arc<Context>, Target), i32> {
+    let pool = match fresh_keys {
+        Some(n) => KeyPool::with_fresh(n),
+        None => KeyPool::builtin(),
+    }
+    .map_err(|e| {
+        eprintln!("edgecheck: key pool: {e}");
+        EXIT_INTERNAL
+    })?;
+    let target = match Target::open(target_args).await {
+        Ok(t) => t,
+        Err(TargetError::Config(e)) => {
+            eprintln!("edgecheck: {e}");
+            return Err(EXIT_USAGE);
+        }
         Err(TargetError::Unreachable(e)) => {
             eprintln!("edgecheck: {e}");
-            return EXIT_UNREACHABLE;
+            return Err(EXIT_UNREACHABLE);
         }
     };
     if let Err(e) = target.check_reachable().await {
         eprintln!("edgecheck: {e}");
         target.close().await;
-        return EXIT_UNREACHABLE;
+        return Err(EXIT_UNREACHABLE);
     }
     let client = match Client::new(&ClientOptions {
         timeout: target.timeout,
-        body_cap: args.target.max_body,
+        body_cap: target_args.max_body,
         ca_cert_pem: target.ca_pem.clone(),
-        insecure: args.target.insecure,
+        insecure: target_args.insecure,
     }) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("edgecheck: {e}");
             target.close().await;
-            return EXIT_USAGE;
+            return Err(EXIT_USAGE);
         }
     };
     let ctx = Arc::new(Context {
@@ -125,8 +175,22 @@ async fn run_async(args: RunArgs, plan: Plan, jobs: usize) -> i32 {
         pool,
         servers: target.servers.clone(),
         page_size: target.page_size,
-        allow_http: args.target.allow_http,
+        allow_http: target_args.allow_http,
     });
+    Ok((ctx, target))
+}
+
+async fn run_async(
+    args: RunArgs,
+    plan: Plan,
+    jobs: usize,
+    outputs: Outputs,
+    baseline: Option<(String, Baseline)>,
+) -> i32 {
+    let (ctx, target) = match open_context(&args.target, args.fresh_keys).await {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
     let started_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
@@ -154,33 +218,30 @@ async fn run_async(args: RunArgs, plan: Plan, jobs: usize) -> i32 {
     options.insert("insecure".into(), json!(args.target.insecure));
     options.insert("pageSize".into(), json!(ctx.page_size));
     options.insert("timeoutSecs".into(), json!(args.target.timeout));
-    let res = Results::new(
+    if let Some(shard) = args.shard {
+        options.insert("shard".into(), json!(shard.to_string()));
+    }
+    let mut res = Results::new(
         target.describe(),
         started_at,
         elapsed.as_millis() as u64,
         options,
         &results,
     );
-    terminal::print(&res);
+    res.shard = args.shard.map(|s| s.to_string());
+    if let Some((file, b)) = &baseline {
+        b.apply(&mut res, file);
+    }
     let signatures: usize = results.iter().map(|r| r.signatures).sum();
     let requests: usize = results.iter().map(|r| r.requests).sum();
+    target.close().await;
+    let code = super::report::finish(&res, &outputs, false);
     eprintln!(
         "{requests} requests, {signatures} signatures, {} pool keys reused",
         ctx.pool.reused()
     );
     if args.timing {
         print_timing(&ctx, elapsed, signatures, requests, jobs);
-    }
-    let mut code = report::exit_code(&results);
-    if let Some(p) = &args.json {
-        if let Err(e) = report::json::write(&res, p) {
-            eprintln!("edgecheck: {e}");
-            code = code.max(EXIT_INTERNAL);
-        }
-    }
-    target.close().await;
-    if code == EXIT_OK && res.failed() {
-        code = EXIT_FAIL;
     }
     code
 }

@@ -240,6 +240,11 @@ impl<'a> CaseRun<'a> {
             b.insert("pageSize".into(), Value::from(n));
         }
         if let Some(m) = &step.from_message {
+            // A name starting with `unknown` stands for an id the server never issued.
+            if m.starts_with("unknown") {
+                let id = self.msg_ids.entry(m.clone()).or_insert_with(wire::connection_id);
+                b.insert("fromMessageID".into(), Value::String(id.clone()));
+            }
             let id = self.msg_ids.get(m).cloned().ok_or_else(|| {
                 format!(
                     "the id of message `{m}` is not known yet; retrieve it with keepMessages first"
@@ -504,7 +509,7 @@ impl<'a> CaseRun<'a> {
             auth,
             new_key_auth,
             params: Self::params(step, endpoint),
-            fault: None,
+            fault: step.fault,
         };
         let pred = self
             .model

@@ -117,7 +117,7 @@ pub enum Via {
 }
 
 /// A deliberate fault in a request, classified by the step of section 3.1 that must catch it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Fault {
     /// An unknown path (3.1 step 1): 404.

@@ -1,0 +1,33 @@
+//! A full run of every scripted case against the embedded reference server passes with zero
+//! failures, warnings or errors.
+
+use std::process::Command;
+
+#[test]
+fn full_run_against_the_embedded_server_is_green() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json = dir.path().join("results.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_edgecheck"))
+        .args(["run", "--quiet", "--json"])
+        .arg(&json)
+        .output()
+        .expect("edgecheck runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "edgecheck run failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("results written")).expect("results are JSON");
+    let summary = &results["summary"];
+    assert!(summary["total"].as_u64().unwrap() > 0, "no check ran");
+    for v in ["fail", "warn", "error"] {
+        assert_eq!(summary[v], 0, "{v} checks in a run against the reference server:\n{stdout}");
+    }
+    // Every rule a client can test was exercised and none is untested.
+    let untested: Vec<&str> = results["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["verdict"] == "untested")
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(untested.is_empty(), "rules with no check in the run: {untested:?}");
+}
