@@ -3,8 +3,8 @@
 //! Exit codes: 0 every required check passed; 1 conformance failures (or findings);
 //! 2 usage or configuration error (also: no check ran); 3 target unreachable; 4 internal error.
 
-mod prop;
 mod outputs;
+mod prop;
 mod report;
 mod run;
 pub mod shard;
@@ -145,7 +145,11 @@ pub struct ReplayArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReportArgs {
     /// A results file written by `edgecheck run --json`.
-    #[arg(value_name = "RESULTS.json", required_unless_present = "merge", conflicts_with = "merge")]
+    #[arg(
+        value_name = "RESULTS.json",
+        required_unless_present = "merge",
+        conflicts_with = "merge"
+    )]
     pub results: Option<PathBuf>,
     /// Merge these results files (the shards of one split) into one result.
     #[arg(long, value_name = "RESULTS.json", num_args = 1..)]

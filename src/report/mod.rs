@@ -3,9 +3,23 @@
 //! [`Results`] is the machine-readable form (`--json`, schema in `docs/results-schema.md`);
 //! every other output is rendered from it, so `edgecheck report RESULTS.json` can re-render a
 //! saved run without running anything.
+//!
+//! - [`json`], [`junit`], [`markdown`], [`html`], [`terminal`]: the outputs;
+//! - [`view`]: what the compliance reports show, shared by Markdown and HTML;
+//! - [`baseline`] and [`gate`]: expected failures and the exit code of a run;
+//! - [`merge`]: one result from the results of several shards;
+//! - [`redact`]: how keys and signatures appear in outputs.
 
+pub mod baseline;
+pub mod gate;
+pub mod html;
 pub mod json;
+pub mod junit;
+pub mod markdown;
+pub mod merge;
+pub mod redact;
 pub mod terminal;
+pub mod view;
 
 use std::collections::BTreeMap;
 
@@ -88,34 +102,38 @@ pub struct RecordedExchange {
     pub curl: String,
 }
 
+/// Bodies are kept up to this many bytes.
 const BODY_LIMIT: usize = 4096;
 
+/// A body as text (keys shortened, cut at [`BODY_LIMIT`] on a character boundary), or
+/// `base64:` + the first [`BODY_LIMIT`] bytes when it is not UTF-8.
 fn body_text(b: &[u8]) -> String {
-    let cut = &b[..b.len().min(BODY_LIMIT)];
-    let more = if b.len() > BODY_LIMIT {
-        format!("…({} bytes in all)", b.len())
-    } else {
-        String::new()
+    let more = |shown: usize| {
+        if b.len() > shown {
+            format!("…({} bytes in all)", b.len())
+        } else {
+            String::new()
+        }
     };
-    match std::str::from_utf8(cut) {
-        Ok(t) => format!("{t}{more}"),
-        Err(_) => format!("base64:{}{more}", crate::wire::b64(cut)),
-    }
-}
-
-/// Shorten a signature-bearing header value.
-fn shorten_header(name: &str, value: &str) -> String {
-    let lname = name.to_ascii_lowercase();
-    if lname == "authorization" || lname == "em-new-key-signature" {
-        let (scheme, token) = match value.split_once(' ') {
-            Some((s, t)) => (format!("{s} "), t),
-            None => (String::new(), value),
-        };
-        if token.len() > 16 {
-            return format!("{scheme}<sig:{}…({} chars)>", &token[..10], token.len());
+    match std::str::from_utf8(b) {
+        Ok(t) => {
+            let t = redact::body(t);
+            let mut cut = t.len().min(BODY_LIMIT);
+            while !t.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let tail = if cut < t.len() {
+                format!("…({} bytes in all)", b.len())
+            } else {
+                String::new()
+            };
+            format!("{}{tail}", &t[..cut])
+        }
+        Err(_) => {
+            let cut = &b[..b.len().min(BODY_LIMIT)];
+            format!("base64:{}{}", crate::wire::b64(cut), more(cut.len()))
         }
     }
-    value.to_string()
 }
 
 impl RecordedExchange {
@@ -133,7 +151,7 @@ impl RecordedExchange {
             request_headers: req
                 .headers
                 .iter()
-                .map(|(k, v)| (k.clone(), shorten_header(k, &String::from_utf8_lossy(v))))
+                .map(|(k, v)| (k.clone(), redact::header(k, &String::from_utf8_lossy(v))))
                 .collect(),
             request_body: body_text(&req.body),
             status,
@@ -193,6 +211,9 @@ pub struct CheckRecord {
     /// Exchanges of a check that did not pass (the last ones, up to 20).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub exchanges: Vec<RecordedExchange>,
+    /// The baseline entry (check or rule ID) that lists this failure as expected.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub baseline: Option<String>,
 }
 
 impl CheckRecord {
@@ -222,6 +243,7 @@ impl CheckRecord {
                 .skip(skip)
                 .map(RecordedExchange::from_exchange)
                 .collect(),
+            baseline: None,
         }
     }
 }
@@ -259,6 +281,18 @@ pub struct Results {
     pub duration_ms: u64,
     /// Options of the run, as given.
     pub options: BTreeMap<String, serde_json::Value>,
+    /// Seed of generated checks, when the run had any.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub seed: Option<u64>,
+    /// `i/n` when the run was one shard of a split plan (`--shard`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub shard: Option<String>,
+    /// The runs this result was merged from (`edgecheck report --merge`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub merged: Vec<merge::MergedRun>,
+    /// The baseline of expected failures applied, with the state of each entry.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub baseline: Option<baseline::BaselineRecord>,
     /// Counts per verdict.
     pub summary: Summary,
     /// Every check.
@@ -277,8 +311,20 @@ impl Results {
         results: &[CheckResult],
     ) -> Results {
         let checks: Vec<CheckRecord> = results.iter().map(CheckRecord::from_result).collect();
+        Results::from_checks(target, started_at, duration_ms, options, checks)
+    }
+
+    /// Assemble results from recorded checks: the summary and the requirement verdicts are
+    /// computed from them.
+    pub fn from_checks(
+        target: String,
+        started_at: String,
+        duration_ms: u64,
+        options: BTreeMap<String, serde_json::Value>,
+        checks: Vec<CheckRecord>,
+    ) -> Results {
         let summary = Summary::of(checks.iter().map(|c| c.verdict.as_str()));
-        let requirements = requirement_records(results);
+        let requirements = requirement_records(&checks);
         Results {
             schema: SCHEMA.into(),
             edgecheck: env!("CARGO_PKG_VERSION").into(),
@@ -287,24 +333,42 @@ impl Results {
             started_at,
             duration_ms,
             options,
+            seed: None,
+            shard: None,
+            merged: Vec::new(),
+            baseline: None,
             summary,
             checks,
             requirements,
         }
     }
 
-    /// Whether any required (MUST) check failed.
+    /// Whether any required (MUST) check failed, expected failures of a baseline included.
     pub fn failed(&self) -> bool {
         self.summary.fail > 0
     }
+
+    /// The check with this ID.
+    pub fn check(&self, id: &str) -> Option<&CheckRecord> {
+        self.checks.iter().find(|c| c.id == id)
+    }
+}
+
+/// Rank of a verdict name in the order pass < skip < waived < warn < error < fail (unknown
+/// names rank as error: they cannot be counted for or against the server).
+pub fn verdict_rank(verdict: &str) -> usize {
+    Verdict::ALL
+        .iter()
+        .position(|v| v.as_str() == verdict)
+        .unwrap_or(4)
 }
 
 /// Per-requirement verdicts: the worst verdict of the checks naming the rule.
-pub fn requirement_records(results: &[CheckResult]) -> Vec<RequirementRecord> {
-    let mut by_rule: BTreeMap<&str, Vec<&CheckResult>> = BTreeMap::new();
-    for r in results {
-        for id in &r.requirements {
-            by_rule.entry(id.as_str()).or_default().push(r);
+pub fn requirement_records(checks: &[CheckRecord]) -> Vec<RequirementRecord> {
+    let mut by_rule: BTreeMap<&str, Vec<&CheckRecord>> = BTreeMap::new();
+    for c in checks {
+        for id in &c.requirements {
+            by_rule.entry(id.as_str()).or_default().push(c);
         }
     }
     requirements::builtin()
@@ -312,9 +376,12 @@ pub fn requirement_records(results: &[CheckResult]) -> Vec<RequirementRecord> {
         .iter()
         .map(|req| {
             let checks = by_rule.get(req.id.as_str()).cloned().unwrap_or_default();
-            let worst = checks.iter().map(|c| c.verdict).max();
+            let worst = checks
+                .iter()
+                .map(|c| c.verdict.as_str())
+                .max_by_key(|v| verdict_rank(v));
             let verdict = match worst {
-                Some(v) => v.as_str().to_string(),
+                Some(v) => v.to_string(),
                 None if req.testable == requirements::Testable::No => "not testable".into(),
                 None => "untested".into(),
             };
@@ -327,20 +394,6 @@ pub fn requirement_records(results: &[CheckResult]) -> Vec<RequirementRecord> {
             }
         })
         .collect()
-}
-
-/// The exit code of a run: 0 all required checks passed, 1 failures, 4 internal errors only,
-/// and never 0 when no check ran.
-pub fn exit_code(results: &[CheckResult]) -> i32 {
-    if results.iter().any(|r| r.verdict == Verdict::Fail) {
-        1
-    } else if results.is_empty() || results.iter().all(|r| r.verdict == Verdict::Skip) {
-        2
-    } else if results.iter().any(|r| r.verdict == Verdict::Error) {
-        4
-    } else {
-        0
-    }
 }
 
 /// `source` or `binding`.

@@ -82,6 +82,15 @@ pub fn render(results: &Results) -> String {
             results.edgecheck, results.profile, results.target
         ),
     );
+    if let Some(shard) = &results.shard {
+        push(
+            w,
+            format!("shard {shard}: this run covers its share of the checks"),
+        );
+    }
+    if !results.merged.is_empty() {
+        push(w, format!("merged from {} runs", results.merged.len()));
+    }
     push(w, String::new());
     for level in ["MUST", "SHOULD", "MAY"] {
         let of: Vec<&CheckRecord> = results.checks.iter().filter(|c| c.level == level).collect();
@@ -104,9 +113,13 @@ pub fn render(results: &Results) -> String {
         .collect();
     for c in &bad {
         push(w, String::new());
+        let known = match &c.baseline {
+            Some(b) => format!(" (expected: baseline entry `{b}`)"),
+            None => String::new(),
+        };
         push(
             w,
-            format!("{} {} — {}", c.verdict.to_uppercase(), c.id, c.title),
+            format!("{}{known} {} — {}", c.verdict.to_uppercase(), c.id, c.title),
         );
         push(w, format!("  rules:    {}", c.requirements.join(", ")));
         if let Some(f) = &c.failure {
@@ -152,6 +165,10 @@ pub fn render(results: &Results) -> String {
             results.duration_ms as f64 / 1000.0
         ),
     );
+    let gate = super::gate::evaluate(results);
+    for line in &gate.lines {
+        push(w, format!("gate: {line}"));
+    }
     out
 }
 

@@ -1,0 +1,114 @@
+//! The files a run or `edgecheck report` writes (`--json`, `--junit`, `--report`), checked
+//! before anything runs, and the exit code the gate gives.
+
+use std::path::{Path, PathBuf};
+
+use super::{EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE};
+use crate::report::gate::{self, Outcome};
+use crate::report::{html, json, junit, markdown, Results};
+
+/// Format of `--report`, from the file's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// `.md`, `.markdown`.
+    Markdown,
+    /// `.html`, `.htm`.
+    Html,
+}
+
+/// Output files requested.
+#[derive(Debug, Clone, Default)]
+pub struct Outputs {
+    /// `--json`.
+    pub json: Option<PathBuf>,
+    /// `--junit`.
+    pub junit: Option<PathBuf>,
+    /// `--report`, with its format.
+    pub report: Option<(PathBuf, ReportFormat)>,
+}
+
+fn format_of(path: &Path) -> Result<ReportFormat, String> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("md" | "markdown") => Ok(ReportFormat::Markdown),
+        Some("html" | "htm") => Ok(ReportFormat::Html),
+        _ => Err(format!(
+            "--report {}: the format comes from the extension; use .md or .html",
+            path.display()
+        )),
+    }
+}
+
+impl Outputs {
+    /// Check the requested outputs (formats, distinct paths) before running anything.
+    pub fn new(
+        json: Option<PathBuf>,
+        junit: Option<PathBuf>,
+        report: Option<PathBuf>,
+    ) -> Result<Outputs, String> {
+        let report = match report {
+            Some(p) => Some((p.clone(), format_of(&p)?)),
+            None => None,
+        };
+        let paths: Vec<&PathBuf> = [json.as_ref(), junit.as_ref(), report.as_ref().map(|r| &r.0)]
+            .into_iter()
+            .flatten()
+            .collect();
+        for (i, p) in paths.iter().enumerate() {
+            if paths[..i].contains(p) {
+                return Err(format!(
+                    "{} is given for two outputs; give each output its own file",
+                    p.display()
+                ));
+            }
+            if p.is_dir() {
+                return Err(format!("{} is a directory; give a file name", p.display()));
+            }
+        }
+        Ok(Outputs {
+            json,
+            junit,
+            report,
+        })
+    }
+
+    /// Write every requested output. A failure to write one does not stop the others; the
+    /// messages are returned.
+    pub fn write(&self, results: &Results) -> Vec<String> {
+        let mut errors = Vec::new();
+        if let Some(p) = &self.json {
+            if let Err(e) = json::write(results, p) {
+                errors.push(e);
+            }
+        }
+        if let Some(p) = &self.junit {
+            if let Err(e) = junit::write(results, p) {
+                errors.push(e);
+            }
+        }
+        if let Some((p, f)) = &self.report {
+            let text = match f {
+                ReportFormat::Markdown => markdown::render(results),
+                ReportFormat::Html => html::render(results),
+            };
+            if let Err(e) = std::fs::write(p, text) {
+                errors.push(format!("cannot write {}: {e}", p.display()));
+            }
+        }
+        errors
+    }
+}
+
+/// The exit code of results: 0 pass, 1 failures (stale or expired baseline entries too),
+/// 2 nothing judged, 4 errors.
+pub fn exit_code(results: &Results) -> i32 {
+    match gate::evaluate(results).outcome {
+        Outcome::Pass => EXIT_OK,
+        Outcome::Fail => EXIT_FAIL,
+        Outcome::NothingRan => EXIT_USAGE,
+        Outcome::Errors => EXIT_INTERNAL,
+    }
+}

@@ -1,0 +1,261 @@
+//! `--report PATH.md`: the compliance report as Markdown (GitHub-flavoured tables).
+
+use super::gate::Outcome;
+use super::view::{self, View, RULE_VERDICTS};
+use super::Results;
+
+/// Escape text for a table cell: no line breaks, no column separators.
+fn cell(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace(['\r', '\n'], " ")
+}
+
+/// A fenced block whose fence is longer than any backtick run inside it.
+fn fenced(lang: &str, body: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for ch in body.chars() {
+        run = if ch == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat((longest + 1).max(3));
+    format!("{fence}{lang}\n{}\n{fence}\n", body.trim_end_matches('\n'))
+}
+
+/// A verdict as a short emphasised word.
+fn badge(v: &str) -> String {
+    let mark = match v {
+        "pass" => "✅",
+        "fail" => "❌",
+        "warn" => "⚠️",
+        "error" => "💥",
+        "skip" => "⏭️",
+        "waived" => "➖",
+        _ => "·",
+    };
+    format!("{mark} {v}")
+}
+
+/// The anchor of a check's failure section (GitHub's heading slugs are not portable, so each
+/// section carries an explicit `<a id>`).
+fn anchor(id: &str) -> String {
+    format!(
+        "check-{}",
+        id.chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect::<String>()
+    )
+}
+
+/// Render results as Markdown.
+pub fn render(results: &Results) -> String {
+    let v = view::build(results);
+    let mut o = String::new();
+    header(&mut o, &v);
+    summary(&mut o, &v);
+    matrix(&mut o, &v);
+    failures(&mut o, &v);
+    skipped(&mut o, &v);
+    ambiguities(&mut o, &v);
+    o
+}
+
+fn header(o: &mut String, v: &View) {
+    o.push_str("# edgecheck compliance report\n\n");
+    let verdict = match v.gate.outcome {
+        Outcome::Pass => "**PASSED**: every required check passed",
+        Outcome::Fail => "**FAILED**",
+        Outcome::NothingRan => "**NOTHING JUDGED**",
+        Outcome::Errors => "**INCOMPLETE**: some checks could not be judged",
+    };
+    o.push_str(&format!("Result: {verdict}\n\n"));
+    for line in &v.gate.lines {
+        o.push_str(&format!("- {}\n", line));
+    }
+    if !v.gate.lines.is_empty() {
+        o.push('\n');
+    }
+    o.push_str("| | |\n|---|---|\n");
+    for (k, val) in &v.header {
+        o.push_str(&format!("| {k} | {} |\n", cell(val)));
+    }
+    o.push('\n');
+}
+
+fn summary(o: &mut String, v: &View) {
+    o.push_str("## Summary\n\n### Checks by level\n\n");
+    o.push_str("| level | checks | pass | fail | warn | skip | waived | error |\n");
+    o.push_str("|---|--:|--:|--:|--:|--:|--:|--:|\n");
+    for (level, s) in &v.checks_by_level {
+        o.push_str(&format!(
+            "| {level} | {} | {} | {} | {} | {} | {} | {} |\n",
+            s.total, s.pass, s.fail, s.warn, s.skip, s.waived, s.error
+        ));
+    }
+    let s = &v.results.summary;
+    o.push_str(&format!(
+        "| **all** | {} | {} | {} | {} | {} | {} | {} |\n\n",
+        s.total, s.pass, s.fail, s.warn, s.skip, s.waived, s.error
+    ));
+    for (title, tallies) in [
+        ("Rules by level", &v.rules_by_level),
+        (
+            "Rules by origin (source rule or binding decision)",
+            &v.rules_by_origin,
+        ),
+    ] {
+        o.push_str(&format!("### {title}\n\n| | rules |"));
+        for verdict in RULE_VERDICTS {
+            o.push_str(&format!(" {verdict} |"));
+        }
+        o.push_str("\n|---|--:|");
+        o.push_str(&"--:|".repeat(RULE_VERDICTS.len()));
+        o.push('\n');
+        for t in tallies {
+            o.push_str(&format!("| {} | {} |", t.label, t.total));
+            for c in t.counts {
+                o.push_str(&format!(" {c} |"));
+            }
+            o.push('\n');
+        }
+        o.push('\n');
+    }
+}
+
+fn matrix(o: &mut String, v: &View) {
+    o.push_str("## Requirement matrix\n\n");
+    o.push_str("| rule | level | origin | verdict | checks | requirement |\n");
+    o.push_str("|---|---|---|---|---|---|\n");
+    for r in &v.matrix {
+        let checks: Vec<String> = r
+            .checks
+            .iter()
+            .map(|(id, verdict)| {
+                if matches!(*verdict, "fail" | "warn" | "error") {
+                    format!("[`{id}`](#{}) ({verdict})", anchor(id))
+                } else {
+                    format!("`{id}`")
+                }
+            })
+            .collect();
+        let verdict = if r.known {
+            format!("{} (expected, baseline)", badge(r.verdict))
+        } else {
+            badge(r.verdict)
+        };
+        o.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} |\n",
+            r.id,
+            r.level,
+            r.origin,
+            verdict,
+            if checks.is_empty() {
+                "—".into()
+            } else {
+                checks.join("<br>")
+            },
+            cell(&r.text)
+        ));
+    }
+    o.push('\n');
+}
+
+fn failures(o: &mut String, v: &View) {
+    if v.failures.is_empty() {
+        return;
+    }
+    o.push_str("## Failures\n\n");
+    for c in &v.failures {
+        o.push_str(&format!(
+            "<a id=\"{}\"></a>\n\n### {} `{}`: {}\n\n",
+            anchor(&c.id),
+            c.verdict.to_uppercase(),
+            c.id,
+            c.title
+        ));
+        o.push_str(&format!("- Rules: {}\n", c.requirements.join(", ")));
+        o.push_str(&format!("- Level: {}\n", c.level));
+        if let Some(b) = &c.baseline {
+            let reason = v
+                .results
+                .baseline
+                .as_ref()
+                .and_then(|bl| bl.entry(b))
+                .map_or("", |e| e.reason.as_str());
+            o.push_str(&format!(
+                "- Expected failure (baseline entry `{b}`): {}\n",
+                cell(reason)
+            ));
+        }
+        if let Some(f) = &c.failure {
+            if !f.rule.is_empty() {
+                o.push_str(&format!("- Broken: `{}` at step {}\n", f.rule, f.step));
+                if let Some(text) = view::quoted(&f.rule) {
+                    o.push_str(&format!("- Requirement: > {}\n", cell(&text)));
+                }
+            }
+            if !f.expected.is_empty() {
+                o.push_str(&format!("- Expected: {}\n", cell(&f.expected)));
+            }
+            o.push_str(&format!("- Actual: {}\n", cell(&f.actual)));
+        } else if !c.message.is_empty() {
+            o.push_str(&format!("- Message: {}\n", cell(&c.message)));
+        }
+        o.push('\n');
+        let n = c.exchanges.len();
+        for (i, ex) in c.exchanges.iter().enumerate() {
+            o.push_str(&format!(
+                "<details{}><summary>{}</summary>\n\n",
+                if i + 1 == n { " open" } else { "" },
+                cell(&view::exchange_line(ex))
+            ));
+            o.push_str(&fenced("http", &view::transcript(ex)));
+            o.push_str("\nReproduce:\n\n");
+            o.push_str(&fenced("sh", &ex.curl));
+            o.push_str("\n</details>\n\n");
+        }
+    }
+}
+
+fn skipped(o: &mut String, v: &View) {
+    if v.skipped.is_empty() {
+        return;
+    }
+    o.push_str("## Skipped and waived\n\n| check | verdict | reason |\n|---|---|---|\n");
+    for c in &v.skipped {
+        o.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            c.id,
+            c.verdict,
+            cell(&c.message)
+        ));
+    }
+    o.push('\n');
+}
+
+fn ambiguities(o: &mut String, v: &View) {
+    o.push_str("## Ambiguity register\n\n");
+    o.push_str(
+        "Where the source documents were ambiguous, what the binding chose, and what this \
+         server did (the verdicts of the rules that rest on the choice).\n\n",
+    );
+    o.push_str("| | the sources | the binding chose | later versions | this server |\n");
+    o.push_str("|---|---|---|---|---|\n");
+    for a in &v.ambiguities {
+        let rules: Vec<String> = a
+            .rules
+            .iter()
+            .map(|(id, verdict)| format!("`{id}` {verdict}"))
+            .collect();
+        o.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            a.id,
+            cell(&a.question),
+            cell(&a.binding),
+            cell(&a.later),
+            rules.join("<br>")
+        ));
+    }
+    o.push('\n');
+}
