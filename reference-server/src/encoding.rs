@@ -15,7 +15,7 @@ pub(crate) fn decode_b64(text: &str) -> Option<Vec<u8>> {
 /// Whether `text` is a valid `msg`: non-empty standard base64 (B-MSG-FMT).
 pub(crate) fn is_valid_msg(text: &str) -> bool {
     // Checking the length arithmetic first lets most malformed values fail without decoding.
-    !text.is_empty() && text.len() % 4 == 0 && decode_b64(text).is_some()
+    !text.is_empty() && text.len().is_multiple_of(4) && decode_b64(text).is_some()
 }
 
 /// Whether `cid` is a valid `connectionID`: 8 to 64 characters of `[A-Za-z0-9_-]` (B-CID-FMT).

@@ -74,6 +74,8 @@ impl Args {
                 write_to: Some(self.cert_out),
             }
         };
+        // With the `faults` feature `Config` has one more field, left at its default.
+        #[allow(clippy::needless_update)]
         Config {
             listen: self.listen,
             base_path: self.base_path,

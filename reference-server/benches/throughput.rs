@@ -1,0 +1,270 @@
+//! Throughput of signed sends against a plain echo endpoint on the same server stack.
+//!
+//! ```text
+//! cargo bench -p edge-reference-server --bench throughput -- --seconds 5 --connections 16 --rounds 3
+//! ```
+//!
+//! The server runs in-process on its own 2-thread tokio runtime, over plain HTTP/1.1 on
+//! 127.0.0.1. The load generator (hyper's HTTP/1 client, keep-alive, one request in flight
+//! per connection) replays requests signed before the clock starts, so the client's signing
+//! is not measured. Both paths read the body, check Content-Type and parse the JSON strictly;
+//! the signed path (POST SU/messages) also verifies RSA-PSS-2048 with aws-lc-rs, validates
+//! the schema and stores the message. Rounds alternate the two paths to spread out noise.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use bytes::Bytes;
+use clap::Parser;
+use edge_reference_server::{bench::start_with_echo, Config, Tls};
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::rt::TokioIo;
+use rsa::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _};
+use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _};
+
+/// Measures signed sends against an unsigned echo on the same stack.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Seconds per measured run.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Concurrent keep-alive connections of the load generator.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// Runs of each path (alternating).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Server worker threads.
+    #[arg(long, default_value_t = 2)]
+    server_threads: usize,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+/// One pre-built request.
+#[derive(Clone)]
+struct Prepared {
+    path: String,
+    authorization: String,
+    body: Bytes,
+}
+
+fn key(name: &str) -> rsa::RsaPrivateKey {
+    let path = format!("{}/tests/keys/{name}.pem", env!("CARGO_MANIFEST_DIR"));
+    let pem = std::fs::read_to_string(path).expect("fixture key");
+    rsa::RsaPrivateKey::from_pkcs8_pem(&pem).expect("PKCS#8 PEM")
+}
+
+fn spki(key: &rsa::RsaPrivateKey) -> String {
+    STANDARD.encode(key.to_public_key().to_public_key_der().unwrap().as_bytes())
+}
+
+fn sign(key: &rsa::RsaPrivateKey, method: &str, path: &str, body: &[u8]) -> String {
+    let mut input = format!("EMSig1\n{method}\n{path}\n").into_bytes();
+    input.extend_from_slice(body);
+    let signer = rsa::pss::SigningKey::<sha2::Sha256>::new(key.clone());
+    let sig = signer.sign_with_rng(&mut rand_core::OsRng, &input);
+    format!("EMSig {}", STANDARD.encode(sig.to_bytes()))
+}
+
+/// Sends one request on a fresh connection and returns status and body.
+async fn once(addr: std::net::SocketAddr, method: &str, req: &Prepared) -> (u16, Bytes) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let response = sender.send_request(request(method, req)).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, body)
+}
+
+fn request(method: &str, req: &Prepared) -> hyper::Request<Full<Bytes>> {
+    hyper::Request::builder()
+        .method(method)
+        .uri(req.path.as_str())
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/json")
+        .header("authorization", req.authorization.as_str())
+        .body(Full::new(req.body.clone()))
+        .unwrap()
+}
+
+/// Replays `requests` for `seconds` on `connections` connections; returns (ok, failed).
+async fn load(
+    addr: std::net::SocketAddr,
+    requests: Arc<Vec<Prepared>>,
+    connections: usize,
+    seconds: u64,
+) -> (u64, u64) {
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let (requests, ok, failed) = (requests.clone(), ok.clone(), failed.clone());
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let mut i = c;
+            while Instant::now() < deadline {
+                let req = &requests[i % requests.len()];
+                i += 1;
+                match sender.send_request(request("POST", req)).await {
+                    Ok(response) => {
+                        let good = response.status() == 200;
+                        let drained = response.into_body().collect().await.is_ok();
+                        if good && drained {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Err(_) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed))
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+fn main() {
+    let args = Args::parse();
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.server_threads)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: Tls::Plain,
+        ..Config::default()
+    };
+    let (server, echo_url) = server_rt
+        .block_on(start_with_echo(config))
+        .expect("server starts");
+    let addr = server.local_addr();
+    let origin = format!("http://{addr}");
+    let path_of = |url: &str| url.strip_prefix(&origin).expect("local URL").to_owned();
+
+    // Setup (not measured): a connection secured with SK, and signed requests.
+    let (rk, sk) = (key("rsa2048-a"), key("rsa2048-b"));
+    let cid = "benchmark-connection-1";
+    let create = serde_json::to_vec(&serde_json::json!({
+        "connectionID": cid, "recipient": spki(&rk), "sender": spki(&sk)
+    }))
+    .unwrap();
+    let create_path = path_of(&server.create_url());
+    let created = Prepared {
+        authorization: sign(&rk, "POST", &create_path, &create),
+        path: create_path,
+        body: create.into(),
+    };
+    let (status, body) = client_rt.block_on(once(addr, "POST", &created));
+    assert_eq!(status, 201, "create: {}", String::from_utf8_lossy(&body));
+    let uris: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let send_path = path_of(&format!("{}/messages", uris["senderURI"].as_str().unwrap()));
+    let retrieve_path = path_of(&format!(
+        "{}/messages",
+        uris["recipientURI"].as_str().unwrap()
+    ));
+    let echo_path = path_of(&echo_url);
+
+    let mut signed = Vec::new();
+    let mut plain = Vec::new();
+    for i in 0..64u32 {
+        let msg = STANDARD.encode(format!("benchmark message {i:04} {}", "x".repeat(180)));
+        let body = serde_json::to_vec(
+            &serde_json::json!({"connectionID": cid, "messages": [{"msg": msg}]}),
+        )
+        .unwrap();
+        let authorization = sign(&sk, "POST", &send_path, &body);
+        plain.push(Prepared {
+            path: echo_path.clone(),
+            authorization: authorization.clone(),
+            body: body.clone().into(),
+        });
+        signed.push(Prepared {
+            path: send_path.clone(),
+            authorization,
+            body: body.into(),
+        });
+    }
+    let drain_body = serde_json::to_vec(&serde_json::json!({"connectionID": cid})).unwrap();
+    let drain = Prepared {
+        authorization: sign(&rk, "DELETE", &retrieve_path, &drain_body),
+        path: retrieve_path,
+        body: drain_body.into(),
+    };
+    // Check both paths once before measuring.
+    assert_eq!(client_rt.block_on(once(addr, "POST", &signed[0])).0, 200);
+    assert_eq!(client_rt.block_on(once(addr, "POST", &plain[0])).0, 200);
+
+    let (signed, plain) = (Arc::new(signed), Arc::new(plain));
+    let mut rows = Vec::new();
+    let (mut plain_rates, mut signed_rates) = (Vec::new(), Vec::new());
+    for round in 1..=args.rounds {
+        for (name, requests) in [
+            ("plain echo", plain.clone()),
+            ("signed send", signed.clone()),
+        ] {
+            let started = Instant::now();
+            let (ok, failed) =
+                client_rt.block_on(load(addr, requests, args.connections, args.seconds));
+            let rate = ok as f64 / started.elapsed().as_secs_f64();
+            if name == "plain echo" {
+                plain_rates.push(rate);
+            } else {
+                signed_rates.push(rate);
+                // Empty the queue between rounds (not measured).
+                let (status, _) = client_rt.block_on(once(addr, "DELETE", &drain));
+                assert_eq!(status, 200);
+            }
+            rows.push(format!("| {round} | {name} | {rate:.0} | {failed} |"));
+        }
+    }
+    let (p, s) = (median(&mut plain_rates), median(&mut signed_rates));
+    println!(
+        "edge-reference-server throughput: {} s per run, {} connections, {} server threads, {} CPUs\n",
+        args.seconds,
+        args.connections,
+        args.server_threads,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!("| round | path | requests/s | failed |\n|---|---|---|---|");
+    for row in rows {
+        println!("{row}");
+    }
+    println!(
+        "\nmedian plain echo: {p:.0} req/s; median signed send: {s:.0} req/s; signed/plain = {:.2} (goal ≥ 0.35)",
+        s / p
+    );
+    client_rt.block_on(async {});
+    server_rt.block_on(server.shutdown());
+}
