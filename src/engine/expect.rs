@@ -70,12 +70,15 @@ pub fn check(
     let resp = match &ex.response {
         Ok(r) => r,
         Err(e) => {
-            let rule = match e {
-                TransportError::Timeout | TransportError::Closed(_) => "B-NO-5XX",
-                _ => "",
+            // A connection closed or reset without a response is the server's fault
+            // (B-NO-5XX); a timeout or a refused connection cannot be told from the network's.
+            let (verdict, rule) = match e {
+                TransportError::Closed(_) => (Verdict::Fail, "B-NO-5XX"),
+                TransportError::Timeout => (Verdict::Error, "B-NO-5XX"),
+                _ => (Verdict::Error, ""),
             };
             return Err(StepFailure {
-                verdict: Verdict::Error,
+                verdict,
                 message: format!("step {n}: no response: {e}"),
                 failure: Failure {
                     step: n,
@@ -120,7 +123,9 @@ pub fn check(
                 ));
             }
             if let Some((pref, rule)) = &pred.preferred {
+                // Only a SHOULD-level case checks the preferred status.
                 if !pref.contains(&status)
+                    && run.level != crate::case::Level::Must
                     && run.rules.iter().any(|r| r == rule)
                     && run.warning.is_none()
                 {
@@ -327,6 +332,12 @@ fn check_success(
                     list.push(u);
                 }
             }
+            if exp.no_extra {
+                let extra: Vec<&String> = o.keys().filter(|k| *k != "recipientURI" && *k != "senderURI").collect();
+                if !extra.is_empty() {
+                    return Err(fail(case_verdict, n, rule, "no properties besides the URIs requested".into(), format!("also {extra:?}")));
+                }
+            }
             if let Some(r) = &exp.returns {
                 for name in ["recipientURI", "senderURI"] {
                     if r.iter().any(|x| x == name) != o.contains_key(name) {
@@ -392,7 +403,7 @@ fn check_success(
             }
             Ok(Some(d))
         }
-        Outcome::Retrieved(sel) => check_retrieved(run, n, sel, resp, exp).map(Some),
+        Outcome::Retrieved(sel) => check_retrieved(run, n, sel, resp, exp, &step.conn).map(Some),
     }
 }
 
@@ -422,6 +433,7 @@ fn check_retrieved(
     sel: &Selection,
     resp: &Response,
     exp: &crate::case::Expect,
+    conn: &str,
 ) -> Result<usize, StepFailure> {
     let o = object(n, "S-RETR-200", resp)?;
     let extra: Vec<&String> = o
@@ -526,12 +538,7 @@ fn check_retrieved(
         let want_msg = run.msgs.get(name).cloned().unwrap_or_default();
         let got_msg = obj["msg"].as_str().unwrap_or_default();
         if got_msg != want_msg {
-            // Which rule: another message in the wrong place is FIFO; an altered one is B-MSG-FMT.
-            let rule = if run.msgs.values().any(|v| v == got_msg) {
-                "S-RETR-200"
-            } else {
-                "B-MSG-FMT"
-            };
+            let rule = misplaced_rule(run, conn, got_msg);
             return Err(fail(
                 Verdict::Fail,
                 n,
@@ -539,6 +546,21 @@ fn check_retrieved(
                 format!("message `{name}` ({})", short(&want_msg)),
                 format!("{} (id {id})", short(got_msg)),
             ));
+        }
+        match run.msg_ts.get(name) {
+            Some(known) if known != ts => {
+                return Err(fail(
+                    Verdict::Fail,
+                    n,
+                    "S-RETR-NOTRACK",
+                    format!("message `{name}` with ts {known} as before"),
+                    format!("ts {ts}"),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                run.msg_ts.insert(name.clone(), ts.to_string());
+            }
         }
         match run.msg_ids.get(name) {
             Some(known) if known != id => {
@@ -650,6 +672,21 @@ fn check_retrieved(
         }
     }
     Ok(count)
+}
+
+/// The rule a message in the wrong place breaks: one removed before (S-RETR-REMOVE), one of
+/// another connection (B-ISOLATION), one of this connection out of order (S-RETR-200), or one
+/// never sent as such (B-MSG-FMT: altered).
+fn misplaced_rule(run: &CaseRun<'_>, conn: &str, got: &str) -> &'static str {
+    let Some(name) = run.msgs.iter().find(|(_, v)| v.as_str() == got).map(|(k, _)| k) else {
+        return "B-MSG-FMT";
+    };
+    let removed = run.model.conn(conn).is_some_and(|c| c.removed.contains(name));
+    match run.model.message_conn(name) {
+        _ if removed => "S-RETR-REMOVE",
+        Some(other) if other != conn => "B-ISOLATION",
+        _ => "S-RETR-200",
+    }
 }
 
 fn short(s: &str) -> String {

@@ -14,7 +14,7 @@ use super::expect::{self, StepOutcome};
 use crate::case::{parse_via, Case, Level, Need, Op, Step};
 use crate::client::{Exchange, Request as HttpRequest};
 use crate::model::{self, Auth, Endpoint, Model, Observed, Params, Via};
-use crate::sign::{self, Key, SpecialKey};
+use crate::sign::{self, Key, SigFault, SpecialKey};
 use crate::wire;
 
 /// A connection as the runner knows it: its real ID and every URI it had.
@@ -55,6 +55,8 @@ pub struct CaseRun<'a> {
     pub msgs: HashMap<String, String>,
     /// Server ids learned for message names.
     pub msg_ids: HashMap<String, String>,
+    /// Timestamps first seen for message names (kept messages must not change).
+    pub msg_ts: HashMap<String, String>,
     /// Every exchange so far.
     pub exchanges: Vec<Exchange>,
     /// Signatures made.
@@ -67,6 +69,8 @@ pub struct CaseRun<'a> {
     pub warning: Option<StepFailure>,
     /// A waiver noticed on the way.
     pub waived: Option<String>,
+    /// A probe found the capability it checks absent (verdict skip, with the reason).
+    pub skipped: Option<String>,
 }
 
 const VALUE_ONLY_KEYS: [&str; 4] = ["rsa1024", "ec-p256", "pkcs1", "garbage"];
@@ -81,12 +85,14 @@ impl<'a> CaseRun<'a> {
             conns: HashMap::new(),
             msgs: HashMap::new(),
             msg_ids: HashMap::new(),
+            msg_ts: HashMap::new(),
             exchanges: Vec::new(),
             signatures: 0,
             level: case.level,
             rules: case.requirements.clone(),
             warning: None,
             waived: None,
+            skipped: None,
         }
     }
 
@@ -177,6 +183,31 @@ impl<'a> CaseRun<'a> {
                 .map(Value::Array),
             other => Ok(other.clone()),
         }
+    }
+
+    /// Replace `{cid:NAME}` (a connection's ID) and `{key:NAME}` (a key's base64 SPKI) in a raw
+    /// body text.
+    fn fill_template(&mut self, text: &str) -> Result<String, String> {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find('{') {
+            out.push_str(&rest[..start]);
+            let tail = &rest[start..];
+            let end = tail.find('}').map(|e| e + 1);
+            let token = end.map(|e| &tail[1..e - 1]);
+            match token.and_then(|t| t.split_once(':')) {
+                Some(("cid", name)) => out.push_str(&self.live(name)?.cid.clone()),
+                Some(("key", name)) => out.push_str(&self.key_value(name)),
+                _ => {
+                    out.push('{');
+                    rest = &tail[1..];
+                    continue;
+                }
+            }
+            rest = &tail[end.unwrap_or(tail.len())..];
+        }
+        out.push_str(rest);
+        Ok(out)
     }
 
     /// The abstract parameters of a step.
@@ -272,7 +303,7 @@ impl<'a> CaseRun<'a> {
     /// The final body bytes after the step's body overrides.
     fn body_bytes(&mut self, step: &Step, endpoint: Endpoint) -> Result<Vec<u8>, String> {
         if let Some(t) = &step.raw_body {
-            return Ok(t.as_bytes().to_vec());
+            return Ok(self.fill_template(t)?.into_bytes());
         }
         if let Some(b) = &step.raw_body_base64 {
             return wire::unb64(b).map_err(|e| format!("rawBodyBase64 is not base64: {e}"));
@@ -394,10 +425,11 @@ impl<'a> CaseRun<'a> {
             .method
             .clone()
             .unwrap_or_else(|| endpoint.method().to_string());
+        let target = step.path.as_ref().map(|p| p.replace("{path}", url.path()));
         let mut req = HttpRequest {
             method: method.clone(),
             url,
-            target: step.path.clone(),
+            target,
             headers: Vec::new(),
             body,
         };
@@ -429,7 +461,10 @@ impl<'a> CaseRun<'a> {
             } else {
                 self.key(&name)
             };
-            let other = self.key("$other");
+            let other = match step.sig_fault {
+                Some(SigFault::OtherKey) => self.key("$other"),
+                _ => key.clone(),
+            };
             let token =
                 sign::signature_token(&key, &other, &method, &path, &req.body, step.sig_fault);
             self.signatures += 1;
@@ -440,7 +475,15 @@ impl<'a> CaseRun<'a> {
             for v in values {
                 req.headers.push(("Authorization".into(), v.into_bytes()));
             }
-            auth = if step.sig_fault.is_none() && step.authorization.is_none() {
+            // A literal that is still one well-formed header with the right token (such as a
+            // lower-case scheme) is a valid signature for the model.
+            let literal_ok = step.authorization.as_ref().is_none_or(|lits| {
+                lits.len() == 1
+                    && lits[0].split_once(' ').is_some_and(|(scheme, t)| {
+                        scheme.eq_ignore_ascii_case(sign::AUTH_SCHEME) && t == "{sig}"
+                    })
+            });
+            auth = if step.sig_fault.is_none() && literal_ok {
                 Auth::Key(name)
             } else {
                 Auth::Bad
@@ -466,7 +509,10 @@ impl<'a> CaseRun<'a> {
         let mut new_key_auth = Auth::None;
         if let Some(name) = nk_signer {
             let key = self.key(&name);
-            let other = self.key("$other");
+            let other = match step.new_key_sig_fault {
+                Some(SigFault::OtherKey) => self.key("$other"),
+                _ => key.clone(),
+            };
             let token = sign::signature_token(
                 &key,
                 &other,
@@ -640,6 +686,9 @@ pub async fn run_case(ctx: &Context, case: &Case, area: &str) -> CheckResult {
                 result.failure = Some(w.failure);
             } else if let Some(reason) = run.waived.take() {
                 result.verdict = Verdict::Waived;
+                result.message = reason;
+            } else if let Some(reason) = run.skipped.take() {
+                result.verdict = Verdict::Skip;
                 result.message = reason;
             }
         }

@@ -376,6 +376,9 @@ impl Model {
             return Ok(Prediction::reject(&[404, 405], "B-METHOD"));
         }
         // Step 2: body.
+        if req.endpoint == Endpoint::Send && req.params.messages.is_empty() && req.fault.is_none() {
+            return Ok(Prediction::reject(&[400], "S-SEND-BODY"));
+        }
         match req.fault {
             Some(Fault::Oversized) => return Ok(Prediction::reject(&[413, 400], "B-SIZE")),
             Some(Fault::Body) => return Ok(Prediction::reject(&[400], "S-GEN-400")),

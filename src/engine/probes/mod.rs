@@ -4,6 +4,9 @@
 //! Probes build on [`CaseRun::protocol_step`], so every request they make is checked against
 //! the model like any scripted step.
 
+mod concurrency;
+mod scenarios;
+
 use std::collections::BTreeSet;
 
 use serde_json::Value;
@@ -46,9 +49,15 @@ fn arg_u64(step: &Step, name: &str, default: u64) -> u64 {
 /// Names of all probes, for validation of case files.
 pub const PROBES: &[&str] = &[
     "https",
+    "quota",
     "uri-privacy",
     "message-id-privacy",
     "oversized-body",
+    "alice-bob",
+    "duplex",
+    "two-servers",
+    "alternative-flow",
+    "concurrent",
 ];
 
 /// Run the probe of step `n`.
@@ -58,6 +67,12 @@ pub async fn run(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), Ste
         "uri-privacy" => uri_privacy(run, n, step).await,
         "message-id-privacy" => message_id_privacy(run, n, step).await,
         "oversized-body" => oversized_body(run, n).await,
+        "quota" => quota(run, n, step).await,
+        "alice-bob" => scenarios::alice_bob(run, n).await,
+        "duplex" => scenarios::duplex(run, n, 0).await,
+        "two-servers" => scenarios::two_servers(run, n).await,
+        "alternative-flow" => scenarios::alternative_flow(run, n).await,
+        "concurrent" => concurrency::concurrent(run, n, step).await,
         other => Err(failure(
             Verdict::Error,
             n,
@@ -283,10 +298,21 @@ async fn message_id_privacy(
         s.messages = Some(vec![name.clone()]);
         run.protocol_step(n, &s, Endpoint::Send).await?;
     }
-    let mut r = plain(Op::Retrieve, conn);
-    r.page_size = Some(count as u64);
-    r.keep_messages = Some(true);
-    run.protocol_step(n, &r, Endpoint::Retrieve).await?;
+    // Learn every id with keeping retrievals, page by page (PAGE_SIZE may be small).
+    let mut from: Option<String> = None;
+    for _ in 0..count {
+        let mut r = plain(Op::Retrieve, conn);
+        r.page_size = Some(count as u64);
+        r.keep_messages = Some(true);
+        r.from_message = from.clone();
+        run.protocol_step(n, &r, Endpoint::Retrieve).await?;
+        // Continue from the first message whose id came only as nextMessageID.
+        let known = names.iter().take_while(|m| run.msg_ids.contains_key(*m)).count();
+        if known == count {
+            break;
+        }
+        from = Some(names[known.saturating_sub(1)].clone());
+    }
     let ids: Vec<String> = names
         .iter()
         .filter_map(|m| run.msg_ids.get(m).cloned())
@@ -342,6 +368,57 @@ async fn oversized_body(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailu
     };
     run.exchanges.push(ex);
     res
+}
+
+/// B-QUOTA: a server may cap the messages queued per connection; over the cap a send gets 429
+/// and nothing of it is stored. Without a cap up to the bound, the rule is not exercised (skip).
+async fn quota(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepFailure> {
+    let bound = arg_u64(step, "messages", 512).clamp(16, 100_000) as usize;
+    let conn = "quota";
+    run.protocol_step(n, &plain(Op::Create, conn), Endpoint::Create).await?;
+    let mut sent = 0;
+    let mut batch_no = 0;
+    while sent < bound {
+        batch_no += 1;
+        let names: Vec<String> = (0..16).map(|i| format!("q{batch_no}-{i}")).collect();
+        let mut s = plain(Op::Send, conn);
+        s.messages = Some(names);
+        let before = run.exchanges.len();
+        match run.protocol_step(n, &s, Endpoint::Send).await {
+            Ok(()) => sent += 16,
+            Err(f) => {
+                let status = run.exchanges.get(before).and_then(|e| e.response.as_ref().ok()).map(|r| r.status);
+                if status != Some(429) {
+                    return Err(f);
+                }
+                // Over the cap: nothing of this send may be stored. Drain and count.
+                let mut stored = 0usize;
+                loop {
+                    let mut r = plain(Op::Retrieve, conn);
+                    r.page_size = Some(1000);
+                    let before = run.exchanges.len();
+                    run.protocol_step(n, &r, Endpoint::Retrieve).await?;
+                    let got = run.exchanges[before]
+                        .response
+                        .as_ref()
+                        .ok()
+                        .and_then(|r| wire::parse_object_strict(&r.body).ok())
+                        .and_then(|o| o.get("messages").and_then(Value::as_array).map(Vec::len))
+                        .unwrap_or(0);
+                    stored += got;
+                    if got == 0 {
+                        break;
+                    }
+                }
+                if stored != sent {
+                    return Err(failure(Verdict::Fail, n, "B-QUOTA", format!("{sent} messages stored (the refused send stored nothing)"), format!("{stored}")));
+                }
+                return Ok(());
+            }
+        }
+    }
+    run.skipped = Some(format!("no queue cap observed up to {sent} messages; B-QUOTA not exercised"));
+    Ok(())
 }
 
 impl CaseRun<'_> {
