@@ -297,8 +297,7 @@ impl Baseline {
 /// its failure cites.
 fn lists(e: &Entry, c: &CheckRecord) -> bool {
     if is_rule_id(&e.id) {
-        c.requirements.contains(&e.id)
-            || c.failure.as_ref().is_some_and(|f| f.rule == e.id)
+        c.requirements.contains(&e.id) || c.failure.as_ref().is_some_and(|f| f.rule == e.id)
     } else {
         c.id == e.id
     }

@@ -94,7 +94,19 @@ fn header(o: &mut String, v: &View) {
     for (k, val) in &v.header {
         o.push_str(&format!("<dt>{k}</dt><dd>{}</dd>\n", esc(val)));
     }
-    o.push_str("</dl>\n</header>\n");
+    o.push_str("</dl>\n<nav class=\"toc\">");
+    let mut links = vec![("summary", "Summary"), ("matrix", "Requirement matrix")];
+    if !v.failures.is_empty() {
+        links.push(("failures", "Failures"));
+    }
+    if !v.skipped.is_empty() {
+        links.push(("skipped", "Skipped and waived"));
+    }
+    links.push(("ambiguities", "Ambiguity register"));
+    for (id, label) in links {
+        o.push_str(&format!("<a href=\"#{id}\">{label}</a>"));
+    }
+    o.push_str("</nav>\n</header>\n");
 }
 
 fn summary(o: &mut String, v: &View) {
@@ -188,21 +200,7 @@ fn matrix(o: &mut String, v: &View) {
     }
     o.push_str("</div>\n<table class=\"matrix\">\n<thead><tr><th>rule</th><th>level</th><th>origin</th><th>verdict</th><th>checks</th><th>requirement</th></tr></thead>\n<tbody>\n");
     for r in &v.matrix {
-        let checks: Vec<String> = r
-            .checks
-            .iter()
-            .map(|(id, verdict)| {
-                if matches!(*verdict, "fail" | "warn" | "error") {
-                    format!(
-                        "<a class=\"chk v-{verdict}\" href=\"#{}\">{}</a>",
-                        anchor("check", id),
-                        esc(id)
-                    )
-                } else {
-                    format!("<span class=\"chk v-{verdict}\">{}</span>", esc(id))
-                }
-            })
-            .collect();
+        let checks = checks_cell(&r.checks);
         let known = if r.known {
             " <span class=\"known\" title=\"every failing check is listed in the baseline\">expected</span>"
         } else {
@@ -216,11 +214,72 @@ fn matrix(o: &mut String, v: &View) {
             esc(r.level),
             esc(r.origin),
             badge(r.verdict),
-            if checks.is_empty() { "<span class=\"none\">—</span>".to_string() } else { checks.join(" ") },
+            checks,
             esc(&r.text)
         ));
     }
     o.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+/// Checks shown inline up to this many; more go into a collapsed list.
+const INLINE_CHECKS: usize = 4;
+
+/// A check as a chip, linked to its failure section when it did not pass.
+fn chip(id: &str, verdict: &str) -> String {
+    if matches!(verdict, "fail" | "warn" | "error") {
+        format!(
+            "<a class=\"chk v-{verdict}\" href=\"#{}\">{}</a>",
+            anchor("check", id),
+            esc(id)
+        )
+    } else {
+        format!("<span class=\"chk v-{}\">{}</span>", esc(verdict), esc(id))
+    }
+}
+
+/// The checks of a rule: few are listed; many are counted by verdict, the ones that did not
+/// pass listed, and the whole list collapsed.
+fn checks_cell(checks: &[(&str, &str)]) -> String {
+    if checks.is_empty() {
+        return "<span class=\"none\">—</span>".into();
+    }
+    if checks.len() <= INLINE_CHECKS {
+        return checks
+            .iter()
+            .map(|(id, v)| chip(id, v))
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    let summary = super::Summary::of(checks.iter().map(|(_, v)| *v));
+    let counts: Vec<String> = [
+        ("pass", summary.pass),
+        ("fail", summary.fail),
+        ("warn", summary.warn),
+        ("skip", summary.skip),
+        ("waived", summary.waived),
+        ("error", summary.error),
+    ]
+    .iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(v, n)| format!("{n} {v}"))
+    .collect();
+    let problems: Vec<String> = checks
+        .iter()
+        .filter(|(_, v)| matches!(*v, "fail" | "warn" | "error"))
+        .map(|(id, v)| chip(id, v))
+        .collect();
+    let all: Vec<String> = checks.iter().map(|(id, v)| chip(id, v)).collect();
+    format!(
+        "{}<details class=\"all\"><summary>{} checks: {}</summary>{}</details>",
+        if problems.is_empty() {
+            String::new()
+        } else {
+            problems.join(" ") + " "
+        },
+        checks.len(),
+        counts.join(", "),
+        all.join(" ")
+    )
 }
 
 fn failures(o: &mut String, v: &View) {

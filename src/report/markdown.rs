@@ -128,17 +128,7 @@ fn matrix(o: &mut String, v: &View) {
     o.push_str("| rule | level | origin | verdict | checks | requirement |\n");
     o.push_str("|---|---|---|---|---|---|\n");
     for r in &v.matrix {
-        let checks: Vec<String> = r
-            .checks
-            .iter()
-            .map(|(id, verdict)| {
-                if matches!(*verdict, "fail" | "warn" | "error") {
-                    format!("[`{id}`](#{}) ({verdict})", anchor(id))
-                } else {
-                    format!("`{id}`")
-                }
-            })
-            .collect();
+        let checks = checks_cell(&r.checks);
         let verdict = if r.known {
             format!("{} (expected, baseline)", badge(r.verdict))
         } else {
@@ -150,15 +140,57 @@ fn matrix(o: &mut String, v: &View) {
             r.level,
             r.origin,
             verdict,
-            if checks.is_empty() {
-                "—".into()
-            } else {
-                checks.join("<br>")
-            },
+            checks,
             cell(&r.text)
         ));
     }
     o.push('\n');
+}
+
+/// Checks listed in a matrix cell up to this many; more are counted, with the ones that did
+/// not pass listed (the full list is in the results file).
+const INLINE_CHECKS: usize = 4;
+
+fn checks_cell(checks: &[(&str, &str)]) -> String {
+    let link = |id: &str, verdict: &str| {
+        if matches!(verdict, "fail" | "warn" | "error") {
+            format!("[`{id}`](#{}) ({verdict})", anchor(id))
+        } else {
+            format!("`{id}`")
+        }
+    };
+    if checks.is_empty() {
+        return "—".into();
+    }
+    if checks.len() <= INLINE_CHECKS {
+        return checks
+            .iter()
+            .map(|(id, v)| link(id, v))
+            .collect::<Vec<_>>()
+            .join("<br>");
+    }
+    let s = super::Summary::of(checks.iter().map(|(_, v)| *v));
+    let counts: Vec<String> = [
+        ("pass", s.pass),
+        ("fail", s.fail),
+        ("warn", s.warn),
+        ("skip", s.skip),
+        ("waived", s.waived),
+        ("error", s.error),
+    ]
+    .iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(v, n)| format!("{n} {v}"))
+    .collect();
+    let mut cell = format!("{} checks: {}", checks.len(), counts.join(", "));
+    for (id, v) in checks
+        .iter()
+        .filter(|(_, v)| matches!(*v, "fail" | "warn" | "error"))
+    {
+        cell.push_str("<br>");
+        cell.push_str(&link(id, v));
+    }
+    cell
 }
 
 fn failures(o: &mut String, v: &View) {

@@ -137,7 +137,10 @@ pub fn render(results: &Results) -> String {
             push(w, format!("  {}", c.message));
         }
         if let Some(ex) = c.exchanges.last() {
-            push(w, format!("  reproduce: {}", ex.curl));
+            push(w, "  reproduce:".into());
+            for line in ex.curl.lines() {
+                push(w, format!("    {line}"));
+            }
         }
     }
     for c in results
