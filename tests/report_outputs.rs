@@ -270,3 +270,24 @@ fn junit_validates_against_the_schema() {
         "a broken document validated"
     );
 }
+
+#[test]
+fn hostile_response_text_still_gives_valid_xml_and_escaped_html() {
+    let mut r = results();
+    let c = r
+        .checks
+        .iter_mut()
+        .find(|c| c.verdict == "fail")
+        .expect("a failing check");
+    let f = c.failure.as_mut().unwrap();
+    f.actual = "body \u{0}\u{1b}[31m\u{FFFE}\u{FFFF}]]><!-- & \"".into();
+    c.exchanges[0].response_body = "\u{FFFF}\u{7}</pre><script>x</script>".into();
+    let xml = junit::render(&r).unwrap();
+    validate_junit(&xml).unwrap_or_else(|e| panic!("{e}"));
+    let page = html::render(&r);
+    assert!(
+        !page.contains("<script>x</script>"),
+        "response text is not escaped in HTML"
+    );
+    assert!(page.contains("&lt;/pre&gt;&lt;script&gt;x&lt;/script&gt;"));
+}

@@ -92,7 +92,11 @@ pub fn report(args: ReportArgs) -> i32 {
 
 /// Print the summary, write the outputs and return the gate's exit code.
 pub fn finish(results: &Results, outputs: &Outputs, quiet: bool) -> i32 {
-    if !quiet {
+    if quiet {
+        for line in crate::report::gate::evaluate(results).lines {
+            eprintln!("edgecheck: {line}");
+        }
+    } else {
         terminal::print(results);
     }
     let mut code = outputs::exit_code(results);

@@ -14,6 +14,9 @@ use super::{CheckRecord, Results};
 /// Version tag of the baseline format.
 pub const SCHEMA: &str = "edgecheck.baseline/1";
 
+/// Largest baseline file read.
+pub const MAX_BASELINE_BYTES: u64 = 16 << 20;
+
 /// A baseline file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -163,6 +166,15 @@ impl Baseline {
 
     /// Read and check a baseline file.
     pub fn read(path: &std::path::Path) -> Result<Baseline, String> {
+        let size = std::fs::metadata(path)
+            .map_err(|e| format!("cannot read baseline {}: {e}", path.display()))?
+            .len();
+        if size > MAX_BASELINE_BYTES {
+            return Err(format!(
+                "baseline {}: {size} bytes is more than a baseline can be ({MAX_BASELINE_BYTES})",
+                path.display()
+            ));
+        }
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read baseline {}: {e}", path.display()))?;
         Baseline::parse(&text, &path.display().to_string())

@@ -11,8 +11,21 @@ pub fn write(results: &Results, path: &Path) -> Result<(), String> {
     std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
+/// Largest results file read (a full run with every exchange is a few MiB).
+pub const MAX_RESULTS_BYTES: u64 = 256 << 20;
+
 /// Read a results file written by `--json`.
 pub fn read(path: &Path) -> Result<Results, String> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .len();
+    if size > MAX_RESULTS_BYTES {
+        return Err(format!(
+            "{}: {size} bytes is more than a results file can be ({MAX_RESULTS_BYTES}); is it the \
+             file `edgecheck run --json` wrote?",
+            path.display()
+        ));
+    }
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let r: Results = serde_json::from_str(&text)

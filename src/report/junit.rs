@@ -146,11 +146,11 @@ fn test_case(results: &Results, c: &CheckRecord) -> TestCase {
         "skip" | "waived" => {
             let mut s = TestCaseStatus::skipped();
             s.set_type(c.verdict.as_str())
-                .set_message(if c.message.is_empty() {
+                .set_message(xml_text(if c.message.is_empty() {
                     c.verdict.clone()
                 } else {
                     format!("{}: {}", c.verdict, c.message)
-                });
+                }));
             s
         }
         _ => {
@@ -186,8 +186,22 @@ fn failure_type(c: &CheckRecord) -> String {
     }
 }
 
+/// Text XML 1.0 cannot carry: U+FFFE and U+FFFF (quick-junit already drops control
+/// characters). A hostile server's body may hold them.
+fn xml_text(s: String) -> String {
+    if s.contains(['\u{FFFE}', '\u{FFFF}']) {
+        s.replace(['\u{FFFE}', '\u{FFFF}'], "\u{FFFD}")
+    } else {
+        s
+    }
+}
+
 /// One line: the broken rule, expected versus actual.
 fn headline(c: &CheckRecord) -> String {
+    xml_text(headline_raw(c))
+}
+
+fn headline_raw(c: &CheckRecord) -> String {
     match &c.failure {
         Some(f) => {
             let rule = if f.rule.is_empty() {
@@ -208,6 +222,10 @@ fn headline(c: &CheckRecord) -> String {
 
 /// The failure's body: title, rules, quoted requirement, expected, actual, reproduction.
 fn details(c: &CheckRecord) -> String {
+    xml_text(details_raw(c))
+}
+
+fn details_raw(c: &CheckRecord) -> String {
     let mut t = format!(
         "{}\nrules: {} ({})\n",
         c.title,

@@ -103,6 +103,8 @@ pub fn quoted(rule: &str) -> Option<String> {
 /// Build the view of a run.
 pub fn build(results: &Results) -> View<'_> {
     let reqs = requirements::builtin();
+    let by_id: std::collections::HashMap<&str, &CheckRecord> =
+        results.checks.iter().map(|c| (c.id.as_str(), c)).collect();
     let matrix: Vec<Row> = results
         .requirements
         .iter()
@@ -112,14 +114,16 @@ pub fn build(results: &Results) -> View<'_> {
                 .checks
                 .iter()
                 .map(|id| {
-                    let v = results.check(id).map_or("error", |c| c.verdict.as_str());
+                    let v = by_id
+                        .get(id.as_str())
+                        .map_or("error", |c| c.verdict.as_str());
                     (id.as_str(), v)
                 })
                 .collect();
             let failing: Vec<&CheckRecord> = r
                 .checks
                 .iter()
-                .filter_map(|id| results.check(id))
+                .filter_map(|id| by_id.get(id.as_str()).copied())
                 .filter(|c| matches!(c.verdict.as_str(), "fail" | "warn"))
                 .collect();
             Row {
