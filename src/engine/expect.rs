@@ -385,7 +385,7 @@ fn check_success(
                 return Err(fail(
                     Verdict::Fail,
                     n,
-                    "S-DELM-SEL",
+                    "S-DELM-200",
                     format!("deleted {}", sel.max),
                     format!("deleted {d}"),
                 ));
