@@ -1,5 +1,8 @@
 //! One HTTP request through the order of checks of binding §3.1: route, body (size,
 //! Content-Type, JSON, schema), connection, authorisation, state.
+//!
+//! Fault injection branches are marked `app.fault(Fault::...)`; without the `faults` feature
+//! they are constant `false`.
 
 use std::cell::OnceCell;
 use std::sync::Arc;
@@ -9,12 +12,16 @@ use aws_lc_rs::digest::Digest;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use hyper::body::{Body as _, Incoming};
-use hyper::header::{HeaderMap, HeaderValue, ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
+use hyper::header::{
+    HeaderMap, HeaderValue, ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, SET_COOKIE,
+};
 use hyper::http::request::Parts;
-use hyper::{Request, Response, StatusCode, Uri};
+use hyper::{Method, Request, Response, StatusCode, Uri};
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 use crate::auth::{self, HeaderError, HeaderLeniency};
+use crate::faults::{Fault, Faults};
 use crate::json::{self, Strictness};
 use crate::keys::PublicKey;
 use crate::request::{self, SchemaLeniency, SENDER_PROHIBITED};
@@ -40,12 +47,51 @@ pub(crate) struct App {
     pub origin: String,
     /// Largest request body.
     pub body_limit: usize,
+    /// Deliberate deviations (none unless the `faults` feature is on).
+    pub faults: Faults,
 }
 
 impl App {
     /// The absolute URI of the connection URI with `token`.
     fn uri(&self, token: &str) -> String {
         format!("{}{}", self.origin, self.routes.token_path(token))
+    }
+
+    fn fault(&self, fault: Fault) -> bool {
+        self.faults.on(fault)
+    }
+
+    fn schema(&self) -> SchemaLeniency {
+        SchemaLeniency {
+            unknown_properties: self.fault(Fault::UnknownPropertyAccepted),
+            message_properties: self.fault(Fault::MessageExtraPropertyAccepted),
+            empty_messages: self.fault(Fault::EmptyMessagesAccepted),
+            null_as_absent: self.fault(Fault::NullAsAbsent),
+            lax_cid: self.fault(Fault::CidFormatLax),
+            lax_msg: self.fault(Fault::MsgNotBase64Accepted),
+            keys: crate::keys::KeyLeniency {
+                pkcs1: self.fault(Fault::Pkcs1KeyAccepted),
+                small: self.fault(Fault::SmallKeyAccepted),
+            },
+        }
+    }
+
+    /// Keys that may sign requests to `RU…`.
+    fn recipient_keys<'k>(&self, keys: &'k Keys) -> impl Iterator<Item = &'k PublicKey> {
+        let sk = keys.sk.as_deref().filter(|_| self.fault(Fault::SkAcceptedOnRu));
+        std::iter::once(&*keys.rk)
+            .chain(keys.old_rks.iter().map(|k| &**k))
+            .chain(sk)
+    }
+
+    /// Keys that may sign requests to `SU…` (none while no `SK` is set).
+    fn sender_keys<'k>(&self, keys: &'k Keys) -> impl Iterator<Item = &'k PublicKey> {
+        let rk = Some(&*keys.rk).filter(|_| keys.sk.is_some() && self.fault(Fault::RkAcceptedOnSu));
+        keys.sk
+            .as_deref()
+            .into_iter()
+            .chain(keys.old_sks.iter().map(|k| &**k))
+            .chain(rk)
     }
 }
 
@@ -93,20 +139,42 @@ impl From<Refusal> for Failure {
     }
 }
 
-/// Serves one request. Never panics on any input; every response has
-/// `Cache-Control: no-store` and none sets a cookie.
+/// Serves one request. Never panics on any input (without fault injection); every response
+/// has `Cache-Control: no-store` and none sets a cookie.
 pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Response<Body> {
+    let head = request.method() == Method::HEAD;
+    let mut response = serve(&app, request).await;
+    if head {
+        // A response to HEAD has no body (RFC 9110 §9.3.2); HTTP/2 resets a stream that sends one.
+        *response.body_mut() = Full::new(Bytes::new());
+    }
+    if app.fault(Fault::NoCacheControl) {
+        response.headers_mut().remove(CACHE_CONTROL);
+    }
+    if app.fault(Fault::SetsCookie) {
+        let cookie = HeaderValue::from_static("edge-session=1; Path=/; HttpOnly");
+        response.headers_mut().insert(SET_COOKIE, cookie);
+    }
+    response
+}
+
+async fn serve(app: &App, request: Request<Incoming>) -> Response<Body> {
     let (parts, body) = request.into_parts();
     let target = request_target(&parts.uri).to_owned();
-    let path = target
-        .split_once('?')
-        .map_or(target.as_str(), |(path, _)| path);
+    let path = target.split_once('?').map_or(target.as_str(), |(path, _)| path);
 
-    let Some(endpoint) = resolve(&app, path) else {
+    let Some(endpoint) = resolve(app, path) else {
         return failure(Failure::new(StatusCode::NOT_FOUND, "unknown URI"));
     };
     let op = match routes::select(endpoint, &parts.method) {
         Ok(op) => op,
+        Err(_)
+            if app.fault(Fault::GetRu200)
+                && parts.method == Method::GET
+                && endpoint == Endpoint::Connection(Party::Recipient) =>
+        {
+            return respond(StatusCode::OK, Some(Bytes::from_static(b"{}")));
+        }
         Err(allow) => {
             let mut response = failure(Failure::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -118,11 +186,16 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Respons
             return response;
         }
     };
-    let bytes = match read_body(body, app.body_limit).await {
-        Ok(bytes) => bytes,
-        Err(too_large) => return too_large,
+    let too_large = if app.fault(Fault::Oversize500) {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::PAYLOAD_TOO_LARGE
     };
-    match dispatch(&app, op, &parts, &target, &bytes) {
+    let bytes = match read_body(body, app.body_limit, too_large).await {
+        Ok(bytes) => bytes,
+        Err(refused) => return refused,
+    };
+    match dispatch(app, op, &parts, &target, &bytes) {
         Ok(response) => response,
         Err(f) => failure(f),
     }
@@ -150,12 +223,17 @@ fn resolve(app: &App, path: &str) -> Option<Endpoint> {
     }
 }
 
-/// Reads the body, refusing more than `limit` bytes (413) from `Content-Length` before
-/// reading, or while counting the bytes of a chunked body; never buffers more than `limit`.
-async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Response<Body>> {
-    let too_large = || {
+/// Reads the body, refusing more than `limit` bytes (with `too_large`, 413) from
+/// `Content-Length` before reading, or while counting the bytes of a chunked body; never
+/// buffers more than `limit`.
+async fn read_body(
+    body: Incoming,
+    limit: usize,
+    too_large: StatusCode,
+) -> Result<Bytes, Response<Body>> {
+    let refuse = || {
         let mut response = failure(Failure::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
+            too_large,
             format!("the body is larger than {limit} bytes"),
         ));
         // The unread rest of the body makes the connection unusable for another request.
@@ -165,14 +243,14 @@ async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Response<Body>
         response
     };
     if body.size_hint().lower() > limit as u64 {
-        return Err(too_large());
+        return Err(refuse());
     }
     match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, limit).collect()).await {
         Err(_) => Err(failure(Failure::new(
             StatusCode::REQUEST_TIMEOUT,
             "the body took too long to arrive",
         ))),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(refuse()),
         Ok(Err(_)) => Err(failure(Failure::bad_request("the body could not be read"))),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
     }
@@ -186,19 +264,33 @@ fn dispatch(
     target: &str,
     body: &[u8],
 ) -> Result<Response<Body>, Failure> {
-    check_content_type(&parts.headers)?;
-    let map = json::parse_object(body, Strictness::default())
+    if !app.fault(Fault::ContentTypeIgnored) {
+        check_content_type(&parts.headers)?;
+    }
+    let strictness = Strictness {
+        reject_duplicates: !app.fault(Fault::DuplicateMembersAccepted),
+        allow_trailing: app.fault(Fault::TrailingBytesAccepted),
+        panic_deeper_than: app.fault(Fault::DeepJsonPanics).then_some(32),
+    };
+    let mut map = json::parse_object(body, strictness)
         .map_err(|e| Failure::bad_request(e.to_string()))?;
-    let schema = SchemaLeniency::default();
-    let signed = Signed::new(parts, target, body);
+    if app.fault(Fault::PageSizeZeroPanics) && matches!(op, Op::Retrieve | Op::DeleteMessages) {
+        assert!(map.get("pageSize") != Some(&Value::from(0)), "pageSize is 0");
+    }
+    let schema = app.schema();
     let token = connection_token(app, target);
+    let signed = Signed::new(app, parts, target, body, token);
+    let op = if app.store.is_shared(token) {
+        shared_op(app, op, &map, &signed, token)
+    } else {
+        op
+    };
     match op {
         Op::Echo => Ok(respond(StatusCode::OK, Some(Bytes::copy_from_slice(body)))),
-        Op::Create => create(
-            app,
-            &signed,
-            request::Create::parse(map, &schema).map_err(Failure::bad_request)?,
-        ),
+        Op::Create => {
+            let body = request::Create::parse(map, &schema).map_err(Failure::bad_request)?;
+            create(app, &signed, body)
+        }
         Op::UpdateRecipient => {
             let body =
                 request::UpdateRecipient::parse(map, &schema).map_err(Failure::bad_request)?;
@@ -207,37 +299,28 @@ fn dispatch(
         Op::DeleteConnection => {
             let body =
                 request::DeleteConnection::parse(map, &schema).map_err(Failure::bad_request)?;
-            let authorize = |keys: &Keys| signed.verify(&keys.rk);
-            on_connection(
-                app,
-                token,
-                &body.connection_id,
-                Party::Recipient,
-                &authorize,
-                |proof| app.store.delete(token, &body.connection_id, proof),
-            )?;
-            Ok(respond(StatusCode::OK, None))
+            let cid = body.connection_id.as_str();
+            let authorize = |keys: &Keys| signed.verify_any(app.recipient_keys(keys));
+            on_connection(app, token, cid, Party::Recipient, &authorize, |proof| {
+                app.store.delete(token, cid, proof)
+            })?;
+            let empty = app.fault(Fault::DeleteReturnsBody).then(|| Bytes::from_static(b"{}"));
+            Ok(respond(StatusCode::OK, empty))
         }
         Op::Retrieve => {
             let body = request::Retrieve::parse(map, &schema).map_err(Failure::bad_request)?;
-            let authorize = |keys: &Keys| signed.verify(&keys.rk);
-            let page = on_connection(
-                app,
-                token,
-                &body.connection_id,
-                Party::Recipient,
-                &authorize,
-                |proof| {
-                    app.store.retrieve(
-                        token,
-                        &body.connection_id,
-                        proof,
-                        body.page_size,
-                        body.from_message_id.as_deref(),
-                        body.keep_messages,
-                    )
-                },
-            )?;
+            let cid = body.connection_id.as_str();
+            let authorize = |keys: &Keys| signed.verify_any(app.recipient_keys(keys));
+            let page = on_connection(app, token, cid, Party::Recipient, &authorize, |proof| {
+                app.store.retrieve(
+                    token,
+                    cid,
+                    proof,
+                    body.page_size,
+                    body.from_message_id.as_deref(),
+                    body.keep_messages,
+                )
+            })?;
             Ok(json_response(
                 StatusCode::OK,
                 &PageBody {
@@ -249,58 +332,50 @@ fn dispatch(
         Op::DeleteMessages => {
             let body =
                 request::DeleteMessages::parse(map, &schema).map_err(Failure::bad_request)?;
-            let authorize = |keys: &Keys| signed.verify(&keys.rk);
-            let deleted = on_connection(
-                app,
-                token,
-                &body.connection_id,
-                Party::Recipient,
-                &authorize,
-                |proof| {
-                    app.store.delete_messages(
-                        token,
-                        &body.connection_id,
-                        proof,
-                        body.page_size,
-                        body.from_message_id.as_deref(),
-                    )
-                },
-            )?;
+            let cid = body.connection_id.as_str();
+            let authorize = |keys: &Keys| signed.verify_any(app.recipient_keys(keys));
+            let deleted = on_connection(app, token, cid, Party::Recipient, &authorize, |proof| {
+                app.store.delete_messages(
+                    token,
+                    cid,
+                    proof,
+                    body.page_size,
+                    body.from_message_id.as_deref(),
+                )
+            })?;
             Ok(json_response(StatusCode::OK, &DeletedBody { deleted }))
         }
         Op::UpdateSender => {
-            if let Some(name) = SENDER_PROHIBITED
-                .iter()
-                .find(|&&name| map.contains_key(name))
-            {
-                return Err(Failure::new(
-                    StatusCode::UNAUTHORIZED,
-                    format!("{name} may not be sent to the sender URI"),
-                ));
+            if let Some(name) = SENDER_PROHIBITED.iter().find(|&&n| map.contains_key(n)) {
+                if app.fault(Fault::SupdProhibitedIgnored) {
+                    map.retain(|name, _| !SENDER_PROHIBITED.contains(&name.as_str()));
+                } else {
+                    let status = if app.fault(Fault::SupdProhibited400) {
+                        StatusCode::BAD_REQUEST
+                    } else {
+                        StatusCode::UNAUTHORIZED
+                    };
+                    let why = format!("{name} may not be sent to the sender URI");
+                    return Err(Failure::new(status, why));
+                }
             }
             let body = request::UpdateSender::parse(map, &schema).map_err(Failure::bad_request)?;
             update_sender(app, &signed, token, body)
         }
         Op::Send => {
-            let body = request::Send::parse(map, &schema).map_err(Failure::bad_request)?;
-            let authorize = |keys: &Keys| match &keys.sk {
-                Some(sk) => signed.verify(sk),
-                // S-G-OPEN: without SK the Authorization field is not looked at.
-                None => Ok(()),
+            let partial = app.fault(Fault::SendNotAtomic).then(|| map.clone());
+            let body = match request::Send::parse(map, &schema) {
+                Ok(body) => body,
+                Err(e) => {
+                    if let Some(map) = partial {
+                        store_valid_prefix(app, &signed, token, map, &schema);
+                    }
+                    return Err(Failure::bad_request(e));
+                }
             };
-            let mut messages = body.messages;
-            on_connection(
-                app,
-                token,
-                &body.connection_id,
-                Party::Sender,
-                &authorize,
-                |proof| {
-                    app.store
-                        .send(token, &body.connection_id, proof, &mut messages)
-                },
-            )?;
-            Ok(respond(StatusCode::OK, None))
+            send(app, &signed, token, &body.connection_id, body.messages)?;
+            let empty = app.fault(Fault::SendReturnsBody).then(|| Bytes::from_static(b"{}"));
+            Ok(respond(StatusCode::OK, empty))
         }
     }
 }
@@ -338,23 +413,26 @@ fn on_connection<T>(
     op(Proof::Verify(authorize))
 }
 
-fn create(
-    app: &App,
-    signed: &Signed<'_>,
-    body: request::Create,
-) -> Result<Response<Body>, Failure> {
-    signed.verify(&body.recipient)?;
-    let (ru, su) = app.store.create(
-        &body.connection_id,
-        body.recipient,
-        body.sender,
-        body.disabled,
-    )?;
+fn create(app: &App, signed: &Signed<'_>, body: request::Create) -> Result<Response<Body>, Failure> {
+    if !app.fault(Fault::CreateNoSigCheck) {
+        signed.verify_any([&*body.recipient])?;
+    }
+    let (ru, su) = app
+        .store
+        .create(&body.connection_id, body.recipient, body.sender, body.disabled)?;
+    let status = if app.fault(Fault::CreateReturns200) {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     Ok(json_response(
-        StatusCode::CREATED,
+        status,
         &UrisBody {
             recipient_uri: Some(app.uri(&ru)),
             sender_uri: Some(app.uri(&su)),
+            connection_id: app
+                .fault(Fault::CreateExtraProperties)
+                .then_some(body.connection_id),
         },
     ))
 }
@@ -365,36 +443,48 @@ fn update_recipient(
     token: &str,
     body: request::UpdateRecipient,
 ) -> Result<Response<Body>, Failure> {
+    let cid = body.connection_id.as_str();
+    let recipient_ok = |keys: &Keys| signed.verify_any(app.recipient_keys(keys));
     let authorize = |keys: &Keys| {
-        signed.verify(&keys.rk)?;
+        recipient_ok(keys)?;
         match &body.recipient {
-            Some(new) => signed.verify_new_key(new),
+            Some(new) => new_key_proof(app, signed, new, Fault::NewkeySigOptional),
             None => Ok(()),
         }
     };
-    let tokens = on_connection(
-        app,
-        token,
-        &body.connection_id,
-        Party::Recipient,
-        &authorize,
-        |proof| {
-            let change = RecipientChange {
-                recipient: body.recipient.clone(),
-                sender: body.sender.clone(),
+    let change = || RecipientChange {
+        recipient: body.recipient.clone(),
+        sender: body.sender.clone(),
+        new_recipient_uri: body.new_recipient_uri,
+        new_sender_uri: body.new_sender_uri,
+        disabled: body.disabled,
+    };
+    let result = on_connection(app, token, cid, Party::Recipient, &authorize, |proof| {
+        app.store.update_recipient(token, cid, proof, change())
+    });
+    if matches!(result, Err(Refusal::Unauthorized(_)))
+        && body.recipient.is_some()
+        && app.fault(Fault::RupdNotAtomic)
+    {
+        // Apply the URI and disabled changes although the new-key proof failed.
+        let _ = on_connection(app, token, cid, Party::Recipient, &recipient_ok, |proof| {
+            let partial = RecipientChange {
+                recipient: None,
+                sender: None,
                 new_recipient_uri: body.new_recipient_uri,
-                new_sender_uri: body.new_sender_uri,
+                new_sender_uri: false,
                 disabled: body.disabled,
             };
-            app.store
-                .update_recipient(token, &body.connection_id, proof, change)
-        },
-    )?;
+            app.store.update_recipient(token, cid, proof, partial)
+        });
+    }
+    let tokens = result?;
     Ok(json_response(
         StatusCode::OK,
         &UrisBody {
             recipient_uri: tokens.recipient.map(|t| app.uri(&t)),
             sender_uri: tokens.sender.map(|t| app.uri(&t)),
+            connection_id: None,
         },
     ))
 }
@@ -405,37 +495,113 @@ fn update_sender(
     token: &str,
     body: request::UpdateSender,
 ) -> Result<Response<Body>, Failure> {
+    let cid = body.connection_id.as_str();
     let authorize = |keys: &Keys| {
-        let sk = keys.sk.as_ref().ok_or(Refusal::NoSenderKey)?;
-        signed.verify(sk)?;
+        match &keys.sk {
+            None if app.fault(Fault::SupdWithoutSkOk) => return Ok(()),
+            None => return Err(Refusal::NoSenderKey),
+            Some(_) => signed.verify_any(app.sender_keys(keys))?,
+        }
         match &body.sender {
-            Some(new) => signed.verify_new_key(new),
+            Some(new) => new_key_proof(app, signed, new, Fault::SenderNewkeySigOptional),
             None => Ok(()),
         }
     };
-    let new_su = on_connection(
-        app,
-        token,
-        &body.connection_id,
-        Party::Sender,
-        &authorize,
-        |proof| {
-            app.store.update_sender(
-                token,
-                &body.connection_id,
-                proof,
-                body.sender.clone(),
-                body.new_sender_uri,
-            )
-        },
-    )?;
+    let new_su = on_connection(app, token, cid, Party::Sender, &authorize, |proof| {
+        app.store
+            .update_sender(token, cid, proof, body.sender.clone(), body.new_sender_uri)
+    })?;
     Ok(json_response(
         StatusCode::OK,
         &UrisBody {
             recipient_uri: None,
             sender_uri: new_su.map(|t| app.uri(&t)),
+            connection_id: None,
         },
     ))
+}
+
+/// `EM-New-Key-Signature` by `new` (B-SIG-NEWKEY); `optional` is the fault that waives it.
+fn new_key_proof(
+    app: &App,
+    signed: &Signed<'_>,
+    new: &PublicKey,
+    optional: Fault,
+) -> Result<(), Refusal> {
+    match &signed.new_key {
+        Err(HeaderError::Missing) if app.fault(optional) => Ok(()),
+        Ok(_) if optional == Fault::NewkeySigOptional && app.fault(Fault::NewkeySigUnchecked) => {
+            Ok(())
+        }
+        _ => signed.verify_new_key(new),
+    }
+}
+
+/// POST `SU/messages` after the schema: authorisation, then the store.
+fn send(
+    app: &App,
+    signed: &Signed<'_>,
+    token: &str,
+    cid: &str,
+    mut messages: Vec<String>,
+) -> Result<(), Refusal> {
+    let unsigned = matches!(signed.authorization, Err(HeaderError::Missing));
+    let authorize = |keys: &Keys| match &keys.sk {
+        Some(_) if unsigned && app.fault(Fault::UnsignedSendAfterSecure) => Ok(()),
+        Some(_) => signed.verify_any(app.sender_keys(keys)),
+        None if !unsigned && app.fault(Fault::OpenSendVerifies) => Err(Refusal::Unauthorized(
+            "no sender key is set to verify the Authorization field".into(),
+        )),
+        // S-G-OPEN: without SK the Authorization field is not looked at.
+        None => Ok(()),
+    };
+    on_connection(app, token, cid, Party::Sender, &authorize, |proof| {
+        app.store.send(token, cid, proof, &mut messages)
+    })
+}
+
+/// `send-not-atomic`: stores the valid messages before the first invalid one.
+fn store_valid_prefix(
+    app: &App,
+    signed: &Signed<'_>,
+    token: &str,
+    mut map: Map<String, Value>,
+    schema: &SchemaLeniency,
+) {
+    let Some(Value::String(cid)) = map.remove("connectionID") else {
+        return;
+    };
+    let Some(Value::Array(items)) = map.remove("messages") else {
+        return;
+    };
+    let prefix: Vec<String> = items
+        .into_iter()
+        .enumerate()
+        .map_while(|(i, item)| request::message(i, item, schema).ok())
+        .collect();
+    if !prefix.is_empty() {
+        let _ = send(app, signed, token, &cid, prefix);
+    }
+}
+
+/// `ru-equals-su`: one URI serves both parties; tell the operation apart.
+fn shared_op(app: &App, op: Op, map: &Map<String, Value>, signed: &Signed<'_>, token: &str) -> Op {
+    match op {
+        Op::Retrieve if map.contains_key("messages") => Op::Send,
+        Op::UpdateRecipient => {
+            let cid = map.get("connectionID").and_then(Value::as_str).unwrap_or("");
+            let by_recipient = app
+                .store
+                .keys(token, cid, Party::Recipient)
+                .is_ok_and(|(keys, _)| signed.verify_any([&*keys.rk]).is_ok());
+            if by_recipient {
+                Op::UpdateRecipient
+            } else {
+                Op::UpdateSender
+            }
+        }
+        other => other,
+    }
 }
 
 /// The signature material of one request.
@@ -446,17 +612,39 @@ struct Signed<'r> {
     authorization: Result<Vec<u8>, HeaderError>,
     new_key: Result<Vec<u8>, HeaderError>,
     digest: OnceCell<Digest>,
+    /// Other paths a signature is accepted for (`sig-ignores-path` only; else empty).
+    #[cfg_attr(not(feature = "faults"), allow(dead_code))]
+    other_paths: Vec<String>,
+    #[cfg_attr(not(feature = "faults"), allow(dead_code))]
+    faults: Faults,
 }
 
 impl<'r> Signed<'r> {
-    fn new(parts: &'r Parts, target: &'r str, body: &'r [u8]) -> Signed<'r> {
+    fn new(app: &App, parts: &'r Parts, target: &'r str, body: &'r [u8], token: &str) -> Signed<'r> {
+        let leniency = HeaderLeniency {
+            any_scheme: app.fault(Fault::AuthAnyScheme),
+            first_of_many: app.fault(Fault::AuthFirstOfMany),
+        };
+        let mut other_paths = Vec::new();
+        if app.fault(Fault::SigIgnoresPath) {
+            other_paths.push(app.routes.create_path().to_owned());
+            if let Some((ru, su)) = app.store.tokens_of(token) {
+                for t in [ru, su] {
+                    let path = app.routes.token_path(&t);
+                    other_paths.push(format!("{path}/messages"));
+                    other_paths.push(path);
+                }
+            }
+        }
         Signed {
             method: parts.method.as_str(),
             target,
             body,
-            authorization: auth::authorization(&parts.headers, HeaderLeniency::default()),
+            authorization: auth::authorization(&parts.headers, leniency),
             new_key: auth::new_key_signature(&parts.headers),
             digest: OnceCell::new(),
+            other_paths,
+            faults: app.faults,
         }
     }
 
@@ -465,13 +653,32 @@ impl<'r> Signed<'r> {
             .get_or_init(|| auth::signing_digest(self.method, self.target, self.body))
     }
 
-    /// `Authorization` verifies with `key` (B-SIG-HDR).
-    fn verify(&self, key: &PublicKey) -> Result<(), Refusal> {
+    /// Whether `signature` by `key` covers this request.
+    fn accepts(&self, key: &PublicKey, signature: &[u8]) -> bool {
+        if key.verify(self.digest(), signature) {
+            return true;
+        }
+        #[cfg(feature = "faults")]
+        {
+            let request = crate::faults::SignedRequest {
+                method: self.method,
+                target: self.target,
+                body: self.body,
+                other_paths: &self.other_paths,
+            };
+            crate::faults::accepts_leniently(self.faults, key, self.digest(), &request, signature)
+        }
+        #[cfg(not(feature = "faults"))]
+        false
+    }
+
+    /// `Authorization` verifies with one of `keys` (B-SIG-HDR).
+    fn verify_any<'k>(&self, keys: impl IntoIterator<Item = &'k PublicKey>) -> Result<(), Refusal> {
         let signature = self
             .authorization
             .as_ref()
             .map_err(|e| Refusal::Unauthorized(format!("the Authorization field {e}")))?;
-        if key.verify(self.digest(), signature) {
+        if keys.into_iter().any(|key| self.accepts(key, signature)) {
             Ok(())
         } else {
             Err(Refusal::Unauthorized(
@@ -482,11 +689,10 @@ impl<'r> Signed<'r> {
 
     /// `EM-New-Key-Signature` verifies with the new key `key` (B-SIG-NEWKEY).
     fn verify_new_key(&self, key: &PublicKey) -> Result<(), Refusal> {
-        let signature = self
-            .new_key
-            .as_ref()
-            .map_err(|e| Refusal::Unauthorized(format!("the EM-New-Key-Signature field {e}")))?;
-        if key.verify(self.digest(), signature) {
+        let signature = self.new_key.as_ref().map_err(|e| {
+            Refusal::Unauthorized(format!("the EM-New-Key-Signature field {e}"))
+        })?;
+        if self.accepts(key, signature) {
             Ok(())
         } else {
             Err(Refusal::Unauthorized(
@@ -523,6 +729,9 @@ struct UrisBody {
     recipient_uri: Option<String>,
     #[serde(rename = "senderURI", skip_serializing_if = "Option::is_none")]
     sender_uri: Option<String>,
+    /// Only under the `create-extra-properties` fault.
+    #[serde(rename = "connectionID", skip_serializing_if = "Option::is_none")]
+    connection_id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -545,10 +754,14 @@ struct ErrorBody<'a> {
 impl Serialize for Message {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct as _;
-        let mut s = serializer.serialize_struct("Message", 3)?;
+        let counted = self.retrieved > 0;
+        let mut s = serializer.serialize_struct("Message", 3 + usize::from(counted))?;
         s.serialize_field("id", &self.id)?;
         s.serialize_field("ts", &self.ts)?;
         s.serialize_field("msg", &self.msg)?;
+        if counted {
+            s.serialize_field("retrieved", &self.retrieved)?;
+        }
         s.end()
     }
 }
