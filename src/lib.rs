@@ -12,6 +12,7 @@ pub mod engine;
 pub mod model;
 pub mod prop;
 pub mod report;
+pub mod selftest;
 pub mod sign;
 pub mod target;
 pub mod wire;

@@ -7,6 +7,8 @@ mod outputs;
 mod prop;
 mod report;
 mod run;
+#[cfg(feature = "selftest")]
+mod selftest;
 pub mod shard;
 
 use std::path::PathBuf;
@@ -51,6 +53,9 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Generate operation sequences from the model, check every response, shrink failures.
     Prop(prop::PropArgs),
+    /// Run the suite against the reference server once per injected fault (kill matrix).
+    #[cfg(feature = "selftest")]
+    Selftest(selftest::SelftestArgs),
     /// List the requirement catalogue with its coverage by cases.
     Requirements {
         /// Print JSON instead of a table.
@@ -208,6 +213,8 @@ pub fn main(cli: Cli) -> i32 {
         Command::Run(args) => run::run(args, None),
         Command::Replay(args) => run::run(args.run, Some(args.files)),
         Command::Prop(args) => prop::main(args),
+        #[cfg(feature = "selftest")]
+        Command::Selftest(args) => selftest::main(args),
         Command::Report(args) => report::report(args),
         Command::Baseline(args) => report::baseline(args),
         Command::Requirements { json } => run::requirements(json),

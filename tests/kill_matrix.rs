@@ -1,0 +1,207 @@
+//! The kill matrix in CI: every fault of the reference server's fault-injection harness is
+//! killed by at least one check linked to the rule it breaks, the fault-free server passes
+//! every check, and a sample of faults also gets a run of every check.
+//!
+//! A survivor fails the test with the reason; fix it by adding the missing check, never by
+//! loosening this test. The full matrix (every check against every fault) is
+//! `cargo run --release --features selftest -- selftest --full --markdown docs/kill-matrix.md`.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use edge_reference_server::faults::Fault;
+use edge_reference_server::{Config, Server, Tls};
+use edgecheck::catalogue::{cases, requirements};
+use edgecheck::selftest::{self, FaultSpec, Mode, RunOptions, Servers, Target};
+use edgecheck::sign::KeyPool;
+use edgecheck::target::EMBEDDED_PAGE_SIZE;
+
+/// Faults that get a run of every check in CI (spread over the list).
+const FULL_SAMPLE: usize = 3;
+
+/// In-process plain-HTTP reference servers, each with at most one fault.
+struct Reference {
+    faults: Vec<Fault>,
+}
+
+impl Servers for Reference {
+    type Running = Server;
+
+    async fn start(&self, fault: Option<usize>) -> Result<(Target, Server), String> {
+        let server = edge_reference_server::start(Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            page_size: EMBEDDED_PAGE_SIZE,
+            tls: Tls::Plain,
+            faults: fault.map(|i| vec![self.faults[i]]).unwrap_or_default(),
+            ..Config::default()
+        })
+        .await
+        .map_err(|e| format!("cannot start the reference server: {e}"))?;
+        let ce = url::Url::parse(&server.create_url()).map_err(|e| e.to_string())?;
+        Ok((
+            Target {
+                ce,
+                page_size: Some(EMBEDDED_PAGE_SIZE),
+            },
+            server,
+        ))
+    }
+
+    async fn stop(&self, running: Server) {
+        running.shutdown().await;
+    }
+}
+
+fn spec(f: Fault) -> FaultSpec {
+    FaultSpec {
+        name: f.name().into(),
+        rule: f.rule().into(),
+        description: f.description().into(),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn run(faults: &[Fault], mode: Mode, baseline: bool) -> selftest::Matrix {
+    let files = cases::builtin().expect("the built-in cases load");
+    let pool = KeyPool::builtin().expect("the key pool loads");
+    let specs: Vec<FaultSpec> = faults.iter().copied().map(spec).collect();
+    let servers = Reference {
+        faults: faults.to_vec(),
+    };
+    let options = RunOptions {
+        mode,
+        jobs: 2,
+        timeout: Duration::from_secs(10),
+        baseline,
+    };
+    runtime().block_on(selftest::run_matrix(
+        &servers,
+        &specs,
+        &files,
+        pool,
+        &options,
+        &|_| {},
+    ))
+}
+
+#[test]
+fn the_harness_has_at_least_fifty_faults_each_naming_a_catalogued_rule() {
+    let reqs = requirements::builtin();
+    assert!(Fault::ALL.len() >= 50, "only {} faults", Fault::ALL.len());
+    let mut names = BTreeSet::new();
+    for f in Fault::ALL {
+        assert!(names.insert(f.name()), "duplicate fault name {}", f.name());
+        assert!(
+            reqs.get(f.rule()).is_some(),
+            "fault {} names {}, which is not in conformance/requirements.json",
+            f.name(),
+            f.rule()
+        );
+    }
+    // Every rule family of the binding that a client can test has a fault.
+    let rules: BTreeSet<&str> = Fault::ALL.iter().map(|f| f.rule()).collect();
+    for needed in [
+        "B-SIG-ALG",
+        "B-SIG-INPUT",
+        "B-SIG-HDR",
+        "B-SIG-NEWKEY",
+        "S-CREATE-SIGN",
+        "S-G-OPEN",
+        "S-G-SIGNED-ONLY",
+        "S-G-KEYS",
+        "S-RUPD-OLDKEY",
+        "S-SUPD-OLDKEY",
+        "S-RUPD-OLDURI",
+        "S-SUPD-OLDURI",
+        "S-PRIV-NOHIST-KEYS",
+        "S-GEN-400",
+        "B-CT-400",
+        "S-GEN-404",
+        "B-METHOD",
+        "S-RETR-PAGE",
+        "S-RETR-NEXT",
+        "S-RETR-REMOVE",
+        "S-DELM-200",
+        "B-SEND-DISABLED",
+        "B-SEND-ATOMIC",
+        "B-RUPD-ATOMIC",
+        "S-URI-GEN",
+        "B-MID-FMT",
+        "B-NO-5XX",
+        "B-CONCURRENT",
+    ] {
+        assert!(rules.contains(needed), "no fault breaks {needed}");
+    }
+}
+
+#[test]
+fn every_fault_is_killed_by_a_check_linked_to_its_rule() {
+    let m = run(Fault::ALL, Mode::Linked, false);
+    let text = selftest::text(&m);
+    println!("{text}");
+    assert_eq!(m.rows.len(), Fault::ALL.len());
+    let survivors: Vec<String> = m
+        .survivors()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} ({}): {}",
+                r.fault.name,
+                r.fault.rule,
+                r.survival_reason().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert!(
+        survivors.is_empty(),
+        "{} of {} faults survived:\n{}",
+        survivors.len(),
+        m.rows.len(),
+        survivors.join("\n")
+    );
+}
+
+#[test]
+fn the_fault_free_server_passes_every_check() {
+    let m = run(&[], Mode::Full, true);
+    let baseline = m.baseline.as_ref().expect("a fault-free run");
+    assert_eq!(baseline.setup_error, None);
+    assert!(baseline.ran > 0, "no check ran");
+    let problems: Vec<String> = m
+        .baseline_problems()
+        .iter()
+        .map(|o| format!("{} {}: {}", o.id, o.verdict.as_str(), o.message))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "checks that did not pass against the fault-free server:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn a_sample_of_faults_is_killed_in_a_run_of_every_check() {
+    let sample: Vec<Fault> = selftest::sample(Fault::ALL, FULL_SAMPLE)
+        .into_iter()
+        .copied()
+        .collect();
+    let m = run(&sample, Mode::Full, false);
+    println!("{}", selftest::text(&m));
+    for r in &m.rows {
+        assert!(r.ran > r.linked, "{}: every check ran", r.fault.name);
+        assert!(
+            r.killed(),
+            "{} ({}) survived a full run: {}",
+            r.fault.name,
+            r.fault.rule,
+            r.survival_reason().unwrap_or_default()
+        );
+    }
+}
