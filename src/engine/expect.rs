@@ -198,7 +198,7 @@ pub fn check(
             "a truncated body".into(),
         ));
     }
-    let count = check_success(run, n, step, endpoint, pred, resp, &exp, &ex.request.body)?;
+    let count = check_success(run, n, step, endpoint, pred, resp, &ex.request.body)?;
     Ok(StepOutcome { status, count })
 }
 
@@ -248,9 +248,9 @@ fn check_success(
     endpoint: Endpoint,
     pred: &Prediction,
     resp: &Response,
-    exp: &crate::case::Expect,
     sent: &[u8],
 ) -> Result<Option<usize>, StepFailure> {
+    let exp = &step.expect.clone().unwrap_or_default();
     let case_verdict = level_verdict(run.level);
     match &pred.outcome {
         Outcome::Rejected => Ok(None),

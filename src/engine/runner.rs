@@ -122,7 +122,7 @@ impl<'a> CaseRun<'a> {
     pub fn key_value(&mut self, name: &str) -> String {
         if VALUE_ONLY_KEYS.contains(&name) {
             let kind: SpecialKey = name.parse().expect("value-only key names are special keys");
-            return wire::b64(&self.ctx.pool.special(kind));
+            return wire::b64(self.ctx.pool.special(kind));
         }
         self.key(name).spki_base64()
     }
