@@ -3,8 +3,10 @@
 //! Exit codes: 0 every required check passed; 1 conformance failures (or findings);
 //! 2 usage or configuration error (also: no check ran); 3 target unreachable; 4 internal error.
 
+mod fuzz;
 mod outputs;
 mod prop;
+mod race;
 mod report;
 mod run;
 #[cfg(feature = "selftest")]
@@ -56,6 +58,10 @@ pub enum Command {
     /// Run the suite against the reference server once per injected fault (kill matrix).
     #[cfg(feature = "selftest")]
     Selftest(selftest::SelftestArgs),
+    /// Mutate correct requests, check every answer and a canary connection; save findings.
+    Fuzz(fuzz::FuzzArgs),
+    /// Concurrent senders, retrievers and rotations; check the recorded history.
+    Race(race::RaceArgs),
     /// List the requirement catalogue with its coverage by cases.
     Requirements {
         /// Print JSON instead of a table.
@@ -79,7 +85,7 @@ pub enum Command {
         #[arg(long, value_name = "DIR", default_value = "fixtures/keys")]
         out: PathBuf,
         /// Number of 2048-bit keys.
-        #[arg(long, default_value_t = 1024)]
+        #[arg(long, default_value_t = 2048)]
         count: usize,
     },
 }
@@ -215,6 +221,8 @@ pub fn main(cli: Cli) -> i32 {
         Command::Prop(args) => prop::main(args),
         #[cfg(feature = "selftest")]
         Command::Selftest(args) => selftest::main(args),
+        Command::Fuzz(args) => fuzz::main(args),
+        Command::Race(args) => race::main(args),
         Command::Report(args) => report::report(args),
         Command::Baseline(args) => report::baseline(args),
         Command::Requirements { json } => run::requirements(json),

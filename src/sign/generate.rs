@@ -31,7 +31,7 @@ impl Default for PoolCounts {
     /// The counts of the committed `fixtures/keys/`.
     fn default() -> Self {
         PoolCounts {
-            rsa2048: 1024,
+            rsa2048: 2048,
             rsa3072: 4,
             rsa4096: 4,
             rsa1024: 2,

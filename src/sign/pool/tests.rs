@@ -13,7 +13,7 @@ fn fixtures() -> std::path::PathBuf {
 #[test]
 fn builtin_hands_out_every_key_once_then_wraps() {
     let pool = KeyPool::unshared_builtin().unwrap();
-    assert_eq!(pool.len(), 1024);
+    assert_eq!(pool.len(), crate::sign::PoolCounts::default().rsa2048);
     let mut seen = HashSet::new();
     let mut first = None;
     for _ in 0..pool.len() {
