@@ -19,6 +19,10 @@ use edgecheck::target::EMBEDDED_PAGE_SIZE;
 /// Faults that get a run of every check in CI (spread over the list).
 const FULL_SAMPLE: usize = 3;
 
+/// Messages queued per connection: B-QUOTA (MAY) is observable only on a server with a cap
+/// (the same as `edgecheck selftest`'s servers).
+const QUEUE_CAP: usize = 100;
+
 /// In-process plain-HTTP reference servers, each with at most one fault.
 struct Reference {
     faults: Vec<Fault>,
@@ -31,6 +35,7 @@ impl Servers for Reference {
         let server = edge_reference_server::start(Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             page_size: EMBEDDED_PAGE_SIZE,
+            queue_cap: Some(QUEUE_CAP),
             tls: Tls::Plain,
             faults: fault.map(|i| vec![self.faults[i]]).unwrap_or_default(),
             ..Config::default()

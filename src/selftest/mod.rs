@@ -22,4 +22,4 @@ pub use matrix::{
 #[cfg(feature = "selftest")]
 mod reference;
 #[cfg(feature = "selftest")]
-pub use reference::{reference_faults, ReferenceServers};
+pub use reference::{reference_faults, ReferenceServers, QUEUE_CAP};

@@ -8,6 +8,10 @@ use url::Url;
 use super::matrix::{FaultSpec, Servers, Target};
 use crate::target::EMBEDDED_PAGE_SIZE;
 
+/// Messages a matrix server queues per connection. B-QUOTA (MAY) is only observable on a
+/// server with a cap; no other check queues this many messages on one connection.
+pub const QUEUE_CAP: usize = 100;
+
 /// Every fault of the harness, with its name and rule.
 pub fn reference_faults() -> Vec<(Fault, FaultSpec)> {
     Fault::ALL
@@ -26,7 +30,7 @@ pub fn reference_faults() -> Vec<(Fault, FaultSpec)> {
 }
 
 /// In-process reference servers on 127.0.0.1 (plain HTTP, PAGE_SIZE
-/// [`EMBEDDED_PAGE_SIZE`]), each with one fault of `faults`.
+/// [`EMBEDDED_PAGE_SIZE`], queues capped at [`QUEUE_CAP`]), each with one fault of `faults`.
 #[derive(Debug, Clone)]
 pub struct ReferenceServers {
     /// The faults, indexed as the matrix's fault list.
@@ -40,6 +44,7 @@ impl Servers for ReferenceServers {
         let config = Config {
             listen: "127.0.0.1:0".parse().expect("literal address"),
             page_size: EMBEDDED_PAGE_SIZE,
+            queue_cap: Some(QUEUE_CAP),
             tls: Tls::Plain,
             faults: fault.map(|i| vec![self.faults[i]]).unwrap_or_default(),
             ..Config::default()
