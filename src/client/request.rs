@@ -78,10 +78,12 @@ impl Request {
     }
 
     /// Whether the request must go over the raw path: a literal target, a header the HTTP
-    /// library owns (`Host`, `Content-Length`, `Transfer-Encoding`, `Connection`, ...), or a
-    /// method, header name or value the library cannot represent.
+    /// library owns (`Host`, `Content-Length`, `Transfer-Encoding`, `Connection`, ...), a
+    /// method, header name or value the library cannot represent, or `CONNECT` (which the
+    /// library would send as a tunnel request).
     pub fn needs_raw(&self) -> bool {
         self.target.is_some()
+            || self.method.eq_ignore_ascii_case("CONNECT")
             || reqwest::Method::from_bytes(self.method.as_bytes()).is_err()
             || self.headers.iter().any(|(name, value)| {
                 LIBRARY_OWNED.iter().any(|o| name.eq_ignore_ascii_case(o))
@@ -184,9 +186,14 @@ mod tests {
             .needs_raw());
         assert!(base.clone().header("X-Bad", b"a\r\nb".to_vec()).needs_raw());
         assert!(base.clone().header("Bad Name", "x").needs_raw());
+        for method in ["PO ST", "CONNECT", ""] {
+            let mut m = base.clone();
+            m.method = method.into();
+            assert!(m.needs_raw(), "{method:?}");
+        }
         let mut m = base.clone();
-        m.method = "PO ST".into();
-        assert!(m.needs_raw());
+        m.method = "PATCH".into();
+        assert!(!m.needs_raw());
         let mut t = base;
         t.target = Some("/%63".into());
         assert!(t.needs_raw());

@@ -176,7 +176,14 @@ async fn wiremock_statuses_bodies_and_repeated_fields() {
 async fn request_target_is_what_reqwest_puts_on_the_request_line() {
     let (addr, mut rx) = server(OK_EMPTY.to_vec()).await;
     let c = client();
-    for p in ["/r/a%2Fb?x=1&y=%20", "/c?", "/r/%C3%BC/messages", "/"] {
+    for p in [
+        "/r/a%2Fb?x=1&y=%20",
+        "/c?",
+        "/r/%C3%BC/messages",
+        "/",
+        "/r/a|b^c[d]e'!$&()*+,;=:@~?q=|^[]/?",
+        "/r/%7e%2E",
+    ] {
         let r = Request::new("POST", url(addr, p)).body("{}");
         let target = r.request_target();
         assert_eq!(target, p);
