@@ -380,7 +380,9 @@ impl Lazy2048 {
     }
 }
 
-/// Byte ranges of the `PRIVATE KEY` blocks (each parsed later by the PEM parser).
+/// Byte ranges of the `PRIVATE KEY` blocks. Only the markers are searched here, so that
+/// start-up does not decode thousands of keys; each block goes through the PEM parser
+/// (rustls-pki-types) when its key is first taken.
 fn pem_blocks(text: &str) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut from = 0;
