@@ -807,7 +807,7 @@ fn a_real_exchange_with_the_reference_server_matches_the_description() {
                 if let Some(k) = key {
                     let target = req.request_target();
                     let sig =
-                        edgecheck::wire::b64(&k.sign(&signing_input(&req.method, &target, &bytes)));
+                        edgecheck::wire::b64(k.sign(&signing_input(&req.method, &target, &bytes)));
                     req = req.header("Authorization", format!("EMSig {sig}"));
                 }
                 let ex = client.execute(req.body(bytes)).await;

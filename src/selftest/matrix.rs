@@ -81,7 +81,7 @@ impl FaultRow {
         let mut errors = Vec::new();
         let mut linked = 0;
         for r in results {
-            let is_linked = r.requirements.iter().any(|q| *q == fault.rule);
+            let is_linked = r.requirements.contains(&fault.rule);
             linked += usize::from(is_linked);
             let outcome = || Outcome {
                 id: r.id.clone(),
