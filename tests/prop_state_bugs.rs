@@ -59,6 +59,7 @@ fn finds(fault: &str, rules: &[&str], max_steps: usize) {
     assert!(f.case.steps.len() <= max_steps, "{fault}: shrunk to {} steps: {:#?}", f.case.steps.len(), f.case.steps);
     assert!(rules.contains(&f.failure.rule.as_str()), "{fault}: implicated {}", f.failure.rule);
     // The written case file replays: it fails on the faulty server and passes on a correct one.
+    eprintln!("{fault}: found after {} sequences, shrunk from {} to {} steps: {}", report.sequences, f.original_steps, f.case.steps.len(), f.message);
     let path = f.path.expect("finding written");
     let files = edgecheck::catalogue::cases::read(&[&path]).expect("finding parses");
     let case = &files[0].cases[0];

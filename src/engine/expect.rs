@@ -465,13 +465,12 @@ fn check_retrieved(
         } else {
             format!("{} to {} messages", sel.min, sel.max)
         };
-        return Err(fail(
-            Verdict::Fail,
-            n,
-            "S-RETR-PAGE",
-            want,
-            format!("{count} messages"),
-        ));
+        // Too many because removed messages came back: that is history, not paging.
+        let resurrected = msgs.iter().filter_map(|m| m.get("msg").and_then(Value::as_str)).any(|got| {
+            misplaced_rule(run, conn, got) == "S-RETR-REMOVE"
+        });
+        let rule = if resurrected { "S-PRIV-NOHIST-MSG" } else { "S-RETR-PAGE" };
+        return Err(fail(Verdict::Fail, n, rule, want, format!("{count} messages")));
     }
     let mut last_ts: Option<String> = None;
     for (i, m) in msgs.iter().enumerate() {

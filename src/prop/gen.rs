@@ -15,8 +15,8 @@ pub enum FaultKind {
     WrongKey,
     /// Sign with the other party's key.
     OtherPartyKey,
-    /// Send to an older URI version.
-    OldUri,
+    /// Send to an older URI version (below 128: the first one; else another old one).
+    OldUri(u8),
     /// `fromMessageID` the server never issued.
     UnknownMessageId,
     /// A body fault (index into the body fault recipes).
@@ -86,7 +86,7 @@ fn fault_kind() -> impl Strategy<Value = FaultKind> {
         3 => Just(FaultKind::OldKey),
         1 => Just(FaultKind::WrongKey),
         1 => Just(FaultKind::OtherPartyKey),
-        3 => Just(FaultKind::OldUri),
+        5 => any::<u8>().prop_map(FaultKind::OldUri),
         1 => Just(FaultKind::UnknownMessageId),
         2 => (0u8..BODY_FAULTS).prop_map(FaultKind::Body),
         1 => Just(FaultKind::Prohibited),
@@ -119,7 +119,7 @@ fn kind() -> impl Strategy<Value = Kind> {
         6 => (page(), from(), any::<bool>()).prop_map(|(page, from, keep)| Kind::Retrieve { page, from, keep }),
         2 => (page(), from()).prop_map(|(page, from)| Kind::DeleteMessages { page, from }),
         1 => Just(Kind::Delete),
-        4 => (fault_kind(), 0u8..7).prop_map(|(f, e)| Kind::Fault(f, e)),
+        6 => (fault_kind(), 0u8..7).prop_map(|(f, e)| Kind::Fault(f, e)),
     ]
 }
 

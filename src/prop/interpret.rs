@@ -198,12 +198,13 @@ impl Interpreter {
                     None => return self.fault(conn, c, FaultKind::WrongKey, e),
                 }
             }
-            FaultKind::OldUri => {
+            FaultKind::OldUri(choice) => {
                 let (version, which) = if recipient_side { (c.ru_version, "ru") } else { (c.su_version, "su") };
                 if version == 0 {
                     return self.fault(conn, c, FaultKind::Method, e);
                 }
-                s.via = Some(format!("{which}@{}", (self.keys + self.msgs) % version));
+                let v = if choice < 128 { 0 } else { choice as usize % version };
+                s.via = Some(format!("{which}@{v}"));
             }
             FaultKind::UnknownMessageId => {
                 let mut r = self.base(
