@@ -193,7 +193,7 @@ impl<'a> CaseRun<'a> {
         while let Some(start) = rest.find('{') {
             out.push_str(&rest[..start]);
             let tail = &rest[start..];
-            let end = tail.find('}').map(|e| e + 1);
+            let end = tail.bytes().take(256).position(|b| b == b'}').map(|e| e + 1);
             let token = end.map(|e| &tail[1..e - 1]);
             match token.and_then(|t| t.split_once(':')) {
                 Some(("cid", name)) => out.push_str(&self.live(name)?.cid.clone()),
