@@ -78,7 +78,10 @@ impl App {
 
     /// Keys that may sign requests to `RU…`.
     fn recipient_keys<'k>(&self, keys: &'k Keys) -> impl Iterator<Item = &'k PublicKey> {
-        let sk = keys.sk.as_deref().filter(|_| self.fault(Fault::SkAcceptedOnRu));
+        let sk = keys
+            .sk
+            .as_deref()
+            .filter(|_| self.fault(Fault::SkAcceptedOnRu));
         std::iter::once(&*keys.rk)
             .chain(keys.old_rks.iter().map(|k| &**k))
             .chain(sk)
@@ -161,7 +164,9 @@ pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Respons
 async fn serve(app: &App, request: Request<Incoming>) -> Response<Body> {
     let (parts, body) = request.into_parts();
     let target = request_target(&parts.uri).to_owned();
-    let path = target.split_once('?').map_or(target.as_str(), |(path, _)| path);
+    let path = target
+        .split_once('?')
+        .map_or(target.as_str(), |(path, _)| path);
 
     let Some(endpoint) = resolve(app, path) else {
         return failure(Failure::new(StatusCode::NOT_FOUND, "unknown URI"));
@@ -272,10 +277,13 @@ fn dispatch(
         allow_trailing: app.fault(Fault::TrailingBytesAccepted),
         panic_deeper_than: app.fault(Fault::DeepJsonPanics).then_some(32),
     };
-    let mut map = json::parse_object(body, strictness)
-        .map_err(|e| Failure::bad_request(e.to_string()))?;
+    let mut map =
+        json::parse_object(body, strictness).map_err(|e| Failure::bad_request(e.to_string()))?;
     if app.fault(Fault::PageSizeZeroPanics) && matches!(op, Op::Retrieve | Op::DeleteMessages) {
-        assert!(map.get("pageSize") != Some(&Value::from(0)), "pageSize is 0");
+        assert!(
+            map.get("pageSize") != Some(&Value::from(0)),
+            "pageSize is 0"
+        );
     }
     let schema = app.schema();
     let token = connection_token(app, target);
@@ -304,7 +312,9 @@ fn dispatch(
             on_connection(app, token, cid, Party::Recipient, &authorize, |proof| {
                 app.store.delete(token, cid, proof)
             })?;
-            let empty = app.fault(Fault::DeleteReturnsBody).then(|| Bytes::from_static(b"{}"));
+            let empty = app
+                .fault(Fault::DeleteReturnsBody)
+                .then(|| Bytes::from_static(b"{}"));
             Ok(respond(StatusCode::OK, empty))
         }
         Op::Retrieve => {
@@ -374,7 +384,9 @@ fn dispatch(
                 }
             };
             send(app, &signed, token, &body.connection_id, body.messages)?;
-            let empty = app.fault(Fault::SendReturnsBody).then(|| Bytes::from_static(b"{}"));
+            let empty = app
+                .fault(Fault::SendReturnsBody)
+                .then(|| Bytes::from_static(b"{}"));
             Ok(respond(StatusCode::OK, empty))
         }
     }
@@ -413,13 +425,20 @@ fn on_connection<T>(
     op(Proof::Verify(authorize))
 }
 
-fn create(app: &App, signed: &Signed<'_>, body: request::Create) -> Result<Response<Body>, Failure> {
+fn create(
+    app: &App,
+    signed: &Signed<'_>,
+    body: request::Create,
+) -> Result<Response<Body>, Failure> {
     if !app.fault(Fault::CreateNoSigCheck) {
         signed.verify_any([&*body.recipient])?;
     }
-    let (ru, su) = app
-        .store
-        .create(&body.connection_id, body.recipient, body.sender, body.disabled)?;
+    let (ru, su) = app.store.create(
+        &body.connection_id,
+        body.recipient,
+        body.sender,
+        body.disabled,
+    )?;
     let status = if app.fault(Fault::CreateReturns200) {
         StatusCode::OK
     } else {
@@ -589,7 +608,10 @@ fn shared_op(app: &App, op: Op, map: &Map<String, Value>, signed: &Signed<'_>, t
     match op {
         Op::Retrieve if map.contains_key("messages") => Op::Send,
         Op::UpdateRecipient => {
-            let cid = map.get("connectionID").and_then(Value::as_str).unwrap_or("");
+            let cid = map
+                .get("connectionID")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             let by_recipient = app
                 .store
                 .keys(token, cid, Party::Recipient)
@@ -620,7 +642,13 @@ struct Signed<'r> {
 }
 
 impl<'r> Signed<'r> {
-    fn new(app: &App, parts: &'r Parts, target: &'r str, body: &'r [u8], token: &str) -> Signed<'r> {
+    fn new(
+        app: &App,
+        parts: &'r Parts,
+        target: &'r str,
+        body: &'r [u8],
+        token: &str,
+    ) -> Signed<'r> {
         let leniency = HeaderLeniency {
             any_scheme: app.fault(Fault::AuthAnyScheme),
             first_of_many: app.fault(Fault::AuthFirstOfMany),
@@ -689,9 +717,10 @@ impl<'r> Signed<'r> {
 
     /// `EM-New-Key-Signature` verifies with the new key `key` (B-SIG-NEWKEY).
     fn verify_new_key(&self, key: &PublicKey) -> Result<(), Refusal> {
-        let signature = self.new_key.as_ref().map_err(|e| {
-            Refusal::Unauthorized(format!("the EM-New-Key-Signature field {e}"))
-        })?;
+        let signature = self
+            .new_key
+            .as_ref()
+            .map_err(|e| Refusal::Unauthorized(format!("the EM-New-Key-Signature field {e}")))?;
         if self.accepts(key, signature) {
             Ok(())
         } else {

@@ -117,7 +117,6 @@ impl PublicKey {
     }
 
     /// The DER bytes the key was parsed from.
-    #[cfg_attr(not(feature = "faults"), allow(dead_code))]
     pub(crate) fn der(&self) -> &[u8] {
         &self.der
     }
@@ -130,17 +129,6 @@ impl PublicKey {
             #[cfg(feature = "faults")]
             Verifier::Small(key) => key.verify(digest, signature),
         }
-    }
-
-    /// Whether `signature` verifies under one of the parameter sets a faulty server accepts.
-    #[cfg(feature = "faults")]
-    pub(crate) fn verify_lenient(
-        &self,
-        digest: &Digest,
-        signature: &[u8],
-        lenient: crate::faults::SigLeniency,
-    ) -> bool {
-        self.verify(digest, signature) || lenient.verify(&self.der, digest, signature)
     }
 }
 

@@ -28,6 +28,10 @@ pub mod bench;
 mod clock;
 mod config;
 mod encoding;
+#[cfg(feature = "faults")]
+pub mod faults;
+#[cfg(not(feature = "faults"))]
+mod faults;
 mod handler;
 mod json;
 mod keys;

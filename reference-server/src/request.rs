@@ -305,7 +305,11 @@ impl Send {
 }
 
 /// One message object `{"msg": <base64>}`.
-fn message(index: usize, item: Value, leniency: &SchemaLeniency) -> Result<String, SchemaError> {
+pub(crate) fn message(
+    index: usize,
+    item: Value,
+    leniency: &SchemaLeniency,
+) -> Result<String, SchemaError> {
     let Value::Object(map) = item else {
         return Err(format!("messages[{index}] must be an object"));
     };

@@ -7,6 +7,7 @@
 
 use hyper::Method;
 
+use crate::faults::{Fault, Faults};
 use crate::store::Party;
 
 /// The fixed last segment of the message endpoints (S-EP-MSG).
@@ -69,11 +70,12 @@ pub(crate) struct Routes {
     /// `create` followed by `/` (just `/` when `create` is `/`).
     under: String,
     echo: Option<String>,
+    faults: Faults,
 }
 
 impl Routes {
     /// Routes for `base_path` (already validated), with the echo endpoint if `echo`.
-    pub(crate) fn new(base_path: &str, echo: bool) -> Routes {
+    pub(crate) fn new(base_path: &str, echo: bool, faults: Faults) -> Routes {
         let under = if base_path == "/" {
             "/".to_owned()
         } else {
@@ -83,6 +85,7 @@ impl Routes {
             create: base_path.to_owned(),
             echo: echo.then(|| format!("{under}echo")),
             under,
+            faults,
         }
     }
 
@@ -98,13 +101,19 @@ impl Routes {
 
     /// What `path` (without the query) names, if anything.
     pub(crate) fn target<'a>(&self, path: &'a str) -> Option<Target<'a>> {
+        if self.faults.on(Fault::NulPathPanics) {
+            assert!(!path.contains("%00"), "NUL in the request path");
+        }
         if path == self.create {
             return Some(Target::Create);
         }
         if self.echo.as_deref() == Some(path) {
             return Some(Target::Echo);
         }
-        let rest = path.strip_prefix(&self.under)?;
+        let mut rest = path.strip_prefix(&self.under)?;
+        if self.faults.on(Fault::TrailingSlashAlias) {
+            rest = rest.strip_suffix('/').unwrap_or(rest);
+        }
         let (token, messages) = match rest.split_once('/') {
             None => (rest, false),
             Some((token, MESSAGES)) => (token, true),
@@ -139,7 +148,7 @@ mod tests {
 
     #[test]
     fn routes_literally() {
-        let r = Routes::new("/connection", false);
+        let r = Routes::new("/connection", false, Faults::default());
         assert_eq!(r.target("/connection"), Some(Target::Create));
         assert_eq!(
             r.target("/connection/abc"),
@@ -186,7 +195,7 @@ mod tests {
 
     #[test]
     fn root_base_path_and_echo() {
-        let r = Routes::new("/", true);
+        let r = Routes::new("/", true, Faults::default());
         assert_eq!(r.target("/"), Some(Target::Create));
         assert_eq!(r.target("/echo"), Some(Target::Echo));
         assert_eq!(r.token_path("t"), "/t");

@@ -24,8 +24,11 @@ use crate::tls;
 
 /// Most connections served at once; further ones wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 1024;
-/// How long a client may take to send request headers (HTTP/1) or finish the TLS handshake.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an HTTP/1 connection may wait for (the rest of) the next request head; this also
+/// closes idle keep-alive connections.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest HTTP/1 request head (request line and header fields), in bytes.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Most header fields in an HTTP/1 request.
@@ -159,16 +162,24 @@ pub(crate) async fn start_with(config: Config, echo: bool) -> Result<Server, Sta
         source,
     })?;
     let origin = config.origin(local_addr);
-    let routes = Routes::new(&config.base_path, echo);
+    #[cfg(feature = "faults")]
+    let faults = crate::faults::Faults::of(&config.faults);
+    #[cfg(not(feature = "faults"))]
+    let faults = crate::faults::Faults::default();
+    let routes = Routes::new(&config.base_path, echo, faults);
     let create_url = format!("{origin}{}", routes.create_path());
     let app = Arc::new(App {
-        store: Store::new(Limits {
-            page_size: config.page_size,
-            queue_cap: config.queue_cap,
-        }),
+        store: Store::new(
+            Limits {
+                page_size: config.page_size,
+                queue_cap: config.queue_cap,
+            },
+            faults,
+        ),
         routes,
         origin,
         body_limit: config.body_limit,
+        faults,
     });
     let (certificate_pem, certificate_path, acceptor) = match tls {
         Some(setup) => (
@@ -274,7 +285,8 @@ async fn serve_connection(
             let _ = watcher.watch(connection.into_owned()).await;
         }
         Some(acceptor) => {
-            let Ok(Ok(tls)) = tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await
+            let Ok(Ok(tls)) =
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
             else {
                 return;
             };

@@ -6,12 +6,17 @@
 //! changed since (a [`Proof::Ticket`]), or verifies again while holding it
 //! ([`Proof::Verify`]). Nothing is kept once removed (S-PRIV-*): no history of connections,
 //! keys, URIs or messages.
+//!
+//! Fault injection (`faults` feature) keeps what a correct server forgets in [`Ghosts`];
+//! without the feature those branches compile away and the ghosts stay empty.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use crate::clock;
 use crate::encoding::random_id;
+use crate::faults::{Fault, Faults};
 use crate::keys::PublicKey;
 
 /// Which party's URI a request addresses.
@@ -30,6 +35,10 @@ pub(crate) struct Keys {
     pub rk: Arc<PublicKey>,
     /// The sender key `SK`, once set.
     pub sk: Option<Arc<PublicKey>>,
+    /// Replaced recipient keys still accepted (only under fault injection; else empty).
+    pub old_rks: Vec<Arc<PublicKey>>,
+    /// Replaced sender keys still accepted (only under fault injection; else empty).
+    pub old_sks: Vec<Arc<PublicKey>>,
 }
 
 /// Identifies the key state a snapshot was taken from.
@@ -76,6 +85,8 @@ pub(crate) struct Message {
     pub ts: String,
     /// The ciphertext, exactly as sent.
     pub msg: String,
+    /// Kept retrievals so far; counted only under the `keep-tracks-count` fault, else 0.
+    pub retrieved: u32,
 }
 
 /// A page of messages.
@@ -133,6 +144,24 @@ struct Connection {
     seq_of: HashMap<String, u64>,
     next_seq: u64,
     last_ts: i64,
+    ghosts: Ghosts,
+}
+
+/// What fault injection remembers of a connection; always empty in a correct server.
+#[derive(Default)]
+struct Ghosts {
+    /// Tokens routed to the connection besides `ru` and `su`.
+    extra_tokens: Vec<String>,
+    first_rk: Option<Arc<PublicKey>>,
+    rk_rotations: u32,
+    first_su: Option<String>,
+    su_rotations: u32,
+    /// Messages deleted by the last DELETE RU/messages.
+    resurrect: Vec<Message>,
+    /// Per-connection message counter (`message-id-reused`).
+    next_local_id: u64,
+    /// Deleted, but its SU still takes sends (`deleted-su-alive`).
+    zombie: bool,
 }
 
 #[derive(Default)]
@@ -145,6 +174,18 @@ struct State {
     routes: HashMap<String, (u64, Party)>,
     /// Source of serial numbers and key versions (never reused).
     counter: u64,
+    /// Server-wide state of fault injection; always empty in a correct server.
+    ghosts: ServerGhosts,
+}
+
+/// What fault injection remembers server-wide.
+#[derive(Default)]
+struct ServerGhosts {
+    deleted_ids: HashSet<String>,
+    graveyard: HashMap<String, Vec<Message>>,
+    /// Tokens that are both RU and SU (`ru-equals-su`).
+    shared: HashSet<String>,
+    message_counter: u64,
 }
 
 impl State {
@@ -153,10 +194,20 @@ impl State {
         self.counter
     }
 
-    /// A random URI token not in use.
-    fn fresh_token(&self) -> String {
+    /// A fresh URI token: 128 random bits, or what a URI fault makes of it.
+    fn fresh_token(&mut self, faults: Faults, cid: &str, rk: &PublicKey, party: Party) -> String {
         loop {
-            let token = random_id();
+            let token = if faults.on(Fault::UriCounter) {
+                format!("{:022}", self.next_number())
+            } else if faults.on(Fault::UriContainsCid) {
+                format!("{cid}-{}", random_id())
+            } else if faults.on(Fault::UriContainsKeyHash) && party == Party::Recipient {
+                let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, rk.der());
+                let hex: String = hash.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+                format!("{hex}{}", random_id())
+            } else {
+                random_id()
+            };
             if !self.routes.contains_key(&token) {
                 return token;
             }
@@ -166,17 +217,82 @@ impl State {
     /// The connection `token` addresses as `party`, if its `connectionID` is `cid`.
     fn connection(
         &mut self,
+        faults: Faults,
         token: &str,
         cid: &str,
         party: Party,
     ) -> Result<(u64, &mut Connection), Refusal> {
         let &(serial, route_party) = self.routes.get(token).ok_or(Refusal::NotFound)?;
+        let party_ok = route_party == party || self.ghosts.shared.contains(token);
         let conn = self
             .connections
             .get_mut(&serial)
-            .filter(|c| route_party == party && c.id == cid)
+            .filter(|c| party_ok && (c.id == cid || faults.on(Fault::CidMismatchIgnored)))
             .ok_or(Refusal::NotFound)?;
+        if conn.ghosts.zombie && party == Party::Recipient {
+            return Err(Refusal::NotFound);
+        }
         Ok((serial, conn))
+    }
+
+    /// Replaces the `party` URI of connection `serial` with a fresh one; the old one is gone
+    /// (unless `keep_old`, a fault).
+    fn rotate(&mut self, faults: Faults, serial: u64, party: Party, keep_old: bool) -> String {
+        let Some(conn) = self.connections.get(&serial) else {
+            return String::new();
+        };
+        let (cid, rk) = (conn.id.clone(), conn.keys.rk.clone());
+        let token = self.fresh_token(faults, &cid, &rk, party);
+        let shared = faults.on(Fault::RuEqualsSu);
+        let Some(conn) = self.connections.get_mut(&serial) else {
+            return token;
+        };
+        let old = match party {
+            Party::Recipient => std::mem::replace(&mut conn.ru, token.clone()),
+            Party::Sender => std::mem::replace(&mut conn.su, token.clone()),
+        };
+        if shared {
+            // RU and SU stay one URI.
+            conn.ru = token.clone();
+            conn.su = token.clone();
+            self.ghosts.shared.remove(&old);
+            self.ghosts.shared.insert(token.clone());
+        }
+        if keep_old {
+            conn.ghosts.extra_tokens.push(old);
+        } else {
+            self.routes.remove(&old);
+        }
+        if party == Party::Sender && faults.on(Fault::ThirdSuRotationRevivesFirst) {
+            conn.ghosts.su_rotations += 1;
+            if conn.ghosts.su_rotations == 3 {
+                if let Some(first) = conn.ghosts.first_su.clone() {
+                    conn.ghosts.extra_tokens.push(first.clone());
+                    self.routes.insert(first, (serial, Party::Sender));
+                }
+            }
+        }
+        let route_party = if shared { Party::Recipient } else { party };
+        self.routes.insert(token.clone(), (serial, route_party));
+        token
+    }
+
+    /// Removes connection `serial` and every URI routed to it.
+    fn remove_connection(&mut self, serial: u64) -> Option<Connection> {
+        let conn = self.connections.remove(&serial)?;
+        for token in [&conn.ru, &conn.su]
+            .into_iter()
+            .chain(&conn.ghosts.extra_tokens)
+        {
+            if self.routes.get(token).is_some_and(|&(s, _)| s == serial) {
+                self.routes.remove(token);
+            }
+            self.ghosts.shared.remove(token);
+        }
+        if self.by_id.get(&conn.id) == Some(&serial) {
+            self.by_id.remove(&conn.id);
+        }
+        Some(conn)
     }
 }
 
@@ -186,14 +302,6 @@ impl Connection {
             Proof::Ticket(Ticket(version)) if version == self.version => Ok(()),
             Proof::Ticket(_) => Err(Refusal::Stale),
             Proof::Verify(verify) => verify(&self.keys),
-        }
-    }
-
-    /// The first sequence number to consider: that of `from`, or the earliest.
-    fn start(&self, from: Option<&str>) -> Result<u64, Refusal> {
-        match from {
-            None => Ok(0),
-            Some(id) => self.seq_of.get(id).copied().ok_or(Refusal::UnknownFrom),
         }
     }
 
@@ -208,15 +316,21 @@ impl Connection {
 pub(crate) struct Store {
     state: Mutex<State>,
     limits: Limits,
+    faults: Faults,
 }
 
 impl Store {
     /// An empty store.
-    pub(crate) fn new(limits: Limits) -> Store {
+    pub(crate) fn new(limits: Limits, faults: Faults) -> Store {
         Store {
             state: Mutex::new(State::default()),
             limits,
+            faults,
         }
+    }
+
+    fn fault(&self, fault: Fault) -> bool {
+        self.faults.on(fault)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -230,6 +344,19 @@ impl Store {
         self.lock().routes.get(token).map(|&(_, party)| party)
     }
 
+    /// Whether `token` is both RU and SU (`ru-equals-su`).
+    pub(crate) fn is_shared(&self, token: &str) -> bool {
+        self.fault(Fault::RuEqualsSu) && self.lock().ghosts.shared.contains(token)
+    }
+
+    /// The current `RU` and `SU` tokens of the connection `token` belongs to.
+    pub(crate) fn tokens_of(&self, token: &str) -> Option<(String, String)> {
+        let state = self.lock();
+        let &(serial, _) = state.routes.get(token)?;
+        let conn = state.connections.get(&serial)?;
+        Some((conn.ru.clone(), conn.su.clone()))
+    }
+
     /// A snapshot of the keys of the connection `token` addresses as `party`.
     pub(crate) fn keys(
         &self,
@@ -238,7 +365,7 @@ impl Store {
         party: Party,
     ) -> Result<(Keys, Ticket), Refusal> {
         let mut state = self.lock();
-        let (_, conn) = state.connection(token, cid, party)?;
+        let (_, conn) = state.connection(self.faults, token, cid, party)?;
         Ok((conn.keys.clone(), Ticket(conn.version)))
     }
 
@@ -250,32 +377,61 @@ impl Store {
         sk: Option<Arc<PublicKey>>,
         disabled: bool,
     ) -> Result<(String, String), Refusal> {
-        let mut state = self.lock();
-        if state.by_id.contains_key(cid) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        if let Some(&live) = state.by_id.get(cid) {
+            if !self.fault(Fault::Create409Overwrites) {
+                return Err(Refusal::Conflict);
+            }
+            state.remove_connection(live);
+        }
+        if self.fault(Fault::DeletedCidRemembered) && state.ghosts.deleted_ids.contains(cid) {
             return Err(Refusal::Conflict);
         }
         let serial = state.next_number();
         let version = state.next_number();
-        let ru = state.fresh_token();
-        state.routes.insert(ru.clone(), (serial, Party::Recipient));
-        let su = state.fresh_token();
+        let ru = state.fresh_token(self.faults, cid, &rk, Party::Recipient);
+        let su = if self.fault(Fault::RuEqualsSu) {
+            state.ghosts.shared.insert(ru.clone());
+            ru.clone()
+        } else {
+            state.fresh_token(self.faults, cid, &rk, Party::Sender)
+        };
         state.routes.insert(su.clone(), (serial, Party::Sender));
+        state.routes.insert(ru.clone(), (serial, Party::Recipient));
         state.by_id.insert(cid.to_owned(), serial);
-        state.connections.insert(
-            serial,
-            Connection {
-                id: cid.to_owned(),
-                version,
-                keys: Keys { rk, sk },
-                ru: ru.clone(),
-                su: su.clone(),
-                disabled,
-                queue: BTreeMap::new(),
-                seq_of: HashMap::new(),
-                next_seq: 1,
-                last_ts: 0,
+        let mut conn = Connection {
+            id: cid.to_owned(),
+            version,
+            keys: Keys {
+                rk: rk.clone(),
+                sk,
+                old_rks: Vec::new(),
+                old_sks: Vec::new(),
             },
-        );
+            ru: ru.clone(),
+            su: su.clone(),
+            disabled: disabled && !self.fault(Fault::CreateDisabledIgnored),
+            queue: BTreeMap::new(),
+            seq_of: HashMap::new(),
+            next_seq: 1,
+            last_ts: 0,
+            ghosts: Ghosts::default(),
+        };
+        if self.fault(Fault::SecondRkRotationRevivesFirst) {
+            conn.ghosts.first_rk = Some(rk);
+        }
+        if self.fault(Fault::ThirdSuRotationRevivesFirst) {
+            conn.ghosts.first_su = Some(su.clone());
+        }
+        if self.fault(Fault::DeleteKeepsMessages) {
+            for message in state.ghosts.graveyard.remove(cid).unwrap_or_default() {
+                conn.seq_of.insert(message.id.clone(), conn.next_seq);
+                conn.queue.insert(conn.next_seq, message);
+                conn.next_seq += 1;
+            }
+        }
+        state.connections.insert(serial, conn);
         Ok((ru, su))
     }
 
@@ -291,29 +447,64 @@ impl Store {
         let state = &mut *guard;
         let new_version =
             (change.recipient.is_some() || change.sender.is_some()).then(|| state.next_number());
-        let (serial, conn) = state.connection(token, cid, Party::Recipient)?;
+        let (serial, conn) = state.connection(self.faults, token, cid, Party::Recipient)?;
         conn.check(proof)?;
-        if conn.keys.sk.is_none() && change.sender.is_none() {
+        if conn.keys.sk.is_none()
+            && change.sender.is_none()
+            && !self.fault(Fault::RupdFirstNotEnforced)
+        {
             return Err(Refusal::SenderRequired);
         }
         if let Some(rk) = change.recipient {
-            conn.keys.rk = rk;
+            let old = std::mem::replace(&mut conn.keys.rk, rk);
+            if self.fault(Fault::OldRkAlive) {
+                conn.keys.old_rks.push(old);
+            }
+            if self.fault(Fault::SecondRkRotationRevivesFirst) {
+                conn.ghosts.rk_rotations += 1;
+                if conn.ghosts.rk_rotations == 2 {
+                    conn.keys.old_rks.extend(conn.ghosts.first_rk.clone());
+                }
+            }
         }
         if let Some(sk) = change.sender {
-            conn.keys.sk = Some(sk);
+            let old = conn.keys.sk.replace(sk);
+            if self.fault(Fault::OldSkAliveRecipientChange) {
+                conn.keys.old_sks.extend(old);
+            }
         }
         if let Some(version) = new_version {
             conn.version = version;
         }
         if let Some(disabled) = change.disabled {
-            conn.disabled = disabled;
+            if !self.fault(Fault::DisableUpdateIgnored) {
+                conn.disabled = disabled;
+            }
         }
         let mut tokens = NewTokens::default();
-        if change.new_recipient_uri {
-            tokens.recipient = Some(state.rotate(serial, Party::Recipient));
+        if self.fault(Fault::RuEqualsSu) && (change.new_recipient_uri || change.new_sender_uri) {
+            // One URI for both parties: rotate it once.
+            let shared = state.rotate(self.faults, serial, Party::Recipient, false);
+            tokens.recipient = change.new_recipient_uri.then(|| shared.clone());
+            tokens.sender = change.new_sender_uri.then_some(shared);
+        } else {
+            if change.new_recipient_uri {
+                let keep = self.fault(Fault::OldRuAlive);
+                tokens.recipient = Some(state.rotate(self.faults, serial, Party::Recipient, keep));
+            }
+            if change.new_sender_uri {
+                let keep = self.fault(Fault::OldSuAliveRecipientChange);
+                let su = state.rotate(self.faults, serial, Party::Sender, keep);
+                if !self.fault(Fault::RupdUriNotReturned) {
+                    tokens.sender = Some(su);
+                }
+            }
         }
-        if change.new_sender_uri {
-            tokens.sender = Some(state.rotate(serial, Party::Sender));
+        if self.fault(Fault::RupdUrisAlwaysReturned) {
+            if let Some(conn) = state.connections.get(&serial) {
+                tokens.recipient = Some(conn.ru.clone());
+                tokens.sender = Some(conn.su.clone());
+            }
         }
         Ok(tokens)
     }
@@ -330,28 +521,45 @@ impl Store {
         let mut guard = self.lock();
         let state = &mut *guard;
         let new_version = sender.is_some().then(|| state.next_number());
-        let (serial, conn) = state.connection(token, cid, Party::Sender)?;
-        if conn.keys.sk.is_none() {
+        let (serial, conn) = state.connection(self.faults, token, cid, Party::Sender)?;
+        if conn.keys.sk.is_none() && !self.fault(Fault::SupdWithoutSkOk) {
             return Err(Refusal::NoSenderKey);
         }
         conn.check(proof)?;
         if let (Some(sk), Some(version)) = (sender, new_version) {
-            conn.keys.sk = Some(sk);
+            let old = conn.keys.sk.replace(sk);
+            if self.fault(Fault::OldSkAliveSenderChange) {
+                conn.keys.old_sks.extend(old);
+            }
             conn.version = version;
         }
-        Ok(new_sender_uri.then(|| state.rotate(serial, Party::Sender)))
+        let keep = self.fault(Fault::OldSuAliveSenderChange);
+        Ok(new_sender_uri.then(|| state.rotate(self.faults, serial, Party::Sender, keep)))
     }
 
     /// DELETE `RU`: forgets the connection, its URIs and its messages.
     pub(crate) fn delete(&self, token: &str, cid: &str, proof: Proof<'_>) -> Result<(), Refusal> {
         let mut guard = self.lock();
         let state = &mut *guard;
-        let (serial, conn) = state.connection(token, cid, Party::Recipient)?;
+        let (serial, conn) = state.connection(self.faults, token, cid, Party::Recipient)?;
         conn.check(proof)?;
-        if let Some(conn) = state.connections.remove(&serial) {
-            state.routes.remove(&conn.ru);
-            state.routes.remove(&conn.su);
-            state.by_id.remove(&conn.id);
+        if self.fault(Fault::DeletedSuAlive) {
+            conn.ghosts.zombie = true;
+            conn.queue.clear();
+            conn.seq_of.clear();
+            let (ru, id) = (conn.ru.clone(), conn.id.clone());
+            state.routes.remove(&ru);
+            state.by_id.remove(&id);
+            return Ok(());
+        }
+        if let Some(conn) = state.remove_connection(serial) {
+            if self.fault(Fault::DeletedCidRemembered) {
+                state.ghosts.deleted_ids.insert(conn.id.clone());
+            }
+            if self.fault(Fault::DeleteKeepsMessages) {
+                let messages = conn.queue.into_values().collect();
+                state.ghosts.graveyard.insert(conn.id, messages);
+            }
         }
         Ok(())
     }
@@ -364,22 +572,47 @@ impl Store {
         proof: Proof<'_>,
         messages: &mut Vec<String>,
     ) -> Result<(), Refusal> {
-        let mut state = self.lock();
-        let (_, conn) = state.connection(token, cid, Party::Sender)?;
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let mut counter = state.ghosts.message_counter;
+        let (_, conn) = state.connection(self.faults, token, cid, Party::Sender)?;
         conn.check(proof)?;
+        conn.ghosts.resurrect.clear();
         if conn.disabled {
+            if self.fault(Fault::Disabled401) {
+                return Err(Refusal::Unauthorized("the connection is disabled".into()));
+            }
             return Err(Refusal::Disabled);
         }
+        let mut over_cap = false;
         if let Some(cap) = self.limits.queue_cap {
             if conn.queue.len().saturating_add(messages.len()) > cap {
-                return Err(Refusal::QueueFull);
+                if !self.fault(Fault::QuotaPartial) {
+                    return Err(Refusal::QueueFull);
+                }
+                messages.truncate(cap.saturating_sub(conn.queue.len()));
+                over_cap = true;
             }
         }
         let now = clock::now_millis().max(conn.last_ts);
         conn.last_ts = now;
-        let ts = clock::format_millis(now);
+        let mut ts = clock::format_millis(now);
+        if self.fault(Fault::TsOffset) {
+            ts = ts.replace('Z', "+00:00");
+        }
+        if conn.queue.is_empty() {
+            conn.ghosts.next_local_id = 1;
+        }
         for msg in messages.drain(..) {
-            let id = random_id();
+            let id = if self.fault(Fault::MessageIdCounter) {
+                counter += 1;
+                counter.to_string()
+            } else if self.fault(Fault::MessageIdReused) {
+                conn.ghosts.next_local_id += 1;
+                (conn.ghosts.next_local_id - 1).to_string()
+            } else {
+                random_id()
+            };
             let seq = conn.next_seq;
             conn.next_seq += 1;
             conn.seq_of.insert(id.clone(), seq);
@@ -389,8 +622,13 @@ impl Store {
                     id,
                     ts: ts.clone(),
                     msg,
+                    retrieved: 0,
                 },
             );
+        }
+        state.ghosts.message_counter = counter;
+        if over_cap {
+            return Err(Refusal::QueueFull);
         }
         Ok(())
     }
@@ -406,26 +644,95 @@ impl Store {
         from: Option<&str>,
         keep: bool,
     ) -> Result<Page, Refusal> {
-        let mut state = self.lock();
-        let (_, conn) = state.connection(token, cid, Party::Recipient)?;
-        conn.check(proof)?;
-        let start = conn.start(from)?;
-        let limit = self.page_limit(page_size);
-        let mut range = conn.queue.range(start..);
-        let selected: Vec<u64> = range.by_ref().take(limit).map(|(&seq, _)| seq).collect();
-        let next = range.next().map(|(_, m)| m.id.clone());
-        let messages = if keep {
-            selected
-                .iter()
-                .filter_map(|seq| conn.queue.get(seq).cloned())
-                .collect()
-        } else {
-            selected
-                .iter()
-                .filter_map(|&seq| conn.remove(seq))
-                .collect()
+        let remove = (!keep || self.fault(Fault::KeepStillRemoves))
+            && !self.fault(Fault::RetrieveNeverRemoves);
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let other_has = |id: &str| {
+            state
+                .connections
+                .values()
+                .any(|c| c.seq_of.contains_key(id))
         };
-        Ok(Page { messages, next })
+        let from_elsewhere =
+            from.is_some_and(|id| self.fault(Fault::FromOtherConnectionAccepted) && other_has(id));
+        let (_, conn) = state.connection(self.faults, token, cid, Party::Recipient)?;
+        conn.check(proof)?;
+        if conn.disabled && self.fault(Fault::DisabledBlocksRetrieve) {
+            return Err(Refusal::Disabled);
+        }
+        let resurrected = std::mem::take(&mut conn.ghosts.resurrect);
+        let start = match from.map(|id| conn.seq_of.get(id).copied()) {
+            None => None,
+            Some(Some(seq)) if self.fault(Fault::FromExclusive) => Some(seq + 1),
+            Some(Some(seq)) => Some(seq),
+            Some(None) if from_elsewhere => None,
+            Some(None) if self.fault(Fault::FromUnknownEmpty) => return Ok(Page::default()),
+            Some(None) => return Err(Refusal::UnknownFrom),
+        };
+        let limit = self.page_limit(page_size);
+        let (selected, after, one_left) = {
+            // Receive order from `start` (newest first under `fifo-reversed`).
+            let order: Box<dyn Iterator<Item = u64>> =
+                match (self.fault(Fault::FifoReversed), start) {
+                    (false, start) => {
+                        Box::new(conn.queue.range(start.unwrap_or(0)..).map(|(&s, _)| s))
+                    }
+                    (true, Some(start)) => {
+                        Box::new(conn.queue.range(..=start).rev().map(|(&s, _)| s))
+                    }
+                    (true, None) => Box::new(conn.queue.keys().rev().copied()),
+                };
+            let mut order = order.peekable();
+            let selected: Vec<u64> = order.by_ref().take(limit).collect();
+            let next = order.next();
+            let one_left = next.is_some() && order.next().is_none();
+            (selected, next, one_left)
+        };
+        let id_of = |seq: &u64| conn.queue.get(seq).map(|m| m.id.clone());
+        let last_returned = selected.last().and_then(id_of);
+        let mut next = after.as_ref().and_then(id_of);
+        if next.is_none() && self.fault(Fault::NextAlwaysPresent) {
+            next = Some(last_returned.clone().unwrap_or_default());
+        }
+        if one_left && self.fault(Fault::NextMissingWhenOneLeft) {
+            next = None;
+        }
+        if next.is_some() && self.fault(Fault::NextNamesLastReturned) {
+            next = last_returned;
+        }
+        let mut messages: Vec<Message> = Vec::with_capacity(selected.len());
+        if keep && self.fault(Fault::KeepAfterDeleteMessagesResurrects) {
+            messages.extend(resurrected);
+        }
+        if remove && self.fault(Fault::RetrieveNotAtomic) {
+            // Read now, remove later in a second critical section.
+            messages.extend(selected.iter().filter_map(|s| conn.queue.get(s).cloned()));
+            drop(guard);
+            std::thread::sleep(Duration::from_millis(20));
+            let mut state = self.lock();
+            if let Ok((_, conn)) = state.connection(self.faults, token, cid, Party::Recipient) {
+                for seq in selected {
+                    conn.remove(seq);
+                }
+            }
+            return Ok(self.altered(Page { messages, next }));
+        }
+        for seq in selected {
+            let message = if remove {
+                conn.remove(seq)
+            } else {
+                let kept = conn.queue.get_mut(&seq);
+                kept.map(|m| {
+                    if self.fault(Fault::KeepTracksCount) {
+                        m.retrieved += 1;
+                    }
+                    m.clone()
+                })
+            };
+            messages.extend(message);
+        }
+        Ok(self.altered(Page { messages, next }))
     }
 
     /// DELETE `RU/messages`: removes up to `count` messages (all without it) from `from` on;
@@ -438,59 +745,88 @@ impl Store {
         count: Option<u64>,
         from: Option<&str>,
     ) -> Result<usize, Refusal> {
-        let mut state = self.lock();
-        let (_, conn) = state.connection(token, cid, Party::Recipient)?;
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let (serial, conn) = state.connection(self.faults, token, cid, Party::Recipient)?;
         conn.check(proof)?;
-        let start = conn.start(from)?;
-        let limit = count.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        let start = match from.map(|id| conn.seq_of.get(id).copied()) {
+            None => 0,
+            Some(Some(seq)) => seq,
+            Some(None) if self.fault(Fault::DelmUnknownFromOk) => return Ok(0),
+            Some(None) => return Err(Refusal::UnknownFrom),
+        };
+        let mut limit = count.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        if self.fault(Fault::DelmCappedByPageSize) {
+            limit = limit.min(self.limits.page_size);
+        }
         let selected: Vec<u64> = conn
             .queue
             .range(start..)
             .take(limit)
-            .map(|(&seq, _)| seq)
+            .map(|(&s, _)| s)
             .collect();
-        Ok(selected
+        let removed: Vec<Message> = selected
             .into_iter()
-            .filter_map(|seq| conn.remove(seq))
-            .count())
+            .filter_map(|s| conn.remove(s))
+            .collect();
+        let deleted = removed.len();
+        if self.fault(Fault::KeepAfterDeleteMessagesResurrects) {
+            conn.ghosts.resurrect = removed;
+        }
+        if count.is_none() && self.fault(Fault::DeleteMessagesCrossesConnections) {
+            for (_, other) in state.connections.iter_mut().filter(|(&s, _)| s != serial) {
+                other.queue.clear();
+                other.seq_of.clear();
+            }
+        }
+        match count {
+            Some(n) if self.fault(Fault::DelmCountRequested) => {
+                Ok(usize::try_from(n).unwrap_or(usize::MAX))
+            }
+            _ => Ok(deleted),
+        }
     }
 
     /// min(`requested`, `PAGE_SIZE`).
     fn page_limit(&self, requested: Option<u64>) -> usize {
-        let requested = requested.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
-        requested.min(self.limits.page_size)
-    }
-}
-
-impl State {
-    /// Replaces the `party` URI of connection `serial` with a fresh one; the old one is gone.
-    fn rotate(&mut self, serial: u64, party: Party) -> String {
-        let token = self.fresh_token();
-        if let Some(conn) = self.connections.get_mut(&serial) {
-            let slot = match party {
-                Party::Recipient => &mut conn.ru,
-                Party::Sender => &mut conn.su,
-            };
-            let old = std::mem::replace(slot, token.clone());
-            self.routes.remove(&old);
-            self.routes.insert(token.clone(), (serial, party));
+        let page = self.limits.page_size;
+        let requested = requested.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+        if self.fault(Fault::PageSizeIgnored) {
+            return usize::MAX;
         }
-        token
+        if self.fault(Fault::PageSizeMax) {
+            return requested.unwrap_or(page).max(page);
+        }
+        requested.unwrap_or(usize::MAX).min(page)
+    }
+
+    /// The page as returned, with `msg-altered` applied.
+    fn altered(&self, mut page: Page) -> Page {
+        if self.fault(Fault::MsgAltered) {
+            for m in &mut page.messages {
+                m.msg = m.msg.trim_end_matches('=').to_owned();
+            }
+        }
+        page
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::faults::Faults;
     use crate::keys::test_key;
 
     const CID: &str = "connection-1";
 
     fn store(page_size: usize, queue_cap: Option<usize>) -> Store {
-        Store::new(Limits {
-            page_size,
-            queue_cap,
-        })
+        Store::new(
+            Limits {
+                page_size,
+                queue_cap,
+            },
+            Faults::default(),
+        )
     }
 
     fn allow(_: &Keys) -> Result<(), Refusal> {

@@ -46,6 +46,10 @@ async fn create_connection() {
     t.call("POST", &t.ce, Some(&small), &body).await.expect(400);
     let body = json!({"connectionID": new_cid(), "recipient": rk.spki, "sender": small.spki});
     t.call("POST", &t.ce, Some(&rk), &body).await.expect(400);
+    let bare = json!({"connectionID": new_cid(), "recipient": rk.pkcs1_public()});
+    t.call("POST", &t.ce, Some(&rk), &bare).await.expect(400);
+    let ec = json!({"connectionID": new_cid(), "recipient": common::ec_spki()});
+    t.call("POST", &t.ce, Some(&rk), &ec).await.expect(400);
     let wrapped = format!("{}\n{}", &rk.spki[..64], &rk.spki[64..]);
     let url_safe = format!("{}-_", &rk.spki[..rk.spki.len() - 4]);
     for bad in [
@@ -364,6 +368,26 @@ async fn sender_update() {
     let old_su = std::mem::replace(&mut conn.su, v["senderURI"].as_str().unwrap().to_owned());
     t.call("PUT", &old_su, Some(&sk), &id).await.expect(404);
     t.send(&conn, &["QQ=="]).await.expect(200);
+    // S-PRIV-NOHIST-KEYS: across several rotations no earlier SU comes back.
+    let mut retired = vec![old_su];
+    for _ in 0..3 {
+        let v = t
+            .call(
+                "PUT",
+                &conn.su,
+                Some(&sk),
+                &json!({"connectionID": conn.cid, "newSenderURI": true}),
+            )
+            .await
+            .json();
+        retired.push(std::mem::replace(
+            &mut conn.su,
+            v["senderURI"].as_str().unwrap().to_owned(),
+        ));
+        for old in &retired {
+            t.call("PUT", old, Some(&sk), &id).await.expect(404);
+        }
+    }
 
     // B-SIG-NEWKEY on PUT SU.
     let rotate = json!({"connectionID": conn.cid, "sender": sk2.spki});
@@ -450,6 +474,19 @@ async fn retrieve_pages_in_fifo_order() {
 
     // S-RETR-200: exactly {id, ts, msg}; S-RETR-NOTRACK: identical on every retrieval.
     assert_eq!(v["messages"], v2["messages"]);
+    // B-MID-FMT, B-MID-RANDOM: unique, and not a counter.
+    let ids: Vec<&str> = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), ids.len());
+    assert!(
+        ids.iter()
+            .all(|id| id.len() >= 16 && id.parse::<u128>().is_err()),
+        "{ids:?}"
+    );
     for m in v["messages"].as_array().unwrap() {
         let keys: HashSet<&str> = m.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys, HashSet::from(["id", "ts", "msg"]));
@@ -557,25 +594,25 @@ async fn delete_messages() {
         )
         .await;
     assert_eq!(r.json(), json!({"deleted": 1}));
-    // Without pageSize: everything, not capped by PAGE_SIZE (2).
-    let r = t
-        .call(
-            "DELETE",
-            &url,
-            Some(&rk),
-            &json!({"connectionID": conn.cid}),
-        )
-        .await;
+    // S-PRIV-NOHIST-MSG: deleted messages do not come back, even to a keeping retrieval.
+    assert_eq!(
+        t.drain(&conn, json!({"keepMessages": true})).await,
+        ["DDDD", "EEEE"]
+    );
+    // Without pageSize: everything, not capped by PAGE_SIZE (2); other connections untouched.
+    let other = t.secured(&Key::load("rsa2048-c"), &sk).await;
+    t.send(&other, &["QQ=="]).await.expect(200);
+    let all = json!({"connectionID": conn.cid});
+    let r = t.call("DELETE", &url, Some(&rk), &all).await;
     assert_eq!(r.json(), json!({"deleted": 3}));
-    let r = t
-        .call(
-            "DELETE",
-            &url,
-            Some(&rk),
-            &json!({"connectionID": conn.cid}),
-        )
-        .await;
+    assert_eq!(t.drain(&other, json!({})).await, ["QQ=="]);
+    let r = t.call("DELETE", &url, Some(&rk), &all).await;
     assert_eq!(r.json(), json!({"deleted": 0}));
+    // The count is what was removed, not what was asked for.
+    t.send(&conn, &["AAAA"]).await.expect(200);
+    let five = json!({"connectionID": conn.cid, "pageSize": 5});
+    let r = t.call("DELETE", &url, Some(&rk), &five).await;
+    assert_eq!(r.json(), json!({"deleted": 1}));
     assert!(t.drain(&conn, json!({})).await.is_empty());
 }
 

@@ -43,6 +43,12 @@ async fn routing_is_literal() {
         let r = t.signed_raw("PUT", &url, &rk, &[JSON], &id).await;
         assert_eq!(r.status, 404, "{url}");
     }
+    // A NUL byte, percent-encoded.
+    let nul = format!("{}%00/messages", conn.ru);
+    assert_eq!(
+        t.signed_raw("POST", &nul, &rk, &[JSON], &id).await.status,
+        404
+    );
     // Dot segments, which a URL library would remove: raw socket.
     let addr = t.server.local_addr();
     let path = format!("/connection/./{token}/messages");
@@ -253,6 +259,25 @@ async fn content_type_and_strict_json() {
             "{body}"
         );
     }
+    // B-NO-5XX: deep nesting and pageSize 0 are plain 400s.
+    for depth in [33, 65, 10_000] {
+        let deep = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+        let body = valid.replacen('}', &format!(",\"x\":{deep}}}"), 1);
+        assert_eq!(
+            post(vec![JSON], body.into_bytes()).await,
+            400,
+            "depth {depth}"
+        );
+    }
+    let conn = t.create(&rk, None).await;
+    let zero = serde_json::to_vec(&json!({"connectionID": conn.cid, "pageSize": 0})).unwrap();
+    let url = format!("{}/messages", conn.ru);
+    t.signed_raw("POST", &url, &rk, &[JSON], &zero)
+        .await
+        .expect(400);
+    t.signed_raw("DELETE", &url, &rk, &[JSON], &zero)
+        .await
+        .expect(400);
     let mut not_utf8 = valid.clone().into_bytes();
     let at = not_utf8.len() - 2;
     not_utf8.insert(at, 0xff);

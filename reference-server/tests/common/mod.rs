@@ -49,12 +49,31 @@ impl Key {
         self.sign_salt(32, method, path, body)
     }
 
+    /// base64 of the bare PKCS#1 `RSAPublicKey` DER (not a valid key for the binding).
+    pub fn pkcs1_public(&self) -> String {
+        use rsa::pkcs1::EncodeRsaPublicKey as _;
+        STANDARD.encode(
+            self.private
+                .to_public_key()
+                .to_pkcs1_der()
+                .unwrap()
+                .as_bytes(),
+        )
+    }
+
     /// base64 PKCS#1 v1.5 signature (SHA-256), which the binding refuses.
     pub fn sign_pkcs1v15(&self, method: &str, path: &str, body: &[u8]) -> String {
         let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(self.private.clone());
         let sig = rsa::signature::Signer::sign(&signer, &signing_input(method, path, body));
         STANDARD.encode(sig.to_bytes())
     }
+}
+
+/// base64 SPKI of the EC P-256 fixture key (not an RSA key).
+pub fn ec_spki() -> String {
+    let path = format!("{}/tests/keys/ec-p256.pem", env!("CARGO_MANIFEST_DIR"));
+    let pair = rcgen::KeyPair::from_pem(&std::fs::read_to_string(path).unwrap()).unwrap();
+    STANDARD.encode(rcgen::PublicKeyData::subject_public_key_info(&pair))
 }
 
 /// `"EMSig1" LF METHOD LF PATH LF BODY`.
@@ -175,22 +194,39 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Resp {
+        self.try_raw(method, url, headers, body)
+            .await
+            .unwrap_or_else(|e| panic!("the server did not answer {method} {url}: {e}"))
+    }
+
+    /// Like [`TestServer::raw`], but a transport failure is an `Err`.
+    pub async fn try_raw(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Resp, String> {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = self.client.request(method, url).body(body.to_vec());
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = request.send().await.expect("the server answers");
+        let response = request.send().await.map_err(|e| format!("{e:?}"))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let version = response.version();
-        let body = response.bytes().await.expect("whole body").to_vec();
-        Resp {
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| format!("{e:?}"))?
+            .to_vec();
+        Ok(Resp {
             status,
             headers,
             body,
             version,
-        }
+        })
     }
 
     /// A JSON request signed by `key` (unsigned without one).
