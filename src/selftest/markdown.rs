@@ -108,9 +108,10 @@ pub fn markdown(m: &Matrix, command: &str) -> String {
     );
     let _ = writeln!(out, "Made by `{command}`.\n");
     let _ = writeln!(out, "**{}**\n", summary(m));
-    let mut header =
-        "| Fault | Rule it breaks | Linked checks run | Linked checks that failed |".to_owned();
-    let mut rule = "|---|---|---:|---|".to_owned();
+    let mut header = "| Fault | What the server does wrong | Rule it breaks | Linked checks run \
+                      | Linked checks that failed |"
+        .to_owned();
+    let mut rule = "|---|---|---|---:|---|".to_owned();
     if full {
         header.push_str(" Other checks that failed |");
         rule.push_str("---|");
@@ -202,11 +203,14 @@ mod tests {
         };
         let md = markdown(&m, "edgecheck selftest --full");
         assert!(
-            md.contains("| `a-fault` | S-X | 1 | area/check (fail) | | killed |"),
+            md.contains("| `a-fault` | d | S-X | 1 | area/check (fail) |  | killed |"),
             "{md}"
         );
-        assert!(md.contains("| `b-fault` | S-Y | 1 |"), "{md}");
+        assert!(md.contains("| `b-fault` | d | S-Y | 1 |"), "{md}");
         assert!(md.contains("SURVIVED"), "{md}");
+        let header = md.lines().find(|l| l.starts_with("| Fault")).unwrap();
+        let row = md.lines().find(|l| l.starts_with("| `a-fault`")).unwrap();
+        assert_eq!(header.matches(" |").count(), row.matches(" |").count(), "{md}");
         assert!(md.contains("## Survivors"), "{md}");
         assert!(md.contains("1 of 2 faults killed (50.0%)"), "{md}");
         let t = text(&m);
