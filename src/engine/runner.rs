@@ -193,7 +193,11 @@ impl<'a> CaseRun<'a> {
         while let Some(start) = rest.find('{') {
             out.push_str(&rest[..start]);
             let tail = &rest[start..];
-            let end = tail.bytes().take(256).position(|b| b == b'}').map(|e| e + 1);
+            let end = tail
+                .bytes()
+                .take(256)
+                .position(|b| b == b'}')
+                .map(|e| e + 1);
             let token = end.map(|e| &tail[1..e - 1]);
             match token.and_then(|t| t.split_once(':')) {
                 Some(("cid", name)) => out.push_str(&self.live(name)?.cid.clone()),
@@ -273,7 +277,10 @@ impl<'a> CaseRun<'a> {
         if let Some(m) = &step.from_message {
             // A name starting with `unknown` stands for an id the server never issued.
             if m.starts_with("unknown") {
-                let id = self.msg_ids.entry(m.clone()).or_insert_with(wire::connection_id);
+                let id = self
+                    .msg_ids
+                    .entry(m.clone())
+                    .or_insert_with(wire::connection_id);
                 b.insert("fromMessageID".into(), Value::String(id.clone()));
             }
             let id = self.msg_ids.get(m).cloned().ok_or_else(|| {
@@ -454,94 +461,29 @@ impl<'a> CaseRun<'a> {
             Some(s) => s.clone(),
             None => self.default_signer(step, endpoint),
         };
-        let mut auth = Auth::None;
-        if let Some(name) = signer {
-            let key = if VALUE_ONLY_KEYS.contains(&name.as_str()) {
-                self.key(&format!("{name}.signer"))
-            } else {
-                self.key(&name)
-            };
-            let other = match step.sig_fault {
-                Some(SigFault::OtherKey) => self.key("$other"),
-                _ => key.clone(),
-            };
-            let token =
-                sign::signature_token(&key, &other, &method, &path, &req.body, step.sig_fault);
-            self.signatures += 1;
-            let values = match &step.authorization {
-                Some(lits) => lits.iter().map(|l| l.replace("{sig}", &token)).collect(),
-                None => vec![sign::authorization(&token)],
-            };
-            for v in values {
-                req.headers.push(("Authorization".into(), v.into_bytes()));
-            }
-            // A literal that is still one well-formed header with the right token (such as a
-            // lower-case scheme) is a valid signature for the model.
-            let literal_ok = step.authorization.as_ref().is_none_or(|lits| {
-                lits.len() == 1
-                    && lits[0].split_once(' ').is_some_and(|(scheme, t)| {
-                        scheme.eq_ignore_ascii_case(sign::AUTH_SCHEME) && t == "{sig}"
-                    })
-            });
-            auth = if step.sig_fault.is_none() && literal_ok {
-                Auth::Key(name)
-            } else {
-                Auth::Bad
-            };
-        } else if let Some(lits) = &step.authorization {
-            for v in lits {
-                req.headers
-                    .push(("Authorization".into(), v.clone().into_bytes()));
-            }
-            auth = Auth::Bad;
-        }
+        let signed = SignedHeader {
+            name: "Authorization",
+            signer,
+            fault: step.sig_fault,
+            literals: step.authorization.as_deref(),
+            scheme: true,
+        };
+        let auth = self.add_signature(&mut req, signed, &method, &path);
 
-        // EM-New-Key-Signature.
+        // EM-New-Key-Signature: by default made with the key the request replaces.
         let new_key = match endpoint {
             Endpoint::Update => step.recipient.clone(),
             Endpoint::SenderUpdate => step.sender.clone(),
             _ => None,
         };
-        let nk_signer = match &step.new_key_sig_with {
-            Some(s) => s.clone(),
-            None => new_key,
+        let signed = SignedHeader {
+            name: "EM-New-Key-Signature",
+            signer: step.new_key_sig_with.clone().unwrap_or(new_key),
+            fault: step.new_key_sig_fault,
+            literals: step.new_key_signature.as_deref(),
+            scheme: false,
         };
-        let mut new_key_auth = Auth::None;
-        if let Some(name) = nk_signer {
-            let key = self.key(&name);
-            let other = match step.new_key_sig_fault {
-                Some(SigFault::OtherKey) => self.key("$other"),
-                _ => key.clone(),
-            };
-            let token = sign::signature_token(
-                &key,
-                &other,
-                &method,
-                &path,
-                &req.body,
-                step.new_key_sig_fault,
-            );
-            self.signatures += 1;
-            let values = match &step.new_key_signature {
-                Some(lits) => lits.iter().map(|l| l.replace("{sig}", &token)).collect(),
-                None => vec![token],
-            };
-            for v in values {
-                req.headers
-                    .push(("EM-New-Key-Signature".into(), v.into_bytes()));
-            }
-            new_key_auth = if step.new_key_sig_fault.is_none() && step.new_key_signature.is_none() {
-                Auth::Key(name)
-            } else {
-                Auth::Bad
-            };
-        } else if let Some(lits) = &step.new_key_signature {
-            for v in lits {
-                req.headers
-                    .push(("EM-New-Key-Signature".into(), v.clone().into_bytes()));
-            }
-            new_key_auth = Auth::Bad;
-        }
+        let new_key_auth = self.add_signature(&mut req, signed, &method, &path);
 
         // The model's view.
         let via = match step.via.as_deref().and_then(parse_via) {
@@ -574,6 +516,62 @@ impl<'a> CaseRun<'a> {
         }
     }
 
+    /// Add a signature header to `req` and say what the model sees in it.
+    fn add_signature(
+        &mut self,
+        req: &mut HttpRequest,
+        h: SignedHeader<'_>,
+        method: &str,
+        path: &str,
+    ) -> Auth {
+        let Some(name) = h.signer else {
+            for v in h.literals.into_iter().flatten() {
+                req.headers.push((h.name.into(), v.clone().into_bytes()));
+            }
+            return if h.literals.is_some() {
+                Auth::Bad
+            } else {
+                Auth::None
+            };
+        };
+        let key = if VALUE_ONLY_KEYS.contains(&name.as_str()) {
+            self.key(&format!("{name}.signer"))
+        } else {
+            self.key(&name)
+        };
+        let other = match h.fault {
+            Some(SigFault::OtherKey) => self.key("$other"),
+            _ => key.clone(),
+        };
+        let token = sign::signature_token(&key, &other, method, path, &req.body, h.fault);
+        self.signatures += 1;
+        let values: Vec<String> = match h.literals {
+            Some(lits) => lits.iter().map(|l| l.replace("{sig}", &token)).collect(),
+            None if h.scheme => vec![sign::authorization(&token)],
+            None => vec![token],
+        };
+        for v in values {
+            req.headers.push((h.name.into(), v.into_bytes()));
+        }
+        // A literal that is still one well-formed field with the right token (such as a
+        // lower-case scheme) is a valid signature for the model.
+        let literal_ok = h.literals.is_none_or(|lits| {
+            lits.len() == 1
+                && if h.scheme {
+                    lits[0].split_once(' ').is_some_and(|(scheme, t)| {
+                        scheme.eq_ignore_ascii_case(sign::AUTH_SCHEME) && t == "{sig}"
+                    })
+                } else {
+                    lits[0] == "{sig}"
+                }
+        });
+        if h.fault.is_none() && literal_ok {
+            Auth::Key(name)
+        } else {
+            Auth::Bad
+        }
+    }
+
     /// Record the URIs of a new connection.
     pub fn created(&mut self, step: &Step, cid: String, ru: Url, su: Url) {
         let server = self.conns.get(&step.conn).map_or(0, |l| l.server);
@@ -587,6 +585,16 @@ impl<'a> CaseRun<'a> {
             },
         );
     }
+}
+
+/// One signature header of a step: who signs, with which fault, or which literal values.
+struct SignedHeader<'s> {
+    name: &'static str,
+    signer: Option<String>,
+    fault: Option<SigFault>,
+    literals: Option<&'s [String]>,
+    /// `Authorization` carries the `EMSig` scheme; `EM-New-Key-Signature` is a bare token.
+    scheme: bool,
 }
 
 /// Set the value at a JSON pointer, creating the last member if needed.
