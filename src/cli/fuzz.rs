@@ -43,10 +43,32 @@ pub struct FuzzArgs {
     /// No progress line.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Grow the seed corpora of the cargo-fuzz targets from the scripted cases into this
+    /// directory (e.g. `fixtures/corpus`), then exit; no target is fuzzed.
+    #[arg(long, value_name = "DIR")]
+    pub write_corpus: Option<PathBuf>,
 }
 
 /// Run `edgecheck fuzz`.
 pub fn main(args: FuzzArgs) -> i32 {
+    if let Some(dir) = &args.write_corpus {
+        return match fuzz::harness::corpus::grow(dir) {
+            Ok(w) => {
+                println!(
+                    "wrote {} server_request, {} suite_response and {} differential seeds under {}",
+                    w.server,
+                    w.response,
+                    w.differential,
+                    dir.display()
+                );
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("edgecheck: cannot grow the corpora: {e}");
+                EXIT_INTERNAL
+            }
+        };
+    }
     if !(args.canary_every > 0.0 && args.canary_every <= 3600.0) {
         eprintln!("edgecheck: --canary-every must be between 0 and 3600 seconds");
         return EXIT_USAGE;

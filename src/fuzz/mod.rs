@@ -12,6 +12,7 @@
 
 pub mod canary;
 pub mod finding;
+pub mod harness;
 pub mod mutate;
 pub mod predict;
 pub mod session;
