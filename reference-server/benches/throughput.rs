@@ -9,7 +9,9 @@
 //! per connection) replays requests signed before the clock starts, so the client's signing
 //! is not measured. Both paths read the body, check Content-Type and parse the JSON strictly;
 //! the signed path (POST SU/messages) also verifies RSA-PSS-2048 with aws-lc-rs, validates
-//! the schema and stores the message. Rounds alternate the two paths to spread out noise.
+//! the schema and stores the message. A third path, the same sends to a connection without SK
+//! (not verified, S-G-OPEN), separates the cost of the signature from the rest of the send.
+//! Each round runs the three paths one after the other, to spread out noise.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -143,6 +145,14 @@ async fn load(
     (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed))
 }
 
+/// The 1-minute load average, to judge how noisy a run was (other work on the machine).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
     values[values.len() / 2]
@@ -216,6 +226,49 @@ fn main() {
             body: body.into(),
         });
     }
+    // An open connection (no SK): sends are not verified, so this path costs everything but
+    // the signature check.
+    let open_cid = "benchmark-connection-2";
+    let create_open = serde_json::to_vec(&serde_json::json!({
+        "connectionID": open_cid, "recipient": spki(&rk)
+    }))
+    .unwrap();
+    let created_open = Prepared {
+        authorization: sign(&rk, "POST", &created.path, &create_open),
+        path: created.path.clone(),
+        body: create_open.into(),
+    };
+    let (status, body) = client_rt.block_on(once(addr, "POST", &created_open));
+    assert_eq!(status, 201, "create: {}", String::from_utf8_lossy(&body));
+    let open_uris: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let open_send_path = path_of(&format!(
+        "{}/messages",
+        open_uris["senderURI"].as_str().unwrap()
+    ));
+    let open_retrieve_path = path_of(&format!(
+        "{}/messages",
+        open_uris["recipientURI"].as_str().unwrap()
+    ));
+    let open: Vec<Prepared> = signed
+        .iter()
+        .map(|p| {
+            let text = String::from_utf8(p.body.to_vec())
+                .unwrap()
+                .replace(cid, open_cid);
+            Prepared {
+                path: open_send_path.clone(),
+                authorization: p.authorization.clone(),
+                body: text.into_bytes().into(),
+            }
+        })
+        .collect();
+    let drain_open_body =
+        serde_json::to_vec(&serde_json::json!({"connectionID": open_cid})).unwrap();
+    let drain_open = Prepared {
+        authorization: sign(&rk, "DELETE", &open_retrieve_path, &drain_open_body),
+        path: open_retrieve_path,
+        body: drain_open_body.into(),
+    };
     let drain_body = serde_json::to_vec(&serde_json::json!({"connectionID": cid})).unwrap();
     let drain = Prepared {
         authorization: sign(&rk, "DELETE", &retrieve_path, &drain_body),
@@ -225,46 +278,60 @@ fn main() {
     // Check both paths once before measuring.
     assert_eq!(client_rt.block_on(once(addr, "POST", &signed[0])).0, 200);
     assert_eq!(client_rt.block_on(once(addr, "POST", &plain[0])).0, 200);
+    assert_eq!(client_rt.block_on(once(addr, "POST", &open[0])).0, 200);
 
-    let (signed, plain) = (Arc::new(signed), Arc::new(plain));
+    let (signed, open, plain) = (Arc::new(signed), Arc::new(open), Arc::new(plain));
+    let load_before = load_average();
     let mut rows = Vec::new();
-    let (mut plain_rates, mut signed_rates) = (Vec::new(), Vec::new());
+    let (mut plain_rates, mut open_rates, mut signed_rates, mut ratios) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 1..=args.rounds {
-        for (name, requests) in [
-            ("plain echo", plain.clone()),
-            ("signed send", signed.clone()),
-        ] {
+        let mut failed = 0;
+        let mut measure = |requests: &Arc<Vec<Prepared>>| {
             let started = Instant::now();
-            let (ok, failed) =
-                client_rt.block_on(load(addr, requests, args.connections, args.seconds));
-            let rate = ok as f64 / started.elapsed().as_secs_f64();
-            if name == "plain echo" {
-                plain_rates.push(rate);
-            } else {
-                signed_rates.push(rate);
-                // Empty the queue between rounds (not measured).
-                let (status, _) = client_rt.block_on(once(addr, "DELETE", &drain));
-                assert_eq!(status, 200);
-            }
-            rows.push(format!("| {round} | {name} | {rate:.0} | {failed} |"));
+            let (ok, bad) =
+                client_rt.block_on(load(addr, requests.clone(), args.connections, args.seconds));
+            failed += bad;
+            ok as f64 / started.elapsed().as_secs_f64()
+        };
+        let p = measure(&plain);
+        let o = measure(&open);
+        let s = measure(&signed);
+        // Empty the queues between rounds (not measured).
+        for drain in [&drain, &drain_open] {
+            assert_eq!(client_rt.block_on(once(addr, "DELETE", drain)).0, 200);
         }
+        rows.push(format!(
+            "| {round} | {p:.0} | {o:.0} | {s:.0} | {:.2} | {failed} |",
+            s / p
+        ));
+        plain_rates.push(p);
+        open_rates.push(o);
+        signed_rates.push(s);
+        ratios.push(s / p);
     }
-    let (p, s) = (median(&mut plain_rates), median(&mut signed_rates));
     println!(
-        "edge-reference-server throughput: {} s per run, {} connections, {} server threads, {} CPUs\n",
+        "edge-reference-server throughput: {} s per run, {} connections, {} server threads, {} CPUs, 1-minute load average {} before, {} after\n",
         args.seconds,
         args.connections,
         args.server_threads,
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_before,
+        load_average(),
     );
-    println!("| round | path | requests/s | failed |\n|---|---|---|---|");
+    println!("| round | plain echo req/s | unsigned send req/s | signed send req/s | signed/plain | failed |");
+    println!("|---|---|---|---|---|---|");
     for row in rows {
         println!("{row}");
     }
     println!(
-        "\nmedian plain echo: {p:.0} req/s; median signed send: {s:.0} req/s; signed/plain = {:.2} (goal ≥ 0.35)",
-        s / p
+        "| median | {:.0} | {:.0} | {:.0} | {:.2} | |",
+        median(&mut plain_rates),
+        median(&mut open_rates),
+        median(&mut signed_rates),
+        median(&mut ratios)
     );
+    println!("\ngoal: signed/plain ≥ 0.35");
     client_rt.block_on(async {});
     server_rt.block_on(server.shutdown());
 }
