@@ -24,9 +24,14 @@ struct Args {
     #[arg(long, default_value = "/connection")]
     base_path: String,
 
-    /// scheme://host[:port] for the absolute URIs the server returns, when clients reach it
-    /// through a proxy (the proxy must forward paths unchanged). Default: from --listen.
-    #[arg(long, value_name = "URL")]
+    // The help text is an attribute: rustdoc would flag the bare URL in a doc comment.
+    #[arg(
+        long,
+        value_name = "URL",
+        help = "Public URL prefix, such as https://edge.example.com:8443, for the absolute URIs \
+                the server returns when clients reach it through a proxy (the proxy must \
+                forward paths unchanged). Default: from --listen"
+    )]
     public_url: Option<String>,
 
     /// PAGE_SIZE: the most messages one retrieval returns.
