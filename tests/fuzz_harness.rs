@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use edge_reference_server::{faults::Fault, Config};
 use edgecheck::engine::Verdict;
-use edgecheck::fuzz::harness::differential::{DifferentialHarness, OpCode};
+use edgecheck::fuzz::harness::differential::{decode_input, DifferentialHarness, OpCode};
 use edgecheck::fuzz::harness::response::{ResponseHarness, ResponseInput};
 use edgecheck::fuzz::harness::server::{Outcome, ServerHarness};
 use edgecheck::prop::gen::{AbstractOp, Kind};
@@ -71,12 +71,8 @@ fn the_suite_survives_every_response_seed() {
     let h = ResponseHarness::new().unwrap();
     let mut verdicts = std::collections::BTreeMap::new();
     for f in corpus("suite_response") {
-        let bytes = std::fs::read(&f).unwrap();
-        let input = ResponseInput {
-            op: bytes[0],
-            param: bytes[1],
-            response: bytes[2..].to_vec(),
-        };
+        let input =
+            ResponseInput::from_bytes(&std::fs::read(&f).unwrap()).expect("a seed has a step");
         let (v, transcript) = h.run(&input);
         assert!(transcript.contains("curl"), "{}", f.display());
         *verdicts.entry(v).or_insert(0) += 1;
@@ -89,16 +85,7 @@ fn the_model_and_the_server_agree_on_every_differential_seed() {
     let h = DifferentialHarness::new(config(&[])).unwrap();
     let mut steps = 0;
     for f in corpus("differential") {
-        let bytes = std::fs::read(&f).unwrap();
-        let codes: Vec<OpCode> = bytes
-            .chunks_exact(4)
-            .map(|c| OpCode {
-                slot: c[0],
-                kind: c[1],
-                a: c[2],
-                b: c[3],
-            })
-            .collect();
+        let codes = decode_input(&std::fs::read(&f).unwrap());
         steps += h
             .run(&codes)
             .unwrap_or_else(|d| panic!("{}: {d}", f.display()));

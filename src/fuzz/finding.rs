@@ -66,16 +66,28 @@ fn fnv(text: &str) -> u32 {
 /// The case for `steps` of a finding.
 pub fn case(raw: &Raw, steps: Vec<Step>, needs_page_size: bool) -> Case {
     let text = serde_json::to_string(&steps).unwrap_or_default();
-    let mut message: String = raw.message.chars().take(300).collect();
-    if message.len() < raw.message.len() {
-        message.push('…');
-    }
+    // Transport errors name the URL (a server-chosen URI): say what happened instead.
+    let what = match raw.answer.as_str() {
+        "closed" => "the connection closed without a response".to_string(),
+        "timeout" => "no response within the timeout".into(),
+        "malformed" => "a malformed response".into(),
+        "unreachable" => "the server stopped accepting connections".into(),
+        "tls" => "the TLS connection failed".into(),
+        _ => {
+            let m = raw
+                .message
+                .strip_prefix(&format!("{}: ", raw.shape))
+                .unwrap_or(&raw.message);
+            let mut m: String = m.chars().take(300).collect();
+            if m.len() < raw.message.len() && m.chars().count() == 300 {
+                m.push('…');
+            }
+            m
+        }
+    };
     Case {
         id: format!("fuzz/{}-{:08x}", raw.rule.to_ascii_lowercase(), fnv(&text)),
-        title: format!(
-            "Fuzzed request breaks {} ({}): {message}",
-            raw.rule, raw.shape
-        ),
+        title: format!("Fuzzed request {} breaks {}: {what}", raw.shape, raw.rule),
         requirements: vec![raw.rule.clone()],
         level: raw.level,
         needs: if needs_page_size {

@@ -246,11 +246,17 @@ impl DifferentialHarness {
     }
 }
 
+/// The operation codes of an input: one per four bytes (a shorter tail is ignored), so a
+/// seed is simply its codes one after the other.
+pub fn decode_input(data: &[u8]) -> Vec<OpCode> {
+    data.chunks_exact(4)
+        .filter_map(|c| OpCode::arbitrary(&mut arbitrary::Unstructured::new(c)).ok())
+        .collect()
+}
+
 /// Decode and run one input, panicking on a disagreement (the libFuzzer entry point).
 pub fn fuzz_one(h: &DifferentialHarness, data: &[u8]) {
-    let Ok(codes) = Vec::<OpCode>::arbitrary_take_rest(arbitrary::Unstructured::new(data)) else {
-        return;
-    };
+    let codes = decode_input(data);
     if let Err(d) = h.run(&codes) {
         panic!("the reference server and the model disagree: {d}");
     }
@@ -276,10 +282,18 @@ mod tests {
 
     #[test]
     fn four_bytes_make_one_operation() {
-        let data = [0u8, 0, 0, 0, 0, 3, 1, 0, 0, 5, 0, 1];
-        let codes =
-            Vec::<OpCode>::arbitrary_take_rest(arbitrary::Unstructured::new(&data)).unwrap();
+        let data = [0u8, 0, 0, 0, 0, 3, 1, 0, 0, 5, 0, 1, 9];
+        let codes = decode_input(&data);
         assert_eq!(codes.len(), 3);
+        assert_eq!(
+            codes[2],
+            OpCode {
+                slot: 0,
+                kind: 5,
+                a: 0,
+                b: 1
+            }
+        );
         assert_eq!(codes[1].decode().kind, Kind::Send(2));
     }
 }

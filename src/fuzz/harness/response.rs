@@ -25,7 +25,7 @@ use crate::model::{Endpoint, Model};
 use crate::sign::{Key, KeyPool};
 
 /// One input: which step, a parameter for it, and the answer.
-#[derive(Debug, Clone, Arbitrary)]
+#[derive(Debug, Clone, PartialEq, Eq, Arbitrary)]
 pub struct ResponseInput {
     /// The step (modulo the number of steps).
     pub op: u8,
@@ -36,7 +36,22 @@ pub struct ResponseInput {
 }
 
 impl ResponseInput {
-    /// The input as bytes (what libFuzzer would decode into this value).
+    /// Decode an input: the step and its parameter (one byte each), then the answer bytes.
+    pub fn from_bytes(data: &[u8]) -> Option<ResponseInput> {
+        let mut u = arbitrary::Unstructured::new(data);
+        let op = u8::arbitrary(&mut u).ok()?;
+        let param = u8::arbitrary(&mut u).ok()?;
+        if data.len() < 2 {
+            return None;
+        }
+        Some(ResponseInput {
+            op,
+            param,
+            response: u.take_rest().to_vec(),
+        })
+    }
+
+    /// The input as bytes: `from_bytes(to_bytes(x)) == x`.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = vec![self.op, self.param];
         out.extend_from_slice(&self.response);
@@ -299,7 +314,27 @@ impl ResponseHarness {
 
 /// Decode and run one input (the libFuzzer entry point).
 pub fn fuzz_one(h: &ResponseHarness, data: &[u8]) {
-    if let Ok(input) = ResponseInput::arbitrary_take_rest(arbitrary::Unstructured::new(data)) {
+    if let Some(input) = ResponseInput::from_bytes(data) {
         let _ = h.run(&input);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_round_trip_through_bytes() {
+        let x = ResponseInput {
+            op: 7,
+            param: 200,
+            response: b"HTTP/1.1 200 OK\r\n\r\n".to_vec(),
+        };
+        assert_eq!(ResponseInput::from_bytes(&x.to_bytes()), Some(x));
+        assert_eq!(ResponseInput::from_bytes(&[1]), None);
+        assert_eq!(
+            ResponseInput::from_bytes(&[1, 2]).map(|i| i.response),
+            Some(vec![])
+        );
     }
 }
