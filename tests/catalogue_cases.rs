@@ -10,7 +10,11 @@ fn every_case_file_is_valid() {
     let files = cases::builtin().expect("case files parse");
     let reqs = requirements::builtin();
     let problems = cases::validate(&files, &|r| reqs.contains(r));
-    assert!(problems.is_empty(), "invalid cases:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "invalid cases:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -19,14 +23,26 @@ fn every_case_file_on_disk_is_compiled_in() {
     let on_disk: BTreeSet<String> = std::fs::read_dir(dir)
         .expect("conformance/cases exists")
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".json").map(str::to_string))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".json")
+                .map(str::to_string)
+        })
         .collect();
-    let built_in: BTreeSet<String> = cases::CASE_FILES.iter().map(|(n, _)| n.to_string()).collect();
-    assert_eq!(on_disk, built_in, "add new case files to CASE_FILES in src/catalogue/cases.rs");
+    let built_in: BTreeSet<String> = cases::CASE_FILES
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    assert_eq!(
+        on_disk, built_in,
+        "add new case files to CASE_FILES in src/catalogue/cases.rs"
+    );
 }
 
 /// Rules checked by tests of the reference server rather than by cases, with the test file.
-const COVERED_BY_SERVER_TESTS: &[(&str, &str)] = &[("S-PRIV-QUIET", "reference-server/tests/process.rs")];
+const COVERED_BY_SERVER_TESTS: &[(&str, &str)] =
+    &[("S-PRIV-QUIET", "reference-server/tests/process.rs")];
 
 #[test]
 fn every_testable_rule_has_a_case() {
@@ -44,11 +60,17 @@ fn every_testable_rule_has_a_case() {
         .filter(|id| !covered.contains(id))
         .filter(|id| {
             COVERED_BY_SERVER_TESTS.iter().all(|(rule, file)| {
-                rule != id || !std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file).exists()
+                rule != id
+                    || !std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join(file)
+                        .exists()
             })
         })
         .collect();
-    assert!(missing.is_empty(), "testable rules without a case: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "testable rules without a case: {missing:?}"
+    );
 }
 
 #[test]
@@ -59,6 +81,14 @@ fn validation_catches_a_case_without_rules_and_a_duplicate() {
     files[0].cases.push(dup);
     let reqs = requirements::builtin();
     let problems = cases::validate(&files, &|r| reqs.contains(r));
-    assert!(problems.iter().any(|p| p.contains("duplicate case ID")), "{problems:?}");
-    assert!(problems.iter().any(|p| p.contains("unknown rule ID S-NO-SUCH-RULE")), "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.contains("duplicate case ID")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("unknown rule ID S-NO-SUCH-RULE")),
+        "{problems:?}"
+    );
 }

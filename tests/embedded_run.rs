@@ -13,15 +13,24 @@ fn full_run_against_the_embedded_server_is_green() {
         .output()
         .expect("edgecheck runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "edgecheck run failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "edgecheck run failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&json).expect("results written")).expect("results are JSON");
+        serde_json::from_slice(&std::fs::read(&json).expect("results written"))
+            .expect("results are JSON");
     let summary = &results["summary"];
     assert!(summary["total"].as_u64().unwrap() > 0, "no check ran");
     // Only two-servers (needs --server twice) and B-QUOTA (no cap on the embedded server) skip.
     assert!(summary["skip"].as_u64().unwrap() <= 2, "{stdout}");
     for v in ["fail", "warn", "error"] {
-        assert_eq!(summary[v], 0, "{v} checks in a run against the reference server:\n{stdout}");
+        assert_eq!(
+            summary[v], 0,
+            "{v} checks in a run against the reference server:\n{stdout}"
+        );
     }
     // Every rule a client can test was exercised and none is untested.
     let untested: Vec<&str> = results["requirements"]
@@ -33,5 +42,8 @@ fn full_run_against_the_embedded_server_is_green() {
         .filter(|r| r["id"] != "S-PRIV-QUIET")
         .map(|r| r["id"].as_str().unwrap())
         .collect();
-    assert!(untested.is_empty(), "rules with no check in the run: {untested:?}");
+    assert!(
+        untested.is_empty(),
+        "rules with no check in the run: {untested:?}"
+    );
 }

@@ -15,10 +15,15 @@ async fn server(faults: &[&str]) -> edge_reference_server::Server {
         listen: "127.0.0.1:0".parse().unwrap(),
         tls: Tls::Plain,
         page_size: 10,
-        faults: faults.iter().map(|f| f.parse::<Fault>().expect("known fault")).collect(),
+        faults: faults
+            .iter()
+            .map(|f| f.parse::<Fault>().expect("known fault"))
+            .collect(),
         ..Config::default()
     };
-    edge_reference_server::start(config).await.expect("server starts")
+    edge_reference_server::start(config)
+        .await
+        .expect("server starts")
 }
 
 fn context(server: &edge_reference_server::Server) -> Arc<Context> {
@@ -54,32 +59,73 @@ fn finds(fault: &str, rules: &[&str], max_steps: usize) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let bad = rt.block_on(server(&[fault]));
     let dir = tempfile::tempdir().unwrap();
-    let report = prop::run(context(&bad), &options(dir.path(), 256), rt.handle().clone());
-    let f = report.finding.unwrap_or_else(|| panic!("{fault}: no finding in {} sequences", report.sequences));
-    assert!(f.case.steps.len() <= max_steps, "{fault}: shrunk to {} steps: {:#?}", f.case.steps.len(), f.case.steps);
-    assert!(rules.contains(&f.failure.rule.as_str()), "{fault}: implicated {}", f.failure.rule);
+    let report = prop::run(
+        context(&bad),
+        &options(dir.path(), 256),
+        rt.handle().clone(),
+    );
+    let f = report
+        .finding
+        .unwrap_or_else(|| panic!("{fault}: no finding in {} sequences", report.sequences));
+    assert!(
+        f.case.steps.len() <= max_steps,
+        "{fault}: shrunk to {} steps: {:#?}",
+        f.case.steps.len(),
+        f.case.steps
+    );
+    assert!(
+        rules.contains(&f.failure.rule.as_str()),
+        "{fault}: implicated {}",
+        f.failure.rule
+    );
     // The written case file replays: it fails on the faulty server and passes on a correct one.
-    eprintln!("{fault}: found after {} sequences, shrunk from {} to {} steps: {}", report.sequences, f.original_steps, f.case.steps.len(), f.message);
+    eprintln!(
+        "{fault}: found after {} sequences, shrunk from {} to {} steps: {}",
+        report.sequences,
+        f.original_steps,
+        f.case.steps.len(),
+        f.message
+    );
     let path = f.path.expect("finding written");
     let files = edgecheck::catalogue::cases::read(&[&path]).expect("finding parses");
     let case = &files[0].cases[0];
     let on_bad = rt.block_on(runner::run_case(&context(&bad), case, "prop"));
-    assert_eq!(on_bad.verdict, Verdict::Fail, "{fault}: replay did not fail: {}", on_bad.message);
+    assert_eq!(
+        on_bad.verdict,
+        Verdict::Fail,
+        "{fault}: replay did not fail: {}",
+        on_bad.message
+    );
     let good = rt.block_on(server(&[]));
     let on_good = rt.block_on(runner::run_case(&context(&good), case, "prop"));
-    assert_eq!(on_good.verdict, Verdict::Pass, "{fault}: replay fails on the correct server: {}", on_good.message);
+    assert_eq!(
+        on_good.verdict,
+        Verdict::Pass,
+        "{fault}: replay fails on the correct server: {}",
+        on_good.message
+    );
 }
 
 #[test]
 fn finds_the_third_sender_uri_rotation_reviving_the_first() {
-    finds("third-su-rotation-revives-first", &["S-SUPD-OLDURI", "S-RUPD-OLDURI", "S-PRIV-NOHIST-KEYS"], 6);
+    finds(
+        "third-su-rotation-revives-first",
+        &["S-SUPD-OLDURI", "S-RUPD-OLDURI", "S-PRIV-NOHIST-KEYS"],
+        6,
+    );
 }
 
 #[test]
 fn finds_keep_retrieve_after_delete_messages_resurrecting_messages() {
     finds(
         "keep-after-delete-messages-resurrects",
-        &["S-RETR-PAGE", "S-RETR-200", "S-RETR-NEXT", "S-PRIV-NOHIST-MSG", "S-RETR-REMOVE"],
+        &[
+            "S-RETR-PAGE",
+            "S-RETR-200",
+            "S-RETR-NEXT",
+            "S-PRIV-NOHIST-MSG",
+            "S-RETR-REMOVE",
+        ],
         6,
     );
 }
@@ -91,8 +137,16 @@ fn correct_server_long_run_finds_nothing() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let good = rt.block_on(server(&[]));
     let dir = tempfile::tempdir().unwrap();
-    let report = prop::run(context(&good), &options(dir.path(), 2000), rt.handle().clone());
+    let report = prop::run(
+        context(&good),
+        &options(dir.path(), 2000),
+        rt.handle().clone(),
+    );
     assert!(report.error.is_none(), "{:?}", report.error);
-    assert!(report.finding.is_none(), "{:#?}", report.finding.map(|f| f.message));
+    assert!(
+        report.finding.is_none(),
+        "{:#?}",
+        report.finding.map(|f| f.message)
+    );
     assert!(report.sequences >= 2000);
 }

@@ -406,7 +406,8 @@ pub fn validate(case: &Case, known_rules: &dyn Fn(&str) -> bool) -> Vec<String> 
             }
             _ => {}
         }
-        if s.needs_explicit_status() && s.expect.as_ref().and_then(|e| e.status.as_ref()).is_none() {
+        if s.needs_explicit_status() && s.expect.as_ref().and_then(|e| e.status.as_ref()).is_none()
+        {
             say(format!(
                 "step {n} changes the request, so it must state expect.status (or a fault class)"
             ));

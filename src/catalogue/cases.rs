@@ -51,9 +51,10 @@ pub fn read(paths: &[impl AsRef<Path>]) -> Result<Vec<CaseFile>, String> {
     let mut out = Vec::new();
     for p in paths {
         let p = p.as_ref();
-        let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| format!("{}: not JSON: {e}", p.display()))?;
+        let text =
+            std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", p.display()))?;
         let file = if value.get("cases").is_some() {
             serde_json::from_value::<CaseFile>(value)
         } else {
@@ -63,7 +64,12 @@ pub fn read(paths: &[impl AsRef<Path>]) -> Result<Vec<CaseFile>, String> {
                 cases: vec![c],
             })
         }
-        .map_err(|e| format!("{}: not a case file: {e} (see docs/case-format.md)", p.display()))?;
+        .map_err(|e| {
+            format!(
+                "{}: not a case file: {e} (see docs/case-format.md)",
+                p.display()
+            )
+        })?;
         out.push(file);
     }
     Ok(out)
@@ -80,7 +86,10 @@ pub fn validate(files: &[CaseFile], known_rule: &dyn Fn(&str) -> bool) -> Vec<St
                 problems.push(format!("{}: duplicate case ID", c.id));
             }
             if !c.id.starts_with(&format!("{}/", f.area)) {
-                problems.push(format!("{}: ID must start with its area `{}/`", c.id, f.area));
+                problems.push(format!(
+                    "{}: ID must start with its area `{}/`",
+                    c.id, f.area
+                ));
             }
             problems.extend(case::validate(c, known_rule));
             for s in &c.steps {

@@ -37,8 +37,13 @@ pub struct PropArgs {
 
 /// Parse `90`, `90s`, `5m`, `1h`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s.find(|c: char| c.is_ascii_alphabetic()).map_or((s, "s"), |i| s.split_at(i));
-    let n: f64 = num.trim().parse().map_err(|_| format!("`{s}` is not a duration like 60s, 5m or 1h"))?;
+    let (num, unit) = s
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map_or((s, "s"), |i| s.split_at(i));
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 60s, 5m or 1h"))?;
     let secs = match unit {
         "s" => n,
         "m" => n * 60.0,
@@ -102,16 +107,34 @@ pub fn main(args: PropArgs) -> i32 {
             f.case.requirements.join(", ")
         );
         if let Some(p) = &f.path {
-            let servers: Vec<String> = args.target.servers.iter().map(|s| format!(" --server {s}")).collect();
-            let http = if args.target.allow_http { " --allow-http" } else { "" };
+            let servers: Vec<String> = args
+                .target
+                .servers
+                .iter()
+                .map(|s| format!(" --server {s}"))
+                .collect();
+            let http = if args.target.allow_http {
+                " --allow-http"
+            } else {
+                ""
+            };
             println!("  case file: {}", p.display());
-            println!("  replay:    edgecheck replay {}{}{}", p.display(), servers.join(""), http);
+            println!(
+                "  replay:    edgecheck replay {}{}{}",
+                p.display(),
+                servers.join(""),
+                http
+            );
         }
         return EXIT_FAIL;
     }
     if let Some(e) = &report.error {
         eprintln!("edgecheck: prop stopped: {e}");
-        return if e.contains("no response") { EXIT_UNREACHABLE } else { EXIT_INTERNAL };
+        return if e.contains("no response") {
+            EXIT_UNREACHABLE
+        } else {
+            EXIT_INTERNAL
+        };
     }
     println!("no finding");
     EXIT_OK

@@ -333,9 +333,18 @@ fn check_success(
                 }
             }
             if exp.no_extra {
-                let extra: Vec<&String> = o.keys().filter(|k| *k != "recipientURI" && *k != "senderURI").collect();
+                let extra: Vec<&String> = o
+                    .keys()
+                    .filter(|k| *k != "recipientURI" && *k != "senderURI")
+                    .collect();
                 if !extra.is_empty() {
-                    return Err(fail(case_verdict, n, rule, "no properties besides the URIs requested".into(), format!("also {extra:?}")));
+                    return Err(fail(
+                        case_verdict,
+                        n,
+                        rule,
+                        "no properties besides the URIs requested".into(),
+                        format!("also {extra:?}"),
+                    ));
                 }
             }
             if let Some(r) = &exp.returns {
@@ -466,11 +475,22 @@ fn check_retrieved(
             format!("{} to {} messages", sel.min, sel.max)
         };
         // Too many because removed messages came back: that is history, not paging.
-        let resurrected = msgs.iter().filter_map(|m| m.get("msg").and_then(Value::as_str)).any(|got| {
-            misplaced_rule(run, conn, got) == "S-RETR-REMOVE"
-        });
-        let rule = if resurrected { "S-PRIV-NOHIST-MSG" } else { "S-RETR-PAGE" };
-        return Err(fail(Verdict::Fail, n, rule, want, format!("{count} messages")));
+        let resurrected = msgs
+            .iter()
+            .filter_map(|m| m.get("msg").and_then(Value::as_str))
+            .any(|got| misplaced_rule(run, conn, got) == "S-RETR-REMOVE");
+        let rule = if resurrected {
+            "S-PRIV-NOHIST-MSG"
+        } else {
+            "S-RETR-PAGE"
+        };
+        return Err(fail(
+            Verdict::Fail,
+            n,
+            rule,
+            want,
+            format!("{count} messages"),
+        ));
     }
     let mut last_ts: Option<String> = None;
     for (i, m) in msgs.iter().enumerate() {
@@ -677,10 +697,18 @@ fn check_retrieved(
 /// another connection (B-ISOLATION), one of this connection out of order (S-RETR-200), or one
 /// never sent as such (B-MSG-FMT: altered).
 fn misplaced_rule(run: &CaseRun<'_>, conn: &str, got: &str) -> &'static str {
-    let Some(name) = run.msgs.iter().find(|(_, v)| v.as_str() == got).map(|(k, _)| k) else {
+    let Some(name) = run
+        .msgs
+        .iter()
+        .find(|(_, v)| v.as_str() == got)
+        .map(|(k, _)| k)
+    else {
         return "B-MSG-FMT";
     };
-    let removed = run.model.conn(conn).is_some_and(|c| c.removed.contains(name));
+    let removed = run
+        .model
+        .conn(conn)
+        .is_some_and(|c| c.removed.contains(name));
     match run.model.message_conn(name) {
         _ if removed => "S-RETR-REMOVE",
         Some(other) if other != conn => "B-ISOLATION",

@@ -63,7 +63,11 @@ impl Coverage {
     /// reject; creation from nothing or after deletion.
     pub fn universe() -> Vec<Transition> {
         let mut all = Vec::new();
-        for from in [Some(Phase::Open), Some(Phase::Secured), Some(Phase::Disabled)] {
+        for from in [
+            Some(Phase::Open),
+            Some(Phase::Secured),
+            Some(Phase::Disabled),
+        ] {
             for e in Endpoint::ALL.into_iter().filter(|e| *e != Endpoint::Create) {
                 for (faulty, accepted) in [(false, true), (true, false)] {
                     // Sends to a disabled connection are never accepted; the sender cannot
@@ -72,16 +76,31 @@ impl Coverage {
                         && ((from == Some(Phase::Disabled) && e == Endpoint::Send)
                             || (from == Some(Phase::Open) && e == Endpoint::SenderUpdate));
                     if !impossible {
-                        all.push(Transition { from, endpoint: e, faulty, accepted });
+                        all.push(Transition {
+                            from,
+                            endpoint: e,
+                            faulty,
+                            accepted,
+                        });
                     }
                 }
             }
         }
         for e in Endpoint::ALL.into_iter().filter(|e| *e != Endpoint::Create) {
-            all.push(Transition { from: Some(Phase::Deleted), endpoint: e, faulty: false, accepted: false });
+            all.push(Transition {
+                from: Some(Phase::Deleted),
+                endpoint: e,
+                faulty: false,
+                accepted: false,
+            });
         }
         for from in [None, Some(Phase::Deleted)] {
-            all.push(Transition { from, endpoint: Endpoint::Create, faulty: false, accepted: true });
+            all.push(Transition {
+                from,
+                endpoint: Endpoint::Create,
+                faulty: false,
+                accepted: true,
+            });
         }
         all
     }
@@ -95,7 +114,10 @@ impl Coverage {
 
     /// Transitions of the universe never reached.
     pub fn missing(&self) -> Vec<Transition> {
-        Self::universe().into_iter().filter(|t| !self.seen.contains_key(t)).collect()
+        Self::universe()
+            .into_iter()
+            .filter(|t| !self.seen.contains_key(t))
+            .collect()
     }
 
     /// A human rendering.
@@ -126,10 +148,22 @@ mod tests {
         let (_, total) = c.ratio();
         assert_eq!(c.ratio().0, 0);
         c.add(&[Transition::new(None, Endpoint::Create, false, Some(201))]);
-        c.add(&[Transition::new(Some(Phase::Open), Endpoint::Send, false, Some(200))]);
-        c.add(&[Transition::new(Some(Phase::Open), Endpoint::Send, false, Some(200))]);
+        c.add(&[Transition::new(
+            Some(Phase::Open),
+            Endpoint::Send,
+            false,
+            Some(200),
+        )]);
+        c.add(&[Transition::new(
+            Some(Phase::Open),
+            Endpoint::Send,
+            false,
+            Some(200),
+        )]);
         assert_eq!(c.ratio(), (2, total));
         assert_eq!(c.missing().len(), total - 2);
-        assert!(c.render().contains("never reached: open --retrieve--> accepted"));
+        assert!(c
+            .render()
+            .contains("never reached: open --retrieve--> accepted"));
     }
 }

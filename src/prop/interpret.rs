@@ -69,7 +69,11 @@ impl Interpreter {
     /// A `fromMessageID` choice: the n-th queued message whose id is known.
     fn from(run: &CaseRun<'_>, c: &Conn, idx: Option<u8>) -> Option<String> {
         let idx = idx? as usize;
-        let known: Vec<&String> = c.queue.iter().filter(|m| run.msg_ids.contains_key(*m)).collect();
+        let known: Vec<&String> = c
+            .queue
+            .iter()
+            .filter(|m| run.msg_ids.contains_key(*m))
+            .collect();
         (!known.is_empty()).then(|| known[idx % known.len()].clone())
     }
 
@@ -129,7 +133,12 @@ impl Interpreter {
                 s
             }
             Kind::Delete => self.base(Op::Delete, &conn),
-            Kind::Fault(f, e) => self.fault(&conn, &c, f, FAULT_ENDPOINTS[e as usize % FAULT_ENDPOINTS.len()]),
+            Kind::Fault(f, e) => self.fault(
+                &conn,
+                &c,
+                f,
+                FAULT_ENDPOINTS[e as usize % FAULT_ENDPOINTS.len()],
+            ),
         }
     }
 
@@ -152,7 +161,8 @@ impl Interpreter {
         let mut s = self.base(Op::Update, conn);
         // Without SK the first update must carry `sender`; leave it out only for the rare
         // "disable and enable" combination, which then checks S-RUPD-FIRST.
-        let first_without_sender = c.sk.is_none() && bits & 0b11_0000 == 0b11_0000 && bits & 0b10 == 0;
+        let first_without_sender =
+            c.sk.is_none() && bits & 0b11_0000 == 0b11_0000 && bits & 0b10 == 0;
         if bits & 1 != 0 {
             s.recipient = Some(self.key(conn));
         }
@@ -181,7 +191,11 @@ impl Interpreter {
         let recipient_side = e.is_recipient();
         match f {
             FaultKind::OldKey => {
-                let retired = if recipient_side { &c.retired_rk } else { &c.retired_sk };
+                let retired = if recipient_side {
+                    &c.retired_rk
+                } else {
+                    &c.retired_sk
+                };
                 match retired.iter().next() {
                     Some(k) => s.sign_with = Some(Some(k.clone())),
                     None => return self.fault(conn, c, FaultKind::WrongKey, e),
@@ -192,23 +206,39 @@ impl Interpreter {
                 s.sign_with = Some(Some(format!("stranger{}", self.strangers)));
             }
             FaultKind::OtherPartyKey => {
-                let other = if recipient_side { c.sk.clone() } else { Some(c.rk.clone()) };
+                let other = if recipient_side {
+                    c.sk.clone()
+                } else {
+                    Some(c.rk.clone())
+                };
                 match other {
                     Some(k) => s.sign_with = Some(Some(k)),
                     None => return self.fault(conn, c, FaultKind::WrongKey, e),
                 }
             }
             FaultKind::OldUri(choice) => {
-                let (version, which) = if recipient_side { (c.ru_version, "ru") } else { (c.su_version, "su") };
+                let (version, which) = if recipient_side {
+                    (c.ru_version, "ru")
+                } else {
+                    (c.su_version, "su")
+                };
                 if version == 0 {
                     return self.fault(conn, c, FaultKind::Method, e);
                 }
-                let v = if choice < 128 { 0 } else { choice as usize % version };
+                let v = if choice < 128 {
+                    0
+                } else {
+                    choice as usize % version
+                };
                 s.via = Some(format!("{which}@{v}"));
             }
             FaultKind::UnknownMessageId => {
                 let mut r = self.base(
-                    if e == Endpoint::DeleteMessages { Op::DeleteMessages } else { Op::Retrieve },
+                    if e == Endpoint::DeleteMessages {
+                        Op::DeleteMessages
+                    } else {
+                        Op::Retrieve
+                    },
                     conn,
                 );
                 self.msgs += 1;
@@ -221,7 +251,10 @@ impl Interpreter {
                     0 => s.set = Some(obj(json!({"unexpected": 1}))),
                     1 => s.omit = Some(vec!["connectionID".into()]),
                     2 => s.set = Some(obj(json!({"connectionID": null}))),
-                    3 => s.content_type = Some(Some(crate::case::OneOrMany::One("text/plain".into()))),
+                    3 => {
+                        s.content_type =
+                            Some(Some(crate::case::OneOrMany::One("text/plain".into())))
+                    }
                     4 => s.append_body = Some("x".into()),
                     5 => s.body = Some(json!([])),
                     6 => s.set = Some(obj(json!({"connectionID": 12345}))),
@@ -235,7 +268,11 @@ impl Interpreter {
             FaultKind::Prohibited => {
                 let mut p = self.base(Op::SenderUpdate, conn);
                 let prop = ["disabled", "recipient", "newRecipientURI"][self.msgs % 3];
-                let v = if prop == "recipient" { Value::String(wire::b64(b"not a key")) } else { Value::Bool(false) };
+                let v = if prop == "recipient" {
+                    Value::String(wire::b64(b"not a key"))
+                } else {
+                    Value::Bool(false)
+                };
                 let mut m = Map::new();
                 m.insert(prop.into(), v);
                 p.set = Some(m);

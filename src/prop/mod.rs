@@ -92,19 +92,39 @@ async fn execute(ctx: &Context, ops: &[AbstractOp]) -> Exec {
     let mut failure = None;
     for (i, op) in ops.iter().enumerate() {
         let step = interp.step(op, &run);
-        let endpoint = step.op.and_then(|o| o.endpoint()).expect("generated steps are protocol steps");
+        let endpoint = step
+            .op
+            .and_then(|o| o.endpoint())
+            .expect("generated steps are protocol steps");
         let phase = run.model.conn(&step.conn).map(|c| c.phase());
         let before = run.exchanges.len();
         let r = run.protocol_step(i + 1, &step, endpoint).await;
-        let status = run.exchanges.get(before).and_then(|e| e.response.as_ref().ok()).map(|r| r.status);
-        transitions.push(Transition::new(phase, endpoint, step.fault.is_some() || step.sig_fault.is_some() || step.sign_with.is_some() || step.via.is_some(), status));
+        let status = run
+            .exchanges
+            .get(before)
+            .and_then(|e| e.response.as_ref().ok())
+            .map(|r| r.status);
+        transitions.push(Transition::new(
+            phase,
+            endpoint,
+            step.fault.is_some()
+                || step.sig_fault.is_some()
+                || step.sign_with.is_some()
+                || step.via.is_some(),
+            status,
+        ));
         steps.push(step);
         if let Err(f) = r {
             failure = Some((f.verdict, f.message, f.failure));
             break;
         }
     }
-    Exec { steps, failure, signatures: run.signatures, transitions }
+    Exec {
+        steps,
+        failure,
+        signatures: run.signatures,
+        transitions,
+    }
 }
 
 fn placeholder_case(steps: Vec<Step>, seed: u64) -> Case {
@@ -164,14 +184,19 @@ pub fn run(ctx: Arc<Context>, opts: &PropOptions, handle: tokio::runtime::Handle
                     let shrinking = AtomicBool::new(false);
                     let outcome = runner.run(&gen::sequence(max_steps), |ops| {
                         let over_time = deadline.is_some_and(|d| Instant::now() > d);
-                        if !shrinking.load(Ordering::Relaxed) && (stop.load(Ordering::Relaxed) || over_time) {
+                        if !shrinking.load(Ordering::Relaxed)
+                            && (stop.load(Ordering::Relaxed) || over_time)
+                        {
                             return Ok(());
                         }
                         let exec = handle.block_on(execute(&ctx, &ops));
                         sequences.fetch_add(1, Ordering::Relaxed);
                         steps.fetch_add(exec.steps.len(), Ordering::Relaxed);
                         signatures.fetch_add(exec.signatures, Ordering::Relaxed);
-                        coverage.lock().expect("coverage lock").add(&exec.transitions);
+                        coverage
+                            .lock()
+                            .expect("coverage lock")
+                            .add(&exec.transitions);
                         match exec.failure {
                             Some((Verdict::Fail, msg, _)) => {
                                 if !shrinking.swap(true, Ordering::Relaxed) {
@@ -189,13 +214,18 @@ pub fn run(ctx: Arc<Context>, opts: &PropOptions, handle: tokio::runtime::Handle
                         }
                     });
                     match outcome {
-                        Err(TestError::Fail(_, ops)) => Some((seed, ops, first_len.load(Ordering::Relaxed))),
+                        Err(TestError::Fail(_, ops)) => {
+                            Some((seed, ops, first_len.load(Ordering::Relaxed)))
+                        }
                         _ => None,
                     }
                 })
             })
             .collect();
-        workers.into_iter().map(|w| w.join().unwrap_or(None)).collect()
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or(None))
+            .collect()
     });
 
     let mut report = PropReport {
@@ -208,8 +238,16 @@ pub fn run(ctx: Arc<Context>, opts: &PropOptions, handle: tokio::runtime::Handle
         sequences.fetch_add(1, Ordering::Relaxed);
         if let Some((_, message, failure)) = exec.failure {
             let case = finding_case(exec.steps, &failure, seed);
-            let path = write_finding(&opts.findings, &case).map_err(|e| report.error.get_or_insert(e).clone()).ok();
-            report.finding = Some(Finding { case, failure, message, path, original_steps: original });
+            let path = write_finding(&opts.findings, &case)
+                .map_err(|e| report.error.get_or_insert(e).clone())
+                .ok();
+            report.finding = Some(Finding {
+                case,
+                failure,
+                message,
+                path,
+                original_steps: original,
+            });
         } else {
             report.error.get_or_insert_with(|| {
                 "the shrunk sequence no longer fails when run again: the failure is flaky".into()
@@ -226,9 +264,15 @@ pub fn run(ctx: Arc<Context>, opts: &PropOptions, handle: tokio::runtime::Handle
 
 /// The case a finding becomes: its steps, the implicated rule, seed and origin.
 pub fn finding_case(steps: Vec<Step>, failure: &Failure, seed: u64) -> Case {
-    let rule = if failure.rule.is_empty() { "B-NO-5XX".to_string() } else { failure.rule.clone() };
+    let rule = if failure.rule.is_empty() {
+        "B-NO-5XX".to_string()
+    } else {
+        failure.rule.clone()
+    };
     let text = serde_json::to_string(&steps).unwrap_or_default();
-    let hash = text.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
+    let hash = text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    });
     let mut case = placeholder_case(steps, seed);
     case.id = format!("prop/{}-{:08x}", rule.to_ascii_lowercase(), hash as u32);
     case.title = format!(
@@ -250,6 +294,7 @@ pub fn write_finding(dir: &Path, case: &Case) -> Result<PathBuf, String> {
     let name = case.id.replace('/', "-");
     let path = dir.join(format!("{name}.json"));
     let text = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())?;
-    std::fs::write(&path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    std::fs::write(&path, text + "\n")
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path)
 }

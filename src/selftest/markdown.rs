@@ -210,7 +210,11 @@ mod tests {
         assert!(md.contains("SURVIVED"), "{md}");
         let header = md.lines().find(|l| l.starts_with("| Fault")).unwrap();
         let row = md.lines().find(|l| l.starts_with("| `a-fault`")).unwrap();
-        assert_eq!(header.matches(" |").count(), row.matches(" |").count(), "{md}");
+        assert_eq!(
+            header.matches(" |").count(),
+            row.matches(" |").count(),
+            "{md}"
+        );
         assert!(md.contains("## Survivors"), "{md}");
         assert!(md.contains("1 of 2 faults killed (50.0%)"), "{md}");
         let t = text(&m);

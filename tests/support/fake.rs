@@ -91,7 +91,10 @@ fn err(status: u16, text: &str) -> Reply {
 impl Fake {
     /// A fake that breaks the given rules (none: conforming for the checks used).
     pub fn new(breaks: &[Break]) -> Fake {
-        Fake { breaks: breaks.to_vec(), state: Mutex::new(State::default()) }
+        Fake {
+            breaks: breaks.to_vec(),
+            state: Mutex::new(State::default()),
+        }
     }
 
     fn is(&self, b: Break) -> bool {
@@ -113,7 +116,9 @@ impl Fake {
         let der = B64.decode(v.as_str()?).ok()?;
         let key = RsaPublicKey::from_public_key_der(&der).ok().or_else(|| {
             use rsa::pkcs1::DecodeRsaPublicKey;
-            self.is(Break::AcceptPkcs1Key).then(|| RsaPublicKey::from_pkcs1_der(&der).ok()).flatten()
+            self.is(Break::AcceptPkcs1Key)
+                .then(|| RsaPublicKey::from_pkcs1_der(&der).ok())
+                .flatten()
         })?;
         use rsa::traits::PublicKeyParts;
         (key.n().bits() >= 2048).then_some(key)
@@ -123,8 +128,15 @@ impl Fake {
         if self.is(Break::AcceptAnySignature) {
             return true;
         }
-        let values: Vec<&str> = req.headers.get_all(header).iter().filter_map(|v| v.to_str().ok()).collect();
-        let [value] = values.as_slice() else { return false };
+        let values: Vec<&str> = req
+            .headers
+            .get_all(header)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let [value] = values.as_slice() else {
+            return false;
+        };
         let token = if header == "authorization" {
             match value.split_once(' ') {
                 Some((scheme, t)) if scheme.eq_ignore_ascii_case("EMSig") => t,
@@ -133,7 +145,9 @@ impl Fake {
         } else {
             value
         };
-        let Ok(sig) = B64.decode(token.trim()) else { return false };
+        let Ok(sig) = B64.decode(token.trim()) else {
+            return false;
+        };
         let path = match req.url.query() {
             Some(q) => format!("{}?{q}", req.url.path()),
             None => req.url.path().to_string(),
@@ -141,24 +155,45 @@ impl Fake {
         let mut input = format!("EMSig1\n{}\n{path}\n", req.method).into_bytes();
         input.extend_from_slice(body);
         let pss = rsa::pss::VerifyingKey::<sha2::Sha256>::new_with_salt_len(key.clone(), 32);
-        let ok = rsa::pss::Signature::try_from(sig.as_slice()).is_ok_and(|s| pss.verify(&input, &s).is_ok());
+        let ok = rsa::pss::Signature::try_from(sig.as_slice())
+            .is_ok_and(|s| pss.verify(&input, &s).is_ok());
         ok || (self.is(Break::AcceptPkcs1v15)
             && rsa::pkcs1v15::Signature::try_from(sig.as_slice()).is_ok_and(|s| {
-                rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key.clone()).verify(&input, &s).is_ok()
+                rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key.clone())
+                    .verify(&input, &s)
+                    .is_ok()
             }))
     }
 
-    fn body(&self, req: &Request, allowed: &[&str], prohibited: &[&str]) -> Result<Map<String, Value>, Reply> {
-        let cts: Vec<&str> = req.headers.get_all("content-type").iter().filter_map(|v| v.to_str().ok()).collect();
-        let ct_ok = cts.len() == 1 && cts[0].split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json");
+    fn body(
+        &self,
+        req: &Request,
+        allowed: &[&str],
+        prohibited: &[&str],
+    ) -> Result<Map<String, Value>, Reply> {
+        let cts: Vec<&str> = req
+            .headers
+            .get_all("content-type")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let ct_ok = cts.len() == 1
+            && cts[0]
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json");
         if !ct_ok && !self.is(Break::IgnoreContentType) {
             return Err(err(400, "content type"));
         }
         let parsed = if self.is(Break::AcceptDuplicateMembers) {
-            serde_json::from_slice::<Value>(&req.body).map_err(|e| e.to_string()).and_then(|v| match v {
-                Value::Object(m) => Ok(m),
-                _ => Err("not an object".into()),
-            })
+            serde_json::from_slice::<Value>(&req.body)
+                .map_err(|e| e.to_string())
+                .and_then(|v| match v {
+                    Value::Object(m) => Ok(m),
+                    _ => Err("not an object".into()),
+                })
         } else {
             edgecheck::wire::parse_object_strict(&req.body).map_err(|e| e.to_string())
         };
@@ -167,18 +202,27 @@ impl Fake {
             Err(_) if self.is(Break::CrashOnNonObject) => return Err((500, None)),
             Err(_) => return Err(err(400, "body")),
         };
-        if !self.is(Break::ProhibitedIgnored) && map.keys().any(|k| prohibited.contains(&k.as_str())) {
+        if !self.is(Break::ProhibitedIgnored)
+            && map.keys().any(|k| prohibited.contains(&k.as_str()))
+        {
             return Err(err(401, "prohibited"));
         }
         if !self.is(Break::AcceptUnknownProperty)
-            && map.keys().any(|k| !allowed.contains(&k.as_str()) && !prohibited.contains(&k.as_str()))
+            && map
+                .keys()
+                .any(|k| !allowed.contains(&k.as_str()) && !prohibited.contains(&k.as_str()))
         {
             return Err(err(400, "unknown property"));
         }
-        for (k, v) in map.iter().filter(|(k, _)| !prohibited.contains(&k.as_str())) {
+        for (k, v) in map
+            .iter()
+            .filter(|(k, _)| !prohibited.contains(&k.as_str()))
+        {
             let ok = match k.as_str() {
                 "connectionID" | "fromMessageID" | "recipient" | "sender" => v.is_string(),
-                "pageSize" => v.as_u64().is_some_and(|n| (1..=i32::MAX as u64).contains(&n)),
+                "pageSize" => v
+                    .as_u64()
+                    .is_some_and(|n| (1..=i32::MAX as u64).contains(&n)),
                 "messages" => v.as_array().is_some_and(|a| !a.is_empty()),
                 _ => v.is_boolean(),
             };
@@ -186,8 +230,14 @@ impl Fake {
                 return Err(err(400, "type"));
             }
         }
-        let cid = map.get("connectionID").and_then(Value::as_str).unwrap_or_default();
-        let cid_ok = (8..=64).contains(&cid.len()) && cid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let cid = map
+            .get("connectionID")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let cid_ok = (8..=64).contains(&cid.len())
+            && cid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !cid_ok && !self.is(Break::LaxConnectionId) {
             return Err(err(400, "connectionID"));
         }
@@ -202,11 +252,17 @@ impl Fake {
             if method != "POST" {
                 return err(405, "method");
             }
-            let b = match self.body(req, &["connectionID", "recipient", "sender", "disabled"], &[]) {
+            let b = match self.body(
+                req,
+                &["connectionID", "recipient", "sender", "disabled"],
+                &[],
+            ) {
                 Ok(b) => b,
                 Err(r) => return r,
             };
-            let Some(rk) = b.get("recipient").and_then(|v| self.key(v)) else { return err(400, "recipient") };
+            let Some(rk) = b.get("recipient").and_then(|v| self.key(v)) else {
+                return err(400, "recipient");
+            };
             let sk = match b.get("sender") {
                 Some(v) => match self.key(v) {
                     Some(k) => Some(k),
@@ -227,7 +283,16 @@ impl Fake {
             let ru = format!("/r/{}", self.token(&mut st, &cid));
             let su = format!("/s/{}", self.token(&mut st, &cid));
             let disabled = b.get("disabled").and_then(Value::as_bool).unwrap_or(false);
-            st.conns.push(Conn { cid, rk, sk, ru: ru.clone(), su: su.clone(), old_ru: vec![], disabled, queue: vec![] });
+            st.conns.push(Conn {
+                cid,
+                rk,
+                sk,
+                ru: ru.clone(),
+                su: su.clone(),
+                old_ru: vec![],
+                disabled,
+                queue: vec![],
+            });
             let mut out = json!({ "recipientURI": ru, "senderURI": su });
             if self.is(Break::CreateExtraProperty) {
                 out["id"] = json!(1);
@@ -238,9 +303,18 @@ impl Fake {
             Some(b) => (b.to_string(), true),
             None => (path.clone(), false),
         };
-        let old_ru_hit = self.is(Break::OldRuAlive) && st.conns.iter().any(|c| c.old_ru.contains(&base));
-        let Some(i) = st.conns.iter().position(|c| c.ru == base || c.su == base || (old_ru_hit && c.old_ru.contains(&base))) else {
-            return if self.is(Break::UnknownPath200) { (200, Some(json!({}))) } else { err(404, "not found") };
+        let old_ru_hit =
+            self.is(Break::OldRuAlive) && st.conns.iter().any(|c| c.old_ru.contains(&base));
+        let Some(i) = st
+            .conns
+            .iter()
+            .position(|c| c.ru == base || c.su == base || (old_ru_hit && c.old_ru.contains(&base)))
+        else {
+            return if self.is(Break::UnknownPath200) {
+                (200, Some(json!({})))
+            } else {
+                err(404, "not found")
+            };
         };
         let recipient = st.conns[i].ru == base || st.conns[i].old_ru.contains(&base);
         let endpoint = match (recipient, messages, method.as_str()) {
@@ -254,24 +328,41 @@ impl Fake {
             _ => return err(405, "method"),
         };
         let allowed: &[&str] = match endpoint {
-            "update" => &["connectionID", "recipient", "sender", "newRecipientURI", "newSenderURI", "disabled"],
+            "update" => &[
+                "connectionID",
+                "recipient",
+                "sender",
+                "newRecipientURI",
+                "newSenderURI",
+                "disabled",
+            ],
             "delete" => &["connectionID"],
             "retrieve" => &["connectionID", "pageSize", "fromMessageID", "keepMessages"],
             "deleteMessages" => &["connectionID", "pageSize", "fromMessageID"],
             "senderUpdate" => &["connectionID", "sender", "newSenderURI"],
             _ => &["connectionID", "messages"],
         };
-        let prohibited: &[&str] = if endpoint == "senderUpdate" { &["recipient", "newRecipientURI", "disabled"] } else { &[] };
+        let prohibited: &[&str] = if endpoint == "senderUpdate" {
+            &["recipient", "newRecipientURI", "disabled"]
+        } else {
+            &[]
+        };
         let b = match self.body(req, allowed, prohibited) {
             Ok(b) => b,
             Err(r) => return r,
         };
-        if b["connectionID"].as_str() != Some(st.conns[i].cid.as_str()) && !self.is(Break::CidMismatchIgnored) {
+        if b["connectionID"].as_str() != Some(st.conns[i].cid.as_str())
+            && !self.is(Break::CidMismatchIgnored)
+        {
             return err(404, "connection");
         }
         let body = req.body.clone();
         let c = &st.conns[i];
-        let signer = if recipient { Some(c.rk.clone()) } else { c.sk.clone() };
+        let signer = if recipient {
+            Some(c.rk.clone())
+        } else {
+            c.sk.clone()
+        };
         match (&signer, endpoint) {
             (None, "senderUpdate") => return err(401, "no sender key"),
             (None, _) => {}
@@ -281,25 +372,45 @@ impl Fake {
                 }
             }
         }
-        let page = |b: &Map<String, Value>| b.get("pageSize").and_then(Value::as_u64).map(|n| n as usize);
+        let page = |b: &Map<String, Value>| {
+            b.get("pageSize")
+                .and_then(Value::as_u64)
+                .map(|n| n as usize)
+        };
         match endpoint {
             "update" | "senderUpdate" => {
-                if endpoint == "update" && c.sk.is_none() && !b.contains_key("sender") && !self.is(Break::FirstUpdateWithoutSender) {
+                if endpoint == "update"
+                    && c.sk.is_none()
+                    && !b.contains_key("sender")
+                    && !self.is(Break::FirstUpdateWithoutSender)
+                {
                     return err(400, "sender required");
                 }
-                let new_rk = if endpoint == "update" { b.get("recipient") } else { None };
+                let new_rk = if endpoint == "update" {
+                    b.get("recipient")
+                } else {
+                    None
+                };
                 let new_sk = b.get("sender");
                 let mut keys = (None, None);
                 if let Some(v) = new_rk {
-                    let Some(k) = self.key(v) else { return err(400, "recipient") };
-                    if !self.is(Break::NoProofOfPossession) && !self.verified(req, "em-new-key-signature", &k, &body) {
+                    let Some(k) = self.key(v) else {
+                        return err(400, "recipient");
+                    };
+                    if !self.is(Break::NoProofOfPossession)
+                        && !self.verified(req, "em-new-key-signature", &k, &body)
+                    {
                         return err(401, "new key signature");
                     }
                     keys.0 = Some(k);
                 }
                 if let Some(v) = new_sk {
-                    let Some(k) = self.key(v) else { return err(400, "sender") };
-                    if endpoint == "senderUpdate" && !self.verified(req, "em-new-key-signature", &k, &body) {
+                    let Some(k) = self.key(v) else {
+                        return err(400, "sender");
+                    };
+                    if endpoint == "senderUpdate"
+                        && !self.verified(req, "em-new-key-signature", &k, &body)
+                    {
                         return err(401, "new key signature");
                     }
                     keys.1 = Some(k);
@@ -332,7 +443,11 @@ impl Fake {
             }
             "delete" => {
                 st.conns.remove(i);
-                (200, self.is(Break::DeleteReturnsBody).then(|| json!({"ok": true})))
+                (
+                    200,
+                    self.is(Break::DeleteReturnsBody)
+                        .then(|| json!({"ok": true})),
+                )
             }
             "send" => {
                 if c.disabled {
@@ -340,14 +455,31 @@ impl Fake {
                 }
                 let mut new = Vec::new();
                 for m in b["messages"].as_array().cloned().unwrap_or_default() {
-                    let ok = m.as_object().is_some_and(|o| o.len() == 1 && o.get("msg").and_then(Value::as_str).is_some_and(|s| !s.is_empty() && B64.decode(s).is_ok()));
+                    let ok = m.as_object().is_some_and(|o| {
+                        o.len() == 1
+                            && o.get("msg")
+                                .and_then(Value::as_str)
+                                .is_some_and(|s| !s.is_empty() && B64.decode(s).is_ok())
+                    });
                     if !ok {
                         return err(400, "message");
                     }
                     st.counter += 1;
-                    let id = if self.is(Break::CounterMessageIds) { format!("{}", 1000 + st.counter) } else { format!("m{}", rand::random::<u64>()) };
-                    let ts = if self.is(Break::TsWithOffset) { "2026-01-01T00:00:00.000+00:00" } else { "2026-01-01T00:00:00.000Z" };
-                    new.push(Msg { id, ts: ts.into(), msg: m["msg"].as_str().unwrap_or_default().into() });
+                    let id = if self.is(Break::CounterMessageIds) {
+                        format!("{}", 1000 + st.counter)
+                    } else {
+                        format!("m{}", rand::random::<u64>())
+                    };
+                    let ts = if self.is(Break::TsWithOffset) {
+                        "2026-01-01T00:00:00.000+00:00"
+                    } else {
+                        "2026-01-01T00:00:00.000Z"
+                    };
+                    new.push(Msg {
+                        id,
+                        ts: ts.into(),
+                        msg: m["msg"].as_str().unwrap_or_default().into(),
+                    });
                 }
                 st.conns[i].queue.extend(new);
                 if self.is(Break::Send201) {
@@ -361,7 +493,9 @@ impl Fake {
                     None => 0,
                     Some(id) => match c.queue.iter().position(|m| m.id == id) {
                         Some(p) => p,
-                        None if self.is(Break::UnknownFromEmpty) && endpoint == "retrieve" => return (200, Some(json!({"messages": []}))),
+                        None if self.is(Break::UnknownFromEmpty) && endpoint == "retrieve" => {
+                            return (200, Some(json!({"messages": []})))
+                        }
                         None => return err(400, "unknown message"),
                     },
                 };
@@ -369,7 +503,11 @@ impl Fake {
                 if endpoint == "deleteMessages" {
                     let n = page(&b).unwrap_or(avail).min(avail);
                     st.conns[i].queue.drain(start..start + n);
-                    let reported = if self.is(Break::DeletedCountWrong) { n + 1 } else { n };
+                    let reported = if self.is(Break::DeletedCountWrong) {
+                        n + 1
+                    } else {
+                        n
+                    };
                     return (200, Some(json!({ "deleted": reported })));
                 }
                 let n = page(&b).unwrap_or(10).min(10).min(avail);
@@ -382,7 +520,10 @@ impl Fake {
                 if !keep && !self.is(Break::RetrieveNeverRemoves) {
                     st.conns[i].queue.drain(start..start + n);
                 }
-                let msgs: Vec<Value> = out.iter().map(|m| json!({"id": m.id, "ts": m.ts, "msg": m.msg})).collect();
+                let msgs: Vec<Value> = out
+                    .iter()
+                    .map(|m| json!({"id": m.id, "ts": m.ts, "msg": m.msg}))
+                    .collect();
                 let mut body = json!({ "messages": msgs });
                 match next {
                     Some(id) => body["nextMessageID"] = json!(id),

@@ -307,7 +307,10 @@ async fn message_id_privacy(
         r.from_message = from.clone();
         run.protocol_step(n, &r, Endpoint::Retrieve).await?;
         // Continue from the first message whose id came only as nextMessageID.
-        let known = names.iter().take_while(|m| run.msg_ids.contains_key(*m)).count();
+        let known = names
+            .iter()
+            .take_while(|m| run.msg_ids.contains_key(*m))
+            .count();
         if known == count {
             break;
         }
@@ -375,7 +378,8 @@ async fn oversized_body(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailu
 async fn quota(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepFailure> {
     let bound = arg_u64(step, "messages", 512).clamp(16, 100_000) as usize;
     let conn = "quota";
-    run.protocol_step(n, &plain(Op::Create, conn), Endpoint::Create).await?;
+    run.protocol_step(n, &plain(Op::Create, conn), Endpoint::Create)
+        .await?;
     let mut sent = 0;
     let mut batch_no = 0;
     while sent < bound {
@@ -387,7 +391,11 @@ async fn quota(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepF
         match run.protocol_step(n, &s, Endpoint::Send).await {
             Ok(()) => sent += 16,
             Err(f) => {
-                let status = run.exchanges.get(before).and_then(|e| e.response.as_ref().ok()).map(|r| r.status);
+                let status = run
+                    .exchanges
+                    .get(before)
+                    .and_then(|e| e.response.as_ref().ok())
+                    .map(|r| r.status);
                 if status != Some(429) {
                     return Err(f);
                 }
@@ -411,13 +419,21 @@ async fn quota(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepF
                     }
                 }
                 if stored != sent {
-                    return Err(failure(Verdict::Fail, n, "B-QUOTA", format!("{sent} messages stored (the refused send stored nothing)"), format!("{stored}")));
+                    return Err(failure(
+                        Verdict::Fail,
+                        n,
+                        "B-QUOTA",
+                        format!("{sent} messages stored (the refused send stored nothing)"),
+                        format!("{stored}"),
+                    ));
                 }
                 return Ok(());
             }
         }
     }
-    run.skipped = Some(format!("no queue cap observed up to {sent} messages; B-QUOTA not exercised"));
+    run.skipped = Some(format!(
+        "no queue cap observed up to {sent} messages; B-QUOTA not exercised"
+    ));
     Ok(())
 }
 
