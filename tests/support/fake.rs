@@ -4,7 +4,6 @@
 //!
 //! It verifies signatures with the `rsa` crate (the suite signs with aws-lc-rs).
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use base64::Engine as _;
