@@ -178,6 +178,7 @@ fn old_uris_stay_dead_across_rotations() {
     }
     let mut r = Request::new("c", Endpoint::Send);
     r.auth = key("sk");
+    r.params.messages = vec!["m".into()];
     r.via = Via::Version(3);
     assert_eq!(m.predict(&r).unwrap().statuses, [200].into());
     r.via = Via::Version(4);
