@@ -3,44 +3,13 @@
 //! across connections are caught, and each finding's case file replays the failure on the
 //! faulty server and passes on the correct one.
 
-use std::sync::Arc;
+mod support;
+
 use std::time::Duration;
 
-use edge_reference_server::{faults::Fault, Config, Tls};
-use edgecheck::client::{Client, ClientOptions};
-use edgecheck::engine::{runner, Context, Verdict};
+use edgecheck::engine::{runner, Verdict};
 use edgecheck::fuzz::{self, FuzzOptions, FuzzReport};
-use edgecheck::sign::KeyPool;
-
-async fn server(faults: &[&str]) -> edge_reference_server::Server {
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        tls: Tls::Plain,
-        page_size: 10,
-        faults: faults
-            .iter()
-            .map(|f| f.parse::<Fault>().expect("known fault"))
-            .collect(),
-        ..Config::default()
-    };
-    edge_reference_server::start(config)
-        .await
-        .expect("server starts")
-}
-
-fn context(server: &edge_reference_server::Server) -> Arc<Context> {
-    Arc::new(Context {
-        client: Client::new(&ClientOptions {
-            timeout: Duration::from_secs(10),
-            ..ClientOptions::default()
-        })
-        .unwrap(),
-        pool: KeyPool::builtin().unwrap(),
-        servers: vec![server.create_url().parse().unwrap()],
-        page_size: Some(10),
-        allow_http: true,
-    })
-}
+use support::reference::{context, server};
 
 fn options(dir: &std::path::Path, seed: u64) -> FuzzOptions {
     FuzzOptions {

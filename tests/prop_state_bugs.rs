@@ -1,47 +1,11 @@
 //! `prop` finds state bugs no scripted case targets, shrinks them to a few steps, and the case
 //! file it writes replays the failure; against the correct server it finds nothing.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod support;
 
-use edge_reference_server::{faults::Fault, Config, Tls};
-use edgecheck::client::{Client, ClientOptions};
-use edgecheck::engine::{runner, Context, Verdict};
+use edgecheck::engine::{runner, Verdict};
 use edgecheck::prop::{self, PropOptions};
-use edgecheck::sign::KeyPool;
-
-async fn server(faults: &[&str]) -> edge_reference_server::Server {
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        tls: Tls::Plain,
-        page_size: 10,
-        faults: faults
-            .iter()
-            .map(|f| f.parse::<Fault>().expect("known fault"))
-            .collect(),
-        ..Config::default()
-    };
-    edge_reference_server::start(config)
-        .await
-        .expect("server starts")
-}
-
-fn context(server: &edge_reference_server::Server) -> Arc<Context> {
-    let client = Client::new(&ClientOptions {
-        timeout: Duration::from_secs(10),
-        body_cap: 1 << 20,
-        ca_cert_pem: None,
-        insecure: false,
-    })
-    .unwrap();
-    Arc::new(Context {
-        client,
-        pool: KeyPool::builtin().unwrap(),
-        servers: vec![server.create_url().parse().unwrap()],
-        page_size: Some(10),
-        allow_http: true,
-    })
-}
+use support::reference::{context, server};
 
 fn options(dir: &std::path::Path, cases: u32) -> PropOptions {
     PropOptions {

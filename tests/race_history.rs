@@ -2,28 +2,14 @@
 //! servers with a concurrency, rotation or disable fault are caught, and the violation comes
 //! with the few operations that show it.
 
+mod support;
+
 use std::time::Duration;
 
-use edge_reference_server::{faults::Fault, Config, Tls};
 use edgecheck::client::{Client, ClientOptions};
 use edgecheck::race::{self, history::Action, Env, RaceOptions, Shape};
 use edgecheck::sign::KeyPool;
-
-async fn server(faults: &[&str]) -> edge_reference_server::Server {
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        tls: Tls::Plain,
-        page_size: 10,
-        faults: faults
-            .iter()
-            .map(|f| f.parse::<Fault>().expect("known fault"))
-            .collect(),
-        ..Config::default()
-    };
-    edge_reference_server::start(config)
-        .await
-        .expect("server starts")
-}
+use support::reference::server;
 
 fn env(server: &edge_reference_server::Server) -> Env {
     Env {
