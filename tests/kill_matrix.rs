@@ -152,23 +152,9 @@ fn every_fault_is_killed_by_a_check_linked_to_its_rule() {
     let text = selftest::text(&m);
     println!("{text}");
     assert_eq!(m.rows.len(), Fault::ALL.len());
-    // Known gaps: no check yet signs over an empty body or drops the query from the signing
-    // input (needs new signature faults). Listed here so a new survivor still fails, and a
-    // fixed one must be removed from the list.
-    const KNOWN_SURVIVORS: &[&str] = &["sig-ignores-body", "sig-ignores-query"];
-    let surviving: Vec<String> = m.survivors().iter().map(|r| r.fault.name.clone()).collect();
-    let stale: Vec<&&str> = KNOWN_SURVIVORS
-        .iter()
-        .filter(|k| !surviving.iter().any(|s| s == **k))
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "now killed, remove from KNOWN_SURVIVORS: {stale:?}"
-    );
     let survivors: Vec<String> = m
         .survivors()
         .iter()
-        .filter(|r| !KNOWN_SURVIVORS.contains(&r.fault.name.as_str()))
         .map(|r| {
             format!(
                 "{} ({}): {}",

@@ -38,11 +38,15 @@ pub enum SigFault {
     WrongBody,
     /// Signs with the other key.
     OtherKey,
+    /// Signs an empty body (`{}` when the body is already empty).
+    EmptyBody,
+    /// Signs the path without its query (with `?x=1` added when there is none).
+    DropQuery,
 }
 
 impl SigFault {
     /// Every fault, in the order of `docs/case-format.md`.
-    pub const ALL: [SigFault; 14] = [
+    pub const ALL: [SigFault; 16] = [
         SigFault::Pkcs1v15,
         SigFault::Salt20,
         SigFault::Salt0,
@@ -57,6 +61,8 @@ impl SigFault {
         SigFault::WrongMethod,
         SigFault::WrongBody,
         SigFault::OtherKey,
+        SigFault::EmptyBody,
+        SigFault::DropQuery,
     ];
 }
 
@@ -136,6 +142,17 @@ pub fn signature_token(
             b64(key.sign(&signing_input(method, path, &wrong)))
         }
         SigFault::OtherKey => b64(other.sign(&input())),
+        SigFault::EmptyBody => {
+            let empty: &[u8] = if body.is_empty() { b"{}" } else { b"" };
+            b64(key.sign(&signing_input(method, path, empty)))
+        }
+        SigFault::DropQuery => {
+            let wrong = match path.split_once('?') {
+                Some((bare, _)) => bare.to_owned(),
+                None => format!("{path}?x=1"),
+            };
+            b64(key.sign(&signing_input(method, &wrong, body)))
+        }
     }
 }
 
@@ -174,7 +191,9 @@ mod tests {
                 "wrongPath",
                 "wrongMethod",
                 "wrongBody",
-                "otherKey"
+                "otherKey",
+                "emptyBody",
+                "dropQuery"
             ]
         );
         let f: SigFault = serde_json::from_str("\"wrongPath\"").unwrap();
@@ -251,6 +270,28 @@ mod tests {
         ));
         let other_sig = unb64(&tok(SigFault::OtherKey)).unwrap();
         assert!(rsa_verify(other.spki_der(), &input, &other_sig, 32));
+        let empty = unb64(&tok(SigFault::EmptyBody)).unwrap();
+        assert!(rsa_verify(
+            key.spki_der(),
+            &signing_input("POST", "/r/messages", b""),
+            &empty,
+            32
+        ));
+        let with_query = |f| signature_token(&key, &other, "POST", "/r?a=b", b"", Some(f));
+        let bare = unb64(&with_query(SigFault::DropQuery)).unwrap();
+        assert!(rsa_verify(
+            key.spki_der(),
+            &signing_input("POST", "/r", b""),
+            &bare,
+            32
+        ));
+        let empty_object = unb64(&with_query(SigFault::EmptyBody)).unwrap();
+        assert!(rsa_verify(
+            key.spki_der(),
+            &signing_input("POST", "/r?a=b", b"{}"),
+            &empty_object,
+            32
+        ));
     }
 
     #[test]
