@@ -6,7 +6,7 @@ use std::fmt;
 use aws_lc_rs::digest::{Context, Digest, SHA256};
 use hyper::header::{HeaderMap, HeaderName, AUTHORIZATION};
 
-use crate::encoding::decode_b64;
+use crate::encoding::{decode_b64, decode_b64_lax};
 
 /// The header field carrying the proof of possession of a new key (B-SIG-NEWKEY).
 pub(crate) static NEW_KEY_SIGNATURE: HeaderName = HeaderName::from_static("em-new-key-signature");
@@ -57,6 +57,8 @@ pub(crate) struct HeaderLeniency {
     pub any_scheme: bool,
     /// Use the first of several fields.
     pub first_of_many: bool,
+    /// Accept the base64url alphabet and missing padding in signature tokens.
+    pub lax_base64: bool,
 }
 
 /// The signature bytes of `Authorization: EMSig <base64>`.
@@ -69,13 +71,17 @@ pub(crate) fn authorization(
     if !leniency.any_scheme && !scheme.eq_ignore_ascii_case(SCHEME) {
         return Err(HeaderError::Malformed);
     }
-    decode_token(token)
+    decode_token(token, leniency.lax_base64)
 }
 
-/// The signature bytes of `EM-New-Key-Signature: <base64>`.
-pub(crate) fn new_key_signature(headers: &HeaderMap) -> Result<Vec<u8>, HeaderError> {
+/// The signature bytes of `EM-New-Key-Signature: <base64>` (only `lax_base64` of the
+/// leniency applies).
+pub(crate) fn new_key_signature(
+    headers: &HeaderMap,
+    leniency: HeaderLeniency,
+) -> Result<Vec<u8>, HeaderError> {
     let value = single_value(headers, &NEW_KEY_SIGNATURE, false)?;
-    decode_token(value)
+    decode_token(value, leniency.lax_base64)
 }
 
 /// The one value of `name`, without the optional whitespace around it (RFC 9110 §5.5).
@@ -93,9 +99,15 @@ fn single_value<'h>(
     Ok(text.trim_matches([' ', '\t']))
 }
 
-/// One non-empty standard base64 token (no inner whitespace).
-fn decode_token(token: &str) -> Result<Vec<u8>, HeaderError> {
-    match decode_b64(token) {
+/// One non-empty standard base64 token (no inner whitespace); `lax` also takes the base64url
+/// alphabet and missing padding.
+fn decode_token(token: &str, lax: bool) -> Result<Vec<u8>, HeaderError> {
+    let bytes = if lax && !token.contains([' ', '\t']) {
+        decode_b64_lax(token)
+    } else {
+        decode_b64(token)
+    };
+    match bytes {
         Some(bytes) if !bytes.is_empty() => Ok(bytes),
         _ => Err(HeaderError::Malformed),
     }
@@ -163,21 +175,31 @@ mod tests {
         let lax = HeaderLeniency {
             any_scheme: true,
             first_of_many: true,
+            lax_base64: true,
         };
         let h = headers(&[(&AUTHORIZATION, "Bearer QUJD"), (&AUTHORIZATION, "x")]);
         assert_eq!(authorization(&h, lax), Ok(b"ABC".to_vec()));
+        for token in ["-_8", "-_8=", "+/8"] {
+            let h = headers(&[(&AUTHORIZATION, &*format!("EMSig {token}"))]);
+            assert_eq!(authorization(&h, lax), Ok(vec![0xfb, 0xff]), "{token}");
+            let h = headers(&[(&NEW_KEY_SIGNATURE, token)]);
+            assert_eq!(new_key_signature(&h, lax), Ok(vec![0xfb, 0xff]), "{token}");
+        }
     }
 
     #[test]
     fn parses_the_new_key_signature_field() {
+        let strict = HeaderLeniency::default();
         let h = headers(&[(&NEW_KEY_SIGNATURE, " QUJD ")]);
-        assert_eq!(new_key_signature(&h), Ok(b"ABC".to_vec()));
+        assert_eq!(new_key_signature(&h, strict), Ok(b"ABC".to_vec()));
         let h = headers(&[(&NEW_KEY_SIGNATURE, "EMSig QUJD")]);
-        assert_eq!(new_key_signature(&h), Err(HeaderError::Malformed));
+        assert_eq!(new_key_signature(&h, strict), Err(HeaderError::Malformed));
         let h = headers(&[(&NEW_KEY_SIGNATURE, "QUJD"), (&NEW_KEY_SIGNATURE, "QUJD")]);
-        assert_eq!(new_key_signature(&h), Err(HeaderError::Repeated));
+        assert_eq!(new_key_signature(&h, strict), Err(HeaderError::Repeated));
+        let h = headers(&[(&NEW_KEY_SIGNATURE, "-_8=")]);
+        assert_eq!(new_key_signature(&h, strict), Err(HeaderError::Malformed));
         assert_eq!(
-            new_key_signature(&HeaderMap::new()),
+            new_key_signature(&HeaderMap::new(), strict),
             Err(HeaderError::Missing)
         );
     }

@@ -1,7 +1,7 @@
 //! Value formats of the binding: standard base64 (B-ENC-B64), connection IDs (B-CID-FMT),
 //! message bodies (B-MSG-FMT) and random base64url identifiers.
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use rand::RngCore as _;
 
@@ -10,6 +10,22 @@ use rand::RngCore as _;
 /// Non-zero padding bits are rejected (B-B64-PADBITS leaves this to implementations).
 pub(crate) fn decode_b64(text: &str) -> Option<Vec<u8>> {
     STANDARD.decode(text).ok()
+}
+
+/// Decodes base64 the way a lenient library does (for fault injection only): ASCII
+/// whitespace is skipped, the base64url alphabet is read as the standard one, and padding is
+/// optional.
+pub(crate) fn decode_b64_lax(text: &str) -> Option<Vec<u8>> {
+    let standard: String = text
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            other => other,
+        })
+        .collect();
+    STANDARD_NO_PAD.decode(standard.trim_end_matches('=')).ok()
 }
 
 /// Whether `text` is a valid `msg`: non-empty standard base64 (B-MSG-FMT).
@@ -58,6 +74,14 @@ mod tests {
         assert!(!is_valid_msg("aGVsbG8"));
         assert!(!is_valid_msg("aGVs bG8="));
         assert!(!is_valid_msg("aGVsbG8_"));
+    }
+
+    #[test]
+    fn lax_base64_takes_url_alphabet_missing_padding_and_whitespace() {
+        for text in ["+/8=", "-_8=", "-_8", "+/8", " +/\n8= ", "+/\r\n8"] {
+            assert_eq!(decode_b64_lax(text), Some(vec![0xfb, 0xff]), "{text:?}");
+        }
+        assert_eq!(decode_b64_lax("*"), None);
     }
 
     #[test]

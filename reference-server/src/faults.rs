@@ -49,12 +49,14 @@ faults! {
     CreateNoSigCheck = "create-no-sig-check", "S-CREATE-SIGN", "Create accepts a missing or invalid signature.";
     AcceptPkcs1v15 = "accept-pkcs1v15", "B-SIG-ALG", "Signatures made with PKCS#1 v1.5 (SHA-256) are accepted too.";
     AcceptAnySalt = "accept-any-salt", "B-SIG-ALG", "RSA-PSS signatures with any salt length from 0 to 64 bytes (or the maximum) are accepted.";
+    SenderPkcs1v15Accepted = "sender-pkcs1v15-accepted", "S-CRYPTO-PSS", "Requests to SU and SU/messages signed with PKCS#1 v1.5 (SHA-256) are accepted (the sender endpoints verify with another scheme).";
     SigIgnoresPath = "sig-ignores-path", "B-SIG-INPUT", "A signature made with an empty PATH, or with the path of another endpoint of the server for this connection (CE, RU, RU/messages, SU, SU/messages), is accepted.";
     SigIgnoresMethod = "sig-ignores-method", "B-SIG-INPUT", "A signature made with an empty METHOD or any other common method (GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS) is accepted.";
     SigIgnoresBody = "sig-ignores-body", "B-SIG-INPUT", "A signature made over an empty BODY (or `{}`) is accepted whatever the body.";
     SigIgnoresQuery = "sig-ignores-query", "B-SIG-INPUT", "A signature made over the path without its query is accepted.";
     AuthAnyScheme = "auth-any-scheme", "B-SIG-HDR", "Any scheme name is accepted in Authorization (`Bearer <sig>`).";
     AuthFirstOfMany = "auth-first-of-many", "B-SIG-HDR", "With two Authorization fields, the first is used instead of refusing the request.";
+    SigBase64Lax = "sig-base64-lax", "B-ENC-B64", "Signature tokens (Authorization, EM-New-Key-Signature) are decoded leniently: the base64url alphabet and missing padding are accepted.";
     NewkeySigOptional = "newkey-sig-optional", "B-SIG-NEWKEY", "PUT RU with `recipient` needs no EM-New-Key-Signature (one that is present is still checked).";
     NewkeySigUnchecked = "newkey-sig-unchecked", "B-SIG-NEWKEY", "PUT RU with `recipient` needs EM-New-Key-Signature, but its value is not verified.";
     SenderNewkeySigOptional = "sender-newkey-sig-optional", "B-SIG-NEWKEY", "PUT SU with `sender` needs no EM-New-Key-Signature (one that is present is still checked).";
@@ -88,6 +90,8 @@ faults! {
     DuplicateMembersAccepted = "duplicate-members-accepted", "B-JSON-DUP", "Duplicate member names are accepted (the last one wins).";
     Pkcs1KeyAccepted = "pkcs1-key-accepted", "B-KEY-PKCS1", "A bare PKCS#1 RSAPublicKey is accepted as a key.";
     SmallKeyAccepted = "small-key-accepted", "B-KEY-SIZE", "1024-bit RSA keys are accepted.";
+    KeyAlgorithmUnchecked = "key-algorithm-unchecked", "B-KEY-FMT", "Any well-formed SPKI is accepted as a key, whatever its algorithm (a P-256 key is stored, and then verifies nothing).";
+    KeyBase64Lax = "key-base64-lax", "B-ENC-B64", "Keys are decoded leniently: the base64url alphabet, missing padding, spaces and line breaks are accepted.";
     CidFormatLax = "cid-format-lax", "B-CID-FMT", "Any non-empty connectionID is accepted (4 characters, non-base64url).";
     MsgNotBase64Accepted = "msg-not-base64-accepted", "B-MSG-FMT", "Any non-empty string is accepted as `msg`.";
     CidMismatchIgnored = "cid-mismatch-ignored", "S-CID-404", "The connectionID in the body is not compared with the connection of the URI.";
@@ -240,6 +244,8 @@ mod lenient {
         pub body: &'a [u8],
         /// Other paths of the connection (`sig-ignores-path`).
         pub other_paths: &'a [String],
+        /// Whether the request goes to SU or SU/messages (`sender-pkcs1v15-accepted`).
+        pub to_sender: bool,
     }
 
     /// Whether `signature` by `key` is accepted by one of the signature faults that are on,
@@ -252,7 +258,8 @@ mod lenient {
         signature: &[u8],
     ) -> bool {
         let schemes = SigLeniency {
-            pkcs1v15: faults.on(Fault::AcceptPkcs1v15),
+            pkcs1v15: faults.on(Fault::AcceptPkcs1v15)
+                || (faults.on(Fault::SenderPkcs1v15Accepted) && request.to_sender),
             any_salt: faults.on(Fault::AcceptAnySalt),
         };
         if schemes.verify(key.der(), digest, signature) {
@@ -266,6 +273,7 @@ mod lenient {
             target,
             body,
             other_paths,
+            ..
         } = *request;
         (faults.on(Fault::SigIgnoresPath)
             && std::iter::once("")

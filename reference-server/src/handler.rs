@@ -72,6 +72,8 @@ impl App {
             keys: crate::keys::KeyLeniency {
                 pkcs1: self.fault(Fault::Pkcs1KeyAccepted),
                 small: self.fault(Fault::SmallKeyAccepted),
+                any_algorithm: self.fault(Fault::KeyAlgorithmUnchecked),
+                lax_base64: self.fault(Fault::KeyBase64Lax),
             },
         }
     }
@@ -641,6 +643,9 @@ struct Signed<'r> {
     /// Other paths a signature is accepted for (`sig-ignores-path` only; else empty).
     #[cfg_attr(not(feature = "faults"), allow(dead_code))]
     other_paths: Vec<String>,
+    /// The request goes to SU or SU/messages (`sender-pkcs1v15-accepted` only; else false).
+    #[cfg_attr(not(feature = "faults"), allow(dead_code))]
+    to_sender: bool,
     #[cfg_attr(not(feature = "faults"), allow(dead_code))]
     faults: Faults,
 }
@@ -656,7 +661,10 @@ impl<'r> Signed<'r> {
         let leniency = HeaderLeniency {
             any_scheme: app.fault(Fault::AuthAnyScheme),
             first_of_many: app.fault(Fault::AuthFirstOfMany),
+            lax_base64: app.fault(Fault::SigBase64Lax),
         };
+        let to_sender = app.fault(Fault::SenderPkcs1v15Accepted)
+            && app.store.party(token) == Some(Party::Sender);
         let mut other_paths = Vec::new();
         if app.fault(Fault::SigIgnoresPath) {
             other_paths.push(app.routes.create_path().to_owned());
@@ -673,9 +681,10 @@ impl<'r> Signed<'r> {
             target,
             body,
             authorization: auth::authorization(&parts.headers, leniency),
-            new_key: auth::new_key_signature(&parts.headers),
+            new_key: auth::new_key_signature(&parts.headers, leniency),
             digest: OnceCell::new(),
             other_paths,
+            to_sender,
             faults: app.faults,
         }
     }
@@ -697,6 +706,7 @@ impl<'r> Signed<'r> {
                 target: self.target,
                 body: self.body,
                 other_paths: &self.other_paths,
+                to_sender: self.to_sender,
             };
             crate::faults::accepts_leniently(self.faults, key, self.digest(), &request, signature)
         }

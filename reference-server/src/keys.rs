@@ -13,7 +13,7 @@ use aws_lc_rs::signature::{ParsedPublicKey, RSA_PSS_2048_8192_SHA256};
 use pkcs1::der::Decode as _;
 use spki::{ObjectIdentifier, SubjectPublicKeyInfoRef};
 
-use crate::encoding::decode_b64;
+use crate::encoding::{decode_b64, decode_b64_lax};
 
 /// Smallest modulus accepted (B-KEY-SIZE).
 pub(crate) const MIN_BITS: usize = 2048;
@@ -60,6 +60,10 @@ pub(crate) struct KeyLeniency {
     pub pkcs1: bool,
     /// Accept moduli from 1024 bits (breaks B-KEY-SIZE).
     pub small: bool,
+    /// Accept an SPKI of any algorithm, as a key that verifies nothing (breaks B-KEY-FMT).
+    pub any_algorithm: bool,
+    /// Decode the base64 leniently (breaks B-ENC-B64).
+    pub lax_base64: bool,
 }
 
 /// An RSA public key, checked and parsed once.
@@ -70,6 +74,9 @@ pub(crate) struct PublicKey {
 
 enum Verifier {
     AwsLc(ParsedPublicKey),
+    /// A key of another algorithm than RSA, accepted only by the `key-algorithm-unchecked`
+    /// fault: nothing verifies with it.
+    Foreign,
     #[cfg(feature = "faults")]
     Small(crate::faults::SmallKey),
 }
@@ -85,7 +92,12 @@ impl fmt::Debug for PublicKey {
 impl PublicKey {
     /// Parses the base64 of a DER SPKI.
     pub(crate) fn from_base64(text: &str, leniency: KeyLeniency) -> Result<PublicKey, KeyError> {
-        let der = decode_b64(text).ok_or(KeyError::NotBase64)?;
+        let der = if leniency.lax_base64 {
+            decode_b64_lax(text)
+        } else {
+            decode_b64(text)
+        };
+        let der = der.ok_or(KeyError::NotBase64)?;
         PublicKey::from_der(&der, leniency)
     }
 
@@ -94,6 +106,12 @@ impl PublicKey {
         let bits = match spki_modulus_bits(der) {
             Ok(bits) => bits,
             Err(KeyError::NotSpki) if leniency.pkcs1 => pkcs1_modulus_bits(der)?,
+            Err(KeyError::NotRsa) if leniency.any_algorithm => {
+                return Ok(PublicKey {
+                    der: der.into(),
+                    verifier: Verifier::Foreign,
+                })
+            }
             Err(e) => return Err(e),
         };
         let min = if leniency.small { 1024 } else { MIN_BITS };
@@ -126,6 +144,7 @@ impl PublicKey {
     pub(crate) fn verify(&self, digest: &Digest, signature: &[u8]) -> bool {
         match &self.verifier {
             Verifier::AwsLc(key) => key.verify_digest_sig(digest, signature).is_ok(),
+            Verifier::Foreign => false,
             #[cfg(feature = "faults")]
             Verifier::Small(key) => key.verify(digest, signature),
         }
@@ -172,6 +191,7 @@ pub(crate) fn test_key(name: &str) -> PublicKey {
 mod tests {
     use super::*;
     use aws_lc_rs::digest::{digest, SHA256};
+    use base64::Engine as _;
     use rsa::pkcs1::EncodeRsaPublicKey as _;
     use rsa::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _};
     use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _};
@@ -271,13 +291,13 @@ mod tests {
             .to_vec();
         let pkcs1 = KeyLeniency {
             pkcs1: true,
-            small: false,
+            ..KeyLeniency::default()
         };
         assert!(PublicKey::from_der(&bare, pkcs1).is_ok());
         let small_key = fixture("rsa1024");
         let lax = KeyLeniency {
-            pkcs1: false,
             small: true,
+            ..KeyLeniency::default()
         };
         let small = PublicKey::from_der(&spki(&small_key), lax).unwrap();
         let message = b"EMSig1\nPOST\n/connection\n{}";
@@ -289,6 +309,47 @@ mod tests {
             cfg!(feature = "faults"),
             "1024-bit keys verify only through the fault-injection verifier"
         );
+    }
+
+    #[test]
+    fn leniency_admits_other_algorithms_and_lax_base64() {
+        let ec_pem = std::fs::read_to_string(format!(
+            "{}/tests/keys/ec-p256.pem",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let ec = rcgen::PublicKeyData::subject_public_key_info(
+            &rcgen::KeyPair::from_pem(&ec_pem).unwrap(),
+        );
+        let any = KeyLeniency {
+            any_algorithm: true,
+            ..KeyLeniency::default()
+        };
+        let foreign = PublicKey::from_der(&ec, any).unwrap();
+        let message = b"EMSig1\nPOST\n/connection\n{}";
+        assert!(!foreign.verify(&digest(&SHA256, message), &[0; 64]));
+        assert_eq!(
+            PublicKey::from_der(b"hello", any).unwrap_err(),
+            KeyError::NotSpki
+        );
+
+        let key = fixture("rsa2048-a");
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(spki(&key));
+        assert!(
+            url.contains(['-', '_']),
+            "the fixture's base64 differs in base64url"
+        );
+        let strict = KeyLeniency::default();
+        assert_eq!(
+            PublicKey::from_base64(&url, strict).unwrap_err(),
+            KeyError::NotBase64
+        );
+        let lax = KeyLeniency {
+            lax_base64: true,
+            ..KeyLeniency::default()
+        };
+        let public = PublicKey::from_base64(&url, lax).unwrap();
+        assert!(public.verify(&digest(&SHA256, message), &sign_pss(&key, 32, message)));
     }
 
     #[test]

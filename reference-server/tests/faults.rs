@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use common::{msgs, new_cid, path_of, plain_with, Conn, Key, Resp, TestServer};
+use common::{ec_spki, msgs, new_cid, path_of, plain_with, Conn, Key, Resp, TestServer};
 use edge_reference_server::faults::Fault;
 use serde_json::{json, Value};
 use sha2::Digest as _;
@@ -158,6 +158,28 @@ async fn conforms(t: &TestServer, fault: Fault) -> bool {
                 .status
                 == 401
         }
+        Fault::SenderPkcs1v15Accepted => {
+            let conn = t.secured(&k.a, &k.b).await;
+            let body = json!({"connectionID": conn.cid, "messages": [{"msg": "QQ=="}]});
+            let bytes = serde_json::to_vec(&body).unwrap();
+            let url = messages_url(&conn.su);
+            let sig = k.b.sign_pkcs1v15("POST", &path_of(&url), &bytes);
+            let auth = format!("EMSig {sig}");
+            t.raw("POST", &url, &[JSON, ("authorization", &auth)], &bytes)
+                .await
+                .status
+                == 401
+        }
+        Fault::SigBase64Lax => {
+            let conn = t.create(&k.a, None).await;
+            let body = id(&conn);
+            let bytes = serde_json::to_vec(&body).unwrap();
+            let sig = k.a.sign("POST", &path_of(&messages_url(&conn.ru)), &bytes);
+            // A 2048-bit signature always ends in `==`, so this token differs from `sig`.
+            let url_safe = sig.replace('+', "-").replace('/', "_");
+            let auth = format!("EMSig {}", url_safe.trim_end_matches('='));
+            retrieve_with_auth(t, &conn, &[&auth], &body).await.status == 401
+        }
         Fault::SigIgnoresPath | Fault::SigIgnoresMethod | Fault::SigIgnoresBody => {
             let conn = t.create(&k.a, None).await;
             let body = id(&conn);
@@ -294,6 +316,17 @@ async fn conforms(t: &TestServer, fault: Fault) -> bool {
                 su = v["senderURI"].as_str().unwrap().to_owned();
             }
             t.send(&conn, &["QQ=="]).await.status == 404
+        }
+        Fault::KeyAlgorithmUnchecked | Fault::KeyBase64Lax => {
+            let sender = if fault == Fault::KeyAlgorithmUnchecked {
+                ec_spki()
+            } else {
+                let url_safe = k.b.spki.replace('+', "-").replace('/', "_");
+                url_safe.trim_end_matches('=').to_owned()
+            };
+            assert_ne!(sender, k.b.spki);
+            let body = json!({"connectionID": new_cid(), "recipient": k.a.spki, "sender": sender});
+            t.call("POST", &t.ce, Some(&k.a), &body).await.status == 400
         }
         Fault::RupdFirstNotEnforced => {
             let conn = t.create(&k.a, None).await;
