@@ -87,6 +87,8 @@ faults! {
     NullAsAbsent = "null-as-absent", "S-GEN-400", "`null` for an optional property is treated as absent.";
     ContentTypeIgnored = "content-type-ignored", "B-CT-400", "Content-Type is not checked.";
     TrailingBytesAccepted = "trailing-bytes-accepted", "B-CT-400", "Bytes after the JSON value are ignored.";
+    ContentTypeParamsRefused = "content-type-params-refused", "S-HDR-JSON", "A Content-Type with parameters (`application/json; charset=utf-8`) gets 400.";
+    ContentTypeCaseSensitive = "content-type-case-sensitive", "S-HDR-JSON", "The media type is compared case-sensitively (`Application/JSON` gets 400).";
     DuplicateMembersAccepted = "duplicate-members-accepted", "B-JSON-DUP", "Duplicate member names are accepted (the last one wins).";
     Pkcs1KeyAccepted = "pkcs1-key-accepted", "B-KEY-PKCS1", "A bare PKCS#1 RSAPublicKey is accepted as a key.";
     SmallKeyAccepted = "small-key-accepted", "B-KEY-SIZE", "1024-bit RSA keys are accepted.";
@@ -96,6 +98,9 @@ faults! {
     MsgNotBase64Accepted = "msg-not-base64-accepted", "B-MSG-FMT", "Any non-empty string is accepted as `msg`.";
     CidMismatchIgnored = "cid-mismatch-ignored", "S-CID-404", "The connectionID in the body is not compared with the connection of the URI.";
     TrailingSlashAlias = "trailing-slash-alias", "S-GEN-404", "`RU/`, `SU/` and their `/messages/` are routed like the paths without the slash.";
+    MessagesSegmentAnyCase = "messages-segment-any-case", "S-EP-MSG", "`/Messages`, `/MESSAGES` and any other letter case of the segment route like `/messages`.";
+    MessagesSegmentDecoded = "messages-segment-decoded", "S-EP-MSG", "The `messages` segment is percent-decoded before routing (`/%6Dessages` routes like `/messages`).";
+    SenderDeletesMessages = "sender-deletes-messages", "S-EP-NOMOD", "DELETE SU/messages (signed with SK, or unsigned while no SK is set) deletes queued messages as DELETE RU/messages does.";
     GetRu200 = "get-ru-200", "B-METHOD", "GET RU answers 200 `{}`.";
     Oversize500 = "oversize-500", "B-SIZE", "A body over the limit gets 500.";
     PageSizeZeroPanics = "page-size-zero-panics", "B-NO-5XX", "`pageSize: 0` makes the handler panic (the connection closes without a response).";
@@ -126,6 +131,7 @@ faults! {
     DisableUpdateIgnored = "disable-update-ignored", "B-SEND-DISABLED", "`disabled` in PUT RU is ignored.";
     Disabled401 = "disabled-401", "B-SEND-DISABLED", "A send to a disabled connection gets 401 instead of 403.";
     DisabledBlocksRetrieve = "disabled-blocks-retrieve", "B-SEND-DISABLED", "Retrieval from a disabled connection gets 403.";
+    DisabledCheckedFirst = "disabled-checked-first", "B-ORDER", "A send to a disabled connection gets 403 before its signature is checked (an unsigned or wrongly signed send gets 403, not 401).";
     // Atomicity.
     SendNotAtomic = "send-not-atomic", "B-SEND-ATOMIC", "The valid messages before an invalid one are stored, though the send gets 400.";
     // Privacy.

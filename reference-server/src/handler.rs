@@ -176,6 +176,13 @@ async fn serve(app: &App, request: Request<Incoming>) -> Response<Body> {
     let op = match routes::select(endpoint, &parts.method) {
         Ok(op) => op,
         Err(_)
+            if app.fault(Fault::SenderDeletesMessages)
+                && parts.method == Method::DELETE
+                && endpoint == Endpoint::Messages(Party::Sender) =>
+        {
+            Op::SenderDeleteMessages
+        }
+        Err(_)
             if app.fault(Fault::GetRu200)
                 && parts.method == Method::GET
                 && endpoint == Endpoint::Connection(Party::Recipient) =>
@@ -272,7 +279,11 @@ fn dispatch(
     body: &[u8],
 ) -> Result<Response<Body>, Failure> {
     if !app.fault(Fault::ContentTypeIgnored) {
-        check_content_type(&parts.headers)?;
+        let strictness = MediaStrictness {
+            refuse_parameters: app.fault(Fault::ContentTypeParamsRefused),
+            case_sensitive: app.fault(Fault::ContentTypeCaseSensitive),
+        };
+        check_content_type(&parts.headers, strictness)?;
     }
     let strictness = Strictness {
         reject_duplicates: !app.fault(Fault::DuplicateMembersAccepted),
@@ -360,6 +371,11 @@ fn dispatch(
                 )
             })?;
             Ok(json_response(StatusCode::OK, &DeletedBody { deleted }))
+        }
+        Op::SenderDeleteMessages => {
+            let body =
+                request::DeleteMessages::parse(map, &schema).map_err(Failure::bad_request)?;
+            sender_delete_messages(app, &signed, token, body)
         }
         Op::UpdateSender => {
             if let Some(name) = SENDER_PROHIBITED.iter().find(|&&n| map.contains_key(n)) {
@@ -570,6 +586,9 @@ fn send(
     cid: &str,
     mut messages: Vec<String>,
 ) -> Result<(), Refusal> {
+    if app.fault(Fault::DisabledCheckedFirst) && app.store.is_disabled(token, cid) {
+        return Err(Refusal::Disabled);
+    }
     let unsigned = matches!(signed.authorization, Err(HeaderError::Missing));
     let authorize = |keys: &Keys| match &keys.sk {
         Some(_) if unsigned && app.fault(Fault::UnsignedSendAfterSecure) => Ok(()),
@@ -583,6 +602,36 @@ fn send(
     on_connection(app, token, cid, Party::Sender, &authorize, |proof| {
         app.store.send(token, cid, proof, &mut messages)
     })
+}
+
+/// `sender-deletes-messages`: DELETE `SU/messages` deletes as DELETE `RU/messages` does,
+/// authorised as a send is.
+fn sender_delete_messages(
+    app: &App,
+    signed: &Signed<'_>,
+    token: &str,
+    body: request::DeleteMessages,
+) -> Result<Response<Body>, Failure> {
+    let cid = body.connection_id.as_str();
+    let ru = app
+        .store
+        .tokens_of(token)
+        .map(|(ru, _)| ru)
+        .unwrap_or_default();
+    let authorize = |keys: &Keys| match &keys.sk {
+        Some(_) => signed.verify_any(app.sender_keys(keys)),
+        None => Ok(()),
+    };
+    let deleted = on_connection(app, token, cid, Party::Sender, &authorize, |proof| {
+        app.store.delete_messages(
+            &ru,
+            cid,
+            proof,
+            body.page_size,
+            body.from_message_id.as_deref(),
+        )
+    })?;
+    Ok(json_response(StatusCode::OK, &DeletedBody { deleted }))
 }
 
 /// `send-not-atomic`: stores the valid messages before the first invalid one.
@@ -745,10 +794,19 @@ impl<'r> Signed<'r> {
     }
 }
 
+/// How [`check_content_type`] reads the media type beyond the binding (for fault injection).
+#[derive(Debug, Clone, Copy, Default)]
+struct MediaStrictness {
+    /// Refuse any parameter (`; charset=utf-8`).
+    refuse_parameters: bool,
+    /// Compare the media type case-sensitively.
+    case_sensitive: bool,
+}
+
 /// `Content-Type: application/json` (parameters allowed), exactly one field (B-CT-400).
 ///
 /// One case-insensitive comparison of the media type; a MIME crate would add nothing here.
-fn check_content_type(headers: &HeaderMap) -> Result<(), Failure> {
+fn check_content_type(headers: &HeaderMap, strictness: MediaStrictness) -> Result<(), Failure> {
     let mut values = headers.get_all(CONTENT_TYPE).iter();
     let wanted = "send Content-Type: application/json";
     let value = values.next().ok_or_else(|| Failure::bad_request(wanted))?;
@@ -760,8 +818,14 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Failure> {
         .ok()
         .and_then(|v| v.split(';').next())
         .map(|m| m.trim_matches([' ', '\t']));
+    if strictness.refuse_parameters && value.as_bytes().contains(&b';') {
+        return Err(Failure::bad_request(wanted));
+    }
     match media {
-        Some(m) if m.eq_ignore_ascii_case("application/json") => Ok(()),
+        Some("application/json") => Ok(()),
+        Some(m) if m.eq_ignore_ascii_case("application/json") && !strictness.case_sensitive => {
+            Ok(())
+        }
         _ => Err(Failure::bad_request(wanted)),
     }
 }

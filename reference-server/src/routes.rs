@@ -61,6 +61,8 @@ pub(crate) enum Op {
     Send,
     /// POST to the benchmark's echo endpoint.
     Echo,
+    /// DELETE `SU/messages`, which only the `sender-deletes-messages` fault defines.
+    SenderDeleteMessages,
 }
 
 /// The server's paths.
@@ -117,10 +119,39 @@ impl Routes {
         let (token, messages) = match rest.split_once('/') {
             None => (rest, false),
             Some((token, MESSAGES)) => (token, true),
+            Some((token, segment))
+                if (self.faults.on(Fault::MessagesSegmentAnyCase)
+                    && segment.eq_ignore_ascii_case(MESSAGES))
+                    || (self.faults.on(Fault::MessagesSegmentDecoded)
+                        && percent_decoded(segment).as_deref() == Some(MESSAGES)) =>
+            {
+                (token, true)
+            }
             Some(_) => return None,
         };
         (!token.is_empty()).then_some(Target::Connection { token, messages })
     }
+}
+
+/// `segment` with its `%XX` escapes decoded (`messages-segment-decoded` only).
+fn percent_decoded(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The operation `method` selects on `endpoint`, or the `Allow` value for a 405.
@@ -191,6 +222,40 @@ mod tests {
                 messages: false
             })
         );
+    }
+
+    #[test]
+    fn percent_decoding_of_a_segment() {
+        assert_eq!(percent_decoded("%6Dessages").as_deref(), Some("messages"));
+        assert_eq!(percent_decoded("%6d%65ssages").as_deref(), Some("messages"));
+        assert_eq!(percent_decoded("messages").as_deref(), Some("messages"));
+        for bad in ["%6", "%+6essages", "%zzessages", "%ff"] {
+            assert_eq!(percent_decoded(bad), None, "{bad}");
+        }
+    }
+
+    #[cfg(feature = "faults")]
+    #[test]
+    fn segment_faults_route_other_spellings() {
+        let any_case = Routes::new(
+            "/connection",
+            false,
+            Faults::of(&[Fault::MessagesSegmentAnyCase]),
+        );
+        let decoded = Routes::new(
+            "/connection",
+            false,
+            Faults::of(&[Fault::MessagesSegmentDecoded]),
+        );
+        let messages = Some(Target::Connection {
+            token: "abc",
+            messages: true,
+        });
+        assert_eq!(any_case.target("/connection/abc/MESSAGES"), messages);
+        assert_eq!(any_case.target("/connection/abc/%6Dessages"), None);
+        assert_eq!(decoded.target("/connection/abc/%6Dessages"), messages);
+        assert_eq!(decoded.target("/connection/abc/Messages"), None);
+        assert_eq!(decoded.target("/connection/abc/message"), None);
     }
 
     #[test]

@@ -357,6 +357,15 @@ impl Store {
         Some((conn.ru.clone(), conn.su.clone()))
     }
 
+    /// Whether the connection `token` addresses as the sender (with `connectionID` `cid`) is
+    /// disabled (`disabled-checked-first` only).
+    pub(crate) fn is_disabled(&self, token: &str, cid: &str) -> bool {
+        let mut state = self.lock();
+        state
+            .connection(self.faults, token, cid, Party::Sender)
+            .is_ok_and(|(_, conn)| conn.disabled)
+    }
+
     /// A snapshot of the keys of the connection `token` addresses as `party`.
     pub(crate) fn keys(
         &self,

@@ -317,6 +317,51 @@ async fn conforms(t: &TestServer, fault: Fault) -> bool {
             }
             t.send(&conn, &["QQ=="]).await.status == 404
         }
+        Fault::DisabledCheckedFirst => {
+            let mut conn = t.secured(&k.a, &k.b).await;
+            let body = json!({"connectionID": conn.cid, "disabled": true});
+            t.call("PUT", &conn.ru, Some(&k.a), &body).await.expect(200);
+            conn.sk = None;
+            t.send(&conn, &["QQ=="]).await.status == 401
+        }
+        Fault::SenderDeletesMessages => {
+            let conn = t.create(&k.a, None).await;
+            t.send(&conn, &["QQ=="]).await.expect(200);
+            let status = t
+                .call("DELETE", &messages_url(&conn.su), None, &id(&conn))
+                .await
+                .status;
+            [404, 405].contains(&status) && t.drain(&conn, json!({})).await.len() == 1
+        }
+        Fault::MessagesSegmentAnyCase | Fault::MessagesSegmentDecoded => {
+            let conn = t.create(&k.a, None).await;
+            let segment = if fault == Fault::MessagesSegmentAnyCase {
+                "Messages"
+            } else {
+                "%6Dessages"
+            };
+            let url = format!("{}/{segment}", conn.ru);
+            t.call("POST", &url, Some(&k.a), &id(&conn)).await.status == 404
+        }
+        Fault::ContentTypeParamsRefused | Fault::ContentTypeCaseSensitive => {
+            let conn = t.create(&k.a, None).await;
+            let content_type = if fault == Fault::ContentTypeParamsRefused {
+                "application/json; charset=utf-8"
+            } else {
+                "Application/JSON"
+            };
+            let bytes = serde_json::to_vec(&id(&conn)).unwrap();
+            t.signed_raw(
+                "POST",
+                &messages_url(&conn.ru),
+                &k.a,
+                &[("content-type", content_type)],
+                &bytes,
+            )
+            .await
+            .status
+                == 200
+        }
         Fault::KeyAlgorithmUnchecked | Fault::KeyBase64Lax => {
             let sender = if fault == Fault::KeyAlgorithmUnchecked {
                 ec_spki()
