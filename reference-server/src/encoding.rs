@@ -42,13 +42,18 @@ pub(crate) fn is_valid_cid(cid: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// `bytes` in base64url without padding.
+pub(crate) fn base64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// A fresh identifier: 128 bits from the thread-local CSPRNG, as 22 characters of base64url.
 ///
 /// `rand::rng()` is a ChaCha12 generator seeded from the operating system (a CSPRNG).
 pub(crate) fn random_id() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
+    base64url(&bytes)
 }
 
 #[cfg(test)]

@@ -73,13 +73,17 @@ faults! {
     OldSuAliveSenderChange = "old-su-alive-sender-change", "S-SUPD-OLDURI", "After a new SU requested through PUT SU, the old SU still works.";
     ThirdSuRotationRevivesFirst = "third-su-rotation-revives-first", "S-PRIV-NOHIST-KEYS", "On the third SU rotation of a connection, its first SU works again.";
     SecondRkRotationRevivesFirst = "second-rk-rotation-revives-first", "S-PRIV-NOHIST-KEYS", "On the second RK rotation of a connection, its first RK signs again.";
+    ThirdRuRotationRevivesFirst = "third-ru-rotation-revives-first", "S-RUPD-PERM", "On the third RU rotation of a connection, its first RU works again (a copy kept since the creation is restored).";
     RupdFirstNotEnforced = "rupd-first-not-enforced", "S-RUPD-FIRST", "A first PUT RU without `sender` succeeds.";
     RupdUrisAlwaysReturned = "rupd-uris-always-returned", "S-RUPD-200", "PUT RU returns recipientURI and senderURI even when not asked for.";
     RupdUriNotReturned = "rupd-uri-not-returned", "S-RUPD-200", "PUT RU with `newSenderURI: true` makes a new SU but does not return it.";
+    RupdEmptyBody = "rupd-empty-body", "B-RUPD-BODY", "PUT RU that regenerates no URI answers with an empty body instead of `{}`.";
     RupdNotAtomic = "rupd-not-atomic", "B-RUPD-ATOMIC", "A PUT RU refused for its EM-New-Key-Signature has already applied newRecipientURI and disabled.";
     SupdProhibitedIgnored = "supd-prohibited-ignored", "S-SUPD-PROHIB", "PUT SU ignores the prohibited properties and succeeds.";
     SupdProhibited400 = "supd-prohibited-400", "S-SUPD-PROHIB", "PUT SU with a prohibited property gets 400 instead of 401.";
     SupdWithoutSkOk = "supd-without-sk-ok", "S-SUPD-KEY", "PUT SU on a connection without SK succeeds (unsigned).";
+    SupdUriNotReturned = "supd-uri-not-returned", "S-SUPD-200", "PUT SU with `newSenderURI: true` makes a new SU but does not return it.";
+    Supd204 = "supd-204", "S-SUPD-200", "PUT SU that regenerates no URI answers 204 instead of 200.";
     // Bodies and routing.
     UnknownPropertyAccepted = "unknown-property-accepted", "S-GEN-400", "Unknown top-level properties are ignored.";
     MessageExtraPropertyAccepted = "message-extra-property-accepted", "S-SEND-BODY", "Message objects may carry properties besides `msg`.";
@@ -140,6 +144,7 @@ faults! {
     UriCounter = "uri-counter", "S-URI-GEN", "RU and SU come from a server-wide counter.";
     UriContainsKeyHash = "uri-contains-key-hash", "S-URI-GEN", "RU contains the hex SHA-256 of the RK DER.";
     RuEqualsSu = "ru-equals-su", "S-URI-GEN", "RU and SU are the same URI (requests are told apart by method, body and signature).";
+    SuContainsKeySha1 = "su-contains-key-sha1", "S-PRIV-URI", "SU starts with the base64url SHA-1 of the RK DER (then 128 random bits).";
     MessageIdCounter = "message-id-counter", "B-MID-RANDOM", "Message ids come from a visible server-wide counter.";
     MessageIdReused = "message-id-reused", "B-MID-FMT", "Message ids count from 1 per connection and restart when its queue is empty, so ids come back.";
     DeleteKeepsMessages = "delete-keeps-messages", "S-DEL-PERM", "Re-creating a deleted connectionID shows the old messages.";
@@ -148,6 +153,7 @@ faults! {
     Create409Overwrites = "create-409-overwrites", "S-CREATE-409", "A create with a live connectionID replaces that connection (201).";
     CreateReturns200 = "create-returns-200", "S-CREATE-201", "Create answers 200 instead of 201.";
     CreateExtraProperties = "create-extra-properties", "B-CREATE-ONLY", "The create response also carries `connectionID`.";
+    CreateSenderIgnored = "create-sender-ignored", "S-CREATE-ALT", "`sender` at creation is checked but not stored: the connection stays open to unsigned sends.";
     NoCacheControl = "no-cache-control", "B-CACHE", "Responses have no Cache-Control.";
     SetsCookie = "sets-cookie", "B-NO-COOKIE", "Responses set a cookie.";
     SendReturnsBody = "send-returns-body", "S-SEND-200", "A successful send answers `{}` instead of an empty body.";

@@ -26,7 +26,7 @@ use crate::json::{self, Strictness};
 use crate::keys::PublicKey;
 use crate::request::{self, SchemaLeniency, SENDER_PROHIBITED};
 use crate::routes::{self, Endpoint, Op, Routes, Target};
-use crate::store::{Keys, Message, Party, Proof, RecipientChange, Refusal, Store};
+use crate::store::{Keys, Message, NewTokens, Party, Proof, RecipientChange, Refusal, Store};
 
 /// Response body type.
 pub(crate) type Body = Full<Bytes>;
@@ -455,12 +455,12 @@ fn create(
     if !app.fault(Fault::CreateNoSigCheck) {
         signed.verify_any([&*body.recipient])?;
     }
-    let (ru, su) = app.store.create(
-        &body.connection_id,
-        body.recipient,
-        body.sender,
-        body.disabled,
-    )?;
+    let sender = body
+        .sender
+        .filter(|_| !app.fault(Fault::CreateSenderIgnored));
+    let (ru, su) = app
+        .store
+        .create(&body.connection_id, body.recipient, sender, body.disabled)?;
     let status = if app.fault(Fault::CreateReturns200) {
         StatusCode::OK
     } else {
@@ -520,6 +520,9 @@ fn update_recipient(
         });
     }
     let tokens = result?;
+    if tokens == NewTokens::default() && app.fault(Fault::RupdEmptyBody) {
+        return Ok(respond(StatusCode::OK, None));
+    }
     Ok(json_response(
         StatusCode::OK,
         &UrisBody {
@@ -551,7 +554,11 @@ fn update_sender(
     let new_su = on_connection(app, token, cid, Party::Sender, &authorize, |proof| {
         app.store
             .update_sender(token, cid, proof, body.sender.clone(), body.new_sender_uri)
-    })?;
+    })?
+    .filter(|_| !app.fault(Fault::SupdUriNotReturned));
+    if new_su.is_none() && app.fault(Fault::Supd204) {
+        return Ok(respond(StatusCode::NO_CONTENT, None));
+    }
     Ok(json_response(
         StatusCode::OK,
         &UrisBody {

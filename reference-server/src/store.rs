@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crate::clock;
-use crate::encoding::random_id;
+use crate::encoding::{base64url, random_id};
 use crate::faults::{Fault, Faults};
 use crate::keys::PublicKey;
 
@@ -156,6 +156,8 @@ struct Ghosts {
     rk_rotations: u32,
     first_su: Option<String>,
     su_rotations: u32,
+    first_ru: Option<String>,
+    ru_rotations: u32,
     /// Messages deleted by the last DELETE RU/messages.
     resurrect: Vec<Message>,
     /// Per-connection message counter (`message-id-reused`).
@@ -205,6 +207,12 @@ impl State {
                 let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, rk.der());
                 let hex: String = hash.as_ref().iter().map(|b| format!("{b:02x}")).collect();
                 format!("{hex}{}", random_id())
+            } else if faults.on(Fault::SuContainsKeySha1) && party == Party::Sender {
+                let hash = aws_lc_rs::digest::digest(
+                    &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+                    rk.der(),
+                );
+                format!("{}{}", base64url(hash.as_ref()), random_id())
             } else {
                 random_id()
             };
@@ -262,6 +270,15 @@ impl State {
             conn.ghosts.extra_tokens.push(old);
         } else {
             self.routes.remove(&old);
+        }
+        if party == Party::Recipient && faults.on(Fault::ThirdRuRotationRevivesFirst) {
+            conn.ghosts.ru_rotations += 1;
+            if conn.ghosts.ru_rotations == 3 {
+                if let Some(first) = conn.ghosts.first_ru.clone() {
+                    conn.ghosts.extra_tokens.push(first.clone());
+                    self.routes.insert(first, (serial, Party::Recipient));
+                }
+            }
         }
         if party == Party::Sender && faults.on(Fault::ThirdSuRotationRevivesFirst) {
             conn.ghosts.su_rotations += 1;
@@ -432,6 +449,9 @@ impl Store {
         }
         if self.fault(Fault::ThirdSuRotationRevivesFirst) {
             conn.ghosts.first_su = Some(su.clone());
+        }
+        if self.fault(Fault::ThirdRuRotationRevivesFirst) {
+            conn.ghosts.first_ru = Some(ru.clone());
         }
         if self.fault(Fault::DeleteKeepsMessages) {
             for message in state.ghosts.graveyard.remove(cid).unwrap_or_default() {

@@ -317,6 +317,34 @@ async fn conforms(t: &TestServer, fault: Fault) -> bool {
             }
             t.send(&conn, &["QQ=="]).await.status == 404
         }
+        Fault::ThirdRuRotationRevivesFirst => {
+            let conn = t.secured(&k.a, &k.b).await;
+            let mut ru = conn.ru.clone();
+            for _ in 0..3 {
+                let body = json!({"connectionID": conn.cid, "newRecipientURI": true});
+                let v = t.call("PUT", &ru, Some(&k.a), &body).await.json();
+                ru = v["recipientURI"].as_str().unwrap().to_owned();
+            }
+            t.retrieve(&conn, json!({})).await.status == 404
+        }
+        Fault::RupdEmptyBody => {
+            let conn = t.secured(&k.a, &k.b).await;
+            let body = json!({"connectionID": conn.cid, "disabled": false});
+            let r = t.call("PUT", &conn.ru, Some(&k.a), &body).await;
+            r.status == 200 && !r.body.is_empty() && r.json() == json!({})
+        }
+        Fault::SupdUriNotReturned | Fault::Supd204 => {
+            let conn = t.secured(&k.a, &k.b).await;
+            let rotate = fault == Fault::SupdUriNotReturned;
+            let body = json!({"connectionID": conn.cid, "newSenderURI": rotate});
+            let r = sender_update(t, &conn.su, &k.b, &body, None).await;
+            r.status == 200 && (!rotate || r.json()["senderURI"].is_string())
+        }
+        Fault::CreateSenderIgnored => {
+            let mut conn = t.create(&k.a, Some(&k.b)).await;
+            conn.sk = None;
+            t.send(&conn, &["QQ=="]).await.status == 401
+        }
         Fault::DisabledCheckedFirst => {
             let mut conn = t.secured(&k.a, &k.b).await;
             let body = json!({"connectionID": conn.cid, "disabled": true});
@@ -690,7 +718,8 @@ async fn conforms(t: &TestServer, fault: Fault) -> bool {
         Fault::UriContainsCid
         | Fault::UriCounter
         | Fault::UriContainsKeyHash
-        | Fault::RuEqualsSu => {
+        | Fault::RuEqualsSu
+        | Fault::SuContainsKeySha1 => {
             let first = t.create(&k.a, None).await;
             let second = t.create(&k.a, None).await;
             let hash: String = sha2::Sha256::digest(STANDARD.decode(&k.a.spki).unwrap())
@@ -698,16 +727,20 @@ async fn conforms(t: &TestServer, fault: Fault) -> bool {
                 .map(|b| format!("{b:02x}"))
                 .collect();
             let token = |uri: &str| uri.rsplit('/').next().unwrap().to_owned();
-            let common_prefix = token(&first.ru)
-                .chars()
-                .zip(token(&second.ru).chars())
-                .take_while(|(a, b)| a == b)
-                .count();
+            // Two connections with the same RK: URIs derived from the key share a prefix.
+            let common_prefix = |a: &str, b: &str| {
+                token(a)
+                    .chars()
+                    .zip(token(b).chars())
+                    .take_while(|(a, b)| a == b)
+                    .count()
+            };
             first.ru != first.su
                 && !first.ru.contains(&first.cid)
                 && !first.su.contains(&first.cid)
                 && !first.ru.contains(&hash)
-                && common_prefix < 8
+                && common_prefix(&first.ru, &second.ru) < 8
+                && common_prefix(&first.su, &second.su) < 8
         }
         Fault::MessageIdCounter | Fault::MessageIdReused => {
             let conn = t.create(&k.a, None).await;
