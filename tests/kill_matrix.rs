@@ -141,6 +141,18 @@ fn the_harness_has_at_least_fifty_faults_each_naming_a_catalogued_rule() {
         "B-MID-FMT",
         "B-NO-5XX",
         "B-CONCURRENT",
+        "B-ENC-B64",
+        "B-KEY-FMT",
+        "S-CRYPTO-PSS",
+        "S-HDR-JSON",
+        "S-EP-MSG",
+        "S-EP-NOMOD",
+        "B-ORDER",
+        "S-CREATE-ALT",
+        "B-RUPD-BODY",
+        "S-SUPD-200",
+        "S-RUPD-PERM",
+        "S-PRIV-URI",
     ] {
         assert!(rules.contains(needed), "no fault breaks {needed}");
     }
