@@ -105,7 +105,8 @@ pub struct RunArgs {
     /// Which levels to run.
     #[arg(long, value_enum, default_value_t = LevelArg::All)]
     pub level: LevelArg,
-    /// Checks run at once (default: the number of cores).
+    /// Checks run at once (default: twice the number of cores, so that one check's
+    /// round trip overlaps another's signing).
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
     /// Write machine-readable results to this file (docs/results-schema.md).

@@ -2,6 +2,7 @@
 //! crate only for PSS salt lengths other than 32 (deliberate faults).
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
@@ -40,6 +41,8 @@ pub struct Key {
     spki: Vec<u8>,
     /// The same key for the `rsa` crate, parsed on first use of a non-binding salt.
     rsa: OnceLock<Result<rsa::RsaPrivateKey, String>>,
+    /// Whether aws-lc-rs has signed with the key (its first signature sets up blinding).
+    signed: AtomicBool,
 }
 
 impl Key {
@@ -82,6 +85,7 @@ impl Key {
             pkcs8,
             spki,
             rsa: OnceLock::new(),
+            signed: AtomicBool::new(false),
         })
     }
 
@@ -110,6 +114,11 @@ impl Key {
         &self.pkcs8
     }
 
+    /// Whether the key has made an aws-lc-rs signature (PSS with salt 32, or PKCS#1 v1.5).
+    pub fn has_signed(&self) -> bool {
+        self.signed.load(Ordering::Relaxed)
+    }
+
     /// Signs with the binding's scheme: RSASSA-PSS, SHA-256, MGF1-SHA-256, salt 32.
     pub fn sign(&self, input: &[u8]) -> Vec<u8> {
         self.sign_with(input, Scheme::BINDING)
@@ -131,6 +140,7 @@ impl Key {
     /// Signs with any scheme, reporting a salt that does not fit the key as an error.
     pub fn try_sign_with(&self, input: &[u8], scheme: Scheme) -> Result<Vec<u8>, SignError> {
         let aws = |alg| {
+            self.signed.store(true, Ordering::Relaxed);
             let mut sig = vec![0; self.pair.public_modulus_len()];
             self.pair
                 .sign(alg, &SystemRandom::new(), input, &mut sig)

@@ -119,6 +119,16 @@ pub struct KeyPool {
     specials: Arc<Specials>,
 }
 
+/// What a run cost the pool: each parsed key was validated once, and each key's first
+/// signature set up its blinding (both cost more than a signature; see `docs/keys.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyUsage {
+    /// 2048-bit keys parsed so far.
+    pub parsed: usize,
+    /// Of those, keys that have signed.
+    pub signed: usize,
+}
+
 /// PEM text and the byte range of each key in it; each key is parsed on first use.
 struct Lazy2048 {
     file: String,
@@ -323,6 +333,15 @@ impl KeyPool {
     /// Whether the pool has no 2048-bit keys (never true: construction requires one).
     pub fn is_empty(&self) -> bool {
         self.rsa2048.len() == 0
+    }
+
+    /// How many 2048-bit keys have been parsed, and how many of them have signed.
+    pub fn usage(&self) -> KeyUsage {
+        let parsed: Vec<&Arc<Key>> = self.rsa2048.keys.iter().filter_map(OnceLock::get).collect();
+        KeyUsage {
+            parsed: parsed.len(),
+            signed: parsed.iter().filter(|k| k.has_signed()).count(),
+        }
     }
 
     /// How many keys were handed out again after their size's pool was exhausted.
