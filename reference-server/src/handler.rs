@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aws_lc_rs::digest::Digest;
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Body as _, Incoming};
 use hyper::header::{
     HeaderMap, HeaderValue, ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, SET_COOKIE,
@@ -237,11 +237,24 @@ fn resolve(app: &App, path: &str) -> Option<Endpoint> {
     }
 }
 
+/// Most bytes of an over-limit body read and thrown away before the refusal is sent, so that
+/// the client finishes sending and reads the answer instead of meeting a reset connection
+/// (RFC 9112 §9.6, lingering close). Bigger bodies are refused without reading them.
+const DRAIN_CAP: u64 = 16 * 1024 * 1024;
+/// Longest time spent draining an over-limit body.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// Why a body was not read.
+enum Unread {
+    TooLarge,
+    Broken,
+}
+
 /// Reads the body, refusing more than `limit` bytes (with `too_large`, 413) from
 /// `Content-Length` before reading, or while counting the bytes of a chunked body; never
 /// buffers more than `limit`.
 async fn read_body(
-    body: Incoming,
+    mut body: Incoming,
     limit: usize,
     too_large: StatusCode,
 ) -> Result<Bytes, Response<Body>> {
@@ -250,24 +263,60 @@ async fn read_body(
             too_large,
             format!("the body is larger than {limit} bytes"),
         ));
-        // The unread rest of the body makes the connection unusable for another request.
+        // Whatever is left unread makes the connection unusable for another request.
         response
             .headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));
         response
     };
-    if body.size_hint().lower() > limit as u64 {
+    let declared = body.size_hint().lower();
+    if declared > limit as u64 {
+        if declared <= DRAIN_CAP {
+            drain(&mut body).await;
+        }
         return Err(refuse());
     }
-    match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, limit).collect()).await {
+    let read = async {
+        let mut buf = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| Unread::Broken)?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > limit {
+                    return Err(Unread::TooLarge);
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(Bytes::from(buf))
+    };
+    match tokio::time::timeout(BODY_TIMEOUT, read).await {
         Err(_) => Err(failure(Failure::new(
             StatusCode::REQUEST_TIMEOUT,
             "the body took too long to arrive",
         ))),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(refuse()),
-        Ok(Err(_)) => Err(failure(Failure::bad_request("the body could not be read"))),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(Unread::TooLarge)) => {
+            drain(&mut body).await;
+            Err(refuse())
+        }
+        Ok(Err(Unread::Broken)) => Err(failure(Failure::bad_request("the body could not be read"))),
+        Ok(Ok(bytes)) => Ok(bytes),
     }
+}
+
+/// Reads and discards the rest of a body, up to [`DRAIN_CAP`] bytes and [`DRAIN_TIME`].
+async fn drain(body: &mut Incoming) {
+    let discard = async {
+        let mut seen = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Some(data) = frame.data_ref() {
+                seen += data.len() as u64;
+                if seen > DRAIN_CAP {
+                    return;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, discard).await;
 }
 
 /// Checks the body and runs `op` (steps 2 to 5 of §3.1).

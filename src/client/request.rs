@@ -2,6 +2,9 @@
 
 use url::Url;
 
+/// Bodies of this size and more go over the raw path (see [`Request::needs_raw`]).
+pub const RAW_BODY_MIN: usize = 1024 * 1024;
+
 /// Header fields the HTTP library writes itself: a request that sets any of them goes over
 /// the raw path so that the given values are the ones sent.
 const LIBRARY_OWNED: [&str; 8] = [
@@ -79,10 +82,13 @@ impl Request {
 
     /// Whether the request must go over the raw path: a literal target, a header the HTTP
     /// library owns (`Host`, `Content-Length`, `Transfer-Encoding`, `Connection`, ...), a
-    /// method, header name or value the library cannot represent, or `CONNECT` (which the
-    /// library would send as a tunnel request).
+    /// method, header name or value the library cannot represent, `CONNECT` (which the
+    /// library would send as a tunnel request), or a body of [`RAW_BODY_MIN`] bytes or more
+    /// (a server may answer 413 and close before reading it; the raw path still reads that
+    /// answer, where the library reports only the failed write).
     pub fn needs_raw(&self) -> bool {
         self.target.is_some()
+            || self.body.len() >= RAW_BODY_MIN
             || self.method.eq_ignore_ascii_case("CONNECT")
             || reqwest::Method::from_bytes(self.method.as_bytes()).is_err()
             || self.headers.iter().any(|(name, value)| {
