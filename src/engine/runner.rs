@@ -145,12 +145,32 @@ impl<'a> CaseRun<'a> {
         })
     }
 
-    /// Resolve `{"$key": ..}`, `{"$cid": ..}`, `{"$msgId": ..}`, `{"$msg": ..}`, `{"$repeat": ..}`.
+    /// Resolve `{"$key": ..}` (with an optional `"encoding": "base64url"`), `{"$cid": ..}`, `{"$msgId": ..}`, `{"$msg": ..}`, `{"$repeat": ..}`.
     pub fn resolve(&mut self, v: &Value) -> Result<Value, String> {
         match v {
             Value::Object(o) if o.len() <= 2 && o.keys().any(|k| k.starts_with('$')) => {
                 if let Some(Value::String(k)) = o.get("$key") {
-                    return Ok(Value::String(self.key_value(k)));
+                    let value = self.key_value(k);
+                    return match o.get("encoding") {
+                        None => Ok(Value::String(value)),
+                        Some(Value::String(e)) if e == "base64url" => {
+                            if !value.contains(['+', '/']) {
+                                return Err(format!(
+                                    "key `{k}` has no `+` or `/` in base64, so its base64url form is the same; use another key"
+                                ));
+                            }
+                            Ok(Value::String(
+                                value
+                                    .replace('+', "-")
+                                    .replace('/', "_")
+                                    .trim_end_matches('=')
+                                    .to_owned(),
+                            ))
+                        }
+                        Some(other) => Err(format!(
+                            "unknown key encoding {other}; the only one is \"base64url\""
+                        )),
+                    };
                 }
                 if let Some(Value::String(c)) = o.get("$cid") {
                     return Ok(Value::String(self.live(c)?.cid.clone()));
