@@ -221,12 +221,9 @@ fn matrix(o: &mut String, v: &View) {
     o.push_str("</tbody>\n</table>\n</section>\n");
 }
 
-/// Checks shown inline up to this many; more go into a collapsed list.
-const INLINE_CHECKS: usize = 4;
-
 /// A check as a chip, linked to its failure section when it did not pass.
 fn chip(id: &str, verdict: &str) -> String {
-    if matches!(verdict, "fail" | "warn" | "error") {
+    if super::needs_attention(verdict) {
         format!(
             "<a class=\"chk v-{verdict}\" href=\"#{}\">{}</a>",
             anchor("check", id),
@@ -243,29 +240,17 @@ fn checks_cell(checks: &[(&str, &str)]) -> String {
     if checks.is_empty() {
         return "<span class=\"none\">—</span>".into();
     }
-    if checks.len() <= INLINE_CHECKS {
+    if checks.len() <= super::INLINE_CHECKS {
         return checks
             .iter()
             .map(|(id, v)| chip(id, v))
             .collect::<Vec<_>>()
             .join(" ");
     }
-    let summary = super::Summary::of(checks.iter().map(|(_, v)| *v));
-    let counts: Vec<String> = [
-        ("pass", summary.pass),
-        ("fail", summary.fail),
-        ("warn", summary.warn),
-        ("skip", summary.skip),
-        ("waived", summary.waived),
-        ("error", summary.error),
-    ]
-    .iter()
-    .filter(|(_, n)| *n > 0)
-    .map(|(v, n)| format!("{n} {v}"))
-    .collect();
+    let counts = super::Summary::of(checks.iter().map(|(_, v)| *v)).counts();
     let problems: Vec<String> = checks
         .iter()
-        .filter(|(_, v)| matches!(*v, "fail" | "warn" | "error"))
+        .filter(|(_, v)| super::needs_attention(v))
         .map(|(id, v)| chip(id, v))
         .collect();
     let all: Vec<String> = checks.iter().map(|(id, v)| chip(id, v)).collect();
@@ -277,7 +262,7 @@ fn checks_cell(checks: &[(&str, &str)]) -> String {
             problems.join(" ") + " "
         },
         checks.len(),
-        counts.join(", "),
+        counts,
         all.join(" ")
     )
 }

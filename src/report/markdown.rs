@@ -147,13 +147,9 @@ fn matrix(o: &mut String, v: &View) {
     o.push('\n');
 }
 
-/// Checks listed in a matrix cell up to this many; more are counted, with the ones that did
-/// not pass listed (the full list is in the results file).
-const INLINE_CHECKS: usize = 4;
-
 fn checks_cell(checks: &[(&str, &str)]) -> String {
     let link = |id: &str, verdict: &str| {
-        if matches!(verdict, "fail" | "warn" | "error") {
+        if super::needs_attention(verdict) {
             format!("[`{id}`](#{}) ({verdict})", anchor(id))
         } else {
             format!("`{id}`")
@@ -162,31 +158,16 @@ fn checks_cell(checks: &[(&str, &str)]) -> String {
     if checks.is_empty() {
         return "—".into();
     }
-    if checks.len() <= INLINE_CHECKS {
+    if checks.len() <= super::INLINE_CHECKS {
         return checks
             .iter()
             .map(|(id, v)| link(id, v))
             .collect::<Vec<_>>()
             .join("<br>");
     }
-    let s = super::Summary::of(checks.iter().map(|(_, v)| *v));
-    let counts: Vec<String> = [
-        ("pass", s.pass),
-        ("fail", s.fail),
-        ("warn", s.warn),
-        ("skip", s.skip),
-        ("waived", s.waived),
-        ("error", s.error),
-    ]
-    .iter()
-    .filter(|(_, n)| *n > 0)
-    .map(|(v, n)| format!("{n} {v}"))
-    .collect();
-    let mut cell = format!("{} checks: {}", checks.len(), counts.join(", "));
-    for (id, v) in checks
-        .iter()
-        .filter(|(_, v)| matches!(*v, "fail" | "warn" | "error"))
-    {
+    let counts = super::Summary::of(checks.iter().map(|(_, v)| *v)).counts();
+    let mut cell = format!("{} checks: {counts}", checks.len());
+    for (id, v) in checks.iter().filter(|(_, v)| super::needs_attention(v)) {
         cell.push_str("<br>");
         cell.push_str(&link(id, v));
     }

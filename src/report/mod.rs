@@ -68,7 +68,33 @@ impl Summary {
         }
         s
     }
+
+    /// The non-zero counts, in verdict order: `3 pass, 1 fail`.
+    pub fn counts(&self) -> String {
+        [
+            ("pass", self.pass),
+            ("fail", self.fail),
+            ("warn", self.warn),
+            ("skip", self.skip),
+            ("waived", self.waived),
+            ("error", self.error),
+        ]
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(v, n)| format!("{n} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
 }
+
+/// Whether a verdict is one a report points at (`fail`, `warn`, `error`).
+pub fn needs_attention(verdict: &str) -> bool {
+    matches!(verdict, "fail" | "warn" | "error")
+}
+
+/// Checks listed in a matrix cell up to this many; more are counted, with the ones that
+/// need attention listed.
+pub(crate) const INLINE_CHECKS: usize = 4;
 
 /// A request or response as recorded in results (bodies as text when UTF-8, else base64).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

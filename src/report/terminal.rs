@@ -109,7 +109,7 @@ pub fn render(results: &Results) -> String {
     let bad: Vec<&CheckRecord> = results
         .checks
         .iter()
-        .filter(|c| matches!(c.verdict.as_str(), "fail" | "warn" | "error"))
+        .filter(|c| super::needs_attention(&c.verdict))
         .collect();
     for c in &bad {
         push(w, String::new());

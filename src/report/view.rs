@@ -182,7 +182,7 @@ pub fn build(results: &Results) -> View<'_> {
     let mut failures: Vec<&CheckRecord> = results
         .checks
         .iter()
-        .filter(|c| matches!(c.verdict.as_str(), "fail" | "warn" | "error"))
+        .filter(|c| super::needs_attention(&c.verdict))
         .collect();
     let severity = |v: &str| match v {
         "fail" => 0,
