@@ -1,0 +1,116 @@
+//! The whole conformance suite against this server, run as an outside program: the test
+//! command of the mutation run (`docs/mutants.md`). The server does not depend on the suite;
+//! it only starts the `edgecheck` binary named by `EDGECHECK_BIN`, so the test is ignored by
+//! default:
+//!
+//! ```sh
+//! cargo build --release --locked -p edgecheck
+//! EDGECHECK_BIN=$PWD/target/release/edgecheck \
+//!   cargo test -p edge-reference-server --test edgecheck_gate -- --ignored
+//! ```
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use edge_reference_server::{Config, Tls};
+
+/// A full `edgecheck run` takes a few seconds; this only bounds a hung mutant.
+const RUN_LIMIT: Duration = Duration::from_secs(300);
+
+fn suite_binary() -> PathBuf {
+    let bin = std::env::var_os("EDGECHECK_BIN").expect(
+        "set EDGECHECK_BIN to a built edgecheck binary \
+         (cargo build --release --locked -p edgecheck; target/release/edgecheck)",
+    );
+    let bin = PathBuf::from(bin);
+    assert!(
+        bin.is_file(),
+        "EDGECHECK_BIN={} is not a file",
+        bin.display()
+    );
+    bin
+}
+
+/// The last lines of the run's output: the summary.
+fn summary(stdout: &str) -> String {
+    let lines: Vec<&str> = stdout.lines().collect();
+    lines[lines.len().saturating_sub(4)..].join("\n")
+}
+
+#[test]
+#[ignore = "needs EDGECHECK_BIN, a built edgecheck binary; run by the mutation run"]
+fn every_edgecheck_check_passes() {
+    let bin = suite_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // The main server: HTTPS with a certificate made at startup, PAGE_SIZE 10 and a queue cap
+    // so that B-QUOTA can be observed (the settings of the suite's kill matrix).
+    let main = rt
+        .block_on(edge_reference_server::start(Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls: Tls::SelfSigned {
+                write_to: Some(cert.clone()),
+            },
+            page_size: 10,
+            queue_cap: Some(100),
+            ..Config::default()
+        }))
+        .expect("the main server starts");
+    // A second server, for the scenario that needs two.
+    let second = rt
+        .block_on(edge_reference_server::start(Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls: Tls::Plain,
+            page_size: 10,
+            ..Config::default()
+        }))
+        .expect("the second server starts");
+
+    // Output goes to files: a pipe could fill up while the run is being waited for.
+    let stdout_path = dir.path().join("stdout");
+    let stderr_path = dir.path().join("stderr");
+    let mut child = Command::new(&bin)
+        .args(["run", "--server", &main.create_url()])
+        .args(["--server", &second.create_url()])
+        .arg("--ca-cert")
+        .arg(&cert)
+        .args(["--allow-http", "--page-size", "10", "--timeout", "10"])
+        .stdout(Stdio::from(std::fs::File::create(&stdout_path).unwrap()))
+        .stderr(Stdio::from(std::fs::File::create(&stderr_path).unwrap()))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            panic!("edgecheck did not finish within {RUN_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let problems: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("FAIL") || l.starts_with("WARN") || l.starts_with("ERROR"))
+        .collect();
+    assert!(
+        status.success() && problems.is_empty(),
+        "edgecheck exited with {status}; checks that did not pass:\n{}\n--- summary ---\n{}\n{}",
+        problems.join("\n"),
+        summary(&stdout),
+        stderr
+    );
+    rt.block_on(async {
+        main.shutdown().await;
+        second.shutdown().await;
+    });
+}
