@@ -54,14 +54,17 @@ fn every_edgecheck_check_passes() {
     let main = rt
         .block_on(edge_reference_server::start(Config {
             listen: "127.0.0.1:0".parse().unwrap(),
-            tls: Tls::SelfSigned {
-                write_to: Some(cert.clone()),
-            },
+            tls: Tls::SelfSigned { write_to: None },
             page_size: 10,
             queue_cap: Some(100),
             ..Config::default()
         }))
         .expect("the main server starts");
+    // Read the certificate the way the suite's embedded run does.
+    let pem = main
+        .certificate_pem()
+        .expect("a self-signed server has a certificate");
+    std::fs::write(&cert, pem).unwrap();
     // A second server, for the scenario that needs two.
     let second = rt
         .block_on(edge_reference_server::start(Config {
