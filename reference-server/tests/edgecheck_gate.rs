@@ -32,10 +32,17 @@ fn suite_binary() -> PathBuf {
     bin
 }
 
-/// The last lines of the run's output: the summary.
-fn summary(stdout: &str) -> String {
-    let lines: Vec<&str> = stdout.lines().collect();
-    lines[lines.len().saturating_sub(4)..].join("\n")
+/// The checks of a results file (docs/results-schema.md) whose verdict is `fail`, `warn` or
+/// `error`, as `verdict id: message`.
+fn not_passing(results: &str) -> Vec<String> {
+    let results: serde_json::Value = serde_json::from_str(results).expect("results are JSON");
+    let checks = results["checks"].as_array().expect("results have checks");
+    assert!(!checks.is_empty(), "no check ran");
+    checks
+        .iter()
+        .filter(|c| matches!(c["verdict"].as_str(), Some("fail" | "warn" | "error")))
+        .map(|c| format!("{} {}: {}", c["verdict"], c["id"], c["message"]))
+        .collect()
 }
 
 #[test]
@@ -76,6 +83,7 @@ fn every_edgecheck_check_passes() {
         .expect("the second server starts");
 
     // Output goes to files: a pipe could fill up while the run is being waited for.
+    let results_path = dir.path().join("results.json");
     let stdout_path = dir.path().join("stdout");
     let stderr_path = dir.path().join("stderr");
     let mut child = Command::new(&bin)
@@ -84,6 +92,8 @@ fn every_edgecheck_check_passes() {
         .arg("--ca-cert")
         .arg(&cert)
         .args(["--allow-http", "--page-size", "10", "--timeout", "10"])
+        .arg("--json")
+        .arg(&results_path)
         .stdout(Stdio::from(std::fs::File::create(&stdout_path).unwrap()))
         .stderr(Stdio::from(std::fs::File::create(&stderr_path).unwrap()))
         .spawn()
@@ -99,18 +109,21 @@ fn every_edgecheck_check_passes() {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
-    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-    let problems: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("FAIL") || l.starts_with("WARN") || l.starts_with("ERROR"))
-        .collect();
+    let output = || {
+        let read = |p: &PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+        format!("{}{}", read(&stdout_path), read(&stderr_path))
+    };
     assert!(
-        status.success() && problems.is_empty(),
-        "edgecheck exited with {status}; checks that did not pass:\n{}\n--- summary ---\n{}\n{}",
-        problems.join("\n"),
-        summary(&stdout),
-        stderr
+        status.success(),
+        "edgecheck exited with {status}:\n{}",
+        output()
+    );
+    let results = std::fs::read_to_string(&results_path).expect("edgecheck wrote its results");
+    let problems = not_passing(&results);
+    assert!(
+        problems.is_empty(),
+        "checks that did not pass:\n{}",
+        problems.join("\n")
     );
     rt.block_on(async {
         main.shutdown().await;
