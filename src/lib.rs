@@ -1,20 +1,12 @@
-//! edgecheck: a conformance test suite and protocol fuzzer for edge-messaging servers
-//! (REST binding, profile `edge-v1`).
+//! edgecheck: a conformance test suite and protocol fuzzer for private messaging servers.
 //!
-//! Data flows from the catalogue (`conformance/`) through a plan, the engine and its client,
-//! into check results that reporters render. See `docs/architecture.md`.
+//! Each protocol is a profile ([`profiles`]): its catalogue, cases, step runner, embedded
+//! reference target and generators. The engine, the reporters and the command line are
+//! protocol-neutral. See `docs/architecture.md`.
 
-pub mod case;
 pub mod catalogue;
 pub mod cli;
 pub mod client;
 pub mod engine;
-pub mod fuzz;
-pub mod model;
-pub mod prop;
-pub mod race;
+pub mod profiles;
 pub mod report;
-pub mod selftest;
-pub mod sign;
-pub mod target;
-pub mod wire;

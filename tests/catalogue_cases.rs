@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use edgecheck::catalogue::{cases, requirements};
+use edgecheck::catalogue::requirements;
+use edgecheck::profiles::edge_v1::cases;
 
 #[test]
 fn every_case_file_is_valid() {
@@ -19,9 +20,9 @@ fn every_case_file_is_valid() {
 
 #[test]
 fn every_case_file_on_disk_is_compiled_in() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/conformance/cases");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/conformance/edge-v1/cases");
     let on_disk: BTreeSet<String> = std::fs::read_dir(dir)
-        .expect("conformance/cases exists")
+        .expect("conformance/edge-v1/cases exists")
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             e.file_name()

@@ -266,7 +266,7 @@ fn malformed_catalogues_are_reported_not_panicked_on() {
         assert!(Requirements::from_json(bad).is_err());
     }
     let err = Requirements::from_json("{}").unwrap_err().to_string();
-    assert!(err.contains("conformance/requirements.json"), "{err}");
+    assert!(err.contains("conformance/edge-v1/requirements.json"), "{err}");
 }
 
 #[test]
@@ -283,7 +283,7 @@ fn shipped_binding_equals_the_shared_spec() {
     match shared("spec/binding.md") {
         Some((path, text)) => assert!(
             text == BINDING_MD,
-            "conformance/binding.md differs from {}; copy it again",
+            "conformance/edge-v1/binding.md differs from {}; copy it again",
             path.display()
         ),
         None => eprintln!(

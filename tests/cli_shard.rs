@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use edgecheck::catalogue::cases;
+use edgecheck::profiles::edge_v1::cases;
 use edgecheck::cli::shard::{shard_of, Shard};
 
 fn catalogue_ids() -> Vec<String> {

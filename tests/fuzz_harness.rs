@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use edge_reference_server::{faults::Fault, Config};
 use edgecheck::engine::Verdict;
-use edgecheck::fuzz::harness::differential::{decode_input, DifferentialHarness, OpCode};
-use edgecheck::fuzz::harness::response::{ResponseHarness, ResponseInput};
-use edgecheck::fuzz::harness::server::{Outcome, ServerHarness};
-use edgecheck::prop::gen::{AbstractOp, Kind};
+use edgecheck::profiles::edge_v1::fuzz::harness::differential::{decode_input, DifferentialHarness, OpCode};
+use edgecheck::profiles::edge_v1::fuzz::harness::response::{ResponseHarness, ResponseInput};
+use edgecheck::profiles::edge_v1::fuzz::harness::server::{Outcome, ServerHarness};
+use edgecheck::profiles::edge_v1::prop::gen::{AbstractOp, Kind};
 
 fn corpus(target: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))

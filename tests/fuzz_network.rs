@@ -7,8 +7,9 @@ mod support;
 
 use std::time::Duration;
 
-use edgecheck::engine::{runner, Verdict};
-use edgecheck::fuzz::{self, FuzzOptions, FuzzReport};
+use edgecheck::engine::Verdict;
+use edgecheck::profiles::edge_v1::runner;
+use edgecheck::profiles::edge_v1::fuzz::{self, FuzzOptions, FuzzReport};
 use support::reference::{context, server};
 
 fn options(dir: &std::path::Path, seed: u64) -> FuzzOptions {
@@ -64,9 +65,9 @@ fn finds(fault: &str, rules: &[&str]) -> fuzz::Finding {
         f.raw.message
     );
     let path = f.path.clone().expect("finding written");
-    let files = edgecheck::catalogue::cases::read(&[&path]).expect("the case file parses");
+    let files = edgecheck::profiles::edge_v1::cases::read(&[&path]).expect("the case file parses");
     let case = &files[0].cases[0];
-    let problems = edgecheck::case::validate(case, &|r| {
+    let problems = edgecheck::profiles::edge_v1::case::validate(case, &|r| {
         edgecheck::catalogue::requirements::builtin()
             .get(r)
             .is_some()

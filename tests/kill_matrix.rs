@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use edge_reference_server::faults::Fault;
 use edge_reference_server::{Config, Server, Tls};
-use edgecheck::catalogue::{cases, requirements};
-use edgecheck::selftest::{self, FaultSpec, Mode, RunOptions, Servers, Target};
-use edgecheck::sign::KeyPool;
-use edgecheck::target::EMBEDDED_PAGE_SIZE;
+use edgecheck::catalogue::requirements;
+use edgecheck::profiles::edge_v1::cases;
+use edgecheck::profiles::edge_v1::selftest::{self, FaultSpec, Mode, RunOptions, Servers, Target};
+use edgecheck::profiles::edge_v1::sign::KeyPool;
+use edgecheck::profiles::edge_v1::target::EMBEDDED_PAGE_SIZE;
 
 /// Faults that get a run of every check in CI (spread over the list).
 const FULL_SAMPLE: usize = 3;
@@ -105,7 +106,7 @@ fn the_harness_has_at_least_fifty_faults_each_naming_a_catalogued_rule() {
         assert!(names.insert(f.name()), "duplicate fault name {}", f.name());
         assert!(
             reqs.get(f.rule()).is_some(),
-            "fault {} names {}, which is not in conformance/requirements.json",
+            "fault {} names {}, which is not in conformance/edge-v1/requirements.json",
             f.name(),
             f.rule()
         );

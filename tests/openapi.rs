@@ -1,4 +1,4 @@
-//! `conformance/openapi.yaml`: a valid OpenAPI 3.1 document (checked against the official
+//! `conformance/edge-v1/openapi.yaml`: a valid OpenAPI 3.1 document (checked against the official
 //! OAS 3.1 JSON Schema in `fixtures/openapi/`), whose schemas are valid JSON Schema 2020-12,
 //! and which says what the binding and the catalogue say: the same endpoints, request and
 //! response properties, and statuses, each status resting on a catalogued rule that names
@@ -8,10 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use edgecheck::case::CaseFile;
-use edgecheck::catalogue::{cases, requirements};
+use edgecheck::profiles::edge_v1::case::CaseFile;
+use edgecheck::catalogue::requirements;
+use edgecheck::profiles::edge_v1::cases;
 use edgecheck::client::{Client, ClientOptions, Request};
-use edgecheck::sign::{signing_input, Key, KeyPool};
+use edgecheck::profiles::edge_v1::sign::{signing_input, Key, KeyPool};
 use serde_json::{json, Value};
 
 fn root() -> std::path::PathBuf {
@@ -22,9 +23,9 @@ fn root() -> std::path::PathBuf {
 fn doc() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
-        let text = std::fs::read_to_string(root().join("conformance/openapi.yaml"))
-            .expect("conformance/openapi.yaml exists");
-        serde_yaml_ng::from_str(&text).expect("conformance/openapi.yaml is YAML")
+        let text = std::fs::read_to_string(root().join("conformance/edge-v1/openapi.yaml"))
+            .expect("conformance/edge-v1/openapi.yaml exists");
+        serde_yaml_ng::from_str(&text).expect("conformance/edge-v1/openapi.yaml is YAML")
     })
 }
 
@@ -106,7 +107,7 @@ fn errors(v: &jsonschema::Validator, instance: &Value) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------------------
-// The binding's text (the catalogue's copy, conformance/binding.md).
+// The binding's text (the catalogue's copy, conformance/edge-v1/binding.md).
 
 /// Sections 4.N: (number, endpoint such as `POST RU/messages`, text).
 fn binding_endpoints() -> Vec<(String, String, String)> {
@@ -778,7 +779,7 @@ fn a_real_exchange_with_the_reference_server_matches_the_description() {
         .unwrap();
         let pool = KeyPool::builtin().unwrap();
         let (rk, sk) = (pool.take(), pool.take());
-        let cid = edgecheck::wire::connection_id();
+        let cid = edgecheck::profiles::edge_v1::wire::connection_id();
         // Sends one signed request, checks the body against the request schema, the status
         // against the documented ones and the response body against the response schema.
         let call = |endpoint: &'static str,
@@ -807,7 +808,7 @@ fn a_real_exchange_with_the_reference_server_matches_the_description() {
                 if let Some(k) = key {
                     let target = req.request_target();
                     let sig =
-                        edgecheck::wire::b64(k.sign(&signing_input(&req.method, &target, &bytes)));
+                        edgecheck::profiles::edge_v1::wire::b64(k.sign(&signing_input(&req.method, &target, &bytes)));
                     req = req.header("Authorization", format!("EMSig {sig}"));
                 }
                 let ex = client.execute(req.body(bytes)).await;

@@ -3,8 +3,9 @@
 
 mod support;
 
-use edgecheck::engine::{runner, Verdict};
-use edgecheck::prop::{self, PropOptions};
+use edgecheck::engine::Verdict;
+use edgecheck::profiles::edge_v1::runner;
+use edgecheck::profiles::edge_v1::prop::{self, PropOptions};
 use support::reference::{context, server};
 
 fn options(dir: &std::path::Path, cases: u32) -> PropOptions {
@@ -51,7 +52,7 @@ fn finds(fault: &str, rules: &[&str], max_steps: usize) {
         f.message
     );
     let path = f.path.expect("finding written");
-    let files = edgecheck::catalogue::cases::read(&[&path]).expect("finding parses");
+    let files = edgecheck::profiles::edge_v1::cases::read(&[&path]).expect("finding parses");
     let case = &files[0].cases[0];
     let on_bad = rt.block_on(runner::run_case(&context(&bad), case, "prop"));
     assert_eq!(

@@ -7,8 +7,8 @@ mod support;
 use std::time::Duration;
 
 use edgecheck::client::{Client, ClientOptions};
-use edgecheck::race::{self, history::Action, Env, RaceOptions, Shape};
-use edgecheck::sign::KeyPool;
+use edgecheck::profiles::edge_v1::race::{self, history::Action, Env, RaceOptions, Shape};
+use edgecheck::profiles::edge_v1::sign::KeyPool;
 use support::reference::server;
 
 fn env(server: &edge_reference_server::Server) -> Env {

@@ -19,7 +19,7 @@ use aws_lc_rs::signature::{UnparsedPublicKey, RSA_PSS_2048_8192_SHA256};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use edgecheck::client::{Client, ClientOptions, Request};
-use edgecheck::sign::{signature_token, signing_input, Key, Scheme, SigFault};
+use edgecheck::profiles::edge_v1::sign::{signature_token, signing_input, Key, Scheme, SigFault};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 

@@ -7,10 +7,11 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgecheck::catalogue::cases;
+use edgecheck::profiles::edge_v1::cases;
 use edgecheck::client::{Client, ClientOptions};
-use edgecheck::engine::{runner, CheckResult, Context, Verdict};
-use edgecheck::sign::KeyPool;
+use edgecheck::engine::{CheckResult, Verdict};
+use edgecheck::profiles::edge_v1::{runner, Context};
+use edgecheck::profiles::edge_v1::sign::KeyPool;
 use support::fake::{Break, Fake};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer};

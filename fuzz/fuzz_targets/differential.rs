@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use edgecheck::fuzz::harness::differential::{fuzz_one, DifferentialHarness};
+use edgecheck::profiles::edge_v1::fuzz::harness::differential::{fuzz_one, DifferentialHarness};
 use libfuzzer_sys::fuzz_target;
 
 static HARNESS: OnceLock<DifferentialHarness> = OnceLock::new();

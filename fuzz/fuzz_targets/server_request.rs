@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use edgecheck::fuzz::harness::server::{fuzz_one, ServerHarness};
+use edgecheck::profiles::edge_v1::fuzz::harness::server::{fuzz_one, ServerHarness};
 use libfuzzer_sys::fuzz_target;
 
 static HARNESS: OnceLock<ServerHarness> = OnceLock::new();

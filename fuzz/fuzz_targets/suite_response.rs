@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use edgecheck::fuzz::harness::response::{fuzz_one, ResponseHarness};
+use edgecheck::profiles::edge_v1::fuzz::harness::response::{fuzz_one, ResponseHarness};
 use libfuzzer_sys::fuzz_target;
 
 static HARNESS: OnceLock<ResponseHarness> = OnceLock::new();

@@ -3,5 +3,4 @@
 //! - [`requirements`]: the rules of the `edge-v1` binding (`conformance/requirements.json`),
 //!   each with its level, origin, quoted source text, testability and ambiguities.
 
-pub mod cases;
 pub mod requirements;

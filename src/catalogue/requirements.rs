@@ -1,5 +1,5 @@
-//! The requirement catalogue (`conformance/requirements.json`): one entry per rule ID of the
-//! binding (`conformance/binding.md`), loaded into typed values and checked against the
+//! The requirement catalogue (`conformance/edge-v1/requirements.json`): one entry per rule ID of the
+//! binding (`conformance/edge-v1/binding.md`), loaded into typed values and checked against the
 //! binding text. See `docs/requirements.md`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The catalogue shipped with the suite, embedded at build time.
-pub const REQUIREMENTS_JSON: &str = include_str!("../../conformance/requirements.json");
+pub const REQUIREMENTS_JSON: &str = include_str!("../../conformance/edge-v1/requirements.json");
 
 /// The binding text (profile `edge-v1`) shipped with the suite, embedded at build time.
-pub const BINDING_MD: &str = include_str!("../../conformance/binding.md");
+pub const BINDING_MD: &str = include_str!("../../conformance/edge-v1/binding.md");
 
 /// Highest ambiguity number of the protocol history (`A1` … `A37`).
 const MAX_AMBIGUITY: u32 = 37;
@@ -230,7 +230,7 @@ struct CatalogueFile<T> {
 pub enum CatalogueError {
     /// The JSON does not parse, or an entry does not match the catalogue format.
     #[error(
-        "the requirement catalogue is not valid: {0}; fix conformance/requirements.json \
+        "the requirement catalogue is not valid: {0}; fix conformance/edge-v1/requirements.json \
          (format in docs/requirements.md)"
     )]
     Json(#[from] serde_json::Error),
@@ -336,7 +336,7 @@ pub fn builtin() -> &'static Requirements {
     static BUILTIN: OnceLock<Requirements> = OnceLock::new();
     BUILTIN.get_or_init(|| {
         Requirements::from_json(REQUIREMENTS_JSON)
-            .unwrap_or_else(|e| panic!("embedded conformance/requirements.json: {e}"))
+            .unwrap_or_else(|e| panic!("embedded conformance/edge-v1/requirements.json: {e}"))
     })
 }
 
@@ -520,7 +520,7 @@ impl fmt::Display for Problem {
             ),
             Problem::MissingEntry { id } => write!(
                 f,
-                "{id}: rule of binding.md without a catalogue entry; add one to conformance/requirements.json"
+                "{id}: rule of binding.md without a catalogue entry; add one to conformance/edge-v1/requirements.json"
             ),
             Problem::NotInBinding { id } => write!(
                 f,

@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::prop::parse_duration;
 use super::run::{cores, open_context, runtime};
 use super::{EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE};
-use crate::fuzz::{self, FuzzOptions};
-use crate::target::TargetArgs;
+use crate::profiles::edge_v1::fuzz::{self, FuzzOptions};
+use crate::profiles::edge_v1::target::TargetArgs;
 
 /// Options of `edgecheck fuzz`.
 #[derive(Debug, Clone, clap::Args)]

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::target::TargetArgs;
+use crate::profiles::edge_v1::target::TargetArgs;
 
 /// Exit code: every required check passed.
 pub const EXIT_OK: i32 = 0;

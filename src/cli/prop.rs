@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::run::{cores, open_context, runtime};
 use super::{EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE};
-use crate::prop::{self, PropOptions};
-use crate::target::TargetArgs;
+use crate::profiles::edge_v1::prop::{self, PropOptions};
+use crate::profiles::edge_v1::target::TargetArgs;
 
 /// Options of `edgecheck prop`.
 #[derive(Debug, Clone, clap::Args)]

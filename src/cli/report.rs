@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use super::outputs::{self, Outputs};
 use super::{BaselineArgs, ReportArgs, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE};
-use crate::catalogue::cases;
+use crate::profiles::edge_v1::cases;
 use crate::report::baseline::Baseline;
 use crate::report::{json, merge, terminal, Results};
 

@@ -9,13 +9,15 @@ use serde_json::json;
 
 use super::outputs::Outputs;
 use super::{LevelArg, RunArgs, EXIT_INTERNAL, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE};
-use crate::catalogue::{cases, requirements};
+use crate::catalogue::requirements;
+use crate::profiles::edge_v1::cases;
 use crate::client::{Client, ClientOptions};
-use crate::engine::{self, plan::LevelFilter, Context, Plan, Selection};
+use crate::engine::{self, plan::LevelFilter, Plan, Selection};
+use crate::profiles::edge_v1::Context;
 use crate::report::baseline::Baseline;
 use crate::report::{self, terminal, Results};
-use crate::sign::KeyPool;
-use crate::target::{Target, TargetError};
+use crate::profiles::edge_v1::sign::KeyPool;
+use crate::profiles::edge_v1::target::{Target, TargetError};
 
 pub(super) fn runtime(jobs: usize) -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -110,7 +112,7 @@ pub fn run(args: RunArgs, files: Option<Vec<PathBuf>>) -> i32 {
 }
 
 /// Read a baseline and check its IDs against the case files run and the built-in catalogue.
-fn read_baseline(path: &Path, case_files: &[crate::case::CaseFile]) -> Result<Baseline, String> {
+fn read_baseline(path: &Path, case_files: &[crate::profiles::edge_v1::case::CaseFile]) -> Result<Baseline, String> {
     let b = Baseline::read(path)?;
     let mut known: std::collections::BTreeSet<String> = case_files
         .iter()
@@ -130,7 +132,7 @@ fn read_baseline(path: &Path, case_files: &[crate::case::CaseFile]) -> Result<Ba
 /// Open the target and build the shared context: key pool, embedded server or `--server`,
 /// reachability, client. On failure, the exit code.
 pub async fn open_context(
-    target_args: &crate::target::TargetArgs,
+    target_args: &crate::profiles::edge_v1::target::TargetArgs,
     fresh_keys: Option<usize>,
 ) -> Result<(Arc<Context>, Target), i32> {
     let pool = match fresh_keys {
@@ -340,11 +342,11 @@ pub fn cases(as_json: bool) -> i32 {
 
 /// `edgecheck keygen`.
 pub fn keygen(out: &Path, count: usize) -> i32 {
-    let counts = crate::sign::PoolCounts {
+    let counts = crate::profiles::edge_v1::sign::PoolCounts {
         rsa2048: count,
         ..Default::default()
     };
-    match crate::sign::write_fixture_pool(out, counts) {
+    match crate::profiles::edge_v1::sign::write_fixture_pool(out, counts) {
         Ok(files) => {
             for f in files {
                 println!("wrote {}", f.display());
@@ -369,7 +371,7 @@ struct CryptoCosts {
 }
 
 fn crypto_costs(pool: &KeyPool) -> CryptoCosts {
-    let input = crate::sign::signing_input("POST", "/connection/x/messages", &[b'x'; 300]);
+    let input = crate::profiles::edge_v1::sign::signing_input("POST", "/connection/x/messages", &[b'x'; 300]);
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]

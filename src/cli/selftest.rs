@@ -7,9 +7,9 @@ use std::time::Duration;
 use globset::Glob;
 
 use super::{EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE};
-use crate::catalogue::cases;
-use crate::selftest::{self, Mode, ReferenceServers, RunOptions};
-use crate::sign::KeyPool;
+use crate::profiles::edge_v1::cases;
+use crate::profiles::edge_v1::selftest::{self, Mode, ReferenceServers, RunOptions};
+use crate::profiles::edge_v1::sign::KeyPool;
 
 /// Options of `edgecheck selftest`.
 #[derive(Debug, Clone, clap::Args)]

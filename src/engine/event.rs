@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::case::Level;
+use crate::profiles::edge_v1::case::Level;
 use crate::client::Exchange;
 
 /// The verdict of one check.

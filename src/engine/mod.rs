@@ -3,20 +3,16 @@
 //! Scripted cases, replayed case files and generated sequences all run through the same
 //! step runner ([`runner`]), so a found case replays exactly as it was found.
 
-mod context;
 pub mod event;
-mod expect;
 pub mod plan;
-pub mod probes;
-pub mod runner;
-
-pub use context::Context;
 pub use event::{CheckResult, Event, Failure, Verdict};
 pub use plan::{Plan, PlannedCase, Selection};
 
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, Semaphore};
+
+use crate::profiles::edge_v1::{runner, Context};
 
 /// Run every case of `plan`, at most `jobs` at a time, sending events to `events`.
 ///

@@ -2,7 +2,7 @@
 
 use globset::{Glob, GlobMatcher};
 
-use crate::case::{Case, CaseFile, Level};
+use crate::profiles::edge_v1::case::{Case, CaseFile, Level};
 
 /// One case with the area it comes from.
 #[derive(Debug, Clone)]

@@ -157,7 +157,7 @@ fn body_text(b: &[u8]) -> String {
         }
         Err(_) => {
             let cut = &b[..b.len().min(BODY_LIMIT)];
-            format!("base64:{}{}", crate::wire::b64(cut), more(cut.len()))
+            format!("base64:{}{}", crate::profiles::edge_v1::wire::b64(cut), more(cut.len()))
         }
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use edgecheck::case::Level;
+use edgecheck::profiles::edge_v1::case::Level;
 use edgecheck::client::{Exchange, Request, Response, TransportError};
 use edgecheck::engine::{CheckResult, Failure, Verdict};
 use edgecheck::report::Results;

@@ -1,0 +1,29 @@
+//! What every check shares: the client, the key pool and the target.
+
+use std::sync::Arc;
+
+use url::Url;
+
+use crate::client::Client;
+use crate::profiles::edge_v1::sign::KeyPool;
+
+/// Shared, read-only state of a run.
+pub struct Context {
+    /// The HTTP client (timeouts and body caps inside).
+    pub client: Client,
+    /// Keys.
+    pub pool: Arc<KeyPool>,
+    /// Create endpoints of the servers under test (the first is the main one).
+    pub servers: Vec<Url>,
+    /// The servers' PAGE_SIZE, when known.
+    pub page_size: Option<usize>,
+    /// `--allow-http` was given.
+    pub allow_http: bool,
+}
+
+impl Context {
+    /// The main create endpoint.
+    pub fn ce(&self) -> &Url {
+        &self.servers[0]
+    }
+}

@@ -1,0 +1,17 @@
+//! Profile `edge-v1`: the signed REST protocol (RSA-PSS per connection, key and URI rotation,
+//! forgetting), as made concrete by `conformance/edge-v1/binding.md`.
+
+pub mod case;
+pub mod cases;
+mod context;
+pub mod fuzz;
+pub mod model;
+pub mod prop;
+pub mod race;
+pub mod runner;
+pub mod selftest;
+pub mod sign;
+pub mod target;
+pub mod wire;
+
+pub use context::Context;

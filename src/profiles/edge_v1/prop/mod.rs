@@ -1,0 +1,301 @@
+//! `edgecheck prop`: model-based generated sequences.
+//!
+//! proptest generates sequences of abstract operations over a few connections and both
+//! parties, with faults mixed in; each is interpreted against the model's state, sent, and
+//! every response is checked against the model. The first deviation fails the run; proptest
+//! shrinks the sequence and the minimal one is written as a case file that `edgecheck replay`
+//! runs (re-signing every request).
+
+pub mod coverage;
+pub mod gen;
+pub mod interpret;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+
+use crate::profiles::edge_v1::case::{Case, CaseFile, Level, Step};
+use crate::profiles::edge_v1::runner::CaseRun;
+use crate::engine::{Failure, Verdict};
+use crate::profiles::edge_v1::Context;
+use coverage::{Coverage, Transition};
+use gen::AbstractOp;
+use interpret::Interpreter;
+
+/// Options of a generated run.
+#[derive(Debug, Clone)]
+pub struct PropOptions {
+    /// Seed of the first worker (worker i uses seed + i).
+    pub seed: u64,
+    /// Sequences to generate in all.
+    pub cases: u32,
+    /// Longest sequence.
+    pub max_steps: usize,
+    /// Time budget for generation (shrinking may go on a little after it).
+    pub duration: Option<Duration>,
+    /// Where findings are written.
+    pub findings: PathBuf,
+    /// Workers running sequences at once.
+    pub jobs: usize,
+}
+
+/// A failure found and shrunk.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// The minimal case.
+    pub case: Case,
+    /// What went wrong at its last step.
+    pub failure: Failure,
+    /// Message.
+    pub message: String,
+    /// Where the case file was written.
+    pub path: Option<PathBuf>,
+    /// Sequence length before shrinking.
+    pub original_steps: usize,
+}
+
+/// The outcome of a generated run.
+#[derive(Debug, Default)]
+pub struct PropReport {
+    /// Sequences run (shrinking runs included).
+    pub sequences: usize,
+    /// Steps run.
+    pub steps: usize,
+    /// Signatures made.
+    pub signatures: usize,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// The finding, if any.
+    pub finding: Option<Finding>,
+    /// A suite or network error that stopped the run.
+    pub error: Option<String>,
+    /// Model transitions exercised.
+    pub coverage: Coverage,
+}
+
+/// One executed sequence.
+struct Exec {
+    steps: Vec<Step>,
+    failure: Option<(Verdict, String, Failure)>,
+    signatures: usize,
+    transitions: Vec<Transition>,
+}
+
+async fn execute(ctx: &Context, ops: &[AbstractOp]) -> Exec {
+    let case = placeholder_case(Vec::new(), 0);
+    let mut run = CaseRun::new(ctx, &case);
+    let mut interp = Interpreter::default();
+    let mut steps = Vec::new();
+    let mut transitions = Vec::new();
+    let mut failure = None;
+    for (i, op) in ops.iter().enumerate() {
+        let step = interp.step(op, &run);
+        let endpoint = step
+            .op
+            .and_then(|o| o.endpoint())
+            .expect("generated steps are protocol steps");
+        let phase = run.model.conn(&step.conn).map(|c| c.phase());
+        let before = run.exchanges.len();
+        let r = run.protocol_step(i + 1, &step, endpoint).await;
+        let status = run
+            .exchanges
+            .get(before)
+            .and_then(|e| e.response.as_ref().ok())
+            .map(|r| r.status);
+        transitions.push(Transition::new(
+            phase,
+            endpoint,
+            step.fault.is_some()
+                || step.sig_fault.is_some()
+                || step.sign_with.is_some()
+                || step.via.is_some(),
+            status,
+        ));
+        steps.push(step);
+        if let Err(f) = r {
+            failure = Some((f.verdict, f.message, f.failure));
+            break;
+        }
+    }
+    Exec {
+        steps,
+        failure,
+        signatures: run.signatures,
+        transitions,
+    }
+}
+
+fn placeholder_case(steps: Vec<Step>, seed: u64) -> Case {
+    Case {
+        id: "prop/sequence".into(),
+        title: "generated sequence".into(),
+        requirements: vec![],
+        level: Level::Must,
+        needs: vec![],
+        seed: Some(seed),
+        origin: Some("prop".into()),
+        steps,
+    }
+}
+
+/// Run generated sequences against the context's target. Blocking: call it from a blocking
+/// thread; it drives the async client with `handle`.
+pub fn run(ctx: Arc<Context>, opts: &PropOptions, handle: tokio::runtime::Handle) -> PropReport {
+    let started = Instant::now();
+    let deadline = opts.duration.map(|d| started + d);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sequences = Arc::new(AtomicUsize::new(0));
+    let steps = Arc::new(AtomicUsize::new(0));
+    let signatures = Arc::new(AtomicUsize::new(0));
+    let coverage = Arc::new(Mutex::new(Coverage::default()));
+    let error: Arc<Mutex<Option<String>>> = Arc::default();
+    let jobs = opts.jobs.max(1);
+    let per_worker = (opts.cases as usize).div_ceil(jobs) as u32;
+
+    let results: Vec<Option<(u64, Vec<AbstractOp>, usize)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs)
+            .map(|w| {
+                let (ctx, stop, sequences, steps, signatures, coverage, error, handle) = (
+                    ctx.clone(),
+                    stop.clone(),
+                    sequences.clone(),
+                    steps.clone(),
+                    signatures.clone(),
+                    coverage.clone(),
+                    error.clone(),
+                    handle.clone(),
+                );
+                let seed = opts.seed.wrapping_add(w as u64);
+                let max_steps = opts.max_steps;
+                scope.spawn(move || {
+                    let config = Config {
+                        cases: per_worker,
+                        max_shrink_iters: 2048,
+                        failure_persistence: None,
+                        ..Config::default()
+                    };
+                    let mut seed_bytes = [0u8; 32];
+                    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+                    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes);
+                    let mut runner = TestRunner::new_with_rng(config, rng);
+                    let first_len = AtomicUsize::new(0);
+                    let shrinking = AtomicBool::new(false);
+                    let outcome = runner.run(&gen::sequence(max_steps), |ops| {
+                        let over_time = deadline.is_some_and(|d| Instant::now() > d);
+                        if !shrinking.load(Ordering::Relaxed)
+                            && (stop.load(Ordering::Relaxed) || over_time)
+                        {
+                            return Ok(());
+                        }
+                        let exec = handle.block_on(execute(&ctx, &ops));
+                        sequences.fetch_add(1, Ordering::Relaxed);
+                        steps.fetch_add(exec.steps.len(), Ordering::Relaxed);
+                        signatures.fetch_add(exec.signatures, Ordering::Relaxed);
+                        coverage
+                            .lock()
+                            .expect("coverage lock")
+                            .add(&exec.transitions);
+                        match exec.failure {
+                            Some((Verdict::Fail, msg, _)) => {
+                                if !shrinking.swap(true, Ordering::Relaxed) {
+                                    first_len.store(ops.len(), Ordering::Relaxed);
+                                    stop.store(true, Ordering::Relaxed);
+                                }
+                                Err(TestCaseError::fail(msg))
+                            }
+                            Some((Verdict::Error, msg, _)) => {
+                                error.lock().expect("error lock").get_or_insert(msg);
+                                stop.store(true, Ordering::Relaxed);
+                                Ok(())
+                            }
+                            _ => Ok(()),
+                        }
+                    });
+                    match outcome {
+                        Err(TestError::Fail(_, ops)) => {
+                            Some((seed, ops, first_len.load(Ordering::Relaxed)))
+                        }
+                        _ => None,
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or(None))
+            .collect()
+    });
+
+    let mut report = PropReport {
+        error: error.lock().expect("error lock").take(),
+        ..PropReport::default()
+    };
+    if let Some((seed, ops, original)) = results.into_iter().flatten().next() {
+        // Run the minimal sequence once more to record its steps and failure.
+        let exec = handle.block_on(execute(&ctx, &ops));
+        sequences.fetch_add(1, Ordering::Relaxed);
+        if let Some((_, message, failure)) = exec.failure {
+            let case = finding_case(exec.steps, &failure, seed);
+            let path = write_finding(&opts.findings, &case)
+                .map_err(|e| report.error.get_or_insert(e).clone())
+                .ok();
+            report.finding = Some(Finding {
+                case,
+                failure,
+                message,
+                path,
+                original_steps: original,
+            });
+        } else {
+            report.error.get_or_insert_with(|| {
+                "the shrunk sequence no longer fails when run again: the failure is flaky".into()
+            });
+        }
+    }
+    report.sequences = sequences.load(Ordering::Relaxed);
+    report.steps = steps.load(Ordering::Relaxed);
+    report.signatures = signatures.load(Ordering::Relaxed);
+    report.coverage = std::mem::take(&mut *coverage.lock().expect("coverage lock"));
+    report.elapsed = started.elapsed();
+    report
+}
+
+/// The case a finding becomes: its steps, the implicated rule, seed and origin.
+pub fn finding_case(steps: Vec<Step>, failure: &Failure, seed: u64) -> Case {
+    let rule = if failure.rule.is_empty() {
+        "B-NO-5XX".to_string()
+    } else {
+        failure.rule.clone()
+    };
+    let text = serde_json::to_string(&steps).unwrap_or_default();
+    let hash = text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    });
+    let mut case = placeholder_case(steps, seed);
+    case.id = format!("prop/{}-{:08x}", rule.to_ascii_lowercase(), hash as u32);
+    case.title = format!(
+        "Generated sequence (seed {seed}) breaks {rule} at step {}: expected {}, got {}",
+        failure.step, failure.expected, failure.actual
+    );
+    case.requirements = vec![rule];
+    case
+}
+
+/// Write a finding as a case file; returns its path.
+pub fn write_finding(dir: &Path, case: &Case) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let file = CaseFile {
+        area: "prop".into(),
+        title: "Findings of edgecheck prop".into(),
+        cases: vec![case.clone()],
+    };
+    let name = case.id.replace('/', "-");
+    let path = dir.join(format!("{name}.json"));
+    let text = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text + "\n")
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}

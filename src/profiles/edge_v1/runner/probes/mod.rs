@@ -1,0 +1,482 @@
+//! Built-in checks written in code (`"op": "probe"`): properties over many requests that a
+//! list of steps cannot express (URI privacy, oversized bodies, the transport, ...).
+//!
+//! Probes build on [`CaseRun::protocol_step`], so every request they make is checked against
+//! the model like any scripted step.
+
+mod concurrency;
+mod scenarios;
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::engine::event::{Failure, Verdict};
+use super::{CaseRun, StepFailure};
+use crate::profiles::edge_v1::case::{Op, Step};
+use crate::client::Request as HttpRequest;
+use crate::profiles::edge_v1::model::Endpoint;
+use crate::profiles::edge_v1::wire;
+
+fn failure(
+    verdict: Verdict,
+    n: usize,
+    rule: &str,
+    expected: impl Into<String>,
+    actual: impl Into<String>,
+) -> StepFailure {
+    let (expected, actual) = (expected.into(), actual.into());
+    StepFailure {
+        verdict,
+        message: format!("step {n}: {rule}: expected {expected}, got {actual}"),
+        failure: Failure {
+            step: n,
+            rule: rule.into(),
+            expected,
+            actual,
+        },
+    }
+}
+
+fn arg_u64(step: &Step, name: &str, default: u64) -> u64 {
+    step.args
+        .as_ref()
+        .and_then(|a| a.get(name))
+        .and_then(Value::as_u64)
+        .unwrap_or(default)
+}
+
+/// Names of all probes, for validation of case files.
+pub const PROBES: &[&str] = &[
+    "https",
+    "quota",
+    "uri-privacy",
+    "message-id-privacy",
+    "oversized-body",
+    "alice-bob",
+    "duplex",
+    "two-servers",
+    "alternative-flow",
+    "concurrent",
+];
+
+/// Run the probe of step `n`.
+pub async fn run(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepFailure> {
+    match step.probe.as_deref().unwrap_or_default() {
+        "https" => https(run, n),
+        "uri-privacy" => uri_privacy(run, n, step).await,
+        "message-id-privacy" => message_id_privacy(run, n, step).await,
+        "oversized-body" => oversized_body(run, n).await,
+        "quota" => quota(run, n, step).await,
+        "alice-bob" => scenarios::alice_bob(run, n).await,
+        "duplex" => scenarios::duplex(run, n, 0).await,
+        "two-servers" => scenarios::two_servers(run, n).await,
+        "alternative-flow" => scenarios::alternative_flow(run, n).await,
+        "concurrent" => concurrency::concurrent(run, n, step).await,
+        other => Err(failure(
+            Verdict::Error,
+            n,
+            "",
+            format!("a known probe ({})", PROBES.join(", ")),
+            format!("`{other}`"),
+        )),
+    }
+}
+
+/// S-GEN-HTTPS: the target is served over HTTPS (waived by `--allow-http`).
+fn https(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> {
+    for ce in &run.ctx.servers {
+        if ce.scheme() != "https" {
+            if run.ctx.allow_http {
+                run.waived = Some(format!("{ce} is plain HTTP; waived by --allow-http"));
+            } else {
+                return Err(failure(
+                    Verdict::Fail,
+                    n,
+                    "S-GEN-HTTPS",
+                    "an https:// create endpoint",
+                    format!("{ce} (pass --allow-http to waive this rule for local testing)"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn plain(op: Op, conn: &str) -> Step {
+    Step {
+        op: Some(op),
+        conn: conn.to_string(),
+        ..Step::default()
+    }
+}
+
+/// Encodings of key material that must not appear inside URIs (S-URI-GEN).
+fn key_material(spki: &[u8], cid: &str) -> Vec<(String, String)> {
+    use sha1::Digest as _;
+    let mut out = vec![("connectionID".to_string(), cid.to_string())];
+    let sha1 = sha1::Sha1::digest(spki).to_vec();
+    let sha256 = sha2::Sha256::digest(spki).to_vec();
+    for (what, bytes) in [
+        ("key", spki.to_vec()),
+        ("SHA-1 of key", sha1),
+        ("SHA-256 of key", sha256),
+    ] {
+        let std = wire::b64(&bytes);
+        let url = std.replace('+', "-").replace('/', "_");
+        out.push((format!("{what} (hex)"), hex::encode(&bytes)));
+        out.push((
+            format!("{what} (base64)"),
+            std.trim_end_matches('=').to_string(),
+        ));
+        out.push((
+            format!("{what} (base64url)"),
+            url.trim_end_matches('=').to_string(),
+        ));
+    }
+    out
+}
+
+/// Whether `uri` contains any 16-character window of `material` (case-insensitive for hex).
+fn contains_window(uri: &str, material: &str) -> bool {
+    const W: usize = 16;
+    let lower = uri.to_ascii_lowercase();
+    let m = material.as_bytes();
+    if m.len() < W {
+        return uri.contains(material);
+    }
+    m.windows(W).step_by(4).any(|w| {
+        let w = std::str::from_utf8(w).unwrap_or_default();
+        uri.contains(w)
+            || lower.contains(&w.to_ascii_lowercase()) && w.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
+/// The part of each string that differs from all others: strip the longest common prefix and
+/// suffix.
+fn varying_parts(all: &[String]) -> Vec<String> {
+    if all.len() < 2 {
+        return all.to_vec();
+    }
+    let first = all[0].as_bytes();
+    let mut pre = first.len();
+    let mut suf = first.len();
+    for s in &all[1..] {
+        let b = s.as_bytes();
+        pre = pre.min(first.iter().zip(b).take_while(|(a, b)| a == b).count());
+        suf = suf.min(
+            first
+                .iter()
+                .rev()
+                .zip(b.iter().rev())
+                .take_while(|(a, b)| a == b)
+                .count(),
+        );
+    }
+    all.iter()
+        .map(|s| {
+            let end = s.len().saturating_sub(suf).max(pre);
+            s.get(pre..end).unwrap_or_default().to_string()
+        })
+        .collect()
+}
+
+/// Whether consecutive values look like a counter: as numbers (decimal, hex or base64url
+/// read as a big-endian integer) they differ by less than 2^16.
+fn looks_like_counter(parts: &[String]) -> bool {
+    fn value(s: &str) -> Option<u128> {
+        if s.is_empty() || s.len() > 21 {
+            return None;
+        }
+        if let Ok(v) = s.parse::<u128>() {
+            return Some(v);
+        }
+        if let Ok(v) = u128::from_str_radix(s, 16) {
+            return Some(v);
+        }
+        const ALPHA: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        s.chars().try_fold(0u128, |acc, c| {
+            ALPHA
+                .find(c)
+                .map(|d| acc.wrapping_mul(64).wrapping_add(d as u128))
+        })
+    }
+    let vals: Vec<Option<u128>> = parts.iter().map(|p| value(p)).collect();
+    let close = vals
+        .windows(2)
+        .filter(|w| matches!((w[0], w[1]), (Some(a), Some(b)) if a.abs_diff(b) < (1 << 16)))
+        .count();
+    parts.len() > 2 && close * 2 >= parts.len() - 1
+}
+
+/// S-URI-GEN / S-PRIV-URI: URIs carry no ID, key or key hash, are distinct, not counters, and
+/// carry enough varying material.
+async fn uri_privacy(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepFailure> {
+    let count = arg_u64(step, "creations", 12).clamp(3, 200) as usize;
+    let mut rus = Vec::new();
+    let mut sus = Vec::new();
+    for i in 0..count {
+        let conn = format!("privacy{i}");
+        run.protocol_step(n, &plain(Op::Create, &conn), Endpoint::Create)
+            .await?;
+        let live = run.conns[&conn].clone();
+        let key = run.key(&format!("{conn}.rk"));
+        let (ru, su) = (live.ru[0].to_string(), live.su[0].to_string());
+        for (what, m) in key_material(key.spki_der(), &live.cid) {
+            for (name, uri) in [("recipientURI", &ru), ("senderURI", &su)] {
+                if contains_window(uri, &m) {
+                    return Err(failure(
+                        Verdict::Fail,
+                        n,
+                        "S-URI-GEN",
+                        format!("no {what} in {name}"),
+                        uri.clone(),
+                    ));
+                }
+            }
+        }
+        rus.push(ru);
+        sus.push(su);
+    }
+    let all: Vec<String> = rus.iter().chain(&sus).cloned().collect();
+    let distinct: BTreeSet<&String> = all.iter().collect();
+    if distinct.len() != all.len() {
+        return Err(failure(
+            Verdict::Fail,
+            n,
+            "S-URI-GEN",
+            format!("{} distinct URIs", all.len()),
+            format!("{} distinct", distinct.len()),
+        ));
+    }
+    for (name, list) in [("recipientURI", &rus), ("senderURI", &sus)] {
+        let parts = varying_parts(list);
+        if looks_like_counter(&parts) {
+            return Err(failure(
+                Verdict::Fail,
+                n,
+                "S-URI-GEN",
+                format!("{name}s without a visible counter"),
+                format!("{parts:?}"),
+            ));
+        }
+        if let Some(short) = parts.iter().find(|p| {
+            let b64 = p
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .count();
+            let hex = p.chars().filter(|c| c.is_ascii_hexdigit()).count();
+            b64 < 11 && hex < 16
+        }) {
+            return Err(failure(
+                Verdict::Fail,
+                n,
+                "S-URI-GEN",
+                format!(
+                    "at least 11 base64url or 16 hex characters of varying material in each {name}"
+                ),
+                format!("`{short}`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// B-MID-RANDOM: message ids are not a visible server-wide counter.
+async fn message_id_privacy(
+    run: &mut CaseRun<'_>,
+    n: usize,
+    step: &Step,
+) -> Result<(), StepFailure> {
+    let count = arg_u64(step, "messages", 8).clamp(3, 64) as usize;
+    let conn = "midprivacy";
+    run.protocol_step(n, &plain(Op::Create, conn), Endpoint::Create)
+        .await?;
+    let names: Vec<String> = (0..count).map(|i| format!("mid{i}")).collect();
+    for name in &names {
+        let mut s = plain(Op::Send, conn);
+        s.messages = Some(vec![name.clone()]);
+        run.protocol_step(n, &s, Endpoint::Send).await?;
+    }
+    // Learn every id with keeping retrievals, page by page (PAGE_SIZE may be small).
+    let mut from: Option<String> = None;
+    for _ in 0..count {
+        let mut r = plain(Op::Retrieve, conn);
+        r.page_size = Some(count as u64);
+        r.keep_messages = Some(true);
+        r.from_message = from.clone();
+        run.protocol_step(n, &r, Endpoint::Retrieve).await?;
+        // Continue from the first message whose id came only as nextMessageID.
+        let known = names
+            .iter()
+            .take_while(|m| run.msg_ids.contains_key(*m))
+            .count();
+        if known == count {
+            break;
+        }
+        from = Some(names[known.saturating_sub(1)].clone());
+    }
+    let ids: Vec<String> = names
+        .iter()
+        .filter_map(|m| run.msg_ids.get(m).cloned())
+        .collect();
+    let parts = varying_parts(&ids);
+    if ids.len() == count && looks_like_counter(&parts) {
+        return Err(failure(
+            run.level_verdict(),
+            n,
+            "B-MID-RANDOM",
+            "ids that are not a visible counter",
+            format!("{ids:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// B-SIZE: a body declared far larger than any limit is refused with 413 (or 400) without
+/// the server reading it all; never 5xx, never a hang.
+async fn oversized_body(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> {
+    let ce = run.ctx.ce().clone();
+    let declared: u64 = 1 << 30;
+    let sent = vec![b' '; 64 * 1024];
+    let req = HttpRequest {
+        method: "POST".into(),
+        url: ce,
+        target: None,
+        headers: vec![
+            ("Content-Type".into(), b"application/json".to_vec()),
+            ("Content-Length".into(), declared.to_string().into_bytes()),
+        ],
+        body: sent,
+    };
+    let ex = run.ctx.client.execute(req).await;
+    let res = match &ex.response {
+        Ok(r) if r.status == 413 || r.status == 400 => Ok(()),
+        Ok(r) => Err(failure(
+            Verdict::Fail,
+            n,
+            "B-SIZE",
+            "413 (or 400) for a 1 GiB declared body",
+            r.status.to_string(),
+        )),
+        Err(e) => Err(failure(
+            Verdict::Fail,
+            n,
+            "B-SIZE",
+            "413 (or 400) before the body was sent",
+            format!(
+                "no response ({e}): the server waited for the whole body or dropped the connection"
+            ),
+        )),
+    };
+    run.exchanges.push(ex);
+    res
+}
+
+/// B-QUOTA: a server may cap the messages queued per connection; over the cap a send gets 429
+/// and nothing of it is stored. Without a cap up to the bound, the rule is not exercised (skip).
+async fn quota(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepFailure> {
+    let bound = arg_u64(step, "messages", 512).clamp(16, 100_000) as usize;
+    let conn = "quota";
+    run.protocol_step(n, &plain(Op::Create, conn), Endpoint::Create)
+        .await?;
+    let mut sent = 0;
+    let mut batch_no = 0;
+    while sent < bound {
+        batch_no += 1;
+        let names: Vec<String> = (0..16).map(|i| format!("q{batch_no}-{i}")).collect();
+        let mut s = plain(Op::Send, conn);
+        s.messages = Some(names);
+        let before = run.exchanges.len();
+        match run.protocol_step(n, &s, Endpoint::Send).await {
+            Ok(()) => sent += 16,
+            Err(f) => {
+                let status = run
+                    .exchanges
+                    .get(before)
+                    .and_then(|e| e.response.as_ref().ok())
+                    .map(|r| r.status);
+                if status != Some(429) {
+                    return Err(f);
+                }
+                // Over the cap: nothing of this send may be stored. Drain and count.
+                let mut stored = 0usize;
+                loop {
+                    let mut r = plain(Op::Retrieve, conn);
+                    r.page_size = Some(1000);
+                    let before = run.exchanges.len();
+                    run.protocol_step(n, &r, Endpoint::Retrieve).await?;
+                    let got = run.exchanges[before]
+                        .response
+                        .as_ref()
+                        .ok()
+                        .and_then(|r| wire::parse_object_strict(&r.body).ok())
+                        .and_then(|o| o.get("messages").and_then(Value::as_array).map(Vec::len))
+                        .unwrap_or(0);
+                    stored += got;
+                    if got == 0 {
+                        break;
+                    }
+                }
+                if stored != sent {
+                    return Err(failure(
+                        Verdict::Fail,
+                        n,
+                        "B-QUOTA",
+                        format!("{sent} messages stored (the refused send stored nothing)"),
+                        format!("{stored}"),
+                    ));
+                }
+                return Ok(());
+            }
+        }
+    }
+    run.skipped = Some(format!(
+        "no queue cap observed up to {sent} messages; B-QUOTA not exercised"
+    ));
+    Ok(())
+}
+
+impl CaseRun<'_> {
+    /// The verdict of a failed explicit expectation in this case.
+    pub fn level_verdict(&self) -> Verdict {
+        super::level_verdict(self.level)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_seen_and_random_ids_are_not() {
+        let counter: Vec<String> = (100..110).map(|i| format!("/c/{i}")).collect();
+        assert!(looks_like_counter(&varying_parts(&counter)));
+        let hex: Vec<String> = (0x1000..0x100a).map(|i| format!("m{i:x}")).collect();
+        assert!(looks_like_counter(&varying_parts(&hex)));
+        let random: Vec<String> = (0..10).map(|_| wire::connection_id()).collect();
+        assert!(!looks_like_counter(&varying_parts(&random)));
+    }
+
+    #[test]
+    fn key_windows_are_found_in_any_encoding() {
+        let spki: Vec<u8> = (0..=255u8).collect();
+        for (_, m) in key_material(&spki, "cidcidcidcid") {
+            let uri = format!(
+                "https://x/connection/zz{}zz",
+                &m[m.len().saturating_sub(20)..]
+            );
+            assert!(contains_window(&uri, &m), "{m}");
+        }
+        assert!(!contains_window(
+            "https://x/connection/abcdefghijklmnopqrstuv",
+            &hex::encode(&spki)
+        ));
+    }
+
+    #[test]
+    fn varying_parts_strip_common_prefix_and_suffix() {
+        let v = vec!["/a/XYZ1/m".to_string(), "/a/QRS2/m".into()];
+        assert_eq!(varying_parts(&v), ["XYZ1", "QRS2"]);
+    }
+}

@@ -1,0 +1,504 @@
+//! Running checks against a faulty server and deciding whether each fault was killed.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::profiles::edge_v1::case::CaseFile;
+use crate::client::{Client, ClientOptions};
+use crate::engine::{self, CheckResult, Plan, PlannedCase, Verdict};
+use crate::profiles::edge_v1::Context;
+use crate::profiles::edge_v1::sign::KeyPool;
+
+/// A fault of the server under test: its name and the one rule it breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultSpec {
+    /// Stable name (`kebab-case`).
+    pub name: String,
+    /// The rule ID of the binding the fault breaks.
+    pub rule: String,
+    /// What the faulty server does wrong.
+    pub description: String,
+}
+
+/// Which checks run against each fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Only the checks linked to the fault's rule (fast; what CI runs for every fault).
+    Linked,
+    /// Every check (the full matrix; also shows unrelated checks that notice the fault).
+    Full,
+}
+
+/// Where the checks go: a create endpoint (plain `http://` allowed) and its PAGE_SIZE.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The create endpoint.
+    pub ce: Url,
+    /// The server's PAGE_SIZE, when known.
+    pub page_size: Option<usize>,
+}
+
+/// One check that did not pass against a faulty server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Case ID.
+    pub id: String,
+    /// Its verdict (`fail`, `warn` or `error`).
+    pub verdict: Verdict,
+    /// Whether the case lists the fault's rule among its requirements.
+    pub linked: bool,
+    /// The rule the failed expectation rests on, when the engine names one.
+    pub cited_rule: Option<String>,
+    /// The engine's one-line explanation.
+    pub message: String,
+}
+
+/// The row of one fault in the kill matrix.
+#[derive(Debug, Clone)]
+pub struct FaultRow {
+    /// The fault.
+    pub fault: FaultSpec,
+    /// Which checks ran.
+    pub mode: Mode,
+    /// Number of checks run.
+    pub ran: usize,
+    /// Number of checks run that are linked to the fault's rule.
+    pub linked: usize,
+    /// Checks that failed or warned.
+    pub caught: Vec<Outcome>,
+    /// Checks with an `error` verdict (the suite or the network failed: never a kill).
+    pub errors: Vec<Outcome>,
+    /// Why no check could run, when the server could not be started or the run not set up.
+    pub setup_error: Option<String>,
+}
+
+impl FaultRow {
+    /// Build the row from the results of a run against the faulty server.
+    pub fn from_results(fault: FaultSpec, mode: Mode, results: &[CheckResult]) -> FaultRow {
+        let mut caught = Vec::new();
+        let mut errors = Vec::new();
+        let mut linked = 0;
+        for r in results {
+            let is_linked = r.requirements.contains(&fault.rule);
+            linked += usize::from(is_linked);
+            let outcome = || Outcome {
+                id: r.id.clone(),
+                verdict: r.verdict,
+                linked: is_linked,
+                cited_rule: r.failure.as_ref().map(|f| f.rule.clone()),
+                message: r.message.clone(),
+            };
+            match r.verdict {
+                Verdict::Fail | Verdict::Warn => caught.push(outcome()),
+                Verdict::Error => errors.push(outcome()),
+                Verdict::Pass | Verdict::Skip | Verdict::Waived => {}
+            }
+        }
+        FaultRow {
+            fault,
+            mode,
+            ran: results.len(),
+            linked,
+            caught,
+            errors,
+            setup_error: None,
+        }
+    }
+
+    /// A row for a fault whose run could not be set up.
+    pub fn setup_failed(fault: FaultSpec, mode: Mode, why: String) -> FaultRow {
+        FaultRow {
+            fault,
+            mode,
+            ran: 0,
+            linked: 0,
+            caught: Vec::new(),
+            errors: Vec::new(),
+            setup_error: Some(why),
+        }
+    }
+
+    /// Killed: at least one check linked to the fault's rule failed or warned.
+    pub fn killed(&self) -> bool {
+        self.caught.iter().any(|o| o.linked)
+    }
+
+    /// The linked checks that caught the fault.
+    pub fn killers(&self) -> impl Iterator<Item = &Outcome> {
+        self.caught.iter().filter(|o| o.linked)
+    }
+
+    /// Checks not linked to the fault's rule that noticed it.
+    pub fn unrelated(&self) -> impl Iterator<Item = &Outcome> {
+        self.caught.iter().filter(|o| !o.linked)
+    }
+
+    /// Why the fault survived, in a few words (None when killed).
+    pub fn survival_reason(&self) -> Option<String> {
+        if self.killed() {
+            return None;
+        }
+        Some(if let Some(e) = &self.setup_error {
+            format!("not run: {e}")
+        } else if self.linked == 0 {
+            format!("no check lists {} among its requirements", self.fault.rule)
+        } else if self.unrelated().next().is_some() {
+            format!(
+                "caught only by checks not linked to {}: {}",
+                self.fault.rule,
+                self.unrelated()
+                    .map(|o| o.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else if !self.errors.is_empty() {
+            format!(
+                "{} linked check(s) passed, {} ended in error",
+                self.linked - self.errors.iter().filter(|o| o.linked).count(),
+                self.errors.len()
+            )
+        } else {
+            format!(
+                "all {} linked check(s) passed against the faulty server",
+                self.linked
+            )
+        })
+    }
+}
+
+/// A whole kill matrix: one row per fault, and the fault-free run.
+#[derive(Debug, Clone, Default)]
+pub struct Matrix {
+    /// One row per fault, in the harness's order.
+    pub rows: Vec<FaultRow>,
+    /// The fault-free run, when made: every check that did not pass (must be empty).
+    pub baseline: Option<FaultRow>,
+}
+
+impl Matrix {
+    /// Number of killed faults.
+    pub fn killed(&self) -> usize {
+        self.rows.iter().filter(|r| r.killed()).count()
+    }
+
+    /// The faults that survived.
+    pub fn survivors(&self) -> Vec<&FaultRow> {
+        self.rows.iter().filter(|r| !r.killed()).collect()
+    }
+
+    /// Checks that did not pass against the fault-free server (fail, warn or error).
+    pub fn baseline_problems(&self) -> Vec<&Outcome> {
+        self.baseline
+            .iter()
+            .flat_map(|b| b.caught.iter().chain(&b.errors))
+            .collect()
+    }
+
+    /// Every fault killed, and the fault-free server passed every check that ran.
+    pub fn all_killed_and_clean(&self) -> bool {
+        self.survivors().is_empty()
+            && self.baseline_problems().is_empty()
+            && self
+                .baseline
+                .as_ref()
+                .is_none_or(|b| b.setup_error.is_none())
+    }
+
+    /// Distinct rules the faults break.
+    pub fn rules(&self) -> BTreeSet<&str> {
+        self.rows.iter().map(|r| r.fault.rule.as_str()).collect()
+    }
+}
+
+/// The checks linked to `rule`: every case whose `requirements` list it, in catalogue order.
+pub fn linked_plan(files: &[CaseFile], rule: &str) -> Plan {
+    let cases = files
+        .iter()
+        .flat_map(|f| {
+            f.cases
+                .iter()
+                .filter(|c| c.requirements.iter().any(|r| r == rule))
+                .map(|c| PlannedCase {
+                    area: f.area.clone(),
+                    case: c.clone(),
+                })
+        })
+        .collect();
+    Plan { cases }
+}
+
+/// Runs `plan` against `target` with at most `jobs` checks at a time.
+///
+/// Plain `http://` is allowed (S-GEN-HTTPS is then waived, as with `--allow-http`).
+pub async fn run_checks(
+    target: &Target,
+    plan: &Plan,
+    jobs: usize,
+    pool: Arc<KeyPool>,
+    timeout: Duration,
+) -> Result<Vec<CheckResult>, String> {
+    let client = Client::new(&ClientOptions {
+        timeout,
+        body_cap: 4 << 20,
+        ca_cert_pem: None,
+        insecure: false,
+    })
+    .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let ctx = Arc::new(Context {
+        client,
+        pool,
+        servers: vec![target.ce.clone()],
+        page_size: target.page_size,
+        allow_http: true,
+    });
+    // Nobody listens to the events: the results are returned.
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    drop(rx);
+    Ok(engine::run_plan(ctx, plan, jobs, tx).await)
+}
+
+/// Starts and stops the servers a matrix runs against.
+pub trait Servers: Sync {
+    /// A running server.
+    type Running: Send;
+
+    /// Starts a server with `fault` (an index into the matrix's fault list), or a fault-free
+    /// one for `None`.
+    fn start(
+        &self,
+        fault: Option<usize>,
+    ) -> impl std::future::Future<Output = Result<(Target, Self::Running), String>> + Send;
+
+    /// Stops a server.
+    fn stop(&self, running: Self::Running) -> impl std::future::Future<Output = ()> + Send;
+}
+
+/// How a matrix runs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Which checks run against each fault.
+    pub mode: Mode,
+    /// Checks at once.
+    pub jobs: usize,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Also run every check against a fault-free server.
+    pub baseline: bool,
+}
+
+/// Runs the matrix: for each fault a fresh server with that fault, the checks `options.mode`
+/// selects, and a row; `on_row` sees each row as it is made (for progress output).
+pub async fn run_matrix(
+    servers: &impl Servers,
+    faults: &[FaultSpec],
+    files: &[CaseFile],
+    pool: Arc<KeyPool>,
+    options: &RunOptions,
+    on_row: &(dyn Fn(&FaultRow) + Sync),
+) -> Matrix {
+    let all = Plan {
+        cases: files
+            .iter()
+            .flat_map(|f| {
+                f.cases.iter().map(|c| PlannedCase {
+                    area: f.area.clone(),
+                    case: c.clone(),
+                })
+            })
+            .collect(),
+    };
+    let mut matrix = Matrix::default();
+    if options.baseline {
+        let spec = FaultSpec {
+            name: "(none)".into(),
+            rule: "-".into(),
+            description: "the fault-free server".into(),
+        };
+        let row = run_one(servers, None, spec, &all, pool.clone(), options, Mode::Full).await;
+        on_row(&row);
+        matrix.baseline = Some(row);
+    }
+    for (i, fault) in faults.iter().enumerate() {
+        let linked;
+        let plan = match options.mode {
+            Mode::Full => &all,
+            Mode::Linked => {
+                linked = linked_plan(files, &fault.rule);
+                &linked
+            }
+        };
+        let row = run_one(
+            servers,
+            Some(i),
+            fault.clone(),
+            plan,
+            pool.clone(),
+            options,
+            options.mode,
+        )
+        .await;
+        on_row(&row);
+        matrix.rows.push(row);
+    }
+    matrix
+}
+
+async fn run_one(
+    servers: &impl Servers,
+    index: Option<usize>,
+    spec: FaultSpec,
+    plan: &Plan,
+    pool: Arc<KeyPool>,
+    options: &RunOptions,
+    mode: Mode,
+) -> FaultRow {
+    let (target, running) = match servers.start(index).await {
+        Ok(x) => x,
+        Err(e) => return FaultRow::setup_failed(spec, mode, e),
+    };
+    let results = run_checks(&target, plan, options.jobs, pool, options.timeout).await;
+    servers.stop(running).await;
+    match results {
+        Ok(results) => FaultRow::from_results(spec, mode, &results),
+        Err(e) => FaultRow::setup_failed(spec, mode, e),
+    }
+}
+
+/// `n` items spread evenly over `items` (all of them when `n` ≥ its length), for the faults
+/// that get a full run in CI.
+pub fn sample<T>(items: &[T], n: usize) -> Vec<&T> {
+    if n >= items.len() {
+        return items.iter().collect();
+    }
+    if n == 0 {
+        return Vec::new();
+    }
+    (0..n).map(|i| &items[i * items.len() / n]).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profiles::edge_v1::case::Level;
+
+    fn result(id: &str, reqs: &[&str], verdict: Verdict) -> CheckResult {
+        CheckResult {
+            id: id.into(),
+            title: String::new(),
+            area: "a".into(),
+            requirements: reqs.iter().map(|s| s.to_string()).collect(),
+            level: Level::Must,
+            verdict,
+            message: String::new(),
+            failure: None,
+            exchanges: Vec::new(),
+            requests: 0,
+            signatures: 0,
+            duration: Duration::ZERO,
+        }
+    }
+
+    fn spec(rule: &str) -> FaultSpec {
+        FaultSpec {
+            name: "f".into(),
+            rule: rule.into(),
+            description: String::new(),
+        }
+    }
+
+    #[test]
+    fn killed_only_by_a_failing_or_warning_linked_check() {
+        let rs = [
+            result("a/1", &["S-X"], Verdict::Pass),
+            result("a/2", &["S-Y"], Verdict::Fail),
+        ];
+        let row = FaultRow::from_results(spec("S-X"), Mode::Full, &rs);
+        assert!(!row.killed());
+        assert_eq!(row.linked, 1);
+        assert!(row
+            .survival_reason()
+            .unwrap()
+            .contains("only by checks not linked"));
+
+        let rs = [
+            result("a/1", &["S-Y", "S-X"], Verdict::Warn),
+            result("a/2", &["S-X"], Verdict::Error),
+        ];
+        let row = FaultRow::from_results(spec("S-X"), Mode::Linked, &rs);
+        assert!(row.killed());
+        assert_eq!(row.killers().count(), 1);
+        assert_eq!(row.errors.len(), 1);
+        assert_eq!(row.survival_reason(), None);
+
+        let rs = [result("a/1", &["S-X"], Verdict::Error)];
+        let row = FaultRow::from_results(spec("S-X"), Mode::Linked, &rs);
+        assert!(!row.killed(), "an error is never a kill");
+
+        let row = FaultRow::from_results(spec("S-Z"), Mode::Linked, &[]);
+        assert!(row
+            .survival_reason()
+            .unwrap()
+            .contains("no check lists S-Z"));
+    }
+
+    #[test]
+    fn matrix_counts_and_baseline() {
+        let killed = FaultRow::from_results(
+            spec("S-X"),
+            Mode::Linked,
+            &[result("a/1", &["S-X"], Verdict::Fail)],
+        );
+        let survived = FaultRow::from_results(
+            spec("S-Y"),
+            Mode::Linked,
+            &[result("a/2", &["S-Y"], Verdict::Pass)],
+        );
+        let mut m = Matrix {
+            rows: vec![killed.clone(), survived],
+            baseline: Some(FaultRow::from_results(
+                spec("-"),
+                Mode::Full,
+                &[result("a/1", &["S-X"], Verdict::Pass)],
+            )),
+        };
+        assert_eq!(m.killed(), 1);
+        assert_eq!(m.survivors().len(), 1);
+        assert!(!m.all_killed_and_clean());
+        m.rows.pop();
+        assert!(m.all_killed_and_clean());
+        m.baseline = Some(FaultRow::from_results(
+            spec("-"),
+            Mode::Full,
+            &[result("a/1", &["S-X"], Verdict::Error)],
+        ));
+        assert!(
+            !m.all_killed_and_clean(),
+            "errors in the fault-free run count"
+        );
+    }
+
+    #[test]
+    fn sample_spreads_and_keeps_all_when_small() {
+        let v: Vec<u32> = (0..10).collect();
+        assert_eq!(sample(&v, 3), [&0, &3, &6]);
+        assert_eq!(sample(&v, 20).len(), 10);
+        assert!(sample(&v, 0).is_empty());
+    }
+
+    #[test]
+    fn linked_plan_selects_by_exact_rule() {
+        let files: Vec<CaseFile> = serde_json::from_str(
+            r#"[{"area":"x","title":"t","cases":[
+              {"id":"x/a","title":"t","requirements":["S-CREATE-201"],"level":"MUST","steps":[{"op":"create"}]},
+              {"id":"x/b","title":"t","requirements":["S-CREATE-2010","S-DEL-200"],"level":"MUST","steps":[{"op":"create"}]}]}]"#,
+        )
+        .unwrap();
+        let p = linked_plan(&files, "S-CREATE-201");
+        assert_eq!(p.cases.len(), 1);
+        assert_eq!(p.cases[0].case.id, "x/a");
+        assert!(linked_plan(&files, "S-NONE").cases.is_empty());
+    }
+}
