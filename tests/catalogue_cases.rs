@@ -1,6 +1,7 @@
 //! The case catalogue is valid and complete: every case parses and names known rules, and every
 //! rule a client can test has at least one case.
 
+use edgecheck::profiles::edge_v1;
 use std::collections::BTreeSet;
 
 use edgecheck::catalogue::requirements;
@@ -9,7 +10,7 @@ use edgecheck::profiles::edge_v1::cases;
 #[test]
 fn every_case_file_is_valid() {
     let files = cases::builtin().expect("case files parse");
-    let reqs = requirements::builtin();
+    let reqs = edge_v1::catalogue();
     let problems = cases::validate(&files, &|r| reqs.contains(r));
     assert!(
         problems.is_empty(),
@@ -53,7 +54,7 @@ fn every_testable_rule_has_a_case() {
         .flat_map(|f| &f.cases)
         .flat_map(|c| c.requirements.iter().map(String::as_str))
         .collect();
-    let missing: Vec<&str> = requirements::builtin()
+    let missing: Vec<&str> = edge_v1::catalogue()
         .all()
         .iter()
         .filter(|r| r.testable != requirements::Testable::No)
@@ -80,7 +81,7 @@ fn validation_catches_a_case_without_rules_and_a_duplicate() {
     let mut dup = files[0].cases[0].clone();
     dup.requirements = vec!["S-NO-SUCH-RULE".into()];
     files[0].cases.push(dup);
-    let reqs = requirements::builtin();
+    let reqs = edge_v1::catalogue();
     let problems = cases::validate(&files, &|r| reqs.contains(r));
     assert!(
         problems.iter().any(|p| p.contains("duplicate case ID")),

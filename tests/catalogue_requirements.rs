@@ -4,9 +4,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use edgecheck::catalogue::requirements::{
-    binding_rule_ids, builtin, normalize, validate_json, Area, Level, Origin, Problem, Requirement,
-    Requirements, Testable, BINDING_MD, REQUIREMENTS_JSON,
+    binding_rule_ids, normalize, validate_json, Area, Level, Origin, Problem, Requirement,
+    Requirements, Testable,
 };
+use edgecheck::profiles::edge_v1::{catalogue as builtin, BINDING_MD, REQUIREMENTS_JSON};
 use serde_json::{json, Value};
 
 /// A file of the shared project tree next to the checkout, when it is there.
@@ -266,7 +267,10 @@ fn malformed_catalogues_are_reported_not_panicked_on() {
         assert!(Requirements::from_json(bad).is_err());
     }
     let err = Requirements::from_json("{}").unwrap_err().to_string();
-    assert!(err.contains("conformance/edge-v1/requirements.json"), "{err}");
+    assert!(
+        err.contains("conformance/edge-v1/requirements.json"),
+        "{err}"
+    );
 }
 
 #[test]

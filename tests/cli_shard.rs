@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use edgecheck::profiles::edge_v1::cases;
 use edgecheck::cli::shard::{shard_of, Shard};
+use edgecheck::profiles::edge_v1::cases;
 
 fn catalogue_ids() -> Vec<String> {
     cases::builtin()

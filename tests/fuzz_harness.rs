@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use edge_reference_server::{faults::Fault, Config};
 use edgecheck::engine::Verdict;
-use edgecheck::profiles::edge_v1::fuzz::harness::differential::{decode_input, DifferentialHarness, OpCode};
+use edgecheck::profiles::edge_v1::fuzz::harness::differential::{
+    decode_input, DifferentialHarness, OpCode,
+};
 use edgecheck::profiles::edge_v1::fuzz::harness::response::{ResponseHarness, ResponseInput};
 use edgecheck::profiles::edge_v1::fuzz::harness::server::{Outcome, ServerHarness};
 use edgecheck::profiles::edge_v1::prop::gen::{AbstractOp, Kind};

@@ -8,8 +8,8 @@ mod support;
 use std::time::Duration;
 
 use edgecheck::engine::Verdict;
-use edgecheck::profiles::edge_v1::runner;
 use edgecheck::profiles::edge_v1::fuzz::{self, FuzzOptions, FuzzReport};
+use edgecheck::profiles::edge_v1::runner;
 use support::reference::{context, server};
 
 fn options(dir: &std::path::Path, seed: u64) -> FuzzOptions {
@@ -68,9 +68,7 @@ fn finds(fault: &str, rules: &[&str]) -> fuzz::Finding {
     let files = edgecheck::profiles::edge_v1::cases::read(&[&path]).expect("the case file parses");
     let case = &files[0].cases[0];
     let problems = edgecheck::profiles::edge_v1::case::validate(case, &|r| {
-        edgecheck::catalogue::requirements::builtin()
-            .get(r)
-            .is_some()
+        edgecheck::profiles::edge_v1::catalogue().get(r).is_some()
     });
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(case.origin.as_deref(), Some("fuzz"));

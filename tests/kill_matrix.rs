@@ -6,12 +6,12 @@
 //! loosening this test. The full matrix (every check against every fault) is
 //! `cargo run --release --features selftest -- selftest --full --markdown docs/kill-matrix.md`.
 
+use edgecheck::profiles::edge_v1;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use edge_reference_server::faults::Fault;
 use edge_reference_server::{Config, Server, Tls};
-use edgecheck::catalogue::requirements;
 use edgecheck::profiles::edge_v1::cases;
 use edgecheck::profiles::edge_v1::selftest::{self, FaultSpec, Mode, RunOptions, Servers, Target};
 use edgecheck::profiles::edge_v1::sign::KeyPool;
@@ -99,7 +99,7 @@ fn run(faults: &[Fault], mode: Mode, baseline: bool) -> selftest::Matrix {
 
 #[test]
 fn the_harness_has_at_least_fifty_faults_each_naming_a_catalogued_rule() {
-    let reqs = requirements::builtin();
+    let reqs = edge_v1::catalogue();
     assert!(Fault::ALL.len() >= 50, "only {} faults", Fault::ALL.len());
     let mut names = BTreeSet::new();
     for f in Fault::ALL {

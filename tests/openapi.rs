@@ -4,14 +4,14 @@
 //! response properties, and statuses, each status resting on a catalogued rule that names
 //! it. A real exchange with the reference server matches it too.
 
+use edgecheck::profiles::edge_v1;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use edgecheck::profiles::edge_v1::case::CaseFile;
-use edgecheck::catalogue::requirements;
-use edgecheck::profiles::edge_v1::cases;
 use edgecheck::client::{Client, ClientOptions, Request};
+use edgecheck::profiles::edge_v1::case::CaseFile;
+use edgecheck::profiles::edge_v1::cases;
 use edgecheck::profiles::edge_v1::sign::{signing_input, Key, KeyPool};
 use serde_json::{json, Value};
 
@@ -111,7 +111,7 @@ fn errors(v: &jsonschema::Validator, instance: &Value) -> Vec<String> {
 
 /// Sections 4.N: (number, endpoint such as `POST RU/messages`, text).
 fn binding_endpoints() -> Vec<(String, String, String)> {
-    let md = requirements::BINDING_MD;
+    let md = edge_v1::BINDING_MD;
     let mut out = Vec::new();
     let mut lines = md.lines().peekable();
     while let Some(line) = lines.next() {
@@ -136,7 +136,7 @@ fn binding_endpoints() -> Vec<(String, String, String)> {
 
 /// The text of rule `id` in the binding: from `**id**` to the next rule or bullet.
 fn rule_text(id: &str) -> String {
-    let md = requirements::BINDING_MD;
+    let md = edge_v1::BINDING_MD;
     let marker = format!("**{id}**");
     let start = md
         .find(&marker)
@@ -569,7 +569,7 @@ fn response_properties_are_the_bindings() {
         .into_iter()
         .map(|(n, e, _)| (e, n))
         .collect();
-    let reqs = requirements::builtin();
+    let reqs = edge_v1::catalogue();
     for o in operations() {
         let responses = o.responses();
         let (status, success) = responses
@@ -610,7 +610,7 @@ fn response_properties_are_the_bindings() {
 
 #[test]
 fn every_status_rests_on_a_catalogued_rule_that_names_it() {
-    let reqs = requirements::builtin();
+    let reqs = edge_v1::catalogue();
     let mut seen = 0;
     for o in operations() {
         for (status, response) in o.responses() {
@@ -644,7 +644,7 @@ const ABOUT_ANOTHER_ENDPOINT: [(&str, &str); 1] = [("S-CREATE-ALT", "POST SU/mes
 
 #[test]
 fn every_status_the_catalogue_names_is_documented_where_it_applies() {
-    let reqs = requirements::builtin();
+    let reqs = edge_v1::catalogue();
     let by_section: BTreeMap<String, String> = binding_endpoints()
         .into_iter()
         .map(|(n, e, _)| (n, e))
@@ -807,8 +807,11 @@ fn a_real_exchange_with_the_reference_server_matches_the_description() {
                     .header("Content-Type", "application/json");
                 if let Some(k) = key {
                     let target = req.request_target();
-                    let sig =
-                        edgecheck::profiles::edge_v1::wire::b64(k.sign(&signing_input(&req.method, &target, &bytes)));
+                    let sig = edgecheck::profiles::edge_v1::wire::b64(k.sign(&signing_input(
+                        &req.method,
+                        &target,
+                        &bytes,
+                    )));
                     req = req.header("Authorization", format!("EMSig {sig}"));
                 }
                 let ex = client.execute(req.body(bytes)).await;

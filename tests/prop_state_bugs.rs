@@ -4,8 +4,8 @@
 mod support;
 
 use edgecheck::engine::Verdict;
-use edgecheck::profiles::edge_v1::runner;
 use edgecheck::profiles::edge_v1::prop::{self, PropOptions};
+use edgecheck::profiles::edge_v1::runner;
 use support::reference::{context, server};
 
 fn options(dir: &std::path::Path, cases: u32) -> PropOptions {

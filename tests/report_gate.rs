@@ -3,6 +3,7 @@
 
 mod report_fixture;
 
+use edgecheck::profiles::edge_v1;
 use edgecheck::report::baseline::{Baseline, EntryState};
 use edgecheck::report::gate::{evaluate, Outcome};
 use edgecheck::report::merge::merge;
@@ -54,7 +55,7 @@ fn a_listed_failure_does_not_fail_the_run_but_is_still_shown() {
     assert_eq!(g.outcome, Outcome::Errors, "{:?}", g.lines);
     assert!(g.lines.iter().any(|l| l.contains("expected failure")));
     // Shown in JUnit as an expected failure, with the reason.
-    let xml = junit::render(&r).unwrap();
+    let xml = junit::render(&r, edge_v1::catalogue()).unwrap();
     assert!(xml.contains("expected failure (baseline entry `create/duplicate-id-409`: known bug)"));
 }
 
@@ -167,7 +168,9 @@ fn bad_baselines_are_rejected_with_a_clear_error() {
         );
     }
     let b = baseline(r#"{"id":"S-NOPE-1","reason":"r"},{"id":"create/nope","reason":"r"}"#);
-    let e = b.check_ids(&|id| id == "create/created").unwrap_err();
+    let e = b
+        .check_ids(edge_v1::catalogue(), &|id| id == "create/created")
+        .unwrap_err();
     assert!(e.contains("S-NOPE-1") && e.contains("create/nope"), "{e}");
 }
 
@@ -206,6 +209,7 @@ fn merging_shards_gives_the_whole_run_in_catalogue_order() {
     a.started_at = "2026-03-01T09:31:00Z".into();
     let b = shard(&["c/1", "a/2", "b/1"], "2/2");
     let m = merge(
+        edge_v1::catalogue(),
         vec![("a.json".into(), a), ("b.json".into(), b)],
         &order,
         false,
@@ -234,6 +238,7 @@ fn merging_shards_gives_the_whole_run_in_catalogue_order() {
 #[test]
 fn merging_refuses_overlap_missing_shards_and_mixed_splits() {
     let e = merge(
+        edge_v1::catalogue(),
         vec![
             ("a.json".into(), shard(&["a/1"], "1/2")),
             ("b.json".into(), shard(&["a/1"], "2/2")),
@@ -244,6 +249,7 @@ fn merging_refuses_overlap_missing_shards_and_mixed_splits() {
     .unwrap_err();
     assert!(e.contains("`a/1` is in both a.json and b.json"), "{e}");
     let e = merge(
+        edge_v1::catalogue(),
         vec![("a.json".into(), shard(&["a/1"], "1/3"))],
         &order,
         false,
@@ -254,12 +260,14 @@ fn merging_refuses_overlap_missing_shards_and_mixed_splits() {
         "{e}"
     );
     assert!(merge(
+        edge_v1::catalogue(),
         vec![("a.json".into(), shard(&["a/1"], "1/3"))],
         &order,
         true
     )
     .is_ok());
     let e = merge(
+        edge_v1::catalogue(),
         vec![
             ("a.json".into(), shard(&["a/1"], "1/2")),
             ("b.json".into(), shard(&["a/2"], "2/3")),
@@ -270,6 +278,7 @@ fn merging_refuses_overlap_missing_shards_and_mixed_splits() {
     .unwrap_err();
     assert!(e.contains("different sizes"), "{e}");
     let e = merge(
+        edge_v1::catalogue(),
         vec![
             ("a.json".into(), shard(&["a/1"], "1/2")),
             ("b.json".into(), shard(&["a/2"], "1/2")),
@@ -279,7 +288,7 @@ fn merging_refuses_overlap_missing_shards_and_mixed_splits() {
     )
     .unwrap_err();
     assert!(e.contains("given twice"), "{e}");
-    assert!(merge(Vec::new(), &order, false).is_err());
+    assert!(merge(edge_v1::catalogue(), Vec::new(), &order, false).is_err());
 }
 
 #[test]
@@ -288,6 +297,7 @@ fn a_failure_in_one_shard_fails_the_merged_run_and_stale_is_judged_over_all() {
     let mut b = results();
     b.shard = Some("2/2".into());
     let mut m = merge(
+        edge_v1::catalogue(),
         vec![("a.json".into(), a), ("b.json".into(), b)],
         &|_| None,
         false,

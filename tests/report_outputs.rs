@@ -3,6 +3,7 @@
 
 mod report_fixture;
 
+use edgecheck::profiles::edge_v1;
 use std::process::Command;
 
 use edgecheck::report::baseline::Baseline;
@@ -26,8 +27,14 @@ fn with_baseline() -> Results {
 
 #[test]
 fn terminal_summary() {
-    insta::assert_snapshot!("terminal", terminal::render(&results()));
-    insta::assert_snapshot!("terminal_baseline", terminal::render(&with_baseline()));
+    insta::assert_snapshot!(
+        "terminal",
+        terminal::render(&results(), edge_v1::catalogue())
+    );
+    insta::assert_snapshot!(
+        "terminal_baseline",
+        terminal::render(&with_baseline(), edge_v1::catalogue())
+    );
 }
 
 #[test]
@@ -45,26 +52,32 @@ fn json_results() {
 
 #[test]
 fn junit_xml() {
-    insta::assert_snapshot!("junit", junit::render(&results()).expect("junit renders"));
+    insta::assert_snapshot!(
+        "junit",
+        junit::render(&results(), edge_v1::catalogue()).expect("junit renders")
+    );
     insta::assert_snapshot!(
         "junit_baseline",
-        junit::render(&with_baseline()).expect("junit renders")
+        junit::render(&with_baseline(), edge_v1::catalogue()).expect("junit renders")
     );
 }
 
 #[test]
 fn markdown_report() {
-    insta::assert_snapshot!("markdown", markdown::render(&results()));
+    insta::assert_snapshot!(
+        "markdown",
+        markdown::render(&results(), edge_v1::catalogue())
+    );
 }
 
 #[test]
 fn html_report() {
-    insta::assert_snapshot!("html", html::render(&with_baseline()));
+    insta::assert_snapshot!("html", html::render(&with_baseline(), edge_v1::catalogue()));
 }
 
 #[test]
 fn html_is_self_contained() {
-    let page = html::render(&results());
+    let page = html::render(&results(), edge_v1::catalogue());
     for fetch in [
         "<link",
         "src=\"http",
@@ -90,11 +103,11 @@ fn html_is_self_contained() {
 fn keys_and_signatures_are_never_shown_whole() {
     let r = with_baseline();
     let outputs = [
-        ("terminal", terminal::render(&r)),
+        ("terminal", terminal::render(&r, edge_v1::catalogue())),
         ("json", serde_json::to_string(&r).unwrap()),
-        ("junit", junit::render(&r).unwrap()),
-        ("markdown", markdown::render(&r)),
-        ("html", html::render(&r)),
+        ("junit", junit::render(&r, edge_v1::catalogue()).unwrap()),
+        ("markdown", markdown::render(&r, edge_v1::catalogue())),
+        ("html", html::render(&r, edge_v1::catalogue())),
     ];
     for (name, text) in &outputs {
         assert!(
@@ -116,7 +129,7 @@ fn keys_and_signatures_are_never_shown_whole() {
         );
     }
     // The curl lines say the signature must be recomputed.
-    let md = markdown::render(&r);
+    let md = markdown::render(&r, edge_v1::catalogue());
     assert!(
         md.contains("Re-sign before sending"),
         "curl lines do not say where the signature goes"
@@ -125,7 +138,7 @@ fn keys_and_signatures_are_never_shown_whole() {
 
 #[test]
 fn junit_verdict_mapping() {
-    let xml = junit::render(&results()).unwrap();
+    let xml = junit::render(&results(), edge_v1::catalogue()).unwrap();
     let report =
         quick_junit::Report::deserialize_from_str(&xml).expect("quick-junit reads it back");
     let find = |name: &str| {
@@ -257,13 +270,13 @@ fn strict_parse(xml: &str) -> Result<(), String> {
 #[test]
 fn junit_validates_against_the_schema() {
     for r in [results(), with_baseline()] {
-        let xml = junit::render(&r).unwrap();
+        let xml = junit::render(&r, edge_v1::catalogue()).unwrap();
         validate_junit(&xml)
             .unwrap_or_else(|e| panic!("JUnit output does not validate: {e}\n{xml}"));
         strict_parse(&xml).expect("strict parse");
     }
     // The validation can fail: a testcase without its required classname is rejected.
-    let xml = junit::render(&results()).unwrap();
+    let xml = junit::render(&results(), edge_v1::catalogue()).unwrap();
     let broken = xml.replacen(" classname=\"create\"", "", 1);
     assert!(
         validate_junit(&broken).is_err(),
@@ -282,9 +295,9 @@ fn hostile_response_text_still_gives_valid_xml_and_escaped_html() {
     let f = c.failure.as_mut().unwrap();
     f.actual = "body \u{0}\u{1b}[31m\u{FFFE}\u{FFFF}]]><!-- & \"".into();
     c.exchanges[0].response_body = "\u{FFFF}\u{7}</pre><script>x</script>".into();
-    let xml = junit::render(&r).unwrap();
+    let xml = junit::render(&r, edge_v1::catalogue()).unwrap();
     validate_junit(&xml).unwrap_or_else(|e| panic!("{e}"));
-    let page = html::render(&r);
+    let page = html::render(&r, edge_v1::catalogue());
     assert!(
         !page.contains("<script>x</script>"),
         "response text is not escaped in HTML"

@@ -7,11 +7,11 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgecheck::profiles::edge_v1::cases;
 use edgecheck::client::{Client, ClientOptions};
 use edgecheck::engine::{CheckResult, Verdict};
-use edgecheck::profiles::edge_v1::{runner, Context};
+use edgecheck::profiles::edge_v1::cases;
 use edgecheck::profiles::edge_v1::sign::KeyPool;
+use edgecheck::profiles::edge_v1::{runner, Context};
 use support::fake::{Break, Fake};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer};

@@ -1,19 +1,12 @@
-//! The requirement catalogue (`conformance/edge-v1/requirements.json`): one entry per rule ID of the
-//! binding (`conformance/edge-v1/binding.md`), loaded into typed values and checked against the
+//! The requirement catalogue (`conformance/<profile>/requirements.json`): one entry per rule ID of the
+//! binding (`conformance/<profile>/binding.md`), loaded into typed values and checked against the
 //! binding text. See `docs/requirements.md`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-/// The catalogue shipped with the suite, embedded at build time.
-pub const REQUIREMENTS_JSON: &str = include_str!("../../conformance/edge-v1/requirements.json");
-
-/// The binding text (profile `edge-v1`) shipped with the suite, embedded at build time.
-pub const BINDING_MD: &str = include_str!("../../conformance/edge-v1/binding.md");
 
 /// Highest ambiguity number of the protocol history (`A1` … `A37`).
 const MAX_AMBIGUITY: u32 = 37;
@@ -230,8 +223,8 @@ struct CatalogueFile<T> {
 pub enum CatalogueError {
     /// The JSON does not parse, or an entry does not match the catalogue format.
     #[error(
-        "the requirement catalogue is not valid: {0}; fix conformance/edge-v1/requirements.json \
-         (format in docs/requirements.md)"
+        "the requirement catalogue is not valid: {0}; fix the profile's requirements.json \
+         under conformance/ (format in docs/requirements.md)"
     )]
     Json(#[from] serde_json::Error),
 }
@@ -326,18 +319,6 @@ impl Requirements {
         }
         problems
     }
-}
-
-/// The catalogue shipped with the suite, parsed once.
-///
-/// The embedded file is checked by the test suite (`tests/catalogue_requirements.rs`), so a
-/// parse failure here is a build defect, not bad input.
-pub fn builtin() -> &'static Requirements {
-    static BUILTIN: OnceLock<Requirements> = OnceLock::new();
-    BUILTIN.get_or_init(|| {
-        Requirements::from_json(REQUIREMENTS_JSON)
-            .unwrap_or_else(|e| panic!("embedded conformance/edge-v1/requirements.json: {e}"))
-    })
 }
 
 /// One inconsistency found by validation.
@@ -520,7 +501,7 @@ impl fmt::Display for Problem {
             ),
             Problem::MissingEntry { id } => write!(
                 f,
-                "{id}: rule of binding.md without a catalogue entry; add one to conformance/edge-v1/requirements.json"
+                "{id}: rule of binding.md without a catalogue entry; add one to the profile's requirements.json"
             ),
             Problem::NotInBinding { id } => write!(
                 f,

@@ -1,36 +1,30 @@
 //! Command-line interface: parses arguments, runs a subcommand, returns the exit code.
 //!
-//! Exit codes: 0 every required check passed; 1 conformance failures (or findings);
-//! 2 usage or configuration error (also: no check ran); 3 target unreachable; 4 internal error.
+//! Protocol-neutral: every command finds its profile in the registry (`--profile`) and talks
+//! to it through [`crate::profiles::Profile`]. Errors reach the edge as [`CliError`], which
+//! carries its exit code: 0 every required check passed; 1 conformance failures (or
+//! findings); 2 usage or configuration error (also: no check ran); 3 target unreachable;
+//! 4 internal error.
 
-mod fuzz;
+mod error;
+mod generators;
 mod outputs;
-mod prop;
-mod race;
 mod report;
 mod run;
-#[cfg(feature = "selftest")]
-mod selftest;
 pub mod shard;
+mod target;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::profiles::edge_v1::target::TargetArgs;
+pub use error::{CliError, EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE};
+pub use generators::{FuzzArgs, PropArgs, RaceArgs, SelftestArgs};
+pub use target::TargetArgs;
 
-/// Exit code: every required check passed.
-pub const EXIT_OK: i32 = 0;
-/// Exit code: the server broke a rule.
-pub const EXIT_FAIL: i32 = 1;
-/// Exit code: usage or configuration error.
-pub const EXIT_USAGE: i32 = 2;
-/// Exit code: the target cannot be reached.
-pub const EXIT_UNREACHABLE: i32 = 3;
-/// Exit code: internal error of edgecheck.
-pub const EXIT_INTERNAL: i32 = 4;
+use crate::profiles::{self, Profile};
 
-/// Conformance suite and protocol fuzzer for edge-messaging servers (profile edge-v1).
+/// Conformance suite and protocol fuzzer for private messaging servers.
 #[derive(Debug, Parser)]
 #[command(name = "edgecheck", version, about, long_about = None)]
 #[command(
@@ -54,16 +48,22 @@ pub enum Command {
     /// Run case files (scripted or found) against a server.
     Replay(ReplayArgs),
     /// Generate operation sequences from the model, check every response, shrink failures.
-    Prop(prop::PropArgs),
-    /// Run the suite against the reference server once per injected fault (kill matrix).
+    Prop(PropArgs),
+    /// Run the suite against the reference server once per injected fault (kill matrix;
+    /// needs a build with the `selftest` feature).
     #[cfg(feature = "selftest")]
-    Selftest(selftest::SelftestArgs),
+    Selftest(SelftestArgs),
     /// Mutate correct requests, check every answer and a canary connection; save findings.
-    Fuzz(fuzz::FuzzArgs),
+    Fuzz(FuzzArgs),
     /// Concurrent senders, retrievers and rotations; check the recorded history.
-    Race(race::RaceArgs),
+    Race(RaceArgs),
+    /// List the profiles with their rule and case counts and the commands each supports.
+    Profiles,
     /// List the requirement catalogue with its coverage by cases.
     Requirements {
+        /// The profile (default: the first of `edgecheck profiles`).
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -75,12 +75,18 @@ pub enum Command {
     Baseline(BaselineArgs),
     /// List the scripted cases.
     Cases {
+        /// The profile (default: the first of `edgecheck profiles`).
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Generate a fresh fixture key pool (the command that made fixtures/keys/).
     Keygen {
+        /// The profile (default: the first of `edgecheck profiles`).
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
         /// Directory to write the PEM files to.
         #[arg(long, value_name = "DIR", default_value = "fixtures/keys")]
         out: PathBuf,
@@ -216,19 +222,37 @@ pub fn main(cli: Cli) -> i32 {
     let command = cli
         .command
         .unwrap_or_else(|| Command::Run(RunArgs::parse_from_defaults()));
-    match command {
+    let outcome = match command {
         Command::Run(args) => run::run(args, None),
         Command::Replay(args) => run::run(args.run, Some(args.files)),
-        Command::Prop(args) => prop::main(args),
+        Command::Prop(args) => generators::prop(args),
         #[cfg(feature = "selftest")]
-        Command::Selftest(args) => selftest::main(args),
-        Command::Fuzz(args) => fuzz::main(args),
-        Command::Race(args) => race::main(args),
+        Command::Selftest(args) => generators::selftest(args),
+        Command::Fuzz(args) => generators::fuzz(args),
+        Command::Race(args) => generators::race(args),
         Command::Report(args) => report::report(args),
         Command::Baseline(args) => report::baseline(args),
-        Command::Requirements { json } => run::requirements(json),
-        Command::Cases { json } => run::cases(json),
-        Command::Keygen { out, count } => run::keygen(&out, count),
+        Command::Profiles => Ok(run::profiles()),
+        Command::Requirements { profile, json } => {
+            profile_named(profile.as_deref()).map(|p| run::requirements(p, json))
+        }
+        Command::Cases { profile, json } => {
+            profile_named(profile.as_deref()).and_then(|p| run::cases(p, json))
+        }
+        Command::Keygen {
+            profile,
+            out,
+            count,
+        } => profile_named(profile.as_deref()).and_then(|p| run::keygen(p, &out, count)),
+    };
+    outcome.unwrap_or_else(|e| e.report())
+}
+
+/// The profile with this name, or the default one.
+pub fn profile_named(name: Option<&str>) -> Result<&'static dyn Profile, CliError> {
+    match name {
+        Some(n) => Ok(profiles::find(n)?),
+        None => Ok(profiles::default_profile()),
     }
 }
 

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE};
+use super::error::{CliError, EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE};
+use crate::catalogue::requirements::Requirements;
 use crate::report::gate::{self, Outcome};
 use crate::report::{html, json, junit, markdown, Results};
 
@@ -27,7 +28,7 @@ pub struct Outputs {
     pub report: Option<(PathBuf, ReportFormat)>,
 }
 
-fn format_of(path: &Path) -> Result<ReportFormat, String> {
+fn format_of(path: &Path) -> Result<ReportFormat, CliError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -35,10 +36,10 @@ fn format_of(path: &Path) -> Result<ReportFormat, String> {
     match ext.as_deref() {
         Some("md" | "markdown") => Ok(ReportFormat::Markdown),
         Some("html" | "htm") => Ok(ReportFormat::Html),
-        _ => Err(format!(
+        _ => Err(CliError::usage(format!(
             "--report {}: the format comes from the extension; use .md or .html",
             path.display()
-        )),
+        ))),
     }
 }
 
@@ -48,7 +49,7 @@ impl Outputs {
         json: Option<PathBuf>,
         junit: Option<PathBuf>,
         report: Option<PathBuf>,
-    ) -> Result<Outputs, String> {
+    ) -> Result<Outputs, CliError> {
         let report = match report {
             Some(p) => Some((p.clone(), format_of(&p)?)),
             None => None,
@@ -59,13 +60,16 @@ impl Outputs {
             .collect();
         for (i, p) in paths.iter().enumerate() {
             if paths[..i].contains(p) {
-                return Err(format!(
+                return Err(CliError::usage(format!(
                     "{} is given for two outputs; give each output its own file",
                     p.display()
-                ));
+                )));
             }
             if p.is_dir() {
-                return Err(format!("{} is a directory; give a file name", p.display()));
+                return Err(CliError::usage(format!(
+                    "{} is a directory; give a file name",
+                    p.display()
+                )));
             }
         }
         Ok(Outputs {
@@ -77,7 +81,7 @@ impl Outputs {
 
     /// Write every requested output. A failure to write one does not stop the others; the
     /// messages are returned.
-    pub fn write(&self, results: &Results) -> Vec<String> {
+    pub fn write(&self, results: &Results, catalogue: &Requirements) -> Vec<String> {
         let mut errors = Vec::new();
         if let Some(p) = &self.json {
             if let Err(e) = json::write(results, p) {
@@ -85,14 +89,14 @@ impl Outputs {
             }
         }
         if let Some(p) = &self.junit {
-            if let Err(e) = junit::write(results, p) {
+            if let Err(e) = junit::write(results, catalogue, p) {
                 errors.push(e);
             }
         }
         if let Some((p, f)) = &self.report {
             let text = match f {
-                ReportFormat::Markdown => markdown::render(results),
-                ReportFormat::Html => html::render(results),
+                ReportFormat::Markdown => markdown::render(results, catalogue),
+                ReportFormat::Html => html::render(results, catalogue),
             };
             if let Err(e) = std::fs::write(p, text) {
                 errors.push(format!("cannot write {}: {e}", p.display()));

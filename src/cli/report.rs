@@ -3,83 +3,74 @@
 
 use std::collections::BTreeSet;
 
+use super::error::{CliError, EXIT_INTERNAL};
 use super::outputs::{self, Outputs};
-use super::{BaselineArgs, ReportArgs, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE};
-use crate::profiles::edge_v1::cases;
+use super::{BaselineArgs, ReportArgs};
+use crate::profiles::{self, Profile};
 use crate::report::baseline::Baseline;
 use crate::report::{json, merge, terminal, Results};
 
-/// Every case ID of the built-in catalogue, in catalogue order.
-fn builtin_ids() -> Vec<String> {
-    cases::builtin()
-        .map(|files| {
-            files
-                .iter()
-                .flat_map(|f| f.cases.iter().map(|c| c.id.clone()))
-                .collect()
-        })
+/// Every check ID of a profile's built-in cases, in catalogue order.
+pub fn builtin_ids(profile: &dyn Profile) -> Vec<String> {
+    profile
+        .suite(None)
+        .map(|s| s.checks().iter().map(|c| c.id.clone()).collect())
         .unwrap_or_default()
 }
 
+/// The profile saved results were made with.
+fn profile_of(results: &Results, source: &str) -> Result<&'static dyn Profile, CliError> {
+    profiles::find(&results.profile).map_err(|e| {
+        CliError::usage(format!(
+            "{source}: {e}; these results come from another edgecheck version"
+        ))
+    })
+}
+
 /// `edgecheck report`.
-pub fn report(args: ReportArgs) -> i32 {
-    let outputs = match Outputs::new(args.json.clone(), args.junit.clone(), args.report.clone()) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("edgecheck: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let baseline = match args.baseline.as_deref().map(Baseline::read).transpose() {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("edgecheck: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let ids = builtin_ids();
-    let mut results = if args.merge.is_empty() {
+pub fn report(args: ReportArgs) -> Result<i32, CliError> {
+    let outputs = Outputs::new(args.json.clone(), args.junit.clone(), args.report.clone())?;
+    let baseline = args
+        .baseline
+        .as_deref()
+        .map(Baseline::read)
+        .transpose()
+        .map_err(CliError::usage)?;
+    let (mut results, profile) = if args.merge.is_empty() {
         let Some(path) = &args.results else {
-            eprintln!("edgecheck: give a results file (edgecheck report RESULTS.json) or --merge A.json B.json …");
-            return EXIT_USAGE;
+            return Err(CliError::usage(
+                "give a results file (edgecheck report RESULTS.json) or --merge A.json B.json …",
+            ));
         };
-        match json::read(path) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("edgecheck: {e}");
-                return EXIT_USAGE;
-            }
-        }
+        let r = json::read(path).map_err(CliError::usage)?;
+        let profile = profile_of(&r, &path.display().to_string())?;
+        (r, profile)
     } else {
         let mut parts = Vec::new();
         for p in &args.merge {
-            match json::read(p) {
-                Ok(r) => parts.push((p.display().to_string(), r)),
-                Err(e) => {
-                    eprintln!("edgecheck: {e}");
-                    return EXIT_USAGE;
-                }
-            }
+            parts.push((
+                p.display().to_string(),
+                json::read(p).map_err(CliError::usage)?,
+            ));
         }
+        let (source, first) = &parts[0];
+        let profile = profile_of(first, source)?;
+        let ids = builtin_ids(profile);
         let order = |id: &str| ids.iter().position(|i| i == id);
-        match merge::merge(parts, &order, args.partial) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("edgecheck: {e}");
-                return EXIT_USAGE;
-            }
-        }
+        let merged = merge::merge(profile.catalogue(), parts, &order, args.partial)
+            .map_err(CliError::usage)?;
+        (merged, profile)
     };
     if let Some(b) = &baseline {
+        let ids = builtin_ids(profile);
         let known: BTreeSet<&str> = ids
             .iter()
             .map(String::as_str)
             .chain(results.checks.iter().map(|c| c.id.as_str()))
             .collect();
-        if let Err(e) = b.check_ids(&|id| known.contains(id)) {
-            eprintln!("edgecheck: {e}");
-            return EXIT_USAGE;
-        }
+        b.check_profile(&results.profile).map_err(CliError::usage)?;
+        b.check_ids(profile.catalogue(), &|id| known.contains(id))
+            .map_err(CliError::usage)?;
         let file = args
             .baseline
             .as_ref()
@@ -87,20 +78,20 @@ pub fn report(args: ReportArgs) -> i32 {
             .unwrap_or_default();
         b.apply(&mut results, &file);
     }
-    finish(&results, &outputs, args.quiet)
+    Ok(finish(&results, profile, &outputs, args.quiet))
 }
 
 /// Print the summary, write the outputs and return the gate's exit code.
-pub fn finish(results: &Results, outputs: &Outputs, quiet: bool) -> i32 {
+pub fn finish(results: &Results, profile: &dyn Profile, outputs: &Outputs, quiet: bool) -> i32 {
     if quiet {
         for line in crate::report::gate::evaluate(results).lines {
             eprintln!("edgecheck: {line}");
         }
     } else {
-        terminal::print(results);
+        terminal::print(results, profile.catalogue());
     }
     let mut code = outputs::exit_code(results);
-    for e in outputs.write(results) {
+    for e in outputs.write(results, profile.catalogue()) {
         eprintln!("edgecheck: {e}");
         code = code.max(EXIT_INTERNAL);
     }
@@ -108,20 +99,15 @@ pub fn finish(results: &Results, outputs: &Outputs, quiet: bool) -> i32 {
 }
 
 /// `edgecheck baseline --from RESULTS.json`.
-pub fn baseline(args: BaselineArgs) -> i32 {
+pub fn baseline(args: BaselineArgs) -> Result<i32, CliError> {
     if let Some(d) = &args.expires {
         if !crate::report::baseline::valid_date(d) {
-            eprintln!("edgecheck: --expires must be a date YYYY-MM-DD, not `{d}`");
-            return EXIT_USAGE;
+            return Err(CliError::usage(format!(
+                "--expires must be a date YYYY-MM-DD, not `{d}`"
+            )));
         }
     }
-    let results: Results = match json::read(&args.from) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("edgecheck: {e}");
-            return EXIT_USAGE;
-        }
-    };
+    let results: Results = json::read(&args.from).map_err(CliError::usage)?;
     let b = Baseline::from_results(&results, args.expires.as_deref(), args.reason.as_deref());
     print!("{}", b.to_json());
     if b.entries.is_empty() {
@@ -136,5 +122,5 @@ pub fn baseline(args: BaselineArgs) -> i32 {
             b.entries.len()
         );
     }
-    EXIT_OK
+    Ok(super::error::EXIT_OK)
 }

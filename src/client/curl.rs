@@ -83,7 +83,8 @@ fn shorten_header(name: &str, value: &[u8], shortened: &mut bool) -> Vec<u8> {
                 return [scheme, short("sig", token).as_bytes()].concat();
             }
         }
-    } else if name.eq_ignore_ascii_case(crate::profiles::edge_v1::sign::NEW_KEY_HEADER) && value.len() >= SHORTEN_FROM
+    } else if name.eq_ignore_ascii_case(crate::profiles::edge_v1::sign::NEW_KEY_HEADER)
+        && value.len() >= SHORTEN_FROM
     {
         *shortened = true;
         return short("sig", value).into_bytes();

@@ -454,7 +454,9 @@ fn bad_options_are_reported() {
 #[tokio::test]
 async fn end_to_end_against_the_reference_server() {
     use crate::profiles::edge_v1::sign::{authorization, signature_token, KeyPool, SigFault};
-    use crate::profiles::edge_v1::wire::{connection_id, resolve_uri, CreateResponse, RetrieveResponse};
+    use crate::profiles::edge_v1::wire::{
+        connection_id, resolve_uri, CreateResponse, RetrieveResponse,
+    };
     use edge_reference_server::{start, Config, Tls};
 
     let server = start(Config {

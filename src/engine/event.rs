@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::profiles::edge_v1::case::Level;
+use super::plan::Level;
 use crate::client::Exchange;
 
 /// The verdict of one check.

@@ -1,23 +1,58 @@
-//! Which checks run: selection by case ID, rule ID, area or glob, and by level.
+//! Which checks run: selection by check ID, rule ID, area or glob, and by level.
+//!
+//! The plan knows checks only by their identity ([`CheckInfo`]); what a check does is the
+//! profile's business ([`super::Session`]).
 
 use globset::{Glob, GlobMatcher};
+use serde::{Deserialize, Serialize};
 
-use crate::profiles::edge_v1::case::{Case, CaseFile, Level};
+/// The level of a case: what a failed explicit expectation means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Level {
+    /// A failure is `fail`.
+    #[serde(rename = "MUST")]
+    Must,
+    /// A failure is `warn`.
+    #[serde(rename = "SHOULD")]
+    Should,
+    /// A failure is `warn`.
+    #[serde(rename = "MAY")]
+    May,
+}
 
-/// One case with the area it comes from.
-#[derive(Debug, Clone)]
-pub struct PlannedCase {
-    /// The case file's area.
+impl Level {
+    /// The name as written in the binding.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Must => "MUST",
+            Level::Should => "SHOULD",
+            Level::May => "MAY",
+        }
+    }
+}
+
+/// What the engine knows of one check: its identity, its rules and its level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckInfo {
+    /// `<area>/<slug>`.
+    pub id: String,
+    /// What the check shows, in one line.
+    pub title: String,
+    /// The area the check belongs to (its case file).
     pub area: String,
-    /// The case.
-    pub case: Case,
+    /// Rule IDs the check is linked to.
+    pub requirements: Vec<String>,
+    /// MUST, SHOULD or MAY.
+    pub level: Level,
+    /// Position in the profile's list of checks (what the session runs).
+    pub index: usize,
 }
 
 /// The ordered list of checks to run.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
-    /// Cases in catalogue order.
-    pub cases: Vec<PlannedCase>,
+    /// Checks in catalogue order.
+    pub checks: Vec<CheckInfo>,
 }
 
 /// `--level`.
@@ -43,23 +78,37 @@ pub struct Selection {
     pub level: LevelFilter,
 }
 
-fn matcher(p: &str) -> Result<GlobMatcher, String> {
-    Glob::new(p)
-        .map(|g| g.compile_matcher())
-        .map_err(|e| format!("bad pattern `{p}`: {e}"))
+/// A selection pattern that is not a valid glob.
+#[derive(Debug, thiserror::Error)]
+#[error("bad pattern `{pattern}`: {source}; use a check ID, a rule ID, an area or a glob such as 'S-RUPD-*'")]
+pub struct PatternError {
+    /// The pattern as given.
+    pub pattern: String,
+    /// Why it does not parse.
+    #[source]
+    pub source: globset::Error,
 }
 
-/// Whether `pattern` selects the case: its ID, one of its rule IDs, or its area, as a glob.
-fn selects(m: &GlobMatcher, pattern: &str, area: &str, case: &Case) -> bool {
-    m.is_match(&case.id)
-        || m.is_match(area)
-        || case.requirements.iter().any(|r| m.is_match(r))
-        || (!pattern.contains(['*', '?', '[']) && case.id.starts_with(&format!("{pattern}/")))
+fn matcher(p: &str) -> Result<GlobMatcher, PatternError> {
+    Glob::new(p)
+        .map(|g| g.compile_matcher())
+        .map_err(|source| PatternError {
+            pattern: p.to_string(),
+            source,
+        })
+}
+
+/// Whether `pattern` selects the check: its ID, one of its rule IDs, or its area, as a glob.
+fn selects(m: &GlobMatcher, pattern: &str, c: &CheckInfo) -> bool {
+    m.is_match(&c.id)
+        || m.is_match(&c.area)
+        || c.requirements.iter().any(|r| m.is_match(r))
+        || (!pattern.contains(['*', '?', '[']) && c.id.starts_with(&format!("{pattern}/")))
 }
 
 impl Plan {
-    /// Build a plan from case files and a selection.
-    pub fn build(files: &[CaseFile], sel: &Selection) -> Result<Plan, String> {
+    /// Build a plan from a profile's checks and a selection.
+    pub fn build(checks: &[CheckInfo], sel: &Selection) -> Result<Plan, PatternError> {
         let only: Vec<(GlobMatcher, &String)> = sel
             .only
             .iter()
@@ -70,26 +119,21 @@ impl Plan {
             .iter()
             .map(|p| matcher(p).map(|m| (m, p)))
             .collect::<Result<_, _>>()?;
-        let mut cases = Vec::new();
-        for f in files {
-            for c in &f.cases {
+        let checks = checks
+            .iter()
+            .filter(|c| {
                 let level_ok = match sel.level {
                     LevelFilter::All => true,
                     LevelFilter::Should => c.level != Level::May,
                     LevelFilter::Must => c.level == Level::Must,
                 };
-                let in_only =
-                    only.is_empty() || only.iter().any(|(m, p)| selects(m, p, &f.area, c));
-                let in_skip = skip.iter().any(|(m, p)| selects(m, p, &f.area, c));
-                if level_ok && in_only && !in_skip {
-                    cases.push(PlannedCase {
-                        area: f.area.clone(),
-                        case: c.clone(),
-                    });
-                }
-            }
-        }
-        Ok(Plan { cases })
+                let in_only = only.is_empty() || only.iter().any(|(m, p)| selects(m, p, c));
+                let in_skip = skip.iter().any(|(m, p)| selects(m, p, c));
+                level_ok && in_only && !in_skip
+            })
+            .cloned()
+            .collect();
+        Ok(Plan { checks })
     }
 }
 
@@ -97,24 +141,29 @@ impl Plan {
 mod tests {
     use super::*;
 
-    fn files() -> Vec<CaseFile> {
-        serde_json::from_str(
-            r#"[{"area":"create","title":"t","cases":[
-                {"id":"create/ok","title":"t","requirements":["S-CREATE-201"],"level":"MUST","steps":[{"op":"create"}]},
-                {"id":"create/only","title":"t","requirements":["B-CREATE-ONLY"],"level":"SHOULD","steps":[{"op":"create"}]}]},
-               {"area":"send","title":"t","cases":[
-                {"id":"send/ok","title":"t","requirements":["S-SEND-200"],"level":"MUST","steps":[{"op":"create"}]}]}]"#,
-        )
-        .unwrap()
+    fn checks() -> Vec<CheckInfo> {
+        let c = |i, id: &str, area: &str, rule: &str, level| CheckInfo {
+            id: id.into(),
+            title: "t".into(),
+            area: area.into(),
+            requirements: vec![rule.into()],
+            level,
+            index: i,
+        };
+        vec![
+            c(0, "create/ok", "create", "S-CREATE-201", Level::Must),
+            c(1, "create/only", "create", "B-CREATE-ONLY", Level::Should),
+            c(2, "send/ok", "send", "S-SEND-200", Level::Must),
+        ]
     }
 
     fn ids(p: &Plan) -> Vec<&str> {
-        p.cases.iter().map(|c| c.case.id.as_str()).collect()
+        p.checks.iter().map(|c| c.id.as_str()).collect()
     }
 
     #[test]
     fn selects_by_id_rule_area_glob_and_level() {
-        let f = files();
+        let f = checks();
         let sel = |only: &[&str], skip: &[&str], level| Selection {
             only: only.iter().map(|s| s.to_string()).collect(),
             skip: skip.iter().map(|s| s.to_string()).collect(),

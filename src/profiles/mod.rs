@@ -1,3 +1,173 @@
-//! The profiles: one module per protocol the suite checks.
+//! The profiles: one per protocol the suite checks, and the registry that lists them.
+//!
+//! A profile is its catalogue and binding, its checks, the code that runs them against an
+//! opened target, its embedded reference server, and, where it has them, its generators
+//! (`prop`, `fuzz`, `race`). The engine, the reporters and the command line know profiles
+//! only through [`Profile`]; adding one is a new module and one line in [`all`]
+//! (`docs/architecture.md`, "How to add a profile").
 
 pub mod edge_v1;
+mod options;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use options::{FuzzOptions, PropOptions, RaceOptions, SelftestOptions, TargetOptions};
+
+use crate::catalogue::requirements::Requirements;
+use crate::engine::{BoxFuture, CheckInfo, CheckResult, Session};
+
+/// The subcommands a profile may or may not support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Capability {
+    /// `run` and `replay`: scripted checks.
+    Run,
+    /// `prop`: generated sequences checked against a model.
+    Prop,
+    /// `fuzz`: hostile inputs over the network.
+    Fuzz,
+    /// `race`: concurrent histories.
+    Race,
+    /// `selftest`: the kill matrix of the reference server's faults.
+    Selftest,
+    /// `keygen`: the fixture key pool.
+    Keygen,
+}
+
+impl Capability {
+    /// The subcommand's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Run => "run",
+            Capability::Prop => "prop",
+            Capability::Fuzz => "fuzz",
+            Capability::Race => "race",
+            Capability::Selftest => "selftest",
+            Capability::Keygen => "keygen",
+        }
+    }
+}
+
+/// Why a profile could not do what it was asked; each kind has its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// The options or input files are wrong (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The target cannot be reached or trusted (exit 3).
+    #[error("{0}")]
+    Unreachable(String),
+    /// A defect of edgecheck itself (exit 4).
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// How a command that completed went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing found (exit 0).
+    Clean,
+    /// A finding, a violation or a failure (exit 1).
+    Found,
+}
+
+/// One protocol the suite checks.
+pub trait Profile: Send + Sync {
+    /// The name given to `--profile` and written into results (`edge-v1`).
+    fn name(&self) -> &'static str;
+    /// One line: what the protocol is.
+    fn summary(&self) -> &'static str;
+    /// The rule catalogue.
+    fn catalogue(&self) -> &Requirements;
+    /// The binding's text (markdown) the catalogue is checked against.
+    fn binding(&self) -> &'static str;
+    /// The commands this profile supports.
+    fn capabilities(&self) -> &'static [Capability];
+    /// The scripted checks: the built-in cases, or the case files given to `replay`.
+    fn suite(&self, files: Option<&[PathBuf]>) -> Result<Box<dyn Suite>, ProfileError>;
+    /// `prop`: generated sequences against the target.
+    fn prop(&self, _target: &TargetOptions, _opts: &PropOptions) -> Result<Outcome, ProfileError> {
+        Err(unsupported(self.name(), Capability::Prop))
+    }
+    /// `fuzz`: hostile inputs against the target.
+    fn fuzz(&self, _target: &TargetOptions, _opts: &FuzzOptions) -> Result<Outcome, ProfileError> {
+        Err(unsupported(self.name(), Capability::Fuzz))
+    }
+    /// `race`: concurrent histories against the target.
+    fn race(&self, _target: &TargetOptions, _opts: &RaceOptions) -> Result<Outcome, ProfileError> {
+        Err(unsupported(self.name(), Capability::Race))
+    }
+    /// `selftest`: the kill matrix (builds with the `selftest` feature only).
+    fn selftest(&self, _opts: &SelftestOptions) -> Result<Outcome, ProfileError> {
+        Err(unsupported(self.name(), Capability::Selftest))
+    }
+    /// `keygen`: write a fresh fixture key pool of `count` keys into `out`.
+    fn keygen(&self, _out: &std::path::Path, _count: usize) -> Result<Vec<PathBuf>, ProfileError> {
+        Err(unsupported(self.name(), Capability::Keygen))
+    }
+}
+
+/// The error for a command a profile does not have (exit 2).
+pub fn unsupported(profile: &str, what: Capability) -> ProfileError {
+    ProfileError::Usage(format!(
+        "profile {profile} does not support `{}`; `edgecheck profiles` lists what each profile supports",
+        what.as_str()
+    ))
+}
+
+/// A profile's scripted checks, loaded and validated, ready to run against a target.
+pub trait Suite: Send + Sync {
+    /// Every check, in catalogue order (`CheckInfo::index` is the position here).
+    fn checks(&self) -> &[CheckInfo];
+    /// The checks as the profile's case files (`edgecheck cases --json`).
+    fn cases_json(&self) -> serde_json::Value;
+    /// Open the target (start the embedded server, or check `--server`) for these checks.
+    fn open<'a>(
+        &'a self,
+        target: &'a TargetOptions,
+    ) -> BoxFuture<'a, Result<Box<dyn OpenTarget>, ProfileError>>;
+}
+
+/// An opened target: runs checks, describes itself, and is closed at the end.
+pub trait OpenTarget: Send + Sync {
+    /// What runs the checks (shared by the engine's tasks).
+    fn session(&self) -> Arc<dyn Session>;
+    /// One line for reports: the URLs, and whether it is the embedded server.
+    fn describe(&self) -> String;
+    /// Profile-specific options of the run, recorded in the results (e.g. `pageSize`).
+    fn options(&self) -> BTreeMap<String, serde_json::Value>;
+    /// A line of counts after a run (requests, signatures, ...).
+    fn stats(&self, results: &[CheckResult]) -> String;
+    /// Lines of `--timing`: wall time against the run's own cryptographic work.
+    fn timing(&self, wall: Duration, results: &[CheckResult], jobs: usize) -> Vec<String>;
+    /// Stop the embedded server, if any.
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// Every registered profile; the first is the default.
+pub fn all() -> &'static [&'static dyn Profile] {
+    static ALL: [&dyn Profile; 1] = [&edge_v1::EdgeV1];
+    &ALL
+}
+
+/// The default profile (`edgecheck run` without `--profile`).
+pub fn default_profile() -> &'static dyn Profile {
+    all()[0]
+}
+
+/// The profile with this name.
+pub fn find(name: &str) -> Result<&'static dyn Profile, ProfileError> {
+    all()
+        .iter()
+        .copied()
+        .find(|p| p.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = all().iter().map(|p| p.name()).collect();
+            ProfileError::Usage(format!(
+                "unknown profile `{name}`; the profiles are: {}",
+                names.join(", ")
+            ))
+        })
+}

@@ -23,6 +23,9 @@ pub const MAX_BASELINE_BYTES: u64 = 16 << 20;
 pub struct Baseline {
     /// `edgecheck.baseline/1`.
     pub schema: String,
+    /// The profile the entries belong to; a baseline of another profile is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     /// Expected failures.
     pub entries: Vec<Entry>,
 }
@@ -117,8 +120,14 @@ pub fn valid_date(s: &str) -> bool {
     parse_date(s).is_ok()
 }
 
+/// Whether an ID is a rule ID (`S-CREATE-409`, `TB-SIG`): upper-case words joined by `-`;
+/// check IDs are `area/slug`.
 fn is_rule_id(id: &str) -> bool {
-    id.starts_with("S-") || id.starts_with("B-")
+    id.contains('-')
+        && id.starts_with(|c: char| c.is_ascii_uppercase())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-')
 }
 
 impl Baseline {
@@ -144,7 +153,7 @@ impl Baseline {
             }
             if !is_rule_id(&e.id) && !e.id.contains('/') {
                 return Err(format!(
-                    "{at}: `{}` is neither a check ID (`area/slug`) nor a rule ID (`S-…`, `B-…`)",
+                    "{at}: `{}` is neither a check ID (`area/slug`) nor a rule ID (`S-…`, `B-…`, `TB-…`)",
                     e.id
                 ));
             }
@@ -202,6 +211,7 @@ impl Baseline {
             .collect();
         Baseline {
             schema: SCHEMA.into(),
+            profile: Some(results.profile.clone()),
             entries,
         }
     }
@@ -211,9 +221,23 @@ impl Baseline {
         serde_json::to_string_pretty(self).expect("a baseline always serialises") + "\n"
     }
 
+    /// Refuse a baseline written for another profile than `profile` (the run's).
+    pub fn check_profile(&self, profile: &str) -> Result<(), String> {
+        match &self.profile {
+            Some(p) if p != profile => Err(format!(
+                "the baseline is for profile `{p}`, the results are of profile `{profile}`; \
+                 give the baseline of this profile"
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Check every ID: rule IDs must be in the catalogue, check IDs must satisfy `known_check`.
-    pub fn check_ids(&self, known_check: &dyn Fn(&str) -> bool) -> Result<(), String> {
-        let reqs = crate::catalogue::requirements::builtin();
+    pub fn check_ids(
+        &self,
+        reqs: &crate::catalogue::requirements::Requirements,
+        known_check: &dyn Fn(&str) -> bool,
+    ) -> Result<(), String> {
         let unknown: Vec<&str> = self
             .entries
             .iter()

@@ -5,6 +5,7 @@
 use super::gate::Outcome;
 use super::view::{self, View, RULE_VERDICTS};
 use super::Results;
+use crate::catalogue::requirements::Requirements;
 
 const STYLE: &str = include_str!("report.css");
 const SCRIPT: &str = include_str!("report.js");
@@ -41,8 +42,8 @@ fn badge(v: &str) -> String {
 }
 
 /// Render results as a complete HTML document.
-pub fn render(results: &Results) -> String {
-    let v = view::build(results);
+pub fn render(results: &Results, catalogue: &Requirements) -> String {
+    let v = view::build(results, catalogue);
     let mut o = String::new();
     o.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     o.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
@@ -311,7 +312,7 @@ fn failures(o: &mut String, v: &View) {
                     esc(&f.rule),
                     f.step
                 ));
-                if let Some(text) = view::quoted(&f.rule) {
+                if let Some(text) = view::quoted(v.catalogue, &f.rule) {
                     o.push_str(&format!(
                         "<dt>requirement</dt><dd><blockquote>{}</blockquote></dd>\n",
                         esc(&text)

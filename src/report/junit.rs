@@ -16,9 +16,10 @@ use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, Te
 use super::baseline::EntryState;
 use super::view;
 use super::{CheckRecord, Results};
+use crate::catalogue::requirements::Requirements;
 
 /// Render results as JUnit XML.
-pub fn render(results: &Results) -> Result<String, String> {
+pub fn render(results: &Results, catalogue: &Requirements) -> Result<String, String> {
     let mut report = Report::new(format!("edgecheck {}", results.profile));
     report.set_time(Duration::from_millis(results.duration_ms));
     let mut suites: BTreeMap<&str, TestSuite> = BTreeMap::new();
@@ -30,7 +31,7 @@ pub fn render(results: &Results) -> Result<String, String> {
             s.add_properties(run_properties(results));
             s
         });
-        suite.add_test_case(test_case(results, c));
+        suite.add_test_case(test_case(results, catalogue, c));
     }
     for area in order {
         if let Some(mut s) = suites.remove(area) {
@@ -95,8 +96,12 @@ pub fn render(results: &Results) -> Result<String, String> {
 }
 
 /// Write JUnit XML to `path`.
-pub fn write(results: &Results, path: &std::path::Path) -> Result<(), String> {
-    let xml = render(results)?;
+pub fn write(
+    results: &Results,
+    catalogue: &Requirements,
+    path: &std::path::Path,
+) -> Result<(), String> {
+    let xml = render(results, catalogue)?;
     std::fs::write(path, xml).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
@@ -116,7 +121,7 @@ fn run_properties(r: &Results) -> Vec<Property> {
     p
 }
 
-fn test_case(results: &Results, c: &CheckRecord) -> TestCase {
+fn test_case(results: &Results, cat: &Requirements, c: &CheckRecord) -> TestCase {
     let status = match c.verdict.as_str() {
         "pass" => TestCaseStatus::success(),
         "warn" if c.baseline.is_none() => TestCaseStatus::success(),
@@ -133,14 +138,14 @@ fn test_case(results: &Results, c: &CheckRecord) -> TestCase {
                     "expected failure (baseline entry `{entry}`: {reason}): {}",
                     headline(c)
                 ))
-                .set_description(details(c));
+                .set_description(details(cat, c));
             s
         }
         "fail" => {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
             s.set_type(failure_type(c))
                 .set_message(headline(c))
-                .set_description(details(c));
+                .set_description(details(cat, c));
             s
         }
         "skip" | "waived" => {
@@ -157,7 +162,7 @@ fn test_case(results: &Results, c: &CheckRecord) -> TestCase {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
             s.set_type("error")
                 .set_message(headline(c))
-                .set_description(details(c));
+                .set_description(details(cat, c));
             s
         }
     };
@@ -174,7 +179,7 @@ fn test_case(results: &Results, c: &CheckRecord) -> TestCase {
         tc.add_property(Property::new("baseline", b.as_str()));
     }
     if c.verdict == "warn" && c.baseline.is_none() {
-        tc.set_system_out(format!("WARNING (SHOULD not met)\n{}", details(c)));
+        tc.set_system_out(format!("WARNING (SHOULD not met)\n{}", details(cat, c)));
     }
     tc
 }
@@ -221,11 +226,11 @@ fn headline_raw(c: &CheckRecord) -> String {
 }
 
 /// The failure's body: title, rules, quoted requirement, expected, actual, reproduction.
-fn details(c: &CheckRecord) -> String {
-    xml_text(details_raw(c))
+fn details(cat: &Requirements, c: &CheckRecord) -> String {
+    xml_text(details_raw(cat, c))
 }
 
-fn details_raw(c: &CheckRecord) -> String {
+fn details_raw(cat: &Requirements, c: &CheckRecord) -> String {
     let mut t = format!(
         "{}\nrules: {} ({})\n",
         c.title,
@@ -235,7 +240,7 @@ fn details_raw(c: &CheckRecord) -> String {
     if let Some(f) = &c.failure {
         if !f.rule.is_empty() {
             t.push_str(&format!("broken: {} at step {}\n", f.rule, f.step));
-            if let Some(q) = view::quoted(&f.rule) {
+            if let Some(q) = view::quoted(cat, &f.rule) {
                 t.push_str(&format!("requirement: \"{q}\"\n"));
             }
         }

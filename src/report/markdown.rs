@@ -3,6 +3,7 @@
 use super::gate::Outcome;
 use super::view::{self, View, RULE_VERDICTS};
 use super::Results;
+use crate::catalogue::requirements::Requirements;
 
 /// Escape text for a table cell: no line breaks, no column separators.
 fn cell(s: &str) -> String {
@@ -49,8 +50,8 @@ fn anchor(id: &str) -> String {
 }
 
 /// Render results as Markdown.
-pub fn render(results: &Results) -> String {
-    let v = view::build(results);
+pub fn render(results: &Results, catalogue: &Requirements) -> String {
+    let v = view::build(results, catalogue);
     let mut o = String::new();
     header(&mut o, &v);
     summary(&mut o, &v);
@@ -204,7 +205,7 @@ fn failures(o: &mut String, v: &View) {
         if let Some(f) = &c.failure {
             if !f.rule.is_empty() {
                 o.push_str(&format!("- Broken: `{}` at step {}\n", f.rule, f.step));
-                if let Some(text) = view::quoted(&f.rule) {
+                if let Some(text) = view::quoted(v.catalogue, &f.rule) {
                     o.push_str(&format!("- Requirement: > {}\n", cell(&text)));
                 }
             }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::Results;
+use crate::catalogue::requirements::Requirements;
 
 /// A run that went into a merged result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +37,7 @@ fn parse_shard(s: &str) -> Option<(usize, usize)> {
 /// of an `n`-way split are missing (unless `partial`). Baselines of the parts are dropped:
 /// apply one to the merged result.
 pub fn merge(
+    catalogue: &Requirements,
     parts: Vec<(String, Results)>,
     order: &dyn Fn(&str) -> Option<usize>,
     partial: bool,
@@ -125,7 +127,14 @@ pub fn merge(
     // A stable sort keeps unknown checks (replayed files) in the order they came.
     checks.sort_by_key(|c| at(&c.id));
     options.remove("shard");
-    let mut out = Results::from_checks(targets.join("; "), started, duration, options, checks);
+    let mut out = Results::from_checks(
+        catalogue,
+        targets.join("; "),
+        started,
+        duration,
+        options,
+        checks,
+    );
     out.profile = profile;
     out.seed = seed;
     out.merged = merged;

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalogue::requirements;
+use crate::catalogue::requirements::{self, Requirements};
 use crate::client::{Exchange, TransportError};
 use crate::engine::{CheckResult, Verdict};
 
@@ -157,7 +157,11 @@ fn body_text(b: &[u8]) -> String {
         }
         Err(_) => {
             let cut = &b[..b.len().min(BODY_LIMIT)];
-            format!("base64:{}{}", crate::profiles::edge_v1::wire::b64(cut), more(cut.len()))
+            format!(
+                "base64:{}{}",
+                crate::profiles::edge_v1::wire::b64(cut),
+                more(cut.len())
+            )
         }
     }
 }
@@ -297,7 +301,7 @@ pub struct Results {
     pub schema: String,
     /// edgecheck version.
     pub edgecheck: String,
-    /// Profile (`edge-v1`).
+    /// The profile the checks belong to (from the catalogue).
     pub profile: String,
     /// Target description.
     pub target: String,
@@ -330,6 +334,7 @@ pub struct Results {
 impl Results {
     /// Assemble results from check results and the requirement catalogue.
     pub fn new(
+        catalogue: &Requirements,
         target: String,
         started_at: String,
         duration_ms: u64,
@@ -337,12 +342,13 @@ impl Results {
         results: &[CheckResult],
     ) -> Results {
         let checks: Vec<CheckRecord> = results.iter().map(CheckRecord::from_result).collect();
-        Results::from_checks(target, started_at, duration_ms, options, checks)
+        Results::from_checks(catalogue, target, started_at, duration_ms, options, checks)
     }
 
     /// Assemble results from recorded checks: the summary and the requirement verdicts are
     /// computed from them.
     pub fn from_checks(
+        catalogue: &Requirements,
         target: String,
         started_at: String,
         duration_ms: u64,
@@ -350,11 +356,11 @@ impl Results {
         checks: Vec<CheckRecord>,
     ) -> Results {
         let summary = Summary::of(checks.iter().map(|c| c.verdict.as_str()));
-        let requirements = requirement_records(&checks);
+        let requirements = requirement_records(catalogue, &checks);
         Results {
             schema: SCHEMA.into(),
             edgecheck: env!("CARGO_PKG_VERSION").into(),
-            profile: "edge-v1".into(),
+            profile: catalogue.profile().into(),
             target,
             started_at,
             duration_ms,
@@ -390,14 +396,17 @@ pub fn verdict_rank(verdict: &str) -> usize {
 }
 
 /// Per-requirement verdicts: the worst verdict of the checks naming the rule.
-pub fn requirement_records(checks: &[CheckRecord]) -> Vec<RequirementRecord> {
+pub fn requirement_records(
+    catalogue: &Requirements,
+    checks: &[CheckRecord],
+) -> Vec<RequirementRecord> {
     let mut by_rule: BTreeMap<&str, Vec<&CheckRecord>> = BTreeMap::new();
     for c in checks {
         for id in &c.requirements {
             by_rule.entry(id.as_str()).or_default().push(c);
         }
     }
-    requirements::builtin()
+    catalogue
         .all()
         .iter()
         .map(|req| {

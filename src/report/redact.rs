@@ -23,7 +23,8 @@ pub fn header(name: &str, value: &str) -> String {
                 return format!("{scheme} {}", short("sig", token));
             }
         }
-    } else if name.eq_ignore_ascii_case(crate::profiles::edge_v1::sign::NEW_KEY_HEADER) && value.len() >= SHORTEN_FROM
+    } else if name.eq_ignore_ascii_case(crate::profiles::edge_v1::sign::NEW_KEY_HEADER)
+        && value.len() >= SHORTEN_FROM
     {
         return short("sig", value);
     }

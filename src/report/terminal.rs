@@ -7,7 +7,7 @@ use std::io::{IsTerminal, Write};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{CheckRecord, Results};
-use crate::catalogue::requirements;
+use crate::catalogue::requirements::Requirements;
 use crate::engine::{Event, Verdict};
 
 /// Live progress while checks run.
@@ -66,12 +66,8 @@ impl Progress {
     }
 }
 
-fn quoted(rule: &str) -> Option<String> {
-    requirements::builtin().get(rule).map(|r| r.text.clone())
-}
-
 /// Render the summary and the failures.
-pub fn render(results: &Results) -> String {
+pub fn render(results: &Results, catalogue: &Requirements) -> String {
     let mut out = String::new();
     let w = &mut out;
     let s = &results.summary;
@@ -125,7 +121,7 @@ pub fn render(results: &Results) -> String {
         if let Some(f) = &c.failure {
             if !f.rule.is_empty() {
                 push(w, format!("  broken:   {} (step {})", f.rule, f.step));
-                if let Some(text) = quoted(&f.rule) {
+                if let Some(text) = super::view::quoted(catalogue, &f.rule) {
                     push(w, format!("  requires: \"{}\"", one_line(&text, 300)));
                 }
             }
@@ -190,7 +186,7 @@ fn push(w: &mut String, line: String) {
 }
 
 /// Print the rendering to stdout.
-pub fn print(results: &Results) {
+pub fn print(results: &Results, catalogue: &Requirements) {
     let mut o = std::io::stdout().lock();
-    let _ = o.write_all(render(results).as_bytes());
+    let _ = o.write_all(render(results, catalogue).as_bytes());
 }

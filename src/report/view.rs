@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::gate::{self, Gate};
 use super::{verdict_rank, CheckRecord, RecordedExchange, Results};
-use crate::catalogue::requirements;
+use crate::catalogue::requirements::{self, Requirements};
 
 /// Verdicts a rule can have, in the order summaries show them.
 pub const RULE_VERDICTS: [&str; 8] = [
@@ -75,6 +75,8 @@ pub struct Ambiguity<'a> {
 pub struct View<'a> {
     /// The results.
     pub results: &'a Results,
+    /// The catalogue of the results' profile.
+    pub catalogue: &'a Requirements,
     /// Header rows: label, value.
     pub header: Vec<(&'static str, String)>,
     /// The gate's verdict.
@@ -96,13 +98,12 @@ pub struct View<'a> {
 }
 
 /// The quoted text of a rule.
-pub fn quoted(rule: &str) -> Option<String> {
-    requirements::builtin().get(rule).map(|r| r.text.clone())
+pub fn quoted(catalogue: &Requirements, rule: &str) -> Option<String> {
+    catalogue.get(rule).map(|r| r.text.clone())
 }
 
 /// Build the view of a run.
-pub fn build(results: &Results) -> View<'_> {
-    let reqs = requirements::builtin();
+pub fn build<'a>(results: &'a Results, reqs: &'a Requirements) -> View<'a> {
     let by_id: std::collections::HashMap<&str, &CheckRecord> =
         results.checks.iter().map(|c| (c.id.as_str(), c)).collect();
     let matrix: Vec<Row> = results
@@ -197,12 +198,13 @@ pub fn build(results: &Results) -> View<'_> {
         .collect();
     View {
         results,
+        catalogue: reqs,
         header: header(results),
         gate: gate::evaluate(results),
         checks_by_level,
         rules_by_level,
         rules_by_origin,
-        ambiguities: ambiguities(results),
+        ambiguities: ambiguities(results, reqs),
         matrix,
         failures,
         skipped,
@@ -276,10 +278,10 @@ fn ambiguity_number(id: &str) -> u32 {
     id.trim_start_matches('A').parse().unwrap_or(u32::MAX)
 }
 
-fn ambiguities(results: &Results) -> Vec<Ambiguity<'_>> {
+fn ambiguities<'a>(results: &'a Results, reqs: &Requirements) -> Vec<Ambiguity<'a>> {
     let mut by_id: BTreeMap<u32, Ambiguity> = BTreeMap::new();
     for r in &results.requirements {
-        let Some(entry) = requirements::builtin().get(&r.id) else {
+        let Some(entry) = reqs.get(&r.id) else {
             continue;
         };
         for a in &entry.ambiguities {

@@ -4,12 +4,13 @@
 
 #![allow(dead_code)] // each test file uses a part of the fixture
 
+use edgecheck::profiles::edge_v1;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use edgecheck::profiles::edge_v1::case::Level;
 use edgecheck::client::{Exchange, Request, Response, TransportError};
 use edgecheck::engine::{CheckResult, Failure, Verdict};
+use edgecheck::profiles::edge_v1::case::Level;
 use edgecheck::report::Results;
 
 /// A public key as a client sends it (SPKI, base64): long enough to be shortened.
@@ -186,6 +187,7 @@ pub fn results() -> Results {
     options.insert("level".into(), serde_json::json!("all"));
     options.insert("only".into(), serde_json::json!([]));
     let mut r = Results::new(
+        edge_v1::catalogue(),
         "https://127.0.0.1:8443/connection".into(),
         STARTED.into(),
         1234,
@@ -203,6 +205,7 @@ pub fn passing(ids: &[&str]) -> Results {
         .map(|id| check(id, "t", &["S-CREATE-201"], Level::Must, Verdict::Pass))
         .collect();
     let mut r = Results::new(
+        edge_v1::catalogue(),
         "https://127.0.0.1:8443/connection".into(),
         STARTED.into(),
         10,

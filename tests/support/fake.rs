@@ -194,7 +194,8 @@ impl Fake {
                     _ => Err("not an object".into()),
                 })
         } else {
-            edgecheck::profiles::edge_v1::wire::parse_object_strict(&req.body).map_err(|e| e.to_string())
+            edgecheck::profiles::edge_v1::wire::parse_object_strict(&req.body)
+                .map_err(|e| e.to_string())
         };
         let map = match parsed {
             Ok(m) => m,

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use edge_reference_server::{faults::Fault, Config, Tls};
 use edgecheck::client::{Client, ClientOptions};
-use edgecheck::profiles::edge_v1::Context;
 use edgecheck::profiles::edge_v1::sign::KeyPool;
+use edgecheck::profiles::edge_v1::Context;
 
 /// A plain-HTTP reference server on 127.0.0.1 (PAGE_SIZE 10) with the named faults.
 pub async fn server(faults: &[&str]) -> edge_reference_server::Server {

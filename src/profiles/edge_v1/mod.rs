@@ -3,9 +3,11 @@
 
 pub mod case;
 pub mod cases;
+mod commands;
 mod context;
 pub mod fuzz;
 pub mod model;
+mod profile;
 pub mod prop;
 pub mod race;
 pub mod runner;
@@ -15,3 +17,7 @@ pub mod target;
 pub mod wire;
 
 pub use context::Context;
+pub use profile::{
+    builtin_check_ids, catalogue, info, open_context, CaseSession, EdgeV1, BINDING_MD, NAME,
+    REQUIREMENTS_JSON,
+};

@@ -1,39 +1,13 @@
 //! What is tested: the servers given with `--server`, or the embedded reference server.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use url::Url;
 
+use crate::profiles::TargetOptions;
+
 /// PAGE_SIZE of the embedded server (small, so paging checks need few messages).
 pub const EMBEDDED_PAGE_SIZE: usize = 10;
-
-/// The target options every subcommand shares.
-#[derive(Debug, Clone, clap::Args)]
-pub struct TargetArgs {
-    /// Create endpoint (CE) of the server under test; give it twice for two-server scenarios.
-    /// Without it, the embedded reference server is started on 127.0.0.1 and tested.
-    #[arg(long = "server", value_name = "URL")]
-    pub servers: Vec<String>,
-    /// Allow a plain http:// target; S-GEN-HTTPS is then reported as waived, never as passed.
-    #[arg(long)]
-    pub allow_http: bool,
-    /// Trust this PEM certificate (or CA) in addition to the system roots.
-    #[arg(long, value_name = "PEM")]
-    pub ca_cert: Option<PathBuf>,
-    /// Accept any TLS certificate (testing only).
-    #[arg(long)]
-    pub insecure: bool,
-    /// The server's PAGE_SIZE, when it cannot be discovered from outside.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub page_size: Option<u64>,
-    /// Per-request timeout in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
-    pub timeout: f64,
-    /// Largest response body read, in bytes; more is cut off.
-    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
-    pub max_body: usize,
-}
 
 /// Why a target could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -62,13 +36,8 @@ pub struct Target {
 
 impl Target {
     /// Resolve the options: parse URLs, read the CA file, or start the embedded server.
-    pub async fn open(args: &TargetArgs) -> Result<Target, TargetError> {
-        if !(args.timeout > 0.0 && args.timeout <= 3600.0) {
-            return Err(TargetError::Config(
-                "--timeout must be between 0 and 3600 seconds".into(),
-            ));
-        }
-        let timeout = Duration::from_secs_f64(args.timeout);
+    pub async fn open(args: &TargetOptions) -> Result<Target, TargetError> {
+        let timeout = args.timeout;
         let mut ca_pem = match &args.ca_cert {
             Some(p) => Some(std::fs::read(p).map_err(|e| {
                 TargetError::Config(format!("cannot read --ca-cert {}: {e}", p.display()))

@@ -20,30 +20,7 @@ pub struct CaseFile {
     pub cases: Vec<Case>,
 }
 
-/// The level of a case: what a failed explicit expectation means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Level {
-    /// A failure is `fail`.
-    #[serde(rename = "MUST")]
-    Must,
-    /// A failure is `warn`.
-    #[serde(rename = "SHOULD")]
-    Should,
-    /// A failure is `warn`.
-    #[serde(rename = "MAY")]
-    May,
-}
-
-impl Level {
-    /// The name as written in the binding.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Must => "MUST",
-            Level::Should => "SHOULD",
-            Level::May => "MAY",
-        }
-    }
-}
+pub use crate::engine::Level;
 
 /// A capability a case needs from the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

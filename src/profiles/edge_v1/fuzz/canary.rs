@@ -5,9 +5,9 @@
 
 use super::session::blank_case;
 use crate::profiles::edge_v1::case::{Level, Op, Step};
+use crate::profiles::edge_v1::model::Endpoint;
 use crate::profiles::edge_v1::runner::{CaseRun, StepFailure};
 use crate::profiles::edge_v1::Context;
-use crate::profiles::edge_v1::model::Endpoint;
 
 /// Rules whose failure on the canary's retrievals means its content changed.
 const CONTENT_RULES: [&str; 6] = [

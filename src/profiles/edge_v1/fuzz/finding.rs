@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::session::Raw;
+use crate::engine::{CheckResult, Verdict};
 use crate::profiles::edge_v1::case::{Case, CaseFile, Level, Step};
 use crate::profiles::edge_v1::runner::run_case;
-use crate::engine::{CheckResult, Verdict};
 use crate::profiles::edge_v1::Context;
 
 /// A deduplicated finding.
@@ -265,6 +265,9 @@ mod tests {
         assert_eq!(a.id, b.id);
         assert!(a.id.starts_with("fuzz/b-no-5xx-"), "{}", a.id);
         assert_eq!(a.origin.as_deref(), Some("fuzz"));
-        assert_eq!(a.needs, vec![crate::profiles::edge_v1::case::Need::PageSize]);
+        assert_eq!(
+            a.needs,
+            vec![crate::profiles::edge_v1::case::Need::PageSize]
+        );
     }
 }

@@ -19,7 +19,6 @@ pub mod session;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,47 +30,7 @@ use crate::profiles::edge_v1::Context;
 pub use finding::Finding;
 use session::{End, Raw, Session};
 
-/// Options of a campaign.
-#[derive(Debug, Clone)]
-pub struct FuzzOptions {
-    /// Seed of worker 0 (worker i uses seed + i; sessions draw from their worker's stream).
-    pub seed: u64,
-    /// Stop after this long.
-    pub duration: Option<Duration>,
-    /// Stop after this many requests.
-    pub max_requests: Option<usize>,
-    /// Stop once this many distinct findings are known.
-    pub max_findings: Option<usize>,
-    /// Where findings are written.
-    pub findings: PathBuf,
-    /// Workers sending at once.
-    pub jobs: usize,
-    /// Runs of each finding's case for its reproduction rate.
-    pub repro: usize,
-    /// Steps per session.
-    pub session_len: usize,
-    /// Time between canary checks.
-    pub canary_every: Duration,
-    /// Show a progress line.
-    pub progress: bool,
-}
-
-impl Default for FuzzOptions {
-    fn default() -> Self {
-        FuzzOptions {
-            seed: 1,
-            duration: Some(Duration::from_secs(60)),
-            max_requests: None,
-            max_findings: None,
-            findings: PathBuf::from("edgecheck-findings"),
-            jobs: 2,
-            repro: 3,
-            session_len: 40,
-            canary_every: Duration::from_secs(2),
-            progress: false,
-        }
-    }
-}
+pub use crate::profiles::FuzzOptions;
 
 /// The outcome of a campaign.
 #[derive(Debug, Default)]

@@ -618,7 +618,8 @@ fn bad_value(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation>
                         .get(name)
                         .and_then(Value::as_str)
                         .map(str::to_string);
-                    let k = current.unwrap_or_else(|| crate::profiles::edge_v1::wire::b64([7u8; 48]));
+                    let k =
+                        current.unwrap_or_else(|| crate::profiles::edge_v1::wire::b64([7u8; 48]));
                     let mid = k.len() / 2;
                     (
                         json!(format!("{}\n{}", &k[..mid], &k[mid..])),

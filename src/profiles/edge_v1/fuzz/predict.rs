@@ -2,8 +2,8 @@
 //! will build for it (same defaults for signers, same reading of literal headers).
 
 use crate::profiles::edge_v1::case::{parse_via, Step};
-use crate::profiles::edge_v1::runner::CaseRun;
 use crate::profiles::edge_v1::model::{self, Auth, Endpoint, ModelError, Params, Prediction, Via};
+use crate::profiles::edge_v1::runner::CaseRun;
 
 /// The abstract request `CaseRun::protocol_step` builds for `step` in the state of `run`.
 pub fn model_request(run: &CaseRun<'_>, step: &Step, endpoint: Endpoint) -> model::Request {
@@ -80,10 +80,10 @@ pub fn predict(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profiles::edge_v1::case::{Case, Level, Op};
     use crate::client::{Client, ClientOptions};
-    use crate::profiles::edge_v1::Context;
+    use crate::profiles::edge_v1::case::{Case, Level, Op};
     use crate::profiles::edge_v1::sign::{KeyPool, SigFault};
+    use crate::profiles::edge_v1::Context;
 
     fn ctx() -> Context {
         Context {

@@ -10,15 +10,15 @@ use serde_json::{Map, Value};
 use super::mutate::{self, Expect, Mutation, Site, Stage, SAFE_BODY};
 use super::predict::predict;
 use super::Shared;
-use crate::profiles::edge_v1::case::{Case, Expect as CaseExpect, Level, Op, Step};
 use crate::client::TransportError;
-use crate::profiles::edge_v1::runner::CaseRun;
 use crate::engine::Verdict;
-use crate::profiles::edge_v1::Context;
+use crate::profiles::edge_v1::case::{Case, Expect as CaseExpect, Level, Op, Step};
 use crate::profiles::edge_v1::model::{Endpoint, Prediction};
 use crate::profiles::edge_v1::prop::gen::{AbstractOp, Kind};
 use crate::profiles::edge_v1::prop::interpret::Interpreter;
+use crate::profiles::edge_v1::runner::CaseRun;
 use crate::profiles::edge_v1::wire;
+use crate::profiles::edge_v1::Context;
 
 /// Rules a prediction rests on when the request never gets past routing.
 const ROUTE_RULES: [&str; 4] = ["S-DEL-AFTER", "S-RUPD-OLDURI", "S-SUPD-OLDURI", "S-GEN-404"];

@@ -4,8 +4,8 @@ use serde_json::{json, Map, Value};
 
 use super::gen::{AbstractOp, FaultKind, Kind};
 use crate::profiles::edge_v1::case::{Op, Step};
-use crate::profiles::edge_v1::runner::CaseRun;
 use crate::profiles::edge_v1::model::{Conn, Endpoint, Fault};
+use crate::profiles::edge_v1::runner::CaseRun;
 use crate::profiles::edge_v1::sign::SigFault;
 use crate::profiles::edge_v1::wire;
 
@@ -252,8 +252,9 @@ impl Interpreter {
                     1 => s.omit = Some(vec!["connectionID".into()]),
                     2 => s.set = Some(obj(json!({"connectionID": null}))),
                     3 => {
-                        s.content_type =
-                            Some(Some(crate::profiles::edge_v1::case::OneOrMany::One("text/plain".into())))
+                        s.content_type = Some(Some(crate::profiles::edge_v1::case::OneOrMany::One(
+                            "text/plain".into(),
+                        )))
                     }
                     4 => s.append_body = Some("x".into()),
                     5 => s.body = Some(json!([])),

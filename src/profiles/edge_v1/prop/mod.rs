@@ -17,30 +17,15 @@ use std::time::{Duration, Instant};
 
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 
+use crate::engine::{Failure, Verdict};
 use crate::profiles::edge_v1::case::{Case, CaseFile, Level, Step};
 use crate::profiles::edge_v1::runner::CaseRun;
-use crate::engine::{Failure, Verdict};
 use crate::profiles::edge_v1::Context;
 use coverage::{Coverage, Transition};
 use gen::AbstractOp;
 use interpret::Interpreter;
 
-/// Options of a generated run.
-#[derive(Debug, Clone)]
-pub struct PropOptions {
-    /// Seed of the first worker (worker i uses seed + i).
-    pub seed: u64,
-    /// Sequences to generate in all.
-    pub cases: u32,
-    /// Longest sequence.
-    pub max_steps: usize,
-    /// Time budget for generation (shrinking may go on a little after it).
-    pub duration: Option<Duration>,
-    /// Where findings are written.
-    pub findings: PathBuf,
-    /// Workers running sequences at once.
-    pub jobs: usize,
-}
+pub use crate::profiles::PropOptions;
 
 /// A failure found and shrunk.
 #[derive(Debug, Clone)]

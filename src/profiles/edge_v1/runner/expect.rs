@@ -3,10 +3,10 @@
 
 use serde_json::{Map, Value};
 
-use crate::engine::event::{Failure, Verdict};
 use super::{level_verdict, CaseRun, StepFailure};
-use crate::profiles::edge_v1::case::Step;
 use crate::client::{Exchange, Response, TransportError};
+use crate::engine::event::{Failure, Verdict};
+use crate::profiles::edge_v1::case::Step;
 use crate::profiles::edge_v1::model::{Endpoint, Outcome, Prediction, Selection};
 use crate::profiles::edge_v1::wire;
 

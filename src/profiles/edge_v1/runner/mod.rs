@@ -12,13 +12,13 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::context::Context;
-use crate::engine::event::{CheckResult, Failure, Verdict};
-use expect::StepOutcome;
-use crate::profiles::edge_v1::case::{parse_via, Case, Level, Need, Op, Step};
 use crate::client::{Exchange, Request as HttpRequest};
+use crate::engine::event::{CheckResult, Failure, Verdict};
+use crate::profiles::edge_v1::case::{parse_via, Case, Level, Need, Op, Step};
 use crate::profiles::edge_v1::model::{self, Auth, Endpoint, Model, Observed, Params, Via};
 use crate::profiles::edge_v1::sign::{self, Key, SigFault, SpecialKey};
 use crate::profiles::edge_v1::wire;
+use expect::StepOutcome;
 
 /// A connection as the runner knows it: its real ID and every URI it had.
 #[derive(Debug, Clone, Default)]

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::profiles::edge_v1::case::CaseFile;
 use crate::client::{Client, ClientOptions};
-use crate::engine::{self, CheckResult, Plan, PlannedCase, Verdict};
-use crate::profiles::edge_v1::Context;
+use crate::engine::{self, CheckResult, Plan, Verdict};
+use crate::profiles::edge_v1::case::{Case, CaseFile};
 use crate::profiles::edge_v1::sign::KeyPool;
+use crate::profiles::edge_v1::Context;
+use crate::profiles::edge_v1::{info, CaseSession};
 
 /// A fault of the server under test: its name and the one rule it breaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,21 +214,33 @@ impl Matrix {
     }
 }
 
+/// Cases to run, with the engine's plan over them (`CheckInfo::index` is a position in
+/// `cases`).
+#[derive(Debug, Clone, Default)]
+pub struct CasePlan {
+    /// The engine's plan.
+    pub plan: Plan,
+    /// The cases, in plan order.
+    pub cases: Vec<Case>,
+}
+
+impl CasePlan {
+    /// The cases of `files` that `keep` accepts, in catalogue order.
+    pub fn of(files: &[CaseFile], keep: impl Fn(&Case) -> bool) -> CasePlan {
+        let mut out = CasePlan::default();
+        for f in files {
+            for c in f.cases.iter().filter(|c| keep(c)) {
+                out.plan.checks.push(info(&f.area, c, out.cases.len()));
+                out.cases.push(c.clone());
+            }
+        }
+        out
+    }
+}
+
 /// The checks linked to `rule`: every case whose `requirements` list it, in catalogue order.
-pub fn linked_plan(files: &[CaseFile], rule: &str) -> Plan {
-    let cases = files
-        .iter()
-        .flat_map(|f| {
-            f.cases
-                .iter()
-                .filter(|c| c.requirements.iter().any(|r| r == rule))
-                .map(|c| PlannedCase {
-                    area: f.area.clone(),
-                    case: c.clone(),
-                })
-        })
-        .collect();
-    Plan { cases }
+pub fn linked_plan(files: &[CaseFile], rule: &str) -> CasePlan {
+    CasePlan::of(files, |c| c.requirements.iter().any(|r| r == rule))
 }
 
 /// Runs `plan` against `target` with at most `jobs` checks at a time.
@@ -235,7 +248,7 @@ pub fn linked_plan(files: &[CaseFile], rule: &str) -> Plan {
 /// Plain `http://` is allowed (S-GEN-HTTPS is then waived, as with `--allow-http`).
 pub async fn run_checks(
     target: &Target,
-    plan: &Plan,
+    plan: &CasePlan,
     jobs: usize,
     pool: Arc<KeyPool>,
     timeout: Duration,
@@ -257,7 +270,8 @@ pub async fn run_checks(
     // Nobody listens to the events: the results are returned.
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     drop(rx);
-    Ok(engine::run_plan(ctx, plan, jobs, tx).await)
+    let session = Arc::new(CaseSession::new(ctx, plan.cases.clone()));
+    Ok(engine::run_plan(session, &plan.plan, jobs, tx).await)
 }
 
 /// Starts and stops the servers a matrix runs against.
@@ -299,17 +313,7 @@ pub async fn run_matrix(
     options: &RunOptions,
     on_row: &(dyn Fn(&FaultRow) + Sync),
 ) -> Matrix {
-    let all = Plan {
-        cases: files
-            .iter()
-            .flat_map(|f| {
-                f.cases.iter().map(|c| PlannedCase {
-                    area: f.area.clone(),
-                    case: c.clone(),
-                })
-            })
-            .collect(),
-    };
+    let all = CasePlan::of(files, |_| true);
     let mut matrix = Matrix::default();
     if options.baseline {
         let spec = FaultSpec {
@@ -350,7 +354,7 @@ async fn run_one(
     servers: &impl Servers,
     index: Option<usize>,
     spec: FaultSpec,
-    plan: &Plan,
+    plan: &CasePlan,
     pool: Arc<KeyPool>,
     options: &RunOptions,
     mode: Mode,
@@ -498,7 +502,8 @@ mod tests {
         .unwrap();
         let p = linked_plan(&files, "S-CREATE-201");
         assert_eq!(p.cases.len(), 1);
-        assert_eq!(p.cases[0].case.id, "x/a");
+        assert_eq!(p.cases[0].id, "x/a");
+        assert_eq!(p.plan.checks[0].id, "x/a");
         assert!(linked_plan(&files, "S-NONE").cases.is_empty());
     }
 }

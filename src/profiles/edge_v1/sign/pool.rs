@@ -166,7 +166,9 @@ impl Texts {
             rsa4096: Cow::Borrowed(include_bytes!("../../../../fixtures/keys/rsa4096.pem")),
             rsa1024: Cow::Borrowed(include_bytes!("../../../../fixtures/keys/rsa1024.pem")),
             ec_p256: Cow::Borrowed(include_bytes!("../../../../fixtures/keys/ec-p256.pem")),
-            pkcs1: Cow::Borrowed(include_bytes!("../../../../fixtures/keys/rsa2048-pkcs1.pem")),
+            pkcs1: Cow::Borrowed(include_bytes!(
+                "../../../../fixtures/keys/rsa2048-pkcs1.pem"
+            )),
         }
     }
 

@@ -17,13 +17,13 @@ use serde_json::Value;
 
 use super::differential::OpCode;
 use super::response::ResponseInput;
+use crate::client::{Client, ClientOptions};
 use crate::profiles::edge_v1::case::{Case, Op};
 use crate::profiles::edge_v1::cases;
-use crate::client::{Client, ClientOptions};
-use crate::profiles::edge_v1::{runner, Context};
 use crate::profiles::edge_v1::prop::gen::{AbstractOp, Kind};
 use crate::profiles::edge_v1::sign::KeyPool;
 use crate::profiles::edge_v1::wire;
+use crate::profiles::edge_v1::{runner, Context};
 
 /// Seeds larger than this are left out (libFuzzer's default `-max_len` is 4 KiB; a few
 /// larger seeds still teach it long bodies).

@@ -8,15 +8,15 @@ use std::time::Duration;
 
 use arbitrary::Arbitrary;
 
-use crate::profiles::edge_v1::case::{Case, Level, Op, Step};
 use crate::client::{Client, ClientOptions};
-use crate::profiles::edge_v1::runner::CaseRun;
 use crate::engine::Verdict;
-use crate::profiles::edge_v1::Context;
+use crate::profiles::edge_v1::case::{Case, Level, Op, Step};
 use crate::profiles::edge_v1::model::Endpoint;
 use crate::profiles::edge_v1::prop::gen::{AbstractOp, FaultKind, Kind, BODY_FAULTS, SIG_FAULTS};
 use crate::profiles::edge_v1::prop::interpret::Interpreter;
+use crate::profiles::edge_v1::runner::CaseRun;
 use crate::profiles::edge_v1::sign::KeyPool;
+use crate::profiles::edge_v1::Context;
 
 /// Longest sequence run (each step signs once or twice).
 pub const MAX_OPS: usize = 12;

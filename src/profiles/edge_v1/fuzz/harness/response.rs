@@ -17,13 +17,13 @@ use std::time::Duration;
 
 use arbitrary::Arbitrary;
 
-use crate::profiles::edge_v1::case::{Case, Level, Op, Step};
 use crate::client::{self, Client, ClientOptions};
-use crate::profiles::edge_v1::runner::{CaseRun, Live};
 use crate::engine::{CheckResult, Verdict};
-use crate::profiles::edge_v1::Context;
+use crate::profiles::edge_v1::case::{Case, Level, Op, Step};
 use crate::profiles::edge_v1::model::{Endpoint, Model};
+use crate::profiles::edge_v1::runner::{CaseRun, Live};
 use crate::profiles::edge_v1::sign::{Key, KeyPool};
+use crate::profiles::edge_v1::Context;
 
 /// One input: which step, a parameter for it, and the answer.
 #[derive(Debug, Clone, PartialEq, Eq, Arbitrary)]

@@ -13,12 +13,12 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use url::Url;
 
-use crate::engine::event::Verdict;
-use crate::profiles::edge_v1::runner::{CaseRun, StepFailure};
 use super::{arg_u64, failure, plain};
-use crate::profiles::edge_v1::case::{Op, Step};
 use crate::client::{Client, Exchange, Request, TransportError};
+use crate::engine::event::Verdict;
+use crate::profiles::edge_v1::case::{Op, Step};
 use crate::profiles::edge_v1::model::Endpoint;
+use crate::profiles::edge_v1::runner::{CaseRun, StepFailure};
 use crate::profiles::edge_v1::sign::{self, Key};
 use crate::profiles::edge_v1::wire::{self, RetrieveResponse};
 

@@ -11,10 +11,10 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::engine::event::{Failure, Verdict};
 use super::{CaseRun, StepFailure};
-use crate::profiles::edge_v1::case::{Op, Step};
 use crate::client::Request as HttpRequest;
+use crate::engine::event::{Failure, Verdict};
+use crate::profiles::edge_v1::case::{Op, Step};
 use crate::profiles::edge_v1::model::Endpoint;
 use crate::profiles::edge_v1::wire;
 

@@ -13,7 +13,10 @@ fn fixtures() -> std::path::PathBuf {
 #[test]
 fn builtin_hands_out_every_key_once_then_wraps() {
     let pool = KeyPool::unshared_builtin().unwrap();
-    assert_eq!(pool.len(), crate::profiles::edge_v1::sign::PoolCounts::default().rsa2048);
+    assert_eq!(
+        pool.len(),
+        crate::profiles::edge_v1::sign::PoolCounts::default().rsa2048
+    );
     let mut seen = HashSet::new();
     let mut first = None;
     for _ in 0..pool.len() {

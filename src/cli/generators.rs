@@ -1,0 +1,257 @@
+//! `prop`, `fuzz`, `race` and `selftest`: their options, handed to the profile's generator.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::error::{CliError, EXIT_FAIL, EXIT_OK};
+use super::target::TargetArgs;
+use crate::engine::cores;
+use crate::profiles::{FuzzOptions, Outcome, PropOptions, RaceOptions};
+
+/// Options of `edgecheck prop`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PropArgs {
+    /// Target options.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Seed; the same seed against the same server makes the same requests (up to signatures
+    /// and random IDs).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Number of sequences.
+    #[arg(long, default_value_t = 256)]
+    pub cases: u32,
+    /// Longest sequence.
+    #[arg(long, default_value_t = 40)]
+    pub max_steps: usize,
+    /// Time budget, e.g. `60s`, `5m` (generation stops then; shrinking finishes).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Where shrunk failures are written as case files.
+    #[arg(long, value_name = "DIR", default_value = "edgecheck-findings")]
+    pub findings: PathBuf,
+    /// Sequences run at once (default: the number of cores).
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+}
+
+/// Parse `90`, `90s`, `5m`, `1h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map_or((s, "s"), |i| s.split_at(i));
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 60s, 5m or 1h"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "ms" => n / 1000.0,
+        _ => return Err(format!("`{s}`: use s, m or h")),
+    };
+    if !(secs > 0.0 && secs < 1e7) {
+        return Err(format!("`{s}` is not a positive duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Options of `edgecheck fuzz`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FuzzArgs {
+    /// Target options.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// How long to fuzz, e.g. `60s`, `10m`, `1h`.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub duration: Duration,
+    /// Seed (default: from the clock; printed, so a run can be repeated).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Where findings are written as case files.
+    #[arg(long, value_name = "DIR", default_value = "edgecheck-findings")]
+    pub findings: PathBuf,
+    /// Stop after this many requests.
+    #[arg(long, value_name = "N")]
+    pub max_requests: Option<usize>,
+    /// Stop once this many distinct findings are known.
+    #[arg(long, value_name = "N")]
+    pub max_findings: Option<usize>,
+    /// Runs of each finding's case for its reproduction rate.
+    #[arg(long, value_name = "K", default_value_t = 3)]
+    pub repro: usize,
+    /// Workers sending at once (default: the number of cores).
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// Seconds between checks of the canary connection.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    pub canary_every: f64,
+    /// No progress line.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Grow the seed corpora of the cargo-fuzz targets from the scripted cases into this
+    /// directory (e.g. `fixtures/corpus`), then exit; no target is fuzzed.
+    #[arg(long, value_name = "DIR")]
+    pub write_corpus: Option<PathBuf>,
+}
+
+/// Options of `edgecheck race`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RaceArgs {
+    /// Target options.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Concurrent senders.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub senders: u64,
+    /// Concurrent removing retrievers.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub retrievers: u64,
+    /// Requests per sender and per retriever in each round.
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub ops: u64,
+    /// Connections the actors share.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub connections: u64,
+    /// Rotations, disables and enables per connection in each round.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub rotations: u64,
+    /// Largest pageSize a retriever asks for.
+    #[arg(long = "retrieve-page", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub retrieve_page: u64,
+    /// Rounds to run (each with fresh connections).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rounds: u64,
+    /// Keep running rounds for this long, e.g. `60s`, `5m`.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Seed of the first round (actors' choices; the interleaving is the network's).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write the history of the failing (or last) round to this file, as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+}
+
+/// Options of `edgecheck selftest`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SelftestArgs {
+    /// The profile (default: the first of `edgecheck profiles`).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Run every check against every fault (the full matrix) instead of only the checks
+    /// linked to each fault's rule.
+    #[arg(long)]
+    pub full: bool,
+    /// Only faults whose name or rule matches one of these globs (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub only: Vec<String>,
+    /// Also write the matrix as Markdown to this file (e.g. docs/kill-matrix.md).
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+    /// Checks run at once (default: the number of cores).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Skip the run against the fault-free server.
+    #[arg(long)]
+    pub no_baseline: bool,
+    /// List the faults with their rules and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Per-request timeout in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub timeout: f64,
+}
+
+fn exit(outcome: Outcome) -> i32 {
+    match outcome {
+        Outcome::Clean => EXIT_OK,
+        Outcome::Found => EXIT_FAIL,
+    }
+}
+
+/// `edgecheck prop`.
+pub fn prop(args: PropArgs) -> Result<i32, CliError> {
+    let profile = args.target.profile()?;
+    let target = args.target.options(None)?;
+    let opts = PropOptions {
+        seed: args.seed,
+        cases: args.cases,
+        max_steps: args.max_steps,
+        duration: args.duration,
+        findings: args.findings.clone(),
+        jobs: args.jobs.unwrap_or_else(cores).max(1),
+    };
+    Ok(exit(profile.prop(&target, &opts)?))
+}
+
+/// `edgecheck fuzz`.
+pub fn fuzz(args: FuzzArgs) -> Result<i32, CliError> {
+    let profile = args.target.profile()?;
+    let target = args.target.options(None)?;
+    if !(args.canary_every > 0.0 && args.canary_every <= 3600.0) {
+        return Err(CliError::usage(
+            "--canary-every must be between 0 and 3600 seconds",
+        ));
+    }
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_secs())
+    });
+    let opts = FuzzOptions {
+        seed,
+        duration: Some(args.duration),
+        max_requests: args.max_requests,
+        max_findings: args.max_findings,
+        findings: args.findings.clone(),
+        jobs: args.jobs.unwrap_or_else(cores).max(1),
+        repro: args.repro,
+        canary_every: Duration::from_secs_f64(args.canary_every),
+        progress: !args.quiet,
+        write_corpus: args.write_corpus.clone(),
+        ..FuzzOptions::default()
+    };
+    Ok(exit(profile.fuzz(&target, &opts)?))
+}
+
+/// `edgecheck race`.
+pub fn race(args: RaceArgs) -> Result<i32, CliError> {
+    let profile = args.target.profile()?;
+    let target = args.target.options(None)?;
+    let opts = RaceOptions {
+        senders: args.senders as usize,
+        receivers: args.retrievers as usize,
+        ops: args.ops as usize,
+        connections: args.connections as usize,
+        rotations: args.rotations as usize,
+        page: args.retrieve_page as usize,
+        rounds: args.rounds as usize,
+        duration: args.duration,
+        seed: args.seed,
+        history: args.history.clone(),
+    };
+    Ok(exit(profile.race(&target, &opts)?))
+}
+
+/// `edgecheck selftest`.
+#[cfg(feature = "selftest")]
+pub fn selftest(args: SelftestArgs) -> Result<i32, CliError> {
+    let profile = super::profile_named(args.profile.as_deref())?;
+    if !(args.timeout > 0.0 && args.timeout <= 3600.0) {
+        return Err(CliError::usage(
+            "--timeout must be between 0 and 3600 seconds",
+        ));
+    }
+    let opts = crate::profiles::SelftestOptions {
+        full: args.full,
+        only: args.only.clone(),
+        markdown: args.markdown.clone(),
+        jobs: args.jobs,
+        no_baseline: args.no_baseline,
+        list: args.list,
+        timeout: Duration::from_secs_f64(args.timeout),
+    };
+    Ok(exit(profile.selftest(&opts)?))
+}

@@ -1,0 +1,65 @@
+//! The target options every subcommand that talks to a server shares.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::error::CliError;
+use crate::profiles::TargetOptions;
+
+/// `--profile`, `--server` and the transport options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetArgs {
+    /// The protocol profile to check (`edgecheck profiles` lists them; default: the first).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Endpoint of the server under test (for edge-v1 its create endpoint, CE); give it twice
+    /// for two-server scenarios. Without it, the profile's embedded reference server is
+    /// started on 127.0.0.1 and tested.
+    #[arg(long = "server", value_name = "URL")]
+    pub servers: Vec<String>,
+    /// Allow a plain http:// (or ws://) target; the HTTPS rule is then reported as waived,
+    /// never as passed.
+    #[arg(long)]
+    pub allow_http: bool,
+    /// Trust this PEM certificate (or CA) in addition to the system roots.
+    #[arg(long, value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
+    /// Accept any TLS certificate (testing only).
+    #[arg(long)]
+    pub insecure: bool,
+    /// The server's PAGE_SIZE, when it cannot be discovered from outside.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub page_size: Option<u64>,
+    /// Per-request timeout in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub timeout: f64,
+    /// Largest response body read, in bytes; more is cut off.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
+    pub max_body: usize,
+}
+
+impl TargetArgs {
+    /// The profile named by `--profile`, or the default one.
+    pub fn profile(&self) -> Result<&'static dyn crate::profiles::Profile, CliError> {
+        super::profile_named(self.profile.as_deref())
+    }
+
+    /// The options as the profiles receive them; `fresh_keys` is `run`'s `--fresh-keys`.
+    pub fn options(&self, fresh_keys: Option<usize>) -> Result<TargetOptions, CliError> {
+        if !(self.timeout > 0.0 && self.timeout <= 3600.0) {
+            return Err(CliError::usage(
+                "--timeout must be between 0 and 3600 seconds",
+            ));
+        }
+        Ok(TargetOptions {
+            servers: self.servers.clone(),
+            allow_http: self.allow_http,
+            ca_cert: self.ca_cert.clone(),
+            insecure: self.insecure,
+            page_size: self.page_size,
+            timeout: Duration::from_secs_f64(self.timeout),
+            max_body: self.max_body,
+            fresh_keys,
+        })
+    }
+}

@@ -1,0 +1,16 @@
+//! What a profile hands the engine to run checks against an opened target.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use super::event::CheckResult;
+use super::plan::CheckInfo;
+
+/// A boxed future that can move between threads.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// An opened target with a profile's checks loaded: runs one check at a time, from any task.
+pub trait Session: Send + Sync {
+    /// Run the check (`check.index` is its position in the profile's list).
+    fn run_check<'a>(&'a self, check: &'a CheckInfo) -> BoxFuture<'a, CheckResult>;
+}

@@ -1,0 +1,114 @@
+//! `edgecheck fuzz --profile edge-v1`.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use super::super::fuzz;
+use super::super::profile::{open_context, NAME};
+use crate::engine::{cores, runtime};
+use crate::profiles::{FuzzOptions, Outcome, ProfileError, TargetOptions};
+
+/// `edgecheck fuzz`: hostile requests against the target, findings deduplicated and saved.
+pub fn fuzz(target_opts: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, ProfileError> {
+    if let Some(dir) = &opts.write_corpus {
+        return match fuzz::harness::corpus::grow(dir) {
+            Ok(w) => {
+                println!(
+                    "wrote {} server_request, {} suite_response and {} differential seeds under {}",
+                    w.server,
+                    w.response,
+                    w.differential,
+                    dir.display()
+                );
+                Ok(Outcome::Clean)
+            }
+            Err(e) => Err(ProfileError::Internal(format!(
+                "cannot grow the corpora: {e}"
+            ))),
+        };
+    }
+    let rt = runtime(cores());
+    let (ctx, target) = rt.block_on(open_context(target_opts))?;
+    eprintln!(
+        "edgecheck fuzz · seed {} · {} · {} workers · {}",
+        opts.seed,
+        opts.duration
+            .map_or_else(|| "no time limit".to_string(), humanize),
+        opts.jobs,
+        target.describe()
+    );
+    let report = rt.block_on(fuzz::campaign(ctx, opts));
+    rt.block_on(target.close());
+    println!(
+        "{} requests in {:.1} s ({:.0} requests/s), {} sessions, {} canary checks, {} finding(s)",
+        report.requests,
+        report.elapsed.as_secs_f64(),
+        report.rate(),
+        report.sessions,
+        report.canary_checks,
+        report.findings.len()
+    );
+    let flags = target_opts.flags();
+    for f in &report.findings {
+        let level = if fuzz::finding::is_must(f) {
+            "FINDING"
+        } else {
+            "WARNING"
+        };
+        println!();
+        println!("{level} {}: {}", f.raw.rule, f.raw.message);
+        println!(
+            "  shape {} · seen {} time(s) on {} · reproduced {}/{}",
+            f.raw.shape,
+            f.count,
+            f.endpoints.iter().cloned().collect::<Vec<_>>().join(", "),
+            f.reproduced,
+            f.tries
+        );
+        if let Some(p) = &f.path {
+            println!("  case file: {}", p.display());
+            println!(
+                "  replay:    edgecheck replay --profile {NAME} {}{flags}",
+                p.display()
+            );
+        }
+    }
+    for e in report.errors.iter().take(5) {
+        eprintln!("edgecheck: fuzz: {e}");
+    }
+    if report.failed() {
+        return Ok(Outcome::Found);
+    }
+    if report.unreachable {
+        return Err(ProfileError::Unreachable(
+            "the target stopped answering during fuzz; see the messages above".into(),
+        ));
+    }
+    if report.requests == 0 {
+        let m = "fuzz sent no request".to_string();
+        return Err(if report.errors.is_empty() {
+            ProfileError::Usage(m)
+        } else {
+            ProfileError::Internal(m)
+        });
+    }
+    if !report.errors.is_empty() && std::io::stderr().is_terminal() {
+        eprintln!(
+            "({} problem(s) of the suite itself; the server is not blamed for them)",
+            report.errors.len()
+        );
+    }
+    println!("no finding");
+    Ok(Outcome::Clean)
+}
+
+fn humanize(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s >= 3600.0 {
+        format!("{:.1} h", s / 3600.0)
+    } else if s >= 60.0 {
+        format!("{:.1} min", s / 60.0)
+    } else {
+        format!("{s:.0} s")
+    }
+}

@@ -1,0 +1,67 @@
+//! `edgecheck prop --profile edge-v1`.
+
+use super::super::profile::{open_context, NAME};
+use super::super::prop;
+use crate::engine::{cores, runtime};
+use crate::profiles::{Outcome, ProfileError, PropOptions, TargetOptions};
+
+/// `edgecheck prop`: generated sequences against the target, the finding shrunk and saved.
+pub fn prop(target_opts: &TargetOptions, opts: &PropOptions) -> Result<Outcome, ProfileError> {
+    if opts.max_steps == 0 || opts.cases == 0 {
+        return Err(ProfileError::Usage(
+            "--cases and --max-steps must be at least 1".into(),
+        ));
+    }
+    let rt = runtime(cores());
+    let (ctx, target) = rt.block_on(open_context(target_opts))?;
+    eprintln!(
+        "edgecheck prop · seed {} · {} sequences of up to {} steps · {}",
+        opts.seed,
+        opts.cases,
+        opts.max_steps,
+        target.describe()
+    );
+    let handle = rt.handle().clone();
+    let report = prop::run(ctx, opts, handle);
+    let secs = report.elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "{} sequences, {} steps, {} signatures in {:.1} s: {:.0} steps/s, {:.0} signatures/s",
+        report.sequences,
+        report.steps,
+        report.signatures,
+        secs,
+        report.steps as f64 / secs,
+        report.signatures as f64 / secs
+    );
+    print!("{}", report.coverage.render());
+    rt.block_on(target.close());
+    if let Some(f) = &report.finding {
+        println!();
+        println!("FINDING: {}", f.message);
+        println!(
+            "  shrunk from {} to {} steps; rule {}",
+            f.original_steps,
+            f.case.steps.len(),
+            f.case.requirements.join(", ")
+        );
+        if let Some(p) = &f.path {
+            println!("  case file: {}", p.display());
+            println!(
+                "  replay:    edgecheck replay --profile {NAME} {}{}",
+                p.display(),
+                target_opts.flags()
+            );
+        }
+        return Ok(Outcome::Found);
+    }
+    if let Some(e) = &report.error {
+        let m = format!("prop stopped: {e}");
+        return Err(if e.contains("no response") {
+            ProfileError::Unreachable(m)
+        } else {
+            ProfileError::Internal(m)
+        });
+    }
+    println!("no finding");
+    Ok(Outcome::Clean)
+}

@@ -1,0 +1,154 @@
+//! The options a profile's commands receive: plain data, filled from the command line.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What to test and how to talk to it (every command that talks to a server).
+#[derive(Debug, Clone, Default)]
+pub struct TargetOptions {
+    /// Endpoints of the servers under test; empty: the profile's embedded reference server.
+    pub servers: Vec<String>,
+    /// Plain `http://`/`ws://` allowed; the HTTPS rule is then waived, never passed.
+    pub allow_http: bool,
+    /// An extra trusted certificate (PEM file).
+    pub ca_cert: Option<PathBuf>,
+    /// Accept any TLS certificate.
+    pub insecure: bool,
+    /// The server's page size, when it cannot be discovered from outside.
+    pub page_size: Option<u64>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Largest response body read, in bytes.
+    pub max_body: usize,
+    /// Generate this many fresh keys instead of using the fixture pool.
+    pub fresh_keys: Option<usize>,
+}
+
+impl TargetOptions {
+    /// The options again as command-line flags (for printed `replay` commands).
+    pub fn flags(&self) -> String {
+        let mut out = String::new();
+        for s in &self.servers {
+            out.push_str(&format!(" --server {s}"));
+        }
+        if self.allow_http {
+            out.push_str(" --allow-http");
+        }
+        if let Some(p) = &self.ca_cert {
+            out.push_str(&format!(" --ca-cert {}", p.display()));
+        }
+        if self.insecure {
+            out.push_str(" --insecure");
+        }
+        if let Some(n) = self.page_size {
+            out.push_str(&format!(" --page-size {n}"));
+        }
+        out
+    }
+}
+
+/// Options of a generated run.
+#[derive(Debug, Clone)]
+pub struct PropOptions {
+    /// Seed of the first worker (worker i uses seed + i).
+    pub seed: u64,
+    /// Sequences to generate in all.
+    pub cases: u32,
+    /// Longest sequence.
+    pub max_steps: usize,
+    /// Time budget for generation (shrinking may go on a little after it).
+    pub duration: Option<Duration>,
+    /// Where findings are written.
+    pub findings: PathBuf,
+    /// Workers running sequences at once.
+    pub jobs: usize,
+}
+
+/// Options of a campaign.
+#[derive(Debug, Clone)]
+pub struct FuzzOptions {
+    /// Seed of worker 0 (worker i uses seed + i; sessions draw from their worker's stream).
+    pub seed: u64,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// Stop after this many requests.
+    pub max_requests: Option<usize>,
+    /// Stop once this many distinct findings are known.
+    pub max_findings: Option<usize>,
+    /// Where findings are written.
+    pub findings: PathBuf,
+    /// Workers sending at once.
+    pub jobs: usize,
+    /// Runs of each finding's case for its reproduction rate.
+    pub repro: usize,
+    /// Steps per session.
+    pub session_len: usize,
+    /// Time between canary checks.
+    pub canary_every: Duration,
+    /// Show a progress line.
+    pub progress: bool,
+    /// Grow the seed corpora of the cargo-fuzz targets into this directory instead of fuzzing.
+    pub write_corpus: Option<PathBuf>,
+}
+
+impl Default for FuzzOptions {
+    fn default() -> Self {
+        FuzzOptions {
+            seed: 1,
+            duration: Some(Duration::from_secs(60)),
+            max_requests: None,
+            max_findings: None,
+            findings: PathBuf::from("edgecheck-findings"),
+            jobs: 2,
+            repro: 3,
+            session_len: 40,
+            canary_every: Duration::from_secs(2),
+            progress: false,
+            write_corpus: None,
+        }
+    }
+}
+
+/// Options of `race`: how many actors of each kind, and for how long.
+#[derive(Debug, Clone)]
+pub struct RaceOptions {
+    /// Concurrent senders.
+    pub senders: usize,
+    /// Concurrent receivers (retrievers).
+    pub receivers: usize,
+    /// Requests per actor and round.
+    pub ops: usize,
+    /// Connections (or addresses) the actors share.
+    pub connections: usize,
+    /// Rotations, disables and enables (or re-registrations) per connection and round.
+    pub rotations: usize,
+    /// Largest page a receiver asks for.
+    pub page: usize,
+    /// Rounds to run.
+    pub rounds: usize,
+    /// Keep running rounds for this long.
+    pub duration: Option<Duration>,
+    /// Seed of the first round.
+    pub seed: u64,
+    /// Write the history of the failing (or last) round here.
+    pub history: Option<PathBuf>,
+}
+
+/// Options of `selftest`.
+#[derive(Debug, Clone)]
+pub struct SelftestOptions {
+    /// Every check against every fault instead of the linked checks only.
+    pub full: bool,
+    /// Only faults whose name or rule matches one of these globs.
+    pub only: Vec<String>,
+    /// Also write the matrix as Markdown here.
+    pub markdown: Option<PathBuf>,
+    /// Checks run at once.
+    pub jobs: Option<usize>,
+    /// Skip the run against the fault-free server.
+    pub no_baseline: bool,
+    /// List the faults and exit.
+    pub list: bool,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
