@@ -78,52 +78,20 @@ pub enum Origin {
 }
 
 impl Origin {
-    /// The origin a rule ID implies by its prefix (`S-` or `B-`), if it has one.
+    /// The origin a rule ID implies by its prefix: a prefix ending in `B` (`B-`, `TB-`,
+    /// `VB-`) is a binding decision, any other upper-case prefix (`S-`, `T-`, `V-`) restates
+    /// the sources.
     pub fn of_id(id: &str) -> Option<Origin> {
-        if id.starts_with("S-") {
-            Some(Origin::Source)
-        } else if id.starts_with("B-") {
-            Some(Origin::Binding)
-        } else {
-            None
+        let (prefix, rest) = id.split_once('-')?;
+        if prefix.is_empty() || rest.is_empty() || !prefix.chars().all(|c| c.is_ascii_uppercase()) {
+            return None;
         }
+        Some(if prefix.ends_with('B') {
+            Origin::Binding
+        } else {
+            Origin::Source
+        })
     }
-}
-
-/// The part of the protocol a rule is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Area {
-    /// Base64, keys, connection and message IDs, timestamps.
-    Encodings,
-    /// Signing, headers, which key signs what.
-    Signatures,
-    /// Content type, JSON, status codes, response headers.
-    Http,
-    /// Paths and methods.
-    Routing,
-    /// POST `CE`.
-    Create,
-    /// PUT `RU`.
-    Update,
-    /// DELETE `RU`.
-    Delete,
-    /// POST `RU/messages`.
-    Retrieve,
-    /// DELETE `RU/messages`.
-    DeleteMessages,
-    /// PUT `SU`.
-    SenderUpdate,
-    /// POST `SU/messages`.
-    Send,
-    /// Disabled connections.
-    Disabled,
-    /// What a server must forget.
-    Privacy,
-    /// Durability, concurrency, isolation.
-    Reliability,
-    /// Sizes and quotas.
-    Limits,
 }
 
 /// How far a black-box client can check a rule.
@@ -185,7 +153,9 @@ pub struct Requirement {
     /// The heading of the binding section it sits under, markdown removed.
     pub section: String,
     /// The part of the protocol it is about.
-    pub area: Area,
+    /// The part of the protocol a rule is about (`create`, `signatures`, ...): the profile's
+    /// own list, in kebab-case.
+    pub area: String,
     /// The rule's wording in the binding, markdown removed (see [`normalize`]).
     pub text: String,
     /// For `S-` rules, the exact sentences of the source documents it restates.
@@ -285,7 +255,7 @@ impl Requirements {
     }
 
     /// The entries of one area, in file order.
-    pub fn in_area(&self, area: Area) -> impl Iterator<Item = &Requirement> + '_ {
+    pub fn in_area<'a>(&'a self, area: &'a str) -> impl Iterator<Item = &'a Requirement> + 'a {
         self.entries.iter().filter(move |r| r.area == area)
     }
 

@@ -1,12 +1,8 @@
 //! Renders an exchange as a `curl` command that reproduces the request.
 
-use serde_json::Value;
 use url::Position;
 
-use super::Exchange;
-
-/// Values shorter than this are shown whole (an empty or tiny token is itself the point).
-const SHORTEN_FROM: usize = 16;
+use super::{redact, Exchange};
 
 /// A copy-pasteable `curl` command for the request of `ex`: method, URL, every header
 /// field, the body with `--data-binary`, `--insecure` and `--path-as-is` when they applied.
@@ -75,48 +71,23 @@ pub fn curl(ex: &Exchange) -> String {
 }
 
 fn shorten_header(name: &str, value: &[u8], shortened: &mut bool) -> Vec<u8> {
-    if name.eq_ignore_ascii_case("authorization") {
-        if let Some(space) = value.iter().position(|b| *b == b' ') {
-            let (scheme, token) = value.split_at(space + 1);
-            if token.len() >= SHORTEN_FROM {
-                *shortened = true;
-                return [scheme, short("sig", token).as_bytes()].concat();
-            }
-        }
-    } else if name.eq_ignore_ascii_case(crate::profiles::edge_v1::sign::NEW_KEY_HEADER)
-        && value.len() >= SHORTEN_FROM
-    {
-        *shortened = true;
-        return short("sig", value).into_bytes();
-    }
-    value.to_vec()
+    redact::header(name, value).map_or_else(
+        || value.to_vec(),
+        |v| {
+            *shortened = true;
+            v
+        },
+    )
 }
 
-/// Replaces the public keys (`recipient`, `sender`) of a JSON object body, leaving every
-/// other byte as sent.
 fn shorten_body(body: &[u8], shortened: &mut bool) -> Vec<u8> {
-    let (Ok(text), Ok(Value::Object(map))) = (
-        std::str::from_utf8(body),
-        serde_json::from_slice::<Value>(body),
-    ) else {
-        return body.to_vec();
-    };
-    let mut text = text.to_owned();
-    for name in ["recipient", "sender"] {
-        if let Some(Value::String(key)) = map.get(name) {
-            let literal = format!("\"{key}\"");
-            if key.len() >= SHORTEN_FROM && text.contains(&literal) {
-                *shortened = true;
-                text = text.replace(&literal, &format!("\"{}\"", short("key", key.as_bytes())));
-            }
-        }
-    }
-    text.into_bytes()
-}
-
-fn short(kind: &str, value: &[u8]) -> String {
-    let head: String = String::from_utf8_lossy(&value[..8.min(value.len())]).into_owned();
-    format!("<{kind}:{head}…({} chars)>", value.len())
+    redact::body(body).map_or_else(
+        || body.to_vec(),
+        |v| {
+            *shortened = true;
+            v.into_bytes()
+        },
+    )
 }
 
 /// Quotes bytes for a POSIX shell: `'…'` when printable, else bash's `$'…'` with escapes.

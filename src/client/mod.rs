@@ -7,6 +7,7 @@ mod curl;
 mod error;
 mod http;
 mod raw;
+pub mod redact;
 mod request;
 mod tls;
 

@@ -17,7 +17,6 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod merge;
-pub mod redact;
 pub mod terminal;
 pub mod view;
 
@@ -26,7 +25,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::requirements::{self, Requirements};
-use crate::client::{Exchange, TransportError};
+use crate::client::{redact, Exchange, TransportError};
 use crate::engine::{CheckResult, Verdict};
 
 /// Version tag of the results format.
@@ -143,7 +142,7 @@ fn body_text(b: &[u8]) -> String {
     };
     match std::str::from_utf8(b) {
         Ok(t) => {
-            let t = redact::body(t);
+            let t = redact::body_text(t);
             let mut cut = t.len().min(BODY_LIMIT);
             while !t.is_char_boundary(cut) {
                 cut -= 1;
@@ -159,7 +158,7 @@ fn body_text(b: &[u8]) -> String {
             let cut = &b[..b.len().min(BODY_LIMIT)];
             format!(
                 "base64:{}{}",
-                crate::profiles::edge_v1::wire::b64(cut),
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, cut),
                 more(cut.len())
             )
         }
@@ -181,7 +180,12 @@ impl RecordedExchange {
             request_headers: req
                 .headers
                 .iter()
-                .map(|(k, v)| (k.clone(), redact::header(k, &String::from_utf8_lossy(v))))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        redact::header_text(k, &String::from_utf8_lossy(v)),
+                    )
+                })
                 .collect(),
             request_body: body_text(&req.body),
             status,
