@@ -85,6 +85,11 @@ pub trait Profile: Send + Sync {
     fn binding(&self) -> &'static str;
     /// The commands this profile supports.
     fn capabilities(&self) -> &'static [Capability];
+    /// Testable rules that no scripted check covers because the project checks them another
+    /// way: `(rule ID, the test file that does)`.
+    fn checked_elsewhere(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
     /// The scripted checks: the built-in cases, or the case files given to `replay`.
     fn suite(&self, files: Option<&[PathBuf]>) -> Result<Box<dyn Suite>, ProfileError>;
     /// `prop`: generated sequences against the target.

@@ -70,6 +70,12 @@ impl Profile for EdgeV1 {
         ]
     }
 
+    fn checked_elsewhere(&self) -> &'static [(&'static str, &'static str)] {
+        // The reference server's own process test captures its output; of another server a
+        // client sees nothing.
+        &[("S-PRIV-QUIET", "reference-server/tests/process.rs")]
+    }
+
     fn suite(&self, files: Option<&[PathBuf]>) -> Result<Box<dyn Suite>, ProfileError> {
         Ok(Box::new(EdgeSuite::load(files)?))
     }
