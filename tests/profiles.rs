@@ -12,12 +12,18 @@ use edgecheck::profiles::{self, Capability};
 fn the_registry_has_unique_names_and_a_default() {
     let names: Vec<&str> = profiles::all().iter().map(|p| p.name()).collect();
     let unique: BTreeSet<&str> = names.iter().copied().collect();
-    assert_eq!(names.len(), unique.len(), "duplicate profile names: {names:?}");
+    assert_eq!(
+        names.len(),
+        unique.len(),
+        "duplicate profile names: {names:?}"
+    );
     assert_eq!(profiles::default_profile().name(), names[0]);
     for n in &names {
         assert_eq!(profiles::find(n).expect("registered").name(), *n);
     }
-    let err = profiles::find("no-such-profile").err().expect("unknown name");
+    let err = profiles::find("no-such-profile")
+        .err()
+        .expect("unknown name");
     assert!(err.to_string().contains(names[0]), "{err}");
 }
 
@@ -25,9 +31,17 @@ fn the_registry_has_unique_names_and_a_default() {
 fn every_profile_binding_ids_equal_its_catalogue_ids() {
     for p in profiles::all() {
         let binding = binding_rule_ids(p.binding());
-        let catalogue: BTreeSet<String> =
-            p.catalogue().ids().into_iter().map(str::to_string).collect();
-        assert!(!binding.is_empty(), "{}: the binding has no rule IDs", p.name());
+        let catalogue: BTreeSet<String> = p
+            .catalogue()
+            .ids()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        assert!(
+            !binding.is_empty(),
+            "{}: the binding has no rule IDs",
+            p.name()
+        );
         assert_eq!(
             binding,
             catalogue,
@@ -81,7 +95,11 @@ fn every_testable_rule_of_every_profile_has_a_check() {
             .copied()
             .filter(|r| !p.catalogue().contains(r))
             .collect();
-        assert!(unknown.is_empty(), "{}: unknown rules {unknown:?}", p.name());
+        assert!(
+            unknown.is_empty(),
+            "{}: unknown rules {unknown:?}",
+            p.name()
+        );
         for (i, c) in checks.iter().enumerate() {
             assert_eq!(c.index, i, "{}: {} is out of place", p.name(), c.id);
             assert!(

@@ -1,7 +1,7 @@
 //! Support for the throughput benchmark (`benches/throughput.rs`).
 
-use crate::config::Config;
-use crate::server::{start_with, Server, StartError};
+use crate::edge_v1::config::Config;
+use crate::edge_v1::server::{start_with, Server, StartError};
 
 /// Starts a server that also answers POST `<base path>/echo` with the request body, after the
 /// same body reading, Content-Type check and strict JSON parsing as the real endpoints, but

@@ -1,6 +1,8 @@
-//! Reference server for the edge-messaging REST binding, profile `edge-v1`.
+//! Reference server for edgecheck's profiles, one module per profile; today `edge-v1`, the
+//! signed REST protocol.
 //!
-//! It implements every server-side rule of the binding (`spec/binding.md`): the six
+//! It implements every server-side rule of the binding (`conformance/edge-v1/binding.md` in
+//! the edgecheck repository), and depends on nothing of edgecheck: the six
 //! endpoints, RSA-PSS request signatures, strict JSON, literal routing, atomic updates and
 //! sends, and forgetting (nothing is kept once removed, nothing about requests is logged).
 //! State lives in memory only.
@@ -25,23 +27,14 @@
 
 #![warn(missing_docs)]
 
-mod auth;
 pub mod bench;
-mod clock;
-mod config;
-mod encoding;
-#[cfg(feature = "faults")]
-pub mod faults;
-#[cfg(not(feature = "faults"))]
-mod faults;
-mod handler;
-mod json;
-mod keys;
-mod request;
-mod routes;
-mod server;
-mod store;
+pub mod edge_v1;
 mod tls;
 
-pub use config::{Config, Tls, DEFAULT_CERT_PATH};
-pub use server::{start, Server, StartError};
+pub use edge_v1::config::{Config, Tls, DEFAULT_CERT_PATH};
+#[cfg(feature = "faults")]
+pub use edge_v1::faults;
+pub use edge_v1::server::{start, Server, StartError};
+
+/// The profiles this server speaks (`edge-server --profile`).
+pub const PROFILES: [&str; 1] = ["edge-v1"];

@@ -1,4 +1,4 @@
-//! `edge-server`: the edge-v1 reference server.
+//! `edge-server`: the reference server of edgecheck's profiles (`--profile`, default edge-v1).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use edge_reference_server::{start, Config, Tls, DEFAULT_CERT_PATH};
 
-/// Reference server for the edge-messaging REST binding (profile edge-v1).
+/// Reference server for edgecheck's protocol profiles (default: edge-v1, the signed REST
+/// protocol).
 ///
 /// By default it serves HTTPS on 127.0.0.1:8443 with a self-signed certificate for
 /// localhost, 127.0.0.1 and ::1, written to edge-server-cert.pem so that clients can trust
@@ -16,6 +17,10 @@ use edge_reference_server::{start, Config, Tls, DEFAULT_CERT_PATH};
 #[derive(Debug, Parser)]
 #[command(name = "edge-server", version)]
 struct Args {
+    /// The protocol profile to serve.
+    #[arg(long, default_value = "edge-v1", value_parser = clap::builder::PossibleValuesParser::new(edge_reference_server::PROFILES))]
+    profile: String,
+
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8443")]
     listen: SocketAddr,

@@ -8,8 +8,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::Tls;
-use crate::server::StartError;
+use crate::edge_v1::config::Tls;
+use crate::edge_v1::server::StartError;
 
 /// Names the self-signed certificate is valid for.
 const SELF_SIGNED_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];

@@ -20,13 +20,15 @@ use hyper::{Method, Request, Response, StatusCode, Uri};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::auth::{self, HeaderError, HeaderLeniency};
-use crate::faults::{Fault, Faults};
-use crate::json::{self, Strictness};
-use crate::keys::PublicKey;
-use crate::request::{self, SchemaLeniency, SENDER_PROHIBITED};
-use crate::routes::{self, Endpoint, Op, Routes, Target};
-use crate::store::{Keys, Message, NewTokens, Party, Proof, RecipientChange, Refusal, Store};
+use crate::edge_v1::auth::{self, HeaderError, HeaderLeniency};
+use crate::edge_v1::faults::{Fault, Faults};
+use crate::edge_v1::json::{self, Strictness};
+use crate::edge_v1::keys::PublicKey;
+use crate::edge_v1::request::{self, SchemaLeniency, SENDER_PROHIBITED};
+use crate::edge_v1::routes::{self, Endpoint, Op, Routes, Target};
+use crate::edge_v1::store::{
+    Keys, Message, NewTokens, Party, Proof, RecipientChange, Refusal, Store,
+};
 
 /// Response body type.
 pub(crate) type Body = Full<Bytes>;
@@ -69,7 +71,7 @@ impl App {
             null_as_absent: self.fault(Fault::NullAsAbsent),
             lax_cid: self.fault(Fault::CidFormatLax),
             lax_msg: self.fault(Fault::MsgNotBase64Accepted),
-            keys: crate::keys::KeyLeniency {
+            keys: crate::edge_v1::keys::KeyLeniency {
                 pkcs1: self.fault(Fault::Pkcs1KeyAccepted),
                 small: self.fault(Fault::SmallKeyAccepted),
                 any_algorithm: self.fault(Fault::KeyAlgorithmUnchecked),
@@ -806,14 +808,20 @@ impl<'r> Signed<'r> {
         }
         #[cfg(feature = "faults")]
         {
-            let request = crate::faults::SignedRequest {
+            let request = crate::edge_v1::faults::SignedRequest {
                 method: self.method,
                 target: self.target,
                 body: self.body,
                 other_paths: &self.other_paths,
                 to_sender: self.to_sender,
             };
-            crate::faults::accepts_leniently(self.faults, key, self.digest(), &request, signature)
+            crate::edge_v1::faults::accepts_leniently(
+                self.faults,
+                key,
+                self.digest(),
+                &request,
+                signature,
+            )
         }
         #[cfg(not(feature = "faults"))]
         false

@@ -6,7 +6,7 @@ use std::fmt;
 use aws_lc_rs::digest::{Context, Digest, SHA256};
 use hyper::header::{HeaderMap, HeaderName, AUTHORIZATION};
 
-use crate::encoding::{decode_b64, decode_b64_lax};
+use crate::edge_v1::encoding::{decode_b64, decode_b64_lax};
 
 /// The header field carrying the proof of possession of a new key (B-SIG-NEWKEY).
 pub(crate) static NEW_KEY_SIGNATURE: HeaderName = HeaderName::from_static("em-new-key-signature");

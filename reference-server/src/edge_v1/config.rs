@@ -26,7 +26,7 @@ pub struct Config {
     pub tls: Tls,
     /// Deliberate deviations from the binding, for testing test suites.
     #[cfg(feature = "faults")]
-    pub faults: Vec<crate::faults::Fault>,
+    pub faults: Vec<crate::edge_v1::faults::Fault>,
 }
 
 /// Transport security.

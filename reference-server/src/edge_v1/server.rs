@@ -16,10 +16,10 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::Config;
-use crate::handler::{self, App};
-use crate::routes::Routes;
-use crate::store::{Limits, Store};
+use crate::edge_v1::config::Config;
+use crate::edge_v1::handler::{self, App};
+use crate::edge_v1::routes::Routes;
+use crate::edge_v1::store::{Limits, Store};
 use crate::tls;
 
 /// Most connections served at once; further ones wait in the listen backlog.
@@ -163,9 +163,9 @@ pub(crate) async fn start_with(config: Config, echo: bool) -> Result<Server, Sta
     })?;
     let origin = config.origin(local_addr);
     #[cfg(feature = "faults")]
-    let faults = crate::faults::Faults::of(&config.faults);
+    let faults = crate::edge_v1::faults::Faults::of(&config.faults);
     #[cfg(not(feature = "faults"))]
-    let faults = crate::faults::Faults::default();
+    let faults = crate::edge_v1::faults::Faults::default();
     let routes = Routes::new(&config.base_path, echo, faults);
     let create_url = format!("{origin}{}", routes.create_path());
     let app = Arc::new(App {

@@ -14,10 +14,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use crate::clock;
-use crate::encoding::{base64url, random_id};
-use crate::faults::{Fault, Faults};
-use crate::keys::PublicKey;
+use crate::edge_v1::clock;
+use crate::edge_v1::encoding::{base64url, random_id};
+use crate::edge_v1::faults::{Fault, Faults};
+use crate::edge_v1::keys::PublicKey;
 
 /// Which party's URI a request addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -843,8 +843,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::faults::Faults;
-    use crate::keys::test_key;
+    use crate::edge_v1::faults::Faults;
+    use crate::edge_v1::keys::test_key;
 
     const CID: &str = "connection-1";
 

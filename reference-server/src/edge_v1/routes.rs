@@ -7,8 +7,8 @@
 
 use hyper::Method;
 
-use crate::faults::{Fault, Faults};
-use crate::store::Party;
+use crate::edge_v1::faults::{Fault, Faults};
+use crate::edge_v1::store::Party;
 
 /// The fixed last segment of the message endpoints (S-EP-MSG).
 const MESSAGES: &str = "messages";

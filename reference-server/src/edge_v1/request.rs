@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::encoding::{is_valid_cid, is_valid_msg};
-use crate::keys::{KeyLeniency, PublicKey};
+use crate::edge_v1::encoding::{is_valid_cid, is_valid_msg};
+use crate::edge_v1::keys::{KeyLeniency, PublicKey};
 
 /// Largest `pageSize` (2^31 − 1).
 const MAX_PAGE_SIZE: u64 = i32::MAX as u64;

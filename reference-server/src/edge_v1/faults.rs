@@ -238,8 +238,8 @@ mod lenient {
     use rsa::signature::hazmat::PrehashVerifier as _;
 
     use super::{Fault, Faults};
-    use crate::auth::signing_digest;
-    use crate::keys::PublicKey;
+    use crate::edge_v1::auth::signing_digest;
+    use crate::edge_v1::keys::PublicKey;
 
     /// Methods `sig-ignores-method` accepts a signature for.
     const METHODS: [&str; 8] = [

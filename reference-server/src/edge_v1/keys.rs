@@ -13,7 +13,7 @@ use aws_lc_rs::signature::{ParsedPublicKey, RSA_PSS_2048_8192_SHA256};
 use pkcs1::der::Decode as _;
 use spki::{ObjectIdentifier, SubjectPublicKeyInfoRef};
 
-use crate::encoding::{decode_b64, decode_b64_lax};
+use crate::edge_v1::encoding::{decode_b64, decode_b64_lax};
 
 /// Smallest modulus accepted (B-KEY-SIZE).
 pub(crate) const MIN_BITS: usize = 2048;
@@ -78,7 +78,7 @@ enum Verifier {
     /// fault: nothing verifies with it.
     Foreign,
     #[cfg(feature = "faults")]
-    Small(crate::faults::SmallKey),
+    Small(crate::edge_v1::faults::SmallKey),
 }
 
 impl fmt::Debug for PublicKey {
@@ -120,7 +120,7 @@ impl PublicKey {
         }
         #[cfg(feature = "faults")]
         if bits < MIN_BITS {
-            let small = crate::faults::SmallKey::from_der(der).ok_or(KeyError::Invalid)?;
+            let small = crate::edge_v1::faults::SmallKey::from_der(der).ok_or(KeyError::Invalid)?;
             return Ok(PublicKey {
                 der: der.into(),
                 verifier: Verifier::Small(small),
