@@ -31,6 +31,7 @@ struct Reference {
 
 impl Servers for Reference {
     type Running = Server;
+    type Error = String;
 
     async fn start(&self, fault: Option<usize>) -> Result<(Target, Server), String> {
         let server = edge_reference_server::start(Config {

@@ -165,17 +165,44 @@ pub async fn confirm(ctx: &Context, f: &mut Finding, tries: usize) {
     f.tries = tries.max(1);
 }
 
+/// Why a finding's files could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum FindingError {
+    /// The finding has no case yet ([`confirm`] makes it).
+    #[error("the finding has no case")]
+    NoCase,
+    /// The findings directory cannot be created.
+    #[error("cannot create {}: {source}; pass a writable --findings DIR", dir.display())]
+    CreateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The case file cannot be serialized.
+    #[error(transparent)]
+    Serialize(#[from] serde_json::Error),
+    /// A file cannot be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Write a finding's case file (and, when there is one, the log of recent requests);
 /// returns the case file's path.
-pub fn write(dir: &Path, f: &Finding) -> Result<PathBuf, String> {
+pub fn write(dir: &Path, f: &Finding) -> Result<PathBuf, FindingError> {
     let Some(case) = &f.case else {
-        return Err("the finding has no case".into());
+        return Err(FindingError::NoCase);
     };
-    std::fs::create_dir_all(dir).map_err(|e| {
-        format!(
-            "cannot create {}: {e}; pass a writable --findings DIR",
-            dir.display()
-        )
+    std::fs::create_dir_all(dir).map_err(|source| FindingError::CreateDir {
+        dir: dir.to_path_buf(),
+        source,
     })?;
     let mut case = case.clone();
     case.title = format!("{} [reproduced {}/{}]", case.title, f.reproduced, f.tries);
@@ -186,13 +213,15 @@ pub fn write(dir: &Path, f: &Finding) -> Result<PathBuf, String> {
     };
     let name = case.id.replace('/', "-");
     let path = dir.join(format!("{name}.json"));
-    let text = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())?;
-    std::fs::write(&path, text + "\n")
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let text = serde_json::to_string_pretty(&file)?;
+    std::fs::write(&path, text + "\n").map_err(|source| FindingError::Write {
+        path: path.clone(),
+        source,
+    })?;
     if !f.context.is_empty() {
         let log = dir.join(format!("{name}.log"));
         std::fs::write(&log, f.context.join("\n") + "\n")
-            .map_err(|e| format!("cannot write {}: {e}", log.display()))?;
+            .map_err(|source| FindingError::Write { path: log, source })?;
     }
     Ok(path)
 }

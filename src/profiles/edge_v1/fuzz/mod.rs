@@ -317,7 +317,7 @@ pub async fn campaign(ctx: Arc<Context>, opts: &FuzzOptions) -> FuzzReport {
         finding::confirm(&ctx, f, opts.repro).await;
         match finding::write(&opts.findings, f) {
             Ok(p) => f.path = Some(p),
-            Err(e) => shared.error(e),
+            Err(e) => shared.error(e.to_string()),
         }
     }
     let errors = std::mem::take(&mut *lock(&shared.errors));

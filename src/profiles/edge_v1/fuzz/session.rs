@@ -13,7 +13,7 @@ use super::Shared;
 use crate::client::TransportError;
 use crate::engine::Verdict;
 use crate::profiles::edge_v1::case::{Case, Expect as CaseExpect, Level, Op, Step};
-use crate::profiles::edge_v1::model::{Endpoint, Prediction};
+use crate::profiles::edge_v1::model::{Endpoint, ModelError, Prediction};
 use crate::profiles::edge_v1::prop::gen::{AbstractOp, Kind};
 use crate::profiles::edge_v1::prop::interpret::Interpreter;
 use crate::profiles::edge_v1::runner::CaseRun;
@@ -57,6 +57,14 @@ pub enum End {
     Finding(Box<Raw>),
     /// The suite could not go on (a setup problem, a truncated body); not the server's fault.
     Error(String),
+}
+
+/// Why a session cannot plan its next step (a suite problem, not the server's).
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The model cannot predict the step (it names a connection the model does not know).
+    #[error("fuzz: {0}")]
+    Predict(#[from] ModelError),
 }
 
 /// What the runner is told about one step, and what a case file needs to replay it.
@@ -163,7 +171,7 @@ impl<'a> Session<'a> {
             };
             let plan = match self.plan(rng, base, endpoint, !verify) {
                 Ok(p) => p,
-                Err(e) => return End::Error(e),
+                Err(e) => return End::Error(e.to_string()),
             };
             if let Some(end) = self.execute(plan, endpoint, shared).await {
                 return end;
@@ -319,8 +327,8 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn predict(&self, step: &Step, endpoint: Endpoint) -> Result<Prediction, String> {
-        predict(&self.run, step, endpoint).map_err(|e| format!("fuzz: {e}"))
+    fn predict(&self, step: &Step, endpoint: Endpoint) -> Result<Prediction, SessionError> {
+        Ok(predict(&self.run, step, endpoint)?)
     }
 
     /// Choose and apply mutations, and work out what the binding allows.
@@ -330,7 +338,7 @@ impl<'a> Session<'a> {
         base: Step,
         endpoint: Endpoint,
         may_mutate: bool,
-    ) -> Result<Plan, String> {
+    ) -> Result<Plan, SessionError> {
         let pred0 = self.predict(&base, endpoint)?;
         let clean = |step: Step, pred: &Prediction| Plan {
             shape: format!("{}/clean", endpoint.name()),

@@ -225,7 +225,7 @@ pub fn run(ctx: Arc<Context>, opts: &PropOptions, handle: tokio::runtime::Handle
         if let Some((_, message, failure)) = exec.failure {
             let case = finding_case(exec.steps, &failure, seed);
             let path = write_finding(&opts.findings, &case)
-                .map_err(|e| report.error.get_or_insert(e).clone())
+                .map_err(|e| report.error.get_or_insert(e.to_string()).clone())
                 .ok();
             report.finding = Some(Finding {
                 case,
@@ -269,9 +269,38 @@ pub fn finding_case(steps: Vec<Step>, failure: &Failure, seed: u64) -> Case {
     case
 }
 
+/// Why a finding's case file could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteFindingError {
+    /// The findings directory cannot be created.
+    #[error("cannot create {}: {source}", dir.display())]
+    CreateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The case file cannot be serialized.
+    #[error(transparent)]
+    Serialize(#[from] serde_json::Error),
+    /// The case file cannot be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Write a finding as a case file; returns its path.
-pub fn write_finding(dir: &Path, case: &Case) -> Result<PathBuf, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+pub fn write_finding(dir: &Path, case: &Case) -> Result<PathBuf, WriteFindingError> {
+    std::fs::create_dir_all(dir).map_err(|source| WriteFindingError::CreateDir {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
     let file = CaseFile {
         area: "prop".into(),
         title: "Findings of edgecheck prop".into(),
@@ -279,8 +308,10 @@ pub fn write_finding(dir: &Path, case: &Case) -> Result<PathBuf, String> {
     };
     let name = case.id.replace('/', "-");
     let path = dir.join(format!("{name}.json"));
-    let text = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())?;
-    std::fs::write(&path, text + "\n")
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let text = serde_json::to_string_pretty(&file)?;
+    std::fs::write(&path, text + "\n").map_err(|source| WriteFindingError::Write {
+        path: path.clone(),
+        source,
+    })?;
     Ok(path)
 }

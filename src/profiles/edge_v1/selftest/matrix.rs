@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::client::{Client, ClientOptions};
+use crate::client::{Client, ClientError, ClientOptions};
 use crate::engine::{self, CheckResult, Plan, Verdict};
 use crate::profiles::edge_v1::case::{Case, CaseFile};
 use crate::profiles::edge_v1::sign::KeyPool;
@@ -243,6 +243,14 @@ pub fn linked_plan(files: &[CaseFile], rule: &str) -> CasePlan {
     CasePlan::of(files, |c| c.requirements.iter().any(|r| r == rule))
 }
 
+/// Why checks could not be run against a target.
+#[derive(Debug, thiserror::Error)]
+pub enum RunChecksError {
+    /// The HTTP client cannot be built.
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[source] ClientError),
+}
+
 /// Runs `plan` against `target` with at most `jobs` checks at a time.
 ///
 /// Plain `http://` is allowed (S-GEN-HTTPS is then waived, as with `--allow-http`).
@@ -252,14 +260,14 @@ pub async fn run_checks(
     jobs: usize,
     pool: Arc<KeyPool>,
     timeout: Duration,
-) -> Result<Vec<CheckResult>, String> {
+) -> Result<Vec<CheckResult>, RunChecksError> {
     let client = Client::new(&ClientOptions {
         timeout,
         body_cap: 4 << 20,
         ca_cert_pem: None,
         insecure: false,
     })
-    .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    .map_err(RunChecksError::Client)?;
     let ctx = Arc::new(Context {
         client,
         pool,
@@ -278,13 +286,15 @@ pub async fn run_checks(
 pub trait Servers: Sync {
     /// A running server.
     type Running: Send;
+    /// Why a server could not be started; its text becomes the row's setup error.
+    type Error: std::fmt::Display + Send;
 
     /// Starts a server with `fault` (an index into the matrix's fault list), or a fault-free
     /// one for `None`.
     fn start(
         &self,
         fault: Option<usize>,
-    ) -> impl std::future::Future<Output = Result<(Target, Self::Running), String>> + Send;
+    ) -> impl std::future::Future<Output = Result<(Target, Self::Running), Self::Error>> + Send;
 
     /// Stops a server.
     fn stop(&self, running: Self::Running) -> impl std::future::Future<Output = ()> + Send;
@@ -361,13 +371,13 @@ async fn run_one(
 ) -> FaultRow {
     let (target, running) = match servers.start(index).await {
         Ok(x) => x,
-        Err(e) => return FaultRow::setup_failed(spec, mode, e),
+        Err(e) => return FaultRow::setup_failed(spec, mode, e.to_string()),
     };
     let results = run_checks(&target, plan, options.jobs, pool, options.timeout).await;
     servers.stop(running).await;
     match results {
         Ok(results) => FaultRow::from_results(spec, mode, &results),
-        Err(e) => FaultRow::setup_failed(spec, mode, e),
+        Err(e) => FaultRow::setup_failed(spec, mode, e.to_string()),
     }
 }
 

@@ -16,10 +16,10 @@ mod matrix;
 pub use markdown::{markdown, text};
 pub use matrix::{
     linked_plan, run_checks, run_matrix, sample, FaultRow, FaultSpec, Matrix, Mode, Outcome,
-    RunOptions, Servers, Target,
+    RunChecksError, RunOptions, Servers, Target,
 };
 
 #[cfg(feature = "selftest")]
 mod reference;
 #[cfg(feature = "selftest")]
-pub use reference::{reference_faults, ReferenceServers, QUEUE_CAP};
+pub use reference::{reference_faults, ReferenceServerError, ReferenceServers, QUEUE_CAP};

@@ -2,7 +2,7 @@
 //! `selftest`, which turns on the server's `faults` feature).
 
 use edge_reference_server::faults::Fault;
-use edge_reference_server::{Config, Server, Tls};
+use edge_reference_server::{Config, Server, StartError, Tls};
 use url::Url;
 
 use super::matrix::{FaultSpec, Servers, Target};
@@ -29,6 +29,17 @@ pub fn reference_faults() -> Vec<(Fault, FaultSpec)> {
         .collect()
 }
 
+/// Why a reference server of the matrix could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum ReferenceServerError {
+    /// The server did not start.
+    #[error("cannot start the reference server: {0}")]
+    Start(#[source] StartError),
+    /// The server's create URL cannot be parsed.
+    #[error("the reference server's create URL: {0}")]
+    CreateUrl(#[source] url::ParseError),
+}
+
 /// In-process reference servers on 127.0.0.1 (plain HTTP, PAGE_SIZE
 /// [`EMBEDDED_PAGE_SIZE`], queues capped at [`QUEUE_CAP`]), each with one fault of `faults`.
 #[derive(Debug, Clone)]
@@ -39,8 +50,9 @@ pub struct ReferenceServers {
 
 impl Servers for ReferenceServers {
     type Running = Server;
+    type Error = ReferenceServerError;
 
-    async fn start(&self, fault: Option<usize>) -> Result<(Target, Server), String> {
+    async fn start(&self, fault: Option<usize>) -> Result<(Target, Server), ReferenceServerError> {
         let config = Config {
             listen: "127.0.0.1:0".parse().expect("literal address"),
             page_size: EMBEDDED_PAGE_SIZE,
@@ -51,9 +63,8 @@ impl Servers for ReferenceServers {
         };
         let server = edge_reference_server::start(config)
             .await
-            .map_err(|e| format!("cannot start the reference server: {e}"))?;
-        let ce = Url::parse(&server.create_url())
-            .map_err(|e| format!("the reference server's create URL: {e}"))?;
+            .map_err(ReferenceServerError::Start)?;
+        let ce = Url::parse(&server.create_url()).map_err(ReferenceServerError::CreateUrl)?;
         Ok((
             Target {
                 ce,

@@ -1,6 +1,7 @@
 //! Errors of the `sign` module.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Why a key could not be loaded, made or written.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +31,9 @@ pub enum SignError {
     /// Refusing to overwrite an existing key file.
     #[error("{0} already exists; delete the old pool or choose another directory")]
     Exists(PathBuf),
+    /// The pool compiled into the binary cannot be loaded (shared: it is loaded once).
+    #[error("built-in key pool: {0}; regenerate the pool with `edgecheck keygen`")]
+    BuiltinPool(#[source] Arc<SignError>),
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

@@ -40,7 +40,7 @@ pub struct Key {
     pkcs8: Vec<u8>,
     spki: Vec<u8>,
     /// The same key for the `rsa` crate, parsed on first use of a non-binding salt.
-    rsa: OnceLock<Result<rsa::RsaPrivateKey, String>>,
+    rsa: OnceLock<Result<rsa::RsaPrivateKey, rsa::pkcs8::Error>>,
     /// Whether aws-lc-rs has signed with the key (its first signature sets up blinding).
     signed: AtomicBool,
 }
@@ -153,13 +153,11 @@ impl Key {
             Scheme::Pss { salt } => {
                 let key = self
                     .rsa
-                    .get_or_init(|| {
-                        rsa::RsaPrivateKey::from_pkcs8_der(&self.pkcs8).map_err(|e| e.to_string())
-                    })
+                    .get_or_init(|| rsa::RsaPrivateKey::from_pkcs8_der(&self.pkcs8))
                     .as_ref()
                     .map_err(|e| SignError::KeyRejected {
                         what: "key (rsa crate)".into(),
-                        reason: e.clone(),
+                        reason: e.to_string(),
                     })?;
                 let signer = rsa::pss::SigningKey::<Sha256>::new_with_salt_len(key.clone(), salt);
                 let sig = signer

@@ -89,20 +89,25 @@ impl fmt::Display for SpecialKey {
     }
 }
 
-impl FromStr for SpecialKey {
-    type Err = String;
+/// A name that is no [`SpecialKey`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown special key {0:?}; expected one of {names}", names = special_key_names())]
+pub struct UnknownSpecialKey(pub String);
 
-    fn from_str(s: &str) -> Result<Self, String> {
+/// The names of every special key, comma-separated.
+fn special_key_names() -> String {
+    let names: Vec<_> = SpecialKey::ALL.iter().map(|k| k.name()).collect();
+    names.join(", ")
+}
+
+impl FromStr for SpecialKey {
+    type Err = UnknownSpecialKey;
+
+    fn from_str(s: &str) -> Result<Self, UnknownSpecialKey> {
         SpecialKey::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = SpecialKey::ALL.iter().map(|k| k.name()).collect();
-                format!(
-                    "unknown special key {s:?}; expected one of {}",
-                    names.join(", ")
-                )
-            })
+            .ok_or_else(|| UnknownSpecialKey(s.to_string()))
     }
 }
 
@@ -195,17 +200,10 @@ impl KeyPool {
     /// The pool compiled into the binary, shared by the whole process (so keys are not
     /// reused across callers either). Keys are parsed when first taken.
     pub fn builtin() -> Result<Arc<KeyPool>, SignError> {
-        static POOL: OnceLock<Result<Arc<KeyPool>, String>> = OnceLock::new();
-        POOL.get_or_init(|| {
-            KeyPool::unshared_builtin()
-                .map(Arc::new)
-                .map_err(|e| e.to_string())
-        })
-        .clone()
-        .map_err(|reason| SignError::Pem {
-            what: "built-in key pool".into(),
-            reason,
-        })
+        static POOL: OnceLock<Result<Arc<KeyPool>, Arc<SignError>>> = OnceLock::new();
+        POOL.get_or_init(|| KeyPool::unshared_builtin().map(Arc::new).map_err(Arc::new))
+            .clone()
+            .map_err(SignError::BuiltinPool)
     }
 
     /// A new, unshared pool over the built-in keys.

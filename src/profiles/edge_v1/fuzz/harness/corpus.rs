@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,17 +17,58 @@ use serde_json::Value;
 
 use super::differential::OpCode;
 use super::response::ResponseInput;
-use crate::client::{Client, ClientOptions};
+use crate::client::{Client, ClientError, ClientOptions};
 use crate::profiles::edge_v1::case::{Case, Op};
-use crate::profiles::edge_v1::cases;
+use crate::profiles::edge_v1::cases::{self, CaseFileError};
 use crate::profiles::edge_v1::prop::gen::{AbstractOp, Kind};
-use crate::profiles::edge_v1::sign::KeyPool;
+use crate::profiles::edge_v1::sign::{KeyPool, SignError};
 use crate::profiles::edge_v1::wire;
 use crate::profiles::edge_v1::{runner, Context};
 
 /// Seeds larger than this are left out (libFuzzer's default `-max_len` is 4 KiB; a few
 /// larger seeds still teach it long bodies).
 const MAX_SEED: usize = 64 * 1024;
+
+/// Why the corpora could not be grown.
+#[derive(Debug, thiserror::Error)]
+pub enum CorpusError {
+    /// A socket or the tokio runtime cannot be set up.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// A corpus directory cannot be created.
+    #[error("cannot create {}: {source}", dir.display())]
+    CreateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A seed cannot be written.
+    #[error("cannot write {}: {source}", path.display())]
+    WriteSeed {
+        /// The seed file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The reference server did not start.
+    #[error("the reference server did not start: {0}")]
+    Start(#[source] edge_reference_server::StartError),
+    /// A URL of the server or proxy cannot be parsed.
+    #[error(transparent)]
+    Url(#[from] url::ParseError),
+    /// The HTTP client cannot be built.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The built-in key pool cannot be loaded.
+    #[error(transparent)]
+    Pool(#[from] SignError),
+    /// The built-in cases cannot be loaded.
+    #[error(transparent)]
+    Cases(#[from] CaseFileError),
+}
 
 /// Bytes one proxied connection carried, each way.
 #[derive(Default)]
@@ -55,9 +96,9 @@ fn pump(mut from: TcpStream, mut to: TcpStream, log: Arc<Mutex<Streams>>, up: bo
 }
 
 /// A TCP proxy to `upstream` that records every connection's bytes.
-fn proxy(upstream: SocketAddr) -> Result<(SocketAddr, Log), String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+fn proxy(upstream: SocketAddr) -> Result<(SocketAddr, Log), CorpusError> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
     let log: Log = Arc::default();
     let l = log.clone();
     std::thread::spawn(move || {
@@ -404,7 +445,7 @@ fn shape(m: &Message, pairs: &[(String, String)], status_only: bool) -> String {
     format!("{line}|{}|{}", headers.join(";"), skeleton(&m.body))
 }
 
-fn write_seed(dir: &Path, seed: &[u8], ext: &str) -> Result<bool, String> {
+fn write_seed(dir: &Path, seed: &[u8], ext: &str) -> Result<bool, CorpusError> {
     if seed.is_empty() || seed.len() > MAX_SEED {
         return Ok(false);
     }
@@ -415,7 +456,7 @@ fn write_seed(dir: &Path, seed: &[u8], ext: &str) -> Result<bool, String> {
     if path.exists() {
         return Ok(false);
     }
-    std::fs::write(&path, seed).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    std::fs::write(&path, seed).map_err(|source| CorpusError::WriteSeed { path, source })?;
     Ok(true)
 }
 
@@ -432,19 +473,21 @@ pub struct Written {
 
 /// Run every scripted case through a recording proxy and write the three corpora under
 /// `dir` (`server_request/`, `suite_response/`, `differential/`).
-pub fn grow(dir: &Path) -> Result<Written, String> {
+pub fn grow(dir: &Path) -> Result<Written, CorpusError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     let dirs = ["server_request", "suite_response", "differential"].map(|d| dir.join(d));
     for d in &dirs {
-        std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+        std::fs::create_dir_all(d).map_err(|source| CorpusError::CreateDir {
+            dir: d.clone(),
+            source,
+        })?;
     }
     // The server builds URIs from its public URL: the proxy's, so every request passes it.
-    let probe = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let server_addr = probe.local_addr().map_err(|e| e.to_string())?;
+    let probe = TcpListener::bind("127.0.0.1:0")?;
+    let server_addr = probe.local_addr()?;
     drop(probe);
     let (proxy_addr, log) = proxy(server_addr)?;
     let config = edge_reference_server::Config {
@@ -456,21 +499,15 @@ pub fn grow(dir: &Path) -> Result<Written, String> {
     };
     let server = rt
         .block_on(edge_reference_server::start(config))
-        .map_err(|e| format!("the reference server did not start: {e}"))?;
-    let ce_path = url::Url::parse(&server.create_url())
-        .map_err(|e| e.to_string())?
-        .path()
-        .to_string();
+        .map_err(CorpusError::Start)?;
+    let ce_path = url::Url::parse(&server.create_url())?.path().to_string();
     let ctx = Context {
         client: Client::new(&ClientOptions {
             timeout: Duration::from_secs(10),
             ..ClientOptions::default()
-        })
-        .map_err(|e| e.to_string())?,
-        pool: KeyPool::builtin().map_err(|e| e.to_string())?,
-        servers: vec![
-            url::Url::parse(&format!("http://{proxy_addr}{ce_path}")).map_err(|e| e.to_string())?
-        ],
+        })?,
+        pool: KeyPool::builtin()?,
+        servers: vec![url::Url::parse(&format!("http://{proxy_addr}{ce_path}"))?],
         page_size: Some(10),
         allow_http: true,
     };

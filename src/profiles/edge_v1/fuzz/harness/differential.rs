@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use arbitrary::Arbitrary;
 
-use crate::client::{Client, ClientOptions};
+use crate::client::{Client, ClientError, ClientOptions};
 use crate::engine::Verdict;
 use crate::profiles::edge_v1::case::{Case, Level, Op, Step};
 use crate::profiles::edge_v1::model::Endpoint;
 use crate::profiles::edge_v1::prop::gen::{AbstractOp, FaultKind, Kind, BODY_FAULTS, SIG_FAULTS};
 use crate::profiles::edge_v1::prop::interpret::Interpreter;
 use crate::profiles::edge_v1::runner::CaseRun;
-use crate::profiles::edge_v1::sign::KeyPool;
+use crate::profiles::edge_v1::sign::{KeyPool, SignError};
 use crate::profiles::edge_v1::Context;
 
 /// Longest sequence run (each step signs once or twice).
@@ -156,6 +156,26 @@ impl std::fmt::Display for Disagreement {
     }
 }
 
+/// Why the differential harness could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DifferentialHarnessError {
+    /// The tokio runtime cannot be built.
+    #[error(transparent)]
+    Runtime(std::io::Error),
+    /// The reference server did not start.
+    #[error("the reference server did not start: {0}")]
+    Start(#[source] edge_reference_server::StartError),
+    /// The HTTP client cannot be built.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The built-in key pool cannot be loaded.
+    #[error(transparent)]
+    Pool(#[from] SignError),
+    /// The server's create URL cannot be parsed.
+    #[error(transparent)]
+    Url(#[from] url::ParseError),
+}
+
 fn blank() -> Case {
     Case {
         id: "fuzz/differential".into(),
@@ -171,7 +191,9 @@ fn blank() -> Case {
 
 impl DifferentialHarness {
     /// Start the reference server with `config` (plain HTTP on a free loopback port).
-    pub fn new(mut config: edge_reference_server::Config) -> Result<DifferentialHarness, String> {
+    pub fn new(
+        mut config: edge_reference_server::Config,
+    ) -> Result<DifferentialHarness, DifferentialHarnessError> {
         config.listen = "127.0.0.1:0".parse().expect("literal address");
         config.tls = edge_reference_server::Tls::Plain;
         let page = config.page_size;
@@ -179,18 +201,17 @@ impl DifferentialHarness {
             .worker_threads(2)
             .enable_all()
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(DifferentialHarnessError::Runtime)?;
         let server = rt
             .block_on(edge_reference_server::start(config))
-            .map_err(|e| format!("the reference server did not start: {e}"))?;
+            .map_err(DifferentialHarnessError::Start)?;
         let ctx = Arc::new(Context {
             client: Client::new(&ClientOptions {
                 timeout: Duration::from_secs(5),
                 ..ClientOptions::default()
-            })
-            .map_err(|e| e.to_string())?,
-            pool: KeyPool::builtin().map_err(|e| e.to_string())?,
-            servers: vec![url::Url::parse(&server.create_url()).map_err(|e| e.to_string())?],
+            })?,
+            pool: KeyPool::builtin()?,
+            servers: vec![url::Url::parse(&server.create_url())?],
             page_size: Some(page),
             allow_http: true,
         });

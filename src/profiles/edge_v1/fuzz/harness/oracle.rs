@@ -39,8 +39,42 @@ pub struct Live {
     pub conns: Vec<LiveConn>,
 }
 
+/// Why a path and method name no endpoint of the harness's connections.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    /// The path is no live endpoint.
+    #[error("{path:?} is no live endpoint (S-GEN-404)")]
+    NoEndpoint {
+        /// The request's path.
+        path: String,
+    },
+    /// The endpoint does not define the method.
+    #[error("{method} is not defined on {path:?} (B-METHOD)")]
+    MethodNotDefined {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+    },
+}
+
+/// Why the `Authorization` fields are not a single well-formed `EMSig <token>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum AuthFieldError {
+    /// Not exactly one `Authorization` field.
+    #[error("{0} Authorization fields (B-SIG-HDR)")]
+    Count(usize),
+    /// The field is not `EMSig <token>`.
+    #[error("Authorization is not `EMSig <token>` (B-SIG-HDR)")]
+    NotEmsig,
+}
+
 /// The endpoint a path and method name, and the connection it belongs to.
-pub fn route(live: &Live, path: &str, method: &str) -> Result<(Endpoint, Option<usize>), String> {
+pub fn route(
+    live: &Live,
+    path: &str,
+    method: &str,
+) -> Result<(Endpoint, Option<usize>), RouteError> {
     let mut found = None;
     if path == live.ce {
         found = Some((vec![("POST", Endpoint::Create)], None));
@@ -63,13 +97,18 @@ pub fn route(live: &Live, path: &str, method: &str) -> Result<(Endpoint, Option<
         found = Some((table, Some(i)));
     }
     let Some((table, conn)) = found else {
-        return Err(format!("{path:?} is no live endpoint (S-GEN-404)"));
+        return Err(RouteError::NoEndpoint {
+            path: path.to_string(),
+        });
     };
     table
         .iter()
         .find(|(m, _)| *m == method)
         .map(|(_, e)| (*e, conn))
-        .ok_or_else(|| format!("{method} is not defined on {path:?} (B-METHOD)"))
+        .ok_or_else(|| RouteError::MethodNotDefined {
+            method: method.to_string(),
+            path: path.to_string(),
+        })
 }
 
 /// The path a request-target names (query and fragment dropped; an absolute-form target
@@ -123,21 +162,21 @@ fn verifies(spki: &[u8], input: &[u8], token: &[u8]) -> bool {
 }
 
 /// The signature token of a single `Authorization: EMSig <token>` field, if well formed.
-fn auth_token(headers: &[(String, Vec<u8>)]) -> Result<&[u8], String> {
+fn auth_token(headers: &[(String, Vec<u8>)]) -> Result<&[u8], AuthFieldError> {
     let v = values(headers, "authorization");
     let [one] = v.as_slice() else {
-        return Err(format!("{} Authorization fields (B-SIG-HDR)", v.len()));
+        return Err(AuthFieldError::Count(v.len()));
     };
     let one = trim(one);
     let (scheme, token) = match one.iter().position(|&b| b == b' ') {
         Some(i) => (&one[..i], &one[i + 1..]),
-        None => return Err("Authorization is not `EMSig <token>` (B-SIG-HDR)".into()),
+        None => return Err(AuthFieldError::NotEmsig),
     };
     if !scheme.eq_ignore_ascii_case(b"EMSig")
         || token.is_empty()
         || token.iter().any(|b| matches!(b, b' ' | b'\t'))
     {
-        return Err("Authorization is not `EMSig <token>` (B-SIG-HDR)".into());
+        return Err(AuthFieldError::NotEmsig);
     }
     Ok(token)
 }
@@ -246,7 +285,7 @@ pub fn refusals(
     let (path, covered) = path_of(target);
     let (endpoint, conn) = match route(live, &path, method) {
         Ok(x) => x,
-        Err(e) => return vec![e],
+        Err(e) => return vec![e.to_string()],
     };
     let mut out = Vec::new();
     let ct = values(headers, "content-type");
@@ -292,7 +331,7 @@ pub fn refusals(
             Ok(_) => out.push(
                 "the signature does not verify with the body's recipient (S-CREATE-SIGN)".into(),
             ),
-            Err(e) => out.push(e),
+            Err(e) => out.push(e.to_string()),
         }
         return out;
     };
@@ -315,7 +354,7 @@ pub fn refusals(
             Ok(_) => {
                 out.push("the signature does not verify with the current key (B-SIG-HDR)".into())
             }
-            Err(e) => out.push(e),
+            Err(e) => out.push(e.to_string()),
         },
     }
     let new_key = match endpoint {

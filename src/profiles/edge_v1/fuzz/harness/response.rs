@@ -17,12 +17,12 @@ use std::time::Duration;
 
 use arbitrary::Arbitrary;
 
-use crate::client::{self, Client, ClientOptions};
+use crate::client::{self, Client, ClientError, ClientOptions};
 use crate::engine::{CheckResult, Verdict};
 use crate::profiles::edge_v1::case::{Case, Level, Op, Step};
 use crate::profiles::edge_v1::model::{Endpoint, Model};
 use crate::profiles::edge_v1::runner::{CaseRun, Live};
-use crate::profiles::edge_v1::sign::{Key, KeyPool};
+use crate::profiles::edge_v1::sign::{Key, KeyPool, SignError};
 use crate::profiles::edge_v1::Context;
 
 /// One input: which step, a parameter for it, and the answer.
@@ -115,6 +115,29 @@ struct Snapshot {
     msg_ids: std::collections::HashMap<String, String>,
 }
 
+/// Why the response harness could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ResponseHarnessError {
+    /// The fake server's socket or the tokio runtime cannot be set up.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The HTTP client cannot be built.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The built-in key pool cannot be loaded.
+    #[error(transparent)]
+    Pool(#[from] SignError),
+    /// The fake server's URL cannot be parsed.
+    #[error(transparent)]
+    Url(#[from] url::ParseError),
+    /// The fake server's answer slot is poisoned (its thread panicked).
+    #[error("poisoned lock: another task failed inside")]
+    Poisoned,
+    /// A setup step did not get the canned answer's outcome.
+    #[error("the response harness setup failed: {0}")]
+    Setup(String),
+}
+
 /// The fake server and a runner state with a live connection.
 pub struct ResponseHarness {
     rt: tokio::runtime::Runtime,
@@ -161,31 +184,29 @@ const OBJECT_OK: &[u8] =
 
 impl ResponseHarness {
     /// Start the fake server and set up the runner's state with canned correct answers.
-    pub fn new() -> Result<ResponseHarness, String> {
-        fn answer_slot(a: &Answer) -> Result<std::sync::MutexGuard<'_, Vec<u8>>, String> {
-            a.lock().map_err(|e| e.to_string())
+    pub fn new() -> Result<ResponseHarness, ResponseHarnessError> {
+        fn answer_slot(
+            a: &Answer,
+        ) -> Result<std::sync::MutexGuard<'_, Vec<u8>>, ResponseHarnessError> {
+            a.lock().map_err(|_| ResponseHarnessError::Poisoned)
         }
-        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        let addr: SocketAddr = listener.local_addr().map_err(|e| e.to_string())?;
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr: SocketAddr = listener.local_addr()?;
         let slot: Answer = Arc::default();
         let a = slot.clone();
         std::thread::spawn(move || serve(listener, a));
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
+            .build()?;
         let ctx = Context {
             client: Client::new(&ClientOptions {
                 timeout: Duration::from_secs(2),
                 body_cap: 1 << 20,
                 ca_cert_pem: None,
                 insecure: false,
-            })
-            .map_err(|e| e.to_string())?,
-            pool: KeyPool::builtin().map_err(|e| e.to_string())?,
-            servers: vec![
-                url::Url::parse(&format!("http://{addr}/connection")).map_err(|e| e.to_string())?
-            ],
+            })?,
+            pool: KeyPool::builtin()?,
+            servers: vec![url::Url::parse(&format!("http://{addr}/connection"))?],
             page_size: Some(10),
             allow_http: true,
         };
@@ -208,7 +229,7 @@ impl ResponseHarness {
                 *answer_slot(&slot)? = canned.to_vec();
                 let e = s.op.and_then(Op::endpoint).unwrap_or(Endpoint::Create);
                 rt.block_on(run.protocol_step(1, &s, e))
-                    .map_err(|f| format!("the response harness setup failed: {}", f.message))?;
+                    .map_err(|f| ResponseHarnessError::Setup(f.message))?;
             }
             Snapshot {
                 model: run.model.clone(),

@@ -25,8 +25,9 @@ use serde_json::{json, Value};
 use super::oracle::{self, Live, LiveConn};
 use super::raw::{self, NoResponse, RawResponse};
 use crate::profiles::edge_v1::model::Endpoint;
+use crate::profiles::edge_v1::sign::SignError;
 use crate::profiles::edge_v1::sign::{self, Key, KeyPool};
-use crate::profiles::edge_v1::wire;
+use crate::profiles::edge_v1::wire::{self, WireError};
 
 /// How long one request may take.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -54,6 +55,40 @@ impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Why the server harness could not start or make its connections.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerHarnessError {
+    /// The tokio runtime cannot be built.
+    #[error("tokio runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// The reference server did not start.
+    #[error("the reference server did not start: {0}")]
+    Start(#[source] edge_reference_server::StartError),
+    /// A URL of the server cannot be parsed.
+    #[error(transparent)]
+    Url(#[from] url::ParseError),
+    /// The built-in key pool cannot be loaded.
+    #[error(transparent)]
+    Pool(#[from] SignError),
+    /// A request body cannot be serialized.
+    #[error(transparent)]
+    Serialize(#[from] serde_json::Error),
+    /// A request of the harness got no usable response.
+    #[error("{0}")]
+    Exchange(NoResponse),
+    /// The server refused to create one of the harness's connections.
+    #[error("the harness could not create a connection: {status} {body}")]
+    Create {
+        /// The response's status.
+        status: u16,
+        /// The response's body, lossily decoded.
+        body: String,
+    },
+    /// The server's create response or a URI in it is not usable.
+    #[error(transparent)]
+    Wire(#[from] WireError),
 }
 
 struct Keys {
@@ -150,19 +185,21 @@ fn split(input: &[u8]) -> Option<(Vec<u8>, Fields, Vec<u8>)> {
 impl ServerHarness {
     /// Start the reference server (plain HTTP on a free loopback port; the rest of `config`
     /// is kept, faults included) and make the harness's connections.
-    pub fn new(mut config: edge_reference_server::Config) -> Result<ServerHarness, String> {
+    pub fn new(
+        mut config: edge_reference_server::Config,
+    ) -> Result<ServerHarness, ServerHarnessError> {
         config.listen = "127.0.0.1:0".parse().expect("literal address");
         config.tls = edge_reference_server::Tls::Plain;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
-            .map_err(|e| format!("tokio runtime: {e}"))?;
+            .map_err(ServerHarnessError::Runtime)?;
         let server = rt
             .block_on(edge_reference_server::start(config))
-            .map_err(|e| format!("the reference server did not start: {e}"))?;
-        let ce = url::Url::parse(&server.create_url()).map_err(|e| e.to_string())?;
-        let pool = KeyPool::builtin().map_err(|e| e.to_string())?;
+            .map_err(ServerHarnessError::Start)?;
+        let ce = url::Url::parse(&server.create_url())?;
+        let pool = KeyPool::builtin()?;
         let keys = Keys {
             rk: pool.take(),
             sk: pool.take(),
@@ -200,8 +237,8 @@ impl ServerHarness {
         path: &str,
         body: &Value,
         key: &Key,
-    ) -> Result<RawResponse, String> {
-        let body = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+    ) -> Result<RawResponse, ServerHarnessError> {
+        let body = serde_json::to_vec(body)?;
         let token = wire::b64(key.sign(&sign::signing_input(method, path, &body)));
         let mut req = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAuthorization: EMSig {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -210,11 +247,11 @@ impl ServerHarness {
         )
         .into_bytes();
         req.extend_from_slice(&body);
-        raw::exchange(self.addr, &req, TIMEOUT, false).map_err(|e| e.to_string())
+        raw::exchange(self.addr, &req, TIMEOUT, false).map_err(ServerHarnessError::Exchange)
     }
 
     /// Delete the harness's connections and make two fresh ones: secured, and open.
-    fn refresh(&self) -> Result<(), String> {
+    fn refresh(&self) -> Result<(), ServerHarnessError> {
         let old = std::mem::take(&mut self.lock().live.conns);
         for c in old {
             let _ = self.send_json("DELETE", &c.ru, &json!({"connectionID": c.cid}), &c.rk);
@@ -229,20 +266,14 @@ impl ServerHarness {
             }
             let r = self.send_json("POST", &ce, &body, rk)?;
             if r.status != 201 {
-                return Err(format!(
-                    "the harness could not create a connection: {} {}",
-                    r.status,
-                    String::from_utf8_lossy(&r.body)
-                ));
+                return Err(ServerHarnessError::Create {
+                    status: r.status,
+                    body: String::from_utf8_lossy(&r.body).into_owned(),
+                });
             }
-            let created = wire::CreateResponse::from_body(&r.body).map_err(|e| e.to_string())?;
-            let base =
-                url::Url::parse(&format!("http://{}{ce}", self.host)).map_err(|e| e.to_string())?;
-            let path = |u: &str| {
-                wire::resolve_uri(&base, u)
-                    .map(|u| u.path().to_string())
-                    .map_err(|e| e.to_string())
-            };
+            let created = wire::CreateResponse::from_body(&r.body)?;
+            let base = url::Url::parse(&format!("http://{}{ce}", self.host))?;
+            let path = |u: &str| wire::resolve_uri(&base, u).map(|u| u.path().to_string());
             conns.push(LiveConn {
                 cid,
                 ru: path(&created.recipient_uri)?,
@@ -407,7 +438,7 @@ impl ServerHarness {
             let dirty = st.dirty;
             drop(st);
             if dirty {
-                self.refresh().map_err(Violation)?;
+                self.refresh().map_err(|e| Violation(e.to_string()))?;
             }
             self.lock().live.clone()
         };
