@@ -2,8 +2,12 @@
 //!
 //! The engine is protocol-neutral: a profile supplies the checks ([`CheckInfo`]) and a
 //! [`Session`] that runs one of them against the target.
+//!
+//! [`history`] checks histories of concurrent operations on message queues, for any
+//! profile.
 
 pub mod event;
+pub mod history;
 pub mod plan;
 mod session;
 

@@ -1,4 +1,8 @@
-//! The checker: a recorded history against the binding.
+//! The checker of edge-v1 histories, shared by `edgecheck race` and the scripted
+//! concurrency probe (`scenarios/concurrent-*`).
+//!
+//! The queue guarantees come from the protocol-neutral checker ([`crate::engine::history`]),
+//! with connections as queues and ciphertexts as tokens:
 //!
 //! - every acknowledged message is retrieved exactly once by removing retrievals
 //!   (B-CONCURRENT), and nothing appears that was never sent, was refused, was sent to
@@ -6,21 +10,26 @@
 //! - each sender's order is kept: two of its messages are ordered when they share a send
 //!   (array order) or the first send was acknowledged before the second began; a retrieval
 //!   comes strictly before another when it returned before the other was invoked;
+//! - a request with no answer (timeout, closed connection, 5xx) is indeterminate: its
+//!   messages may appear at most once, and a removing retrieval without an answer may have
+//!   removed up to its `pageSize` messages.
+//!
+//! This module adds what is edge-v1's own:
+//!
+//! - no 5xx (B-NO-5XX), and the problems the recorder found in answers themselves;
 //! - once a rotation has returned, no request invoked later with the old key or URI succeeds
 //!   (S-RUPD-OLDKEY, S-SUPD-OLDKEY, S-RUPD-OLDURI, S-SUPD-OLDURI);
 //! - a send invoked after a disable returned, and finished before any enable began, is
 //!   refused (B-SEND-DISABLED);
 //! - a correct request is refused only when a concurrent or earlier rotation, disable or
-//!   quota explains it;
-//! - a request with no answer (timeout, closed connection, 5xx) is indeterminate: its
-//!   messages may appear at most once, and a removing retrieval without an answer may have
-//!   removed up to its `pageSize` messages.
+//!   quota explains it.
 //!
 //! Each violation comes with the smallest set of operations that shows it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use super::history::{label, Action, Cred, Op, Outcome};
+use super::history::{Action, Cred, Names, Op, Outcome};
+use crate::engine::history::{self as queues, Kind};
 
 /// One violation of the binding, with the operations that show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,40 +51,34 @@ fn violation(rule: &str, what: String, ops: impl IntoIterator<Item = usize>) -> 
     }
 }
 
-/// A sent message: its send, place in it, connection and sender.
-#[derive(Debug, Clone, Copy)]
-struct Sent<'a> {
-    op: usize,
-    pos: usize,
-    conn: usize,
-    actor: &'a str,
-}
-
-/// Every violation in `h`. `nonce` is the round's ciphertext prefix (for labels only).
+/// Every violation in `h`: problems with answers, then the queue checker's (phantoms,
+/// duplicates, reorders, losses), then replaced credentials, disabled sends and refusals.
+/// `nonce` is the history's ciphertext prefix (for labels only).
 pub fn check(h: &[Op], nonce: &str) -> Vec<Violation> {
     let mut out = Vec::new();
     answers(h, &mut out);
-    let mut sent: HashMap<&str, Sent<'_>> = HashMap::new();
-    for (i, op) in h.iter().enumerate() {
-        if let Action::Send { msgs } = &op.action {
-            for (pos, m) in msgs.iter().enumerate() {
-                sent.entry(m.as_str()).or_insert(Sent {
-                    op: i,
-                    pos,
-                    conn: op.conn,
-                    actor: &op.actor,
-                });
-            }
-        }
-    }
-    let seen = retrievals(h, &sent, nonce, &mut out);
-    duplicates(h, &sent, &seen, nonce, &mut out);
-    reorders(h, &sent, &seen, nonce, &mut out);
-    losses(h, &sent, &seen, nonce, &mut out);
+    let ops: Vec<queues::Op> = h.iter().map(Op::queue_op).collect();
+    out.extend(
+        queues::check(&ops, &Names { nonce })
+            .into_iter()
+            .map(|v| Violation {
+                rule: queue_rule(v.kind).to_string(),
+                what: v.what,
+                ops: v.ops,
+            }),
+    );
     stale_credentials(h, &mut out);
     disabled_sends(h, &mut out);
     refusals(h, &mut out);
     out
+}
+
+/// The rule of the binding that a kind of queue violation breaks.
+pub fn queue_rule(kind: Kind) -> &'static str {
+    match kind {
+        Kind::CrossQueue => "B-ISOLATION",
+        Kind::Phantom | Kind::Duplicate | Kind::Reorder | Kind::Loss => "B-CONCURRENT",
+    }
 }
 
 /// 5xx answers and malformed 2xx answers.
@@ -90,204 +93,6 @@ fn answers(h: &[Op], out: &mut Vec<Violation>) {
         }
         if let Some((rule, what)) = &op.problem {
             out.push(violation(rule, what.clone(), [i]));
-        }
-    }
-}
-
-/// Phantoms; returns where each sent message was retrieved by a removing retrieval.
-fn retrievals<'a>(
-    h: &'a [Op],
-    sent: &HashMap<&str, Sent<'_>>,
-    nonce: &str,
-    out: &mut Vec<Violation>,
-) -> HashMap<&'a str, Vec<(usize, usize)>> {
-    let mut seen: HashMap<&str, Vec<(usize, usize)>> = HashMap::new();
-    for (i, op) in h.iter().enumerate() {
-        let Action::Retrieve {
-            keep,
-            got: Some(got),
-            ..
-        } = &op.action
-        else {
-            continue;
-        };
-        for (pos, m) in got.iter().enumerate() {
-            let name = label(nonce, m);
-            let Some(s) = sent.get(m.as_str()) else {
-                out.push(violation(
-                    "B-CONCURRENT",
-                    format!("{name} was retrieved from c{} but never sent", op.conn),
-                    [i],
-                ));
-                continue;
-            };
-            let send = &h[s.op];
-            if s.conn != op.conn {
-                out.push(violation(
-                    "B-ISOLATION",
-                    format!(
-                        "{name} was sent to c{} but retrieved from c{}",
-                        s.conn, op.conn
-                    ),
-                    [s.op, i],
-                ));
-            } else if send.outcome.refused() {
-                let status = send.outcome.status().unwrap_or_default();
-                out.push(violation(
-                    "B-CONCURRENT",
-                    format!("{name} was retrieved although its send was refused with {status}"),
-                    [s.op, i],
-                ));
-            } else if op.ret < send.invoke {
-                out.push(violation(
-                    "B-CONCURRENT",
-                    format!("{name} was retrieved before its send began"),
-                    [s.op, i],
-                ));
-            } else if !keep {
-                seen.entry(m.as_str()).or_default().push((i, pos));
-            }
-        }
-    }
-    seen
-}
-
-/// Sent messages in send order: (ciphertext, sent).
-fn in_send_order<'a>(sent: &HashMap<&'a str, Sent<'a>>) -> Vec<(&'a str, Sent<'a>)> {
-    let mut order: Vec<(&str, Sent<'_>)> = sent.iter().map(|(m, s)| (*m, *s)).collect();
-    order.sort_by_key(|(_, s)| (s.op, s.pos));
-    order
-}
-
-fn duplicates(
-    h: &[Op],
-    sent: &HashMap<&str, Sent<'_>>,
-    seen: &HashMap<&str, Vec<(usize, usize)>>,
-    nonce: &str,
-    out: &mut Vec<Violation>,
-) {
-    for (m, s) in in_send_order(sent) {
-        let Some(places) = seen.get(m) else { continue };
-        if places.len() > 1 {
-            let list: Vec<String> = places.iter().map(|(r, _)| format!("#{r}")).collect();
-            let how = if h[s.op].outcome.succeeded() {
-                ""
-            } else {
-                " (its send had no answer, so at most once)"
-            };
-            out.push(violation(
-                "B-CONCURRENT",
-                format!(
-                    "{} was retrieved {} times ({}){how}",
-                    label(nonce, m),
-                    places.len(),
-                    list.join(", ")
-                ),
-                [s.op, places[0].0, places[1].0],
-            ));
-        }
-    }
-}
-
-fn reorders(
-    h: &[Op],
-    sent: &HashMap<&str, Sent<'_>>,
-    seen: &HashMap<&str, Vec<(usize, usize)>>,
-    nonce: &str,
-    out: &mut Vec<Violation>,
-) {
-    let mut by_sender: BTreeMap<(usize, &str), Vec<(&str, Sent<'_>)>> = BTreeMap::new();
-    for (m, s) in in_send_order(sent) {
-        by_sender.entry((s.conn, s.actor)).or_default().push((m, s));
-    }
-    'senders: for list in by_sender.values() {
-        for (k, &(a, sa)) in list.iter().enumerate() {
-            let Some(&(ra, qa)) = seen.get(a).and_then(|v| v.first()) else {
-                continue;
-            };
-            for &(b, sb) in &list[k + 1..] {
-                let ordered = (sa.op == sb.op && sa.pos < sb.pos)
-                    || (h[sa.op].outcome.succeeded() && h[sa.op].ret < h[sb.op].invoke);
-                if !ordered {
-                    continue;
-                }
-                let Some(&(rb, qb)) = seen.get(b).and_then(|v| v.first()) else {
-                    continue;
-                };
-                let b_first = (ra == rb && qb < qa) || h[rb].ret < h[ra].invoke;
-                if b_first {
-                    out.push(violation(
-                        "B-CONCURRENT",
-                        format!(
-                            "{} was sent before {} but retrieved after it",
-                            label(nonce, a),
-                            label(nonce, b)
-                        ),
-                        [sa.op, sb.op, ra, rb],
-                    ));
-                    continue 'senders;
-                }
-            }
-        }
-    }
-}
-
-/// Acknowledged messages never retrieved, per connection, on connections whose final drain
-/// came back empty; removing retrievals without an answer excuse up to their `pageSize`.
-fn losses(
-    h: &[Op],
-    sent: &HashMap<&str, Sent<'_>>,
-    seen: &HashMap<&str, Vec<(usize, usize)>>,
-    nonce: &str,
-    out: &mut Vec<Violation>,
-) {
-    let conns: BTreeSet<usize> = h.iter().map(|op| op.conn).collect();
-    for conn in conns {
-        let drained = h.iter().rposition(|op| {
-            op.conn == conn && matches!(&op.action, Action::Retrieve { keep: false, .. })
-        });
-        let Some(last) = drained else { continue };
-        let empty =
-            matches!(&h[last].action, Action::Retrieve { got: Some(g), .. } if g.is_empty());
-        if !empty {
-            continue;
-        }
-        let allowance: usize = h
-            .iter()
-            .filter(|op| op.conn == conn)
-            .map(|op| match &op.action {
-                Action::Retrieve {
-                    keep: false,
-                    page,
-                    got: None,
-                } => *page,
-                _ => 0,
-            })
-            .sum();
-        let lost: Vec<(&str, Sent<'_>)> = in_send_order(sent)
-            .into_iter()
-            .filter(|(m, s)| s.conn == conn && h[s.op].outcome.succeeded() && !seen.contains_key(m))
-            .collect();
-        if lost.len() > allowance {
-            let (m, s) = lost[0];
-            let more = if lost.len() > 1 {
-                format!(" ({} acknowledged messages in all)", lost.len())
-            } else {
-                String::new()
-            };
-            let excuse = if allowance > 0 {
-                format!("; retrievals without an answer excuse at most {allowance}")
-            } else {
-                String::new()
-            };
-            out.push(violation(
-                "B-CONCURRENT",
-                format!(
-                    "{} was acknowledged but never retrieved{more}{excuse}",
-                    label(nonce, m)
-                ),
-                [s.op, last],
-            ));
         }
     }
 }
@@ -584,18 +389,6 @@ mod tests {
     }
 
     #[test]
-    fn overlapping_retrievals_may_be_served_in_either_order() {
-        let h = vec![
-            send(0, (0, 1), &[0], ok(200)),
-            send(0, (2, 3), &[1], ok(200)),
-            got((4, 9), &[(0, 1)]),
-            got((5, 8), &[(0, 0)]),
-            got((10, 11), &[]),
-        ];
-        assert_eq!(check(&h, N), vec![]);
-    }
-
-    #[test]
     fn a_duplicate_is_shown_with_its_send_and_both_retrievals() {
         let mut h = good();
         h[5] = got((90, 120), &[(0, 2), (0, 1)]);
@@ -610,13 +403,6 @@ mod tests {
         assert_eq!(v[0].ops, vec![0, 4, 5]);
         let shown = super::super::history::render(&h, &v[0].ops, N);
         assert!(shown.contains("#5 0.090ms..0.120ms retriever 0 c0: retrieve pageSize 4 from RU0, signed RK0 returned [c0.s0#2, c0.s0#1] -> 200"), "{shown}");
-    }
-
-    #[test]
-    fn kept_messages_do_not_count_as_duplicates() {
-        let mut h = good();
-        h.insert(3, got_v((61, 62), &[(0, 1)], 0, 0, true));
-        assert_eq!(check(&h, N), vec![]);
     }
 
     #[test]
@@ -635,16 +421,6 @@ mod tests {
     }
 
     #[test]
-    fn losses_are_not_judged_without_a_final_empty_drain() {
-        let mut h = good();
-        h[4] = got((70, 100), &[]);
-        h.pop();
-        h.push(got((130, 140), &[(0, 2)]));
-        h[5] = got((90, 120), &[]);
-        assert_eq!(rules(&h), Vec::<String>::new());
-    }
-
-    #[test]
     fn an_unanswered_retrieval_excuses_at_most_its_page() {
         let mut h = good();
         h[4] = no_answer_retrieval((70, 100));
@@ -655,32 +431,6 @@ mod tests {
             got((4, 5), &[]),
         ];
         assert_eq!(rules(&h), vec!["B-CONCURRENT"]);
-    }
-
-    #[test]
-    fn reorders_within_a_batch_and_across_sends_are_found() {
-        let mut h = good();
-        h[2] = got((20, 60), &[(1, 0)]);
-        h[4] = got((70, 100), &[(0, 1), (0, 0)]);
-        let v = check(&h, N);
-        assert_eq!(v.len(), 1, "{v:?}");
-        assert!(
-            v[0].what.contains("c0.s0#0 was sent before c0.s0#1"),
-            "{}",
-            v[0].what
-        );
-        assert_eq!(v[0].ops, vec![0, 4]);
-
-        let h = vec![
-            send(0, (0, 1), &[0], ok(200)),
-            send(0, (2, 3), &[1], ok(200)),
-            got((4, 5), &[(0, 1)]),
-            got((6, 7), &[(0, 0)]),
-            got((8, 9), &[]),
-        ];
-        let v = check(&h, N);
-        assert_eq!(v.len(), 1, "{v:?}");
-        assert_eq!(v[0].ops, vec![0, 1, 2, 3]);
     }
 
     #[test]
@@ -846,5 +596,38 @@ mod tests {
         let mut h = good();
         h[2].problem = Some(("S-RETR-PAGE".into(), "5 messages for pageSize 4".into()));
         assert_eq!(rules(&h), vec!["S-RETR-PAGE"]);
+    }
+
+    #[test]
+    fn operations_are_seen_by_the_queue_checker_as_done_refused_or_unknown() {
+        use crate::engine::history::{Action as Q, Effect};
+        let effect = |o: Outcome| send(0, (0, 1), &[0], o).queue_op().effect;
+        assert_eq!(effect(ok(200)), Effect::Done);
+        assert_eq!(effect(ok(429)), Effect::Refused("429".into()));
+        assert_eq!(effect(ok(503)), Effect::Unknown);
+        assert_eq!(effect(lost()), Effect::Unknown);
+        let mut u = update((0, 10), &[(Cred::Rk, 0)], None, ok(200));
+        u.conn = 2;
+        let q = u.queue_op();
+        assert_eq!((q.action, q.queue, q.invoke, q.ret), (Q::Other, 2, 0, 10));
+        assert_eq!(queue_rule(Kind::CrossQueue), "B-ISOLATION");
+        assert_eq!(queue_rule(Kind::Loss), "B-CONCURRENT");
+    }
+
+    #[test]
+    fn a_send_with_a_5xx_may_have_stored_its_messages_once() {
+        let h = vec![
+            send(0, (0, 1), &[0], ok(503)),
+            got((2, 3), &[(0, 0)]),
+            got((4, 5), &[]),
+        ];
+        assert_eq!(rules(&h), vec!["B-NO-5XX"]);
+        let h = vec![
+            send(0, (0, 1), &[0], ok(503)),
+            got((2, 3), &[(0, 0)]),
+            got((4, 5), &[(0, 0)]),
+            got((6, 7), &[]),
+        ];
+        assert_eq!(rules(&h), vec!["B-NO-5XX", "B-CONCURRENT"]);
     }
 }

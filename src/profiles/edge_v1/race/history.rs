@@ -1,10 +1,16 @@
-//! The history a race records: who did what to which connection, with which key and URI
-//! versions, when it was invoked and when it returned, and what came back.
+//! The history edge-v1 records under concurrency (`edgecheck race` and the scripted
+//! concurrency probe): who did what to which connection, with which key and URI versions,
+//! when it was invoked and when it returned, and what came back.
 //!
-//! Times are microseconds since the start of the round, taken from one monotonic clock, so
-//! "A returned before B was invoked" is a plain comparison.
+//! Times are microseconds since the start of the history, taken from one monotonic clock, so
+//! "A returned before B was invoked" is a plain comparison. [`Op::queue_op`] is what the
+//! protocol-neutral queue checker ([`crate::engine::history`]) sees of an operation, and
+//! [`Names`] how it shows ciphertexts and connections.
 
 use serde::Serialize;
+
+use crate::client::{Exchange, TransportError};
+use crate::engine::history as queues;
 
 /// A credential a party holds: a key or a URI, recipient or sender side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -89,6 +95,17 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// How an exchange ended: its status, or why there was none.
+    pub fn of(ex: &Exchange) -> Outcome {
+        match &ex.response {
+            Ok(r) => Outcome::Status { status: r.status },
+            Err(e) => Outcome::NoAnswer {
+                reason: e.to_string(),
+                timeout: matches!(e, TransportError::Timeout),
+            },
+        }
+    }
+
     /// The status, when there was one.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -137,8 +154,56 @@ pub struct Op {
     pub exchange: String,
 }
 
-/// How ciphertexts are shown: the race writes `<nonce>:c<conn>.s<sender>#<seq>` in base64;
-/// anything else is shown by its first characters.
+impl Op {
+    /// The operation as the queue checker sees it: connections are queues, ciphertexts are
+    /// tokens, updates move none; a 2xx is done, a 4xx refused, anything else unknown.
+    pub fn queue_op(&self) -> queues::Op {
+        let action = match &self.action {
+            Action::Send { msgs } => queues::Action::Send {
+                tokens: msgs.clone(),
+            },
+            Action::Retrieve { page, keep, got } => queues::Action::Retrieve {
+                page: *page,
+                keep: *keep,
+                got: got.clone(),
+            },
+            Action::Update { .. } => queues::Action::Other,
+        };
+        let effect = match self.outcome.status() {
+            _ if self.outcome.succeeded() => queues::Effect::Done,
+            Some(status) if self.outcome.refused() => queues::Effect::Refused(status.to_string()),
+            _ => queues::Effect::Unknown,
+        };
+        queues::Op {
+            actor: self.actor.clone(),
+            queue: self.conn,
+            invoke: self.invoke,
+            ret: self.ret,
+            action,
+            effect,
+        }
+    }
+}
+
+/// How the queue checker names things in an edge-v1 history: ciphertexts by [`label`],
+/// connections as `c0`, `c1`, ...
+pub struct Names<'a> {
+    /// The history's ciphertext prefix.
+    pub nonce: &'a str,
+}
+
+impl queues::Naming for Names<'_> {
+    fn token(&self, token: &str) -> String {
+        label(self.nonce, token)
+    }
+
+    fn queue(&self, queue: usize) -> String {
+        format!("c{queue}")
+    }
+}
+
+/// How ciphertexts are shown: histories write `<nonce>:c<conn>.s<sender>#<seq>` in base64
+/// ([`ciphertext`]); anything else is shown by its first characters.
 pub fn label(nonce: &str, msg: &str) -> String {
     if let Ok(bytes) = crate::profiles::edge_v1::wire::unb64(msg) {
         if let Ok(text) = std::str::from_utf8(&bytes) {
@@ -154,6 +219,18 @@ pub fn label(nonce: &str, msg: &str) -> String {
 /// The ciphertext of message `seq` of sender `sender` on connection `conn`.
 pub fn ciphertext(nonce: &str, conn: usize, sender: usize, seq: usize) -> String {
     crate::profiles::edge_v1::wire::b64(format!("{nonce}:c{conn}.s{sender}#{seq}"))
+}
+
+/// The request line and how it ended, for reports: `POST /c/x/messages -> 200`.
+pub fn exchange_line(ex: &Exchange, outcome: &Outcome) -> String {
+    let end = outcome
+        .status()
+        .map_or_else(|| "no answer".to_string(), |s| s.to_string());
+    format!(
+        "{} {} -> {end}",
+        ex.request.method,
+        ex.request.request_target()
+    )
 }
 
 fn ms(us: u64) -> String {

@@ -4,8 +4,12 @@
 //! of requests, while a rotator replaces keys and URIs and disables and enables the
 //! connection at random points of the senders' progress, and probes every credential it
 //! replaced. Every request is recorded with its invoke and return times ([`history`]); the
-//! history is then checked against the binding ([`check`]) and a violation is reported with
+//! history is then checked against the binding ([`check()`]) and a violation is reported with
 //! the few operations that show it.
+//!
+//! [`history`] and [`check`](mod@check) are edge-v1's side of the engine's queue checker
+//! ([`crate::engine::history`]); the scripted concurrency probe records and checks its
+//! histories with them too.
 
 pub mod check;
 pub mod history;

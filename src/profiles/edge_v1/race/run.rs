@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use url::Url;
 
-use super::history::{ciphertext, Action, Cred, Op, Outcome, Used};
+use super::history::{ciphertext, exchange_line, Action, Cred, Op, Outcome, Used};
 use crate::client::{Client, Exchange, Request};
 use crate::profiles::edge_v1::sign::{self, Key, KeyPool};
 use crate::profiles::edge_v1::wire::{self, CreateResponse, RetrieveResponse, UpdateResponse};
@@ -101,21 +101,8 @@ impl Shared {
     async fn exec(&self, p: Planned, action: Action) -> (Op, Exchange) {
         let ex = self.env.client.execute(p.request).await;
         let ret = self.now();
-        let outcome = match &ex.response {
-            Ok(r) => Outcome::Status { status: r.status },
-            Err(e) => Outcome::NoAnswer {
-                reason: e.to_string(),
-                timeout: matches!(e, crate::client::TransportError::Timeout),
-            },
-        };
-        let line = format!(
-            "{} {} -> {}",
-            ex.request.method,
-            ex.request.request_target(),
-            outcome
-                .status()
-                .map_or_else(|| "no answer".to_string(), |s| s.to_string())
-        );
+        let outcome = Outcome::of(&ex);
+        let line = exchange_line(&ex, &outcome);
         let op = Op {
             actor: p.actor,
             conn: p.conn,
@@ -528,13 +515,7 @@ async fn update(sh: &Shared, conn: usize, change: Change) -> (Op, Vec<(Cred, u32
     let ex = sh.env.client.execute(planned.request).await;
     let mut st = sh.state(conn);
     let ret = sh.now();
-    let outcome = match &ex.response {
-        Ok(r) => Outcome::Status { status: r.status },
-        Err(e) => Outcome::NoAnswer {
-            reason: e.to_string(),
-            timeout: matches!(e, crate::client::TransportError::Timeout),
-        },
-    };
+    let outcome = Outcome::of(&ex);
     let mut problem = None;
     if outcome.succeeded() {
         let body = ex
@@ -587,9 +568,6 @@ async fn update(sh: &Shared, conn: usize, change: Change) -> (Op, Vec<(Cred, u32
         }
     }
     drop(st);
-    let status = outcome
-        .status()
-        .map_or_else(|| "no answer".to_string(), |s| s.to_string());
     let op = Op {
         actor: planned.actor,
         conn,
@@ -599,7 +577,7 @@ async fn update(sh: &Shared, conn: usize, change: Change) -> (Op, Vec<(Cred, u32
         action,
         outcome: outcome.clone(),
         problem,
-        exchange: format!("PUT {} -> {status}", ex.request.request_target()),
+        exchange: exchange_line(&ex, &outcome),
     };
     let retired = if outcome.succeeded() && op.problem.is_none() {
         retires

@@ -1,14 +1,15 @@
-//! B-CONCURRENT: concurrent senders and removing retrievers on one connection, and the checker
-//! of the history they record.
+//! B-CONCURRENT: concurrent senders and removing retrievers on one connection.
 //!
 //! The model is sequential, so these requests bypass it: the probe signs and sends them itself
-//! and records every operation with a logical start and end time. The checker then needs only
-//! the history: every acknowledged message retrieved exactly once, each sender's order kept,
-//! nothing retrieved that was never sent (or that was refused), timed-out sends at most once.
+//! and records every operation in an edge-v1 history ([`race::history`]), with invoke and return
+//! times from one strictly increasing clock. The history is then judged by the checker that
+//! `edgecheck race` uses ([`race::check`], over the engine's queue checker): every
+//! acknowledged message retrieved exactly once, each sender's order kept, nothing retrieved
+//! that was never sent (or that was refused), sends without an answer at most once.
 
-use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::{json, Value};
 use url::Url;
@@ -16,317 +17,18 @@ use url::Url;
 use super::{arg_u64, failure, plain};
 use crate::client::{Client, Exchange, Request, TransportError};
 use crate::engine::event::Verdict;
-use crate::profiles::edge_v1::case::{Op, Step};
+use crate::profiles::edge_v1::case::{Op as StepOp, Step};
 use crate::profiles::edge_v1::model::Endpoint;
+use crate::profiles::edge_v1::race::{
+    self,
+    history::{ciphertext, exchange_line, render_op, Action, Cred, Op, Outcome, Used},
+};
 use crate::profiles::edge_v1::runner::{CaseRun, StepFailure};
 use crate::profiles::edge_v1::sign::{self, Key};
 use crate::profiles::edge_v1::wire::{self, RetrieveResponse};
 
-/// The rule this module checks.
-const RULE: &str = "B-CONCURRENT";
-
-/// Identity of a sent message: its sender and its place in that sender's sequence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Tag {
-    /// Index of the sender.
-    pub sender: usize,
-    /// Position in the sender's sequence, from 0.
-    pub seq: usize,
-}
-
-/// What the answer to a send says about its messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendOutcome {
-    /// 200: every message is stored.
-    Acked,
-    /// A refusal (4xx): nothing may be stored.
-    Refused(u16),
-    /// No usable answer (timeout, 5xx): each message may be stored at most once.
-    Indeterminate,
-}
-
-/// One operation of a history.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OpKind {
-    /// A send of these messages, in array order.
-    Send {
-        /// The messages with their ciphertexts.
-        msgs: Vec<(Tag, String)>,
-        /// What the answer said.
-        outcome: SendOutcome,
-    },
-    /// A removing retrieval with this `pageSize`.
-    Retrieve {
-        /// `pageSize` sent.
-        limit: usize,
-        /// The ciphertexts returned, in order; `None` when there was no usable answer.
-        got: Option<Vec<String>>,
-    },
-}
-
-/// An operation with who made it and when (logical clock ticks, shared by all actors).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HistOp {
-    /// `sender 2`, `retriever 0`, `drain`.
-    pub actor: String,
-    /// Tick taken just before the request was sent.
-    pub start: u64,
-    /// Tick taken just after the answer (or its absence) was known.
-    pub end: u64,
-    /// What it was.
-    pub kind: OpKind,
-}
-
-/// The kinds of violation of B-CONCURRENT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ViolationKind {
-    /// A message nobody sent, one of a refused send, or one retrieved before it was sent.
-    Phantom,
-    /// A message retrieved more than once.
-    Duplicate,
-    /// A sender's later message retrieved before its earlier one.
-    Reorder,
-    /// An acknowledged message never retrieved.
-    Loss,
-}
-
-/// One violation, with the smallest slice of the history that shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    /// Which kind.
-    pub kind: ViolationKind,
-    /// What happened, in one line.
-    pub what: String,
-    /// Indices of the operations that show it, in history order.
-    pub ops: Vec<usize>,
-}
-
-fn violation(kind: ViolationKind, what: String, ops: impl IntoIterator<Item = usize>) -> Violation {
-    let ops: BTreeSet<usize> = ops.into_iter().collect();
-    Violation {
-        kind,
-        what,
-        ops: ops.into_iter().collect(),
-    }
-}
-
-/// How a message is shown in reports: `s1#4`, or the start of an unknown ciphertext.
-fn label(tags: &HashMap<&str, Tag>, msg: &str) -> String {
-    match tags.get(msg) {
-        Some(t) => format!("s{}#{}", t.sender, t.seq),
-        None => format!("unknown {:?}", msg.chars().take(16).collect::<String>()),
-    }
-}
-
-/// A sent message as the checker sees it.
-#[derive(Debug, Clone, Copy)]
-struct SentMsg<'a> {
-    msg: &'a str,
-    /// Index of its send in the history.
-    send: usize,
-    /// Position in that send.
-    pos: usize,
-    tag: Tag,
-    outcome: SendOutcome,
-}
-
-impl SentMsg<'_> {
-    /// Whether `self` was stored before `later` could be: same send and earlier in it, or
-    /// acknowledged before the send of `later` began.
-    fn precedes(&self, later: &SentMsg<'_>, h: &[HistOp]) -> bool {
-        (self.send == later.send && self.pos < later.pos)
-            || (self.outcome == SendOutcome::Acked && h[self.send].end < h[later.send].start)
-    }
-}
-
-/// Every violation of B-CONCURRENT in `h`, phantoms first, then duplicates, reorders, losses.
-///
-/// A sender's messages are ordered when they share a send (array order) or when the send of
-/// the first was acknowledged before the send of the second began. A retrieval comes strictly
-/// before another when it ended before the other began; overlapping retrievals may have been
-/// served in either order.
-pub fn check(h: &[HistOp]) -> Vec<Violation> {
-    use ViolationKind::*;
-    // Every sent message in send order (the first send wins if a ciphertext repeats).
-    let mut order: Vec<SentMsg<'_>> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    let mut tags: HashMap<&str, Tag> = HashMap::new();
-    for (i, op) in h.iter().enumerate() {
-        if let OpKind::Send { msgs, outcome } = &op.kind {
-            for (pos, (tag, m)) in msgs.iter().enumerate() {
-                if !index.contains_key(m.as_str()) {
-                    index.insert(m, order.len());
-                    tags.insert(m, *tag);
-                    order.push(SentMsg {
-                        msg: m,
-                        send: i,
-                        pos,
-                        tag: *tag,
-                        outcome: *outcome,
-                    });
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    // Where each sent message was retrieved: (retrieval op, position in it).
-    let mut seen: HashMap<&str, Vec<(usize, usize)>> = HashMap::new();
-    for (i, op) in h.iter().enumerate() {
-        let OpKind::Retrieve { got: Some(got), .. } = &op.kind else {
-            continue;
-        };
-        for (pos, m) in got.iter().enumerate() {
-            let m = m.as_str();
-            let Some(sent) = index.get(m).map(|&k| order[k]) else {
-                out.push(violation(
-                    Phantom,
-                    format!("{} was retrieved but never sent", label(&tags, m)),
-                    [i],
-                ));
-                continue;
-            };
-            if let SendOutcome::Refused(code) = sent.outcome {
-                out.push(violation(
-                    Phantom,
-                    format!(
-                        "{} was retrieved although its send was refused with {code}",
-                        label(&tags, m)
-                    ),
-                    [sent.send, i],
-                ));
-                continue;
-            }
-            if op.end < h[sent.send].start {
-                out.push(violation(
-                    Phantom,
-                    format!("{} was retrieved before it was sent", label(&tags, m)),
-                    [sent.send, i],
-                ));
-            }
-            seen.entry(m).or_default().push((i, pos));
-        }
-    }
-    for sent in &order {
-        if let Some(places) = seen.get(sent.msg).filter(|p| p.len() > 1) {
-            let list: Vec<String> = places.iter().map(|(r, _)| format!("op {r}")).collect();
-            out.push(violation(
-                Duplicate,
-                format!(
-                    "{} was retrieved {} times ({})",
-                    label(&tags, sent.msg),
-                    places.len(),
-                    list.join(", ")
-                ),
-                [sent.send, places[0].0, places[1].0],
-            ));
-        }
-    }
-    // Reorders: of two ordered messages of one sender, the later must not come out first.
-    let first_seen = |m: &str| seen.get(m).and_then(|v| v.first()).copied();
-    let mut senders: Vec<usize> = order.iter().map(|m| m.tag.sender).collect();
-    senders.sort_unstable();
-    senders.dedup();
-    'senders: for sender in senders {
-        let list: Vec<&SentMsg<'_>> = order.iter().filter(|m| m.tag.sender == sender).collect();
-        for (k, a) in list.iter().enumerate() {
-            let Some((ra, qa)) = first_seen(a.msg) else {
-                continue;
-            };
-            for b in &list[k + 1..] {
-                let Some((rb, qb)) = first_seen(b.msg).filter(|_| a.precedes(b, h)) else {
-                    continue;
-                };
-                if (ra == rb && qb < qa) || h[rb].end < h[ra].start {
-                    out.push(violation(
-                        Reorder,
-                        format!(
-                            "{} was sent before {} but retrieved after it",
-                            label(&tags, a.msg),
-                            label(&tags, b.msg)
-                        ),
-                        [a.send, b.send, ra, rb],
-                    ));
-                    continue 'senders;
-                }
-            }
-        }
-    }
-    // Losses: acknowledged messages never retrieved, beyond what unanswered retrievals may
-    // have removed (at most their pageSize each).
-    let allowance: usize = h
-        .iter()
-        .map(|op| match &op.kind {
-            OpKind::Retrieve { limit, got: None } => *limit,
-            _ => 0,
-        })
-        .sum();
-    let lost: Vec<&SentMsg<'_>> = order
-        .iter()
-        .filter(|m| m.outcome == SendOutcome::Acked && !seen.contains_key(m.msg))
-        .collect();
-    if let Some(first) = lost.first().filter(|_| lost.len() > allowance) {
-        let last_empty = h.iter().rposition(
-            |op| matches!(&op.kind, OpKind::Retrieve { got: Some(g), .. } if g.is_empty()),
-        );
-        let more = if lost.len() > 1 {
-            format!(" ({} acknowledged messages in all)", lost.len())
-        } else {
-            String::new()
-        };
-        let excuse = if allowance > 0 {
-            format!("; unanswered retrievals excuse at most {allowance}")
-        } else {
-            String::new()
-        };
-        out.push(violation(
-            Loss,
-            format!(
-                "{} was acknowledged but never retrieved{more}{excuse}",
-                label(&tags, first.msg)
-            ),
-            std::iter::once(first.send).chain(last_empty),
-        ));
-    }
-    out
-}
-
-/// The operations `ops` of a history, one line each.
-pub fn render(h: &[HistOp], ops: &[usize]) -> String {
-    let mut tags: HashMap<&str, Tag> = HashMap::new();
-    for op in h {
-        if let OpKind::Send { msgs, .. } = &op.kind {
-            for (t, m) in msgs {
-                tags.entry(m).or_insert(*t);
-            }
-        }
-    }
-    let lines: Vec<String> = ops
-        .iter()
-        .filter_map(|&i| h.get(i).map(|op| (i, op)))
-        .map(|(i, op)| {
-            let what = match &op.kind {
-                OpKind::Send { msgs, outcome } => {
-                    let m: Vec<String> = msgs.iter().map(|(_, m)| label(&tags, m)).collect();
-                    let answer = match outcome {
-                        SendOutcome::Acked => "200".to_string(),
-                        SendOutcome::Refused(c) => c.to_string(),
-                        SendOutcome::Indeterminate => "no answer".to_string(),
-                    };
-                    format!("send [{}] -> {answer}", m.join(", "))
-                }
-                OpKind::Retrieve { limit, got } => match got {
-                    Some(g) => {
-                        let m: Vec<String> = g.iter().map(|m| label(&tags, m)).collect();
-                        format!("retrieve pageSize {limit} -> [{}]", m.join(", "))
-                    }
-                    None => format!("retrieve pageSize {limit} -> no answer"),
-                },
-            };
-            format!("op {i} ({}, t{}..t{}): {what}", op.actor, op.start, op.end)
-        })
-        .collect();
-    lines.join("; ")
-}
+/// The connection's index in the history (the probe uses one).
+const CONN: usize = 0;
 
 /// Probe arguments, each bounded so that a case file cannot ask for an unbounded run.
 #[derive(Debug, Clone, Copy)]
@@ -382,31 +84,70 @@ impl Plan {
     }
 }
 
+/// A clock in microseconds whose every reading is later than the one before, so that of two
+/// readings the earlier-taken one is always the smaller.
+struct Clock {
+    start: Instant,
+    last: AtomicU64,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            start: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        let t = self.start.elapsed().as_micros() as u64;
+        let next = |prev: u64| t.max(prev + 1);
+        let prev = self
+            .last
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |p| Some(next(p)))
+            .unwrap_or_else(|p| p);
+        next(prev)
+    }
+}
+
 /// What every task shares.
 #[derive(Clone)]
 struct Shared {
     client: Client,
-    clock: Arc<AtomicU64>,
+    clock: Arc<Clock>,
     cid: String,
 }
 
 impl Shared {
-    fn tick(&self) -> u64 {
-        self.clock.fetch_add(1, Ordering::SeqCst)
-    }
-
-    /// Send `req` and record it with its ticks.
-    async fn timed(&self, req: Request) -> (u64, u64, Exchange) {
-        let start = self.tick();
+    /// Send `req` and record the operation it is, with its times and outcome.
+    async fn timed(&self, req: Request, actor: String, used: Used, action: Action) -> Record {
+        let invoke = self.clock.now();
         let ex = self.client.execute(req).await;
-        let end = self.tick();
-        (start, end, ex)
+        let ret = self.clock.now();
+        let outcome = Outcome::of(&ex);
+        let op = Op {
+            actor,
+            conn: CONN,
+            invoke,
+            ret,
+            used,
+            action,
+            exchange: exchange_line(&ex, &outcome),
+            outcome,
+            problem: None,
+        };
+        Record {
+            op,
+            ex,
+            problem: None,
+        }
     }
 }
 
-/// One recorded operation with its exchange, and the rule its answer broke outright, if any.
+/// One recorded operation with its exchange, and the rule its answer broke outright, if any
+/// (rule, expected, actual).
 struct Record {
-    op: HistOp,
+    op: Op,
     ex: Exchange,
     problem: Option<(&'static str, String, String)>,
 }
@@ -434,11 +175,6 @@ fn json_request(method: &str, url: &Url, body: &Value, key: Option<&Key>) -> Req
     req
 }
 
-/// A ciphertext that names its sender and place (opaque to the server, readable in reports).
-fn ciphertext(nonce: &str, t: Tag) -> String {
-    wire::b64(format!("{nonce}:s{}#{}", t.sender, t.seq))
-}
-
 async fn sender_task(
     sh: Shared,
     url: Url,
@@ -448,48 +184,37 @@ async fn sender_task(
     nonce: String,
     left: Arc<AtomicUsize>,
 ) -> Vec<Record> {
+    let used = Used {
+        key: key.as_ref().map(|_| (Cred::Sk, 0)),
+        uri: (Cred::Su, 0),
+    };
     let mut out = Vec::new();
     let mut seq = 0;
     for size in batches {
-        let msgs: Vec<(Tag, String)> = (seq..seq + size)
-            .map(|s| {
-                let t = Tag { sender, seq: s };
-                (t, ciphertext(&nonce, t))
-            })
+        let msgs: Vec<String> = (seq..seq + size)
+            .map(|q| ciphertext(&nonce, CONN, sender, q))
             .collect();
         seq += size;
-        let list: Vec<Value> = msgs.iter().map(|(_, m)| json!({ "msg": m })).collect();
+        let list: Vec<Value> = msgs.iter().map(|m| json!({ "msg": m })).collect();
         let body = json!({ "connectionID": sh.cid, "messages": list });
         let req = json_request("POST", &url, &body, key.as_deref());
-        let (start, end, ex) = sh.timed(req).await;
-        let (outcome, problem) = match &ex.response {
-            Ok(r) if r.status == 200 => (SendOutcome::Acked, None),
+        let mut rec = sh
+            .timed(req, format!("sender {sender}"), used, Action::Send { msgs })
+            .await;
+        rec.problem = match &rec.ex.response {
             // B-QUOTA: a server may cap the queue; nothing of that send is stored.
-            Ok(r) if r.status == 429 => (SendOutcome::Refused(429), None),
-            Ok(r) if r.status >= 500 => (
-                SendOutcome::Indeterminate,
-                Some(("B-NO-5XX", "no 5xx".to_string(), r.status.to_string())),
-            ),
-            Ok(r) => (
-                SendOutcome::Refused(r.status),
-                Some((
-                    "S-SEND-200",
-                    "200 for a correct send".to_string(),
-                    r.status.to_string(),
-                )),
-            ),
-            Err(_) => (SendOutcome::Indeterminate, None),
+            Ok(r) if r.status == 200 || r.status == 429 => None,
+            Ok(r) if r.status >= 500 => {
+                Some(("B-NO-5XX", "no 5xx".to_string(), r.status.to_string()))
+            }
+            Ok(r) => Some((
+                "S-SEND-200",
+                "200 for a correct send".to_string(),
+                r.status.to_string(),
+            )),
+            Err(_) => None,
         };
-        out.push(Record {
-            op: HistOp {
-                actor: format!("sender {sender}"),
-                start,
-                end,
-                kind: OpKind::Send { msgs, outcome },
-            },
-            ex,
-            problem,
-        });
+        out.push(rec);
     }
     left.fetch_sub(1, Ordering::SeqCst);
     out
@@ -498,8 +223,18 @@ async fn sender_task(
 /// One removing retrieval, recorded.
 async fn retrieve_once(sh: &Shared, url: &Url, key: &Key, page: usize, actor: &str) -> Record {
     let body = json!({ "connectionID": sh.cid, "pageSize": page });
-    let (start, end, ex) = sh.timed(json_request("POST", url, &body, Some(key))).await;
-    let (got, problem) = match &ex.response {
+    let used = Used {
+        key: Some((Cred::Rk, 0)),
+        uri: (Cred::Ru, 0),
+    };
+    let unread = Action::Retrieve {
+        page,
+        keep: false,
+        got: None,
+    };
+    let req = json_request("POST", url, &body, Some(key));
+    let mut rec = sh.timed(req, actor.to_string(), used, unread).await;
+    let (got, problem) = match &rec.ex.response {
         Ok(r) if r.status == 200 => match RetrieveResponse::from_body(&r.body) {
             Ok(rr) if rr.messages.len() > page => (
                 Some(rr.messages.into_iter().map(|m| m.msg).collect()),
@@ -529,16 +264,18 @@ async fn retrieve_once(sh: &Shared, url: &Url, key: &Key, page: usize, actor: &s
         ),
         Err(_) => (None, None),
     };
-    Record {
-        op: HistOp {
-            actor: actor.to_string(),
-            start,
-            end,
-            kind: OpKind::Retrieve { limit: page, got },
-        },
-        ex,
-        problem,
-    }
+    rec.op.action = Action::Retrieve {
+        page,
+        keep: false,
+        got,
+    };
+    rec.problem = problem;
+    rec
+}
+
+/// Whether a retrieval came back with an empty page.
+fn empty(op: &Op) -> bool {
+    matches!(&op.action, Action::Retrieve { got: Some(g), .. } if g.is_empty())
 }
 
 async fn retriever_task(
@@ -554,7 +291,7 @@ async fn retriever_task(
     for _ in 0..plan.budget {
         let senders_done = left.load(Ordering::SeqCst) == 0;
         let rec = retrieve_once(&sh, &url, &key, plan.page, &actor).await;
-        let empty = matches!(&rec.op.kind, OpKind::Retrieve { got: Some(g), .. } if g.is_empty());
+        let empty = empty(&rec.op);
         out.push(rec);
         if empty && senders_done {
             break;
@@ -576,10 +313,10 @@ pub(super) async fn concurrent(
 ) -> Result<(), StepFailure> {
     let plan = Plan::from_step(step);
     let conn = "concurrent";
-    run.protocol_step(n, &plain(Op::Create, conn), Endpoint::Create)
+    run.protocol_step(n, &plain(StepOp::Create, conn), Endpoint::Create)
         .await?;
     let sk = if plan.secured {
-        let mut s = plain(Op::Update, conn);
+        let mut s = plain(StepOp::Update, conn);
         s.sender = Some(format!("{conn}.sk"));
         run.protocol_step(n, &s, Endpoint::Update).await?;
         Some(run.key(&format!("{conn}.sk")))
@@ -600,7 +337,7 @@ pub(super) async fn concurrent(
     let (ru_msgs, su_msgs) = (messages_url(ru), messages_url(su));
     let sh = Shared {
         client: run.ctx.client.clone(),
-        clock: Arc::new(AtomicU64::new(0)),
+        clock: Arc::new(Clock::new()),
         cid: live.cid.clone(),
     };
     let nonce = wire::connection_id();
@@ -646,7 +383,7 @@ pub(super) async fn concurrent(
     let total = plan.senders * plan.per_sender;
     for _ in 0..total + 3 {
         let rec = retrieve_once(&sh, &ru_msgs, &rk, plan.page, "drain").await;
-        let empty = matches!(&rec.op.kind, OpKind::Retrieve { got: Some(g), .. } if g.is_empty());
+        let empty = empty(&rec.op);
         records.push(rec);
         if empty {
             break;
@@ -654,76 +391,20 @@ pub(super) async fn concurrent(
     }
     run.signatures += records
         .iter()
-        .filter(|r| matches!(r.op.kind, OpKind::Retrieve { .. }) || plan.secured)
+        .filter(|r| matches!(r.op.action, Action::Retrieve { .. }) || plan.secured)
         .count();
-    records.sort_by_key(|r| r.op.start);
-    judge(run, n, records)
+    records.sort_by_key(|r| r.op.invoke);
+    judge(run, n, records, &nonce)
 }
 
 /// Turn a finished run into a verdict, keeping the exchanges that show it last.
-fn judge(run: &mut CaseRun<'_>, n: usize, records: Vec<Record>) -> Result<(), StepFailure> {
-    let history: Vec<HistOp> = records.iter().map(|r| r.op.clone()).collect();
-    let unanswered: Vec<usize> = records
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.ex.response.is_err())
-        .map(|(i, _)| i)
-        .collect();
-    let mut result = Ok(());
-    let mut shown: Vec<usize> = Vec::new();
-    if let Some((i, (rule, expected, actual))) = records
-        .iter()
-        .enumerate()
-        .find_map(|(i, r)| r.problem.clone().map(|p| (i, p)))
-    {
-        let what = render(&history, &[i]);
-        result = Err(failure(
-            Verdict::Fail,
-            n,
-            rule,
-            expected,
-            format!("{actual} ({what})"),
-        ));
-        shown.push(i);
-    } else {
-        let violations = check(&history);
-        if let Some(v) = violations.first() {
-            let more = match violations.len() {
-                1 => String::new(),
-                k => format!(" ({} more violations)", k - 1),
-            };
-            result = Err(failure(
-                Verdict::Fail,
-                n,
-                RULE,
-                "every acknowledged message retrieved exactly once, in each sender's order, and nothing else",
-                format!("{}{more}; history: {}", v.what, render(&history, &v.ops)),
-            ));
-            shown = v.ops.clone();
-        } else if let Some(&first) = unanswered.first() {
-            let e = match &records[first].ex.response {
-                Err(e) => e.clone(),
-                Ok(_) => TransportError::Other(String::new()),
-            };
-            let rule = if matches!(e, TransportError::Timeout) {
-                "B-NO-5XX"
-            } else {
-                ""
-            };
-            result = Err(failure(
-                Verdict::Error,
-                n,
-                rule,
-                "an answer to every request",
-                format!(
-                    "{} of {} requests got none (first: {e}); the history held for the rest",
-                    unanswered.len(),
-                    records.len()
-                ),
-            ));
-            shown = unanswered.clone();
-        }
-    }
+fn judge(
+    run: &mut CaseRun<'_>,
+    n: usize,
+    records: Vec<Record>,
+    nonce: &str,
+) -> Result<(), StepFailure> {
+    let (result, shown) = verdict(n, &records, nonce);
     // Keep the exchanges in time order, those that show the verdict last (reports show the end).
     let mut tail = Vec::new();
     for (i, r) in records.into_iter().enumerate() {
@@ -737,210 +418,82 @@ fn judge(run: &mut CaseRun<'_>, n: usize, records: Vec<Record>) -> Result<(), St
     result
 }
 
+/// The verdict on a run's records (in invoke order), and the records that show it: the first
+/// answer that broke a rule outright, else the first violation the history checker finds,
+/// else the requests that got no answer.
+fn verdict(n: usize, records: &[Record], nonce: &str) -> (Result<(), StepFailure>, Vec<usize>) {
+    let history: Vec<Op> = records.iter().map(|r| r.op.clone()).collect();
+    let show = |ops: &[usize]| -> String {
+        ops.iter()
+            .map(|&i| render_op(&history, i, nonce))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if let Some((i, (rule, expected, actual))) = records
+        .iter()
+        .enumerate()
+        .find_map(|(i, r)| r.problem.clone().map(|p| (i, p)))
+    {
+        let what = show(&[i]);
+        let f = failure(
+            Verdict::Fail,
+            n,
+            rule,
+            expected,
+            format!("{actual} ({what})"),
+        );
+        return (Err(f), vec![i]);
+    }
+    let violations = race::check(&history, nonce);
+    if let Some(v) = violations.first() {
+        let more = match violations.len() {
+            1 => String::new(),
+            k => format!(" ({} more violations)", k - 1),
+        };
+        let f = failure(
+            Verdict::Fail,
+            n,
+            &v.rule,
+            "every acknowledged message retrieved exactly once, in each sender's order, and nothing else",
+            format!("{}{more}; history: {}", v.what, show(&v.ops)),
+        );
+        return (Err(f), v.ops.clone());
+    }
+    let unanswered: Vec<usize> = records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.ex.response.is_err())
+        .map(|(i, _)| i)
+        .collect();
+    let Some(&first) = unanswered.first() else {
+        return (Ok(()), Vec::new());
+    };
+    let e = match &records[first].ex.response {
+        Err(e) => e.clone(),
+        Ok(_) => TransportError::Other(String::new()),
+    };
+    let rule = if matches!(e, TransportError::Timeout) {
+        "B-NO-5XX"
+    } else {
+        ""
+    };
+    let f = failure(
+        Verdict::Error,
+        n,
+        rule,
+        "an answer to every request",
+        format!(
+            "{} of {} requests got none (first: {e}); the history held for the rest",
+            unanswered.len(),
+            records.len()
+        ),
+    );
+    (Err(f), unanswered)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn msg(s: usize, q: usize) -> (Tag, String) {
-        let t = Tag { sender: s, seq: q };
-        (t, ciphertext("n", t))
-    }
-
-    fn send(
-        actor: usize,
-        start: u64,
-        end: u64,
-        msgs: &[(usize, usize)],
-        outcome: SendOutcome,
-    ) -> HistOp {
-        HistOp {
-            actor: format!("sender {actor}"),
-            start,
-            end,
-            kind: OpKind::Send {
-                msgs: msgs.iter().map(|&(s, q)| msg(s, q)).collect(),
-                outcome,
-            },
-        }
-    }
-
-    fn got(start: u64, end: u64, msgs: &[(usize, usize)]) -> HistOp {
-        HistOp {
-            actor: "retriever 0".into(),
-            start,
-            end,
-            kind: OpKind::Retrieve {
-                limit: 4,
-                got: Some(msgs.iter().map(|&(s, q)| msg(s, q).1).collect()),
-            },
-        }
-    }
-
-    fn lost(start: u64, end: u64) -> HistOp {
-        HistOp {
-            actor: "retriever 1".into(),
-            start,
-            end,
-            kind: OpKind::Retrieve {
-                limit: 4,
-                got: None,
-            },
-        }
-    }
-
-    use SendOutcome::*;
-
-    /// Two senders, batches, overlapping retrievals: a correct history.
-    fn good() -> Vec<HistOp> {
-        vec![
-            send(0, 0, 3, &[(0, 0), (0, 1)], Acked),
-            send(1, 1, 4, &[(1, 0)], Acked),
-            got(2, 6, &[(0, 0), (1, 0)]),
-            send(0, 5, 8, &[(0, 2)], Acked),
-            got(7, 10, &[(0, 1)]),
-            got(9, 12, &[(0, 2)]),
-            got(13, 14, &[]),
-        ]
-    }
-
-    fn kinds(h: &[HistOp]) -> Vec<ViolationKind> {
-        check(h).into_iter().map(|v| v.kind).collect()
-    }
-
-    #[test]
-    fn a_correct_history_passes() {
-        assert_eq!(check(&good()), vec![]);
-    }
-
-    #[test]
-    fn overlapping_retrievals_may_be_served_in_either_order() {
-        let h = vec![
-            send(0, 0, 1, &[(0, 0)], Acked),
-            send(0, 2, 3, &[(0, 1)], Acked),
-            got(4, 9, &[(0, 1)]),
-            got(5, 8, &[(0, 0)]),
-        ];
-        assert_eq!(check(&h), vec![]);
-    }
-
-    #[test]
-    fn a_duplicate_is_found_with_its_send_and_both_retrievals() {
-        let mut h = good();
-        h[5] = got(9, 12, &[(0, 2), (0, 1)]);
-        let v = check(&h);
-        assert_eq!(kinds(&h), vec![ViolationKind::Duplicate], "{v:?}");
-        assert_eq!(v[0].ops, vec![0, 4, 5]);
-        assert!(
-            v[0].what.contains("s0#1 was retrieved 2 times"),
-            "{}",
-            v[0].what
-        );
-        let shown = render(&h, &v[0].ops);
-        assert!(
-            shown.contains("op 5 (retriever 0, t9..t12): retrieve pageSize 4 -> [s0#2, s0#1]"),
-            "{shown}"
-        );
-    }
-
-    #[test]
-    fn a_loss_is_found_and_shown_with_the_empty_final_retrieval() {
-        let mut h = good();
-        h[4] = got(7, 10, &[]);
-        let v = check(&h);
-        assert_eq!(kinds(&h), vec![ViolationKind::Loss], "{v:?}");
-        assert!(
-            v[0].what
-                .contains("s0#1 was acknowledged but never retrieved"),
-            "{}",
-            v[0].what
-        );
-        assert_eq!(v[0].ops, vec![0, 6]);
-    }
-
-    #[test]
-    fn an_unanswered_retrieval_excuses_at_most_its_page() {
-        let mut h = good();
-        h[4] = lost(7, 10);
-        assert_eq!(check(&h), vec![]);
-        // Five acknowledged messages cannot hide behind one unanswered retrieval of four.
-        let mut h = vec![
-            send(0, 0, 1, &[(0, 0), (0, 1), (0, 2), (0, 3), (0, 4)], Acked),
-            lost(2, 3),
-        ];
-        h.push(got(4, 5, &[]));
-        assert_eq!(kinds(&h), vec![ViolationKind::Loss]);
-    }
-
-    #[test]
-    fn a_reorder_within_one_send_is_found() {
-        let mut h = good();
-        h[2] = got(2, 6, &[(1, 0)]);
-        h[4] = got(7, 10, &[(0, 1), (0, 0)]);
-        let v = check(&h);
-        assert_eq!(kinds(&h), vec![ViolationKind::Reorder], "{v:?}");
-        assert!(
-            v[0].what.contains("s0#0 was sent before s0#1"),
-            "{}",
-            v[0].what
-        );
-        assert_eq!(v[0].ops, vec![0, 4]);
-    }
-
-    #[test]
-    fn a_reorder_across_sends_and_retrievals_is_found() {
-        let h = vec![
-            send(0, 0, 1, &[(0, 0)], Acked),
-            send(0, 2, 3, &[(0, 1)], Acked),
-            got(4, 5, &[(0, 1)]),
-            got(6, 7, &[(0, 0)]),
-        ];
-        let v = check(&h);
-        assert_eq!(kinds(&h), vec![ViolationKind::Reorder], "{v:?}");
-        assert_eq!(v[0].ops, vec![0, 1, 2, 3]);
-    }
-
-    #[test]
-    fn a_timed_out_send_orders_nothing_and_may_be_missing() {
-        // The first send had no answer: it may land after the second, or not at all.
-        let h = vec![
-            send(0, 0, 1, &[(0, 0)], Indeterminate),
-            send(0, 2, 3, &[(0, 1)], Acked),
-            got(4, 5, &[(0, 1)]),
-            got(6, 7, &[(0, 0)]),
-            got(8, 9, &[]),
-        ];
-        assert_eq!(check(&h), vec![]);
-        let h = vec![send(0, 0, 1, &[(0, 0)], Indeterminate), got(2, 3, &[])];
-        assert_eq!(check(&h), vec![]);
-        // ... but at most once.
-        let h = vec![
-            send(0, 0, 1, &[(0, 0)], Indeterminate),
-            got(2, 3, &[(0, 0)]),
-            got(4, 5, &[(0, 0)]),
-        ];
-        assert_eq!(kinds(&h), vec![ViolationKind::Duplicate]);
-    }
-
-    #[test]
-    fn phantoms_are_found_unsent_refused_or_early() {
-        let mut h = good();
-        let OpKind::Retrieve { got: Some(g), .. } = &mut h[6].kind else {
-            unreachable!()
-        };
-        g.push(wire::b64("never sent"));
-        let v = check(&h);
-        assert_eq!(kinds(&h), vec![ViolationKind::Phantom], "{v:?}");
-        assert!(v[0].what.contains("never sent"), "{}", v[0].what);
-        assert_eq!(v[0].ops, vec![6]);
-
-        let h = vec![send(0, 0, 1, &[(0, 0)], Refused(429)), got(2, 3, &[(0, 0)])];
-        assert_eq!(kinds(&h), vec![ViolationKind::Phantom]);
-        assert!(check(&h)[0].what.contains("refused with 429"));
-
-        let h = vec![got(0, 1, &[(0, 0)]), send(0, 2, 3, &[(0, 0)], Acked)];
-        assert_eq!(kinds(&h), vec![ViolationKind::Phantom]);
-        assert!(check(&h)[0].what.contains("before it was sent"));
-    }
 
     #[test]
     fn batches_cycle_and_use_every_message() {
@@ -960,5 +513,162 @@ mod tests {
             ..p
         };
         assert_eq!(p.batches(), vec![1, 1, 1]);
+    }
+
+    #[test]
+    fn the_clock_never_gives_the_same_reading_twice() {
+        let clock = Arc::new(Clock::new());
+        let readings: Vec<u64> = std::thread::scope(|s| {
+            let hands: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| (0..1000).map(|_| clock.now()).collect::<Vec<_>>()))
+                .collect();
+            hands.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        let mut sorted = readings.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), readings.len());
+        assert!(sorted[0] >= 1);
+    }
+
+    fn record(op: Op, problem: Option<(&'static str, String, String)>) -> Record {
+        let url: Url = "http://127.0.0.1:1/c/x/messages".parse().unwrap();
+        Record {
+            op,
+            ex: Exchange {
+                request: Request::new("POST", url),
+                response: Ok(crate::client::Response {
+                    status: 200,
+                    version: "HTTP/1.1".into(),
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                    truncated: false,
+                }),
+                elapsed: Default::default(),
+                raw: false,
+                insecure: false,
+            },
+            problem,
+        }
+    }
+
+    fn op(actor: &str, t: (u64, u64), action: Action) -> Op {
+        Op {
+            actor: actor.into(),
+            conn: CONN,
+            invoke: t.0,
+            ret: t.1,
+            used: Used {
+                key: None,
+                uri: (Cred::Su, 0),
+            },
+            action,
+            outcome: Outcome::Status { status: 200 },
+            problem: None,
+            exchange: String::new(),
+        }
+    }
+
+    fn send(t: (u64, u64), seqs: &[usize]) -> Op {
+        let msgs = seqs.iter().map(|&q| ciphertext("n", CONN, 0, q)).collect();
+        op("sender 0", t, Action::Send { msgs })
+    }
+
+    fn got(t: (u64, u64), seqs: &[usize]) -> Op {
+        let got = seqs.iter().map(|&q| ciphertext("n", CONN, 0, q)).collect();
+        op(
+            "retriever 0",
+            t,
+            Action::Retrieve {
+                page: 4,
+                keep: false,
+                got: Some(got),
+            },
+        )
+    }
+
+    fn failed(r: (Result<(), StepFailure>, Vec<usize>)) -> (Verdict, String, String, Vec<usize>) {
+        let f = r.0.expect_err("a failure");
+        (f.verdict, f.failure.rule, f.message, r.1)
+    }
+
+    #[test]
+    fn a_correct_run_passes() {
+        let records = vec![
+            record(send((1, 2), &[0, 1]), None),
+            record(got((3, 4), &[0, 1]), None),
+            record(got((5, 6), &[]), None),
+        ];
+        let (result, shown) = verdict(3, &records, "n");
+        assert!(result.is_ok());
+        assert_eq!(shown, Vec::<usize>::new());
+    }
+
+    #[test]
+    fn a_duplicate_fails_b_concurrent_with_its_history_slice() {
+        let records = vec![
+            record(send((1, 2), &[0, 1]), None),
+            record(got((3, 4), &[0]), None),
+            record(got((5, 6), &[0, 1]), None),
+            record(got((7, 8), &[]), None),
+        ];
+        let (verdict, rule, message, shown) = failed(verdict(3, &records, "n"));
+        assert_eq!((verdict, rule.as_str()), (Verdict::Fail, "B-CONCURRENT"));
+        assert_eq!(shown, vec![0, 1, 2]);
+        assert!(
+            message.contains("c0.s0#0 was retrieved 2 times (#1, #2); history: #0 0.001ms..0.002ms sender 0 c0: send [c0.s0#0, c0.s0#1]"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_broken_answer_comes_before_the_history() {
+        let problem = Some((
+            "S-RETR-PAGE",
+            "at most 4 messages".to_string(),
+            "more".to_string(),
+        ));
+        let records = vec![
+            record(send((1, 2), &[0]), None),
+            record(got((3, 4), &[0]), None),
+            record(got((5, 6), &[0]), problem),
+            record(got((7, 8), &[]), None),
+        ];
+        let (verdict, rule, message, shown) = failed(verdict(3, &records, "n"));
+        assert_eq!((verdict, rule.as_str()), (Verdict::Fail, "S-RETR-PAGE"));
+        assert_eq!(shown, vec![2]);
+        assert!(
+            message.starts_with("step 3: S-RETR-PAGE: expected at most 4 messages, got more (#2 "),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_run_with_unanswered_requests_is_an_error_once_the_history_holds() {
+        let mut lost = record(
+            op(
+                "retriever 1",
+                (3, 9),
+                Action::Retrieve {
+                    page: 4,
+                    keep: false,
+                    got: None,
+                },
+            ),
+            None,
+        );
+        lost.op.outcome = Outcome::NoAnswer {
+            reason: "timeout".into(),
+            timeout: true,
+        };
+        lost.ex.response = Err(TransportError::Timeout);
+        let records = vec![
+            record(send((1, 2), &[0]), None),
+            lost,
+            record(got((10, 11), &[]), None),
+        ];
+        let (verdict, rule, _, shown) = failed(verdict(3, &records, "n"));
+        assert_eq!((verdict, rule.as_str()), (Verdict::Error, "B-NO-5XX"));
+        assert_eq!(shown, vec![1]);
     }
 }
