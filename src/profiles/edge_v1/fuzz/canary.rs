@@ -102,8 +102,7 @@ impl<'a> Canary<'a> {
     /// Create the canary; the error says which setup step failed.
     pub async fn setup(ctx: &'a Context) -> Result<Canary<'a>, String> {
         let mut run = CaseRun::new(ctx, &blank_case(0));
-        run.rules = Vec::new();
-        run.level = Level::Must;
+        run.judge_by(Vec::new(), Level::Must);
         let mut canary = Canary {
             run,
             steps: Vec::new(),
@@ -125,7 +124,7 @@ impl<'a> Canary<'a> {
         let r = self.run.protocol_step(n, &s, endpoint).await;
         // Only the steps are kept; exchanges of passing checks are not needed.
         if r.is_ok() {
-            self.run.exchanges.clear();
+            self.run.take_exchanges();
         }
         r
     }

@@ -13,7 +13,7 @@ use super::Shared;
 use crate::client::TransportError;
 use crate::engine::Verdict;
 use crate::profiles::edge_v1::case::{Case, Expect as CaseExpect, Level, Op, Step};
-use crate::profiles::edge_v1::model::{Endpoint, ModelError, Prediction};
+use crate::profiles::edge_v1::model::{Auth, Endpoint, ModelError, Prediction};
 use crate::profiles::edge_v1::prop::gen::{AbstractOp, Kind};
 use crate::profiles::edge_v1::prop::interpret::Interpreter;
 use crate::profiles::edge_v1::runner::CaseRun;
@@ -135,7 +135,7 @@ impl<'a> Session<'a> {
     /// A session with fresh connections.
     pub fn new(ctx: &'a Context, seed: u64) -> Session<'a> {
         let mut run = CaseRun::new(ctx, &blank_case(seed));
-        run.rules = Vec::new();
+        run.judge_by(Vec::new(), Level::Must);
         Session {
             run,
             interp: Interpreter::default(),
@@ -171,7 +171,7 @@ impl<'a> Session<'a> {
             };
             let plan = match self.plan(rng, base, endpoint, !verify) {
                 Ok(p) => p,
-                Err(e) => return End::Error(e.to_string()),
+                Err(e) => return End::Error(format!("fuzz: {e}")),
             };
             if let Some(end) = self.execute(plan, endpoint, shared).await {
                 return end;
@@ -182,21 +182,8 @@ impl<'a> Session<'a> {
 
     /// Delete the session's live connections (correct requests, still checked).
     pub async fn cleanup(&mut self, shared: &Shared) {
-        let live: Vec<String> = self
-            .run
-            .model
-            .conns()
-            .filter(|(_, c)| c.live)
-            .map(|(n, _)| n.clone())
-            .collect();
-        for conn in live {
-            let step = Step {
-                op: Some(Op::Delete),
-                conn,
-                ..Step::default()
-            };
-            let n = self.steps.len() + 1;
-            let _ = self.run.protocol_step(n, &step, Endpoint::Delete).await;
+        let n = self.steps.len() + 1;
+        for _ in 0..self.run.delete_live_connections(n).await {
             shared.count_request();
         }
     }
@@ -219,12 +206,12 @@ impl<'a> Session<'a> {
         };
         let (cid, cid_template) = match (endpoint, &step.cid) {
             (Endpoint::Create, Some(other)) => (
-                run.conns.get(other).map(|l| l.cid.clone()),
+                run.connection(other).map(|l| l.cid.clone()),
                 Some(format!("{{cid:{other}}}")),
             ),
             (Endpoint::Create, None) => (None, None),
             _ => (
-                run.conns.get(&step.conn).map(|l| l.cid.clone()),
+                run.connection(&step.conn).map(|l| l.cid.clone()),
                 Some(format!("{{cid:{}}}", step.conn)),
             ),
         };
@@ -268,8 +255,8 @@ impl<'a> Session<'a> {
         if let Some(n) = step.page_size {
             both("pageSize", Value::from(n), None);
         }
-        if let Some(id) = step.from_message.as_ref().and_then(|m| run.msg_ids.get(m)) {
-            both("fromMessageID", Value::String(id.clone()), None);
+        if let Some(id) = step.from_message.as_deref().and_then(|m| run.message_id(m)) {
+            both("fromMessageID", Value::String(id.to_string()), None);
         }
         if let Some(k) = step.keep_messages {
             both("keepMessages", Value::Bool(k), None);
@@ -290,7 +277,7 @@ impl<'a> Session<'a> {
 
     fn site(&mut self, base: &Step, endpoint: Endpoint) -> Site {
         let (canonical, template) = self.canonical(base, endpoint);
-        let model_conn = self.run.model.conn(&base.conn).cloned();
+        let model_conn = self.run.model().conn(&base.conn).cloned();
         let mut wrong_signers = Vec::new();
         if let Some(c) = &model_conn {
             if endpoint.is_recipient() {
@@ -301,12 +288,11 @@ impl<'a> Session<'a> {
                 wrong_signers.extend(c.retired_sk.iter().cloned());
             }
         }
-        let own_cid = self.run.conns.get(&base.conn).map(|l| l.cid.clone());
+        let own_cid = self.run.connection(&base.conn).map(|l| l.cid.clone());
         let foreign_cid = self
             .run
-            .conns
-            .values()
-            .map(|l| l.cid.clone())
+            .connections()
+            .map(|(_, l)| l.cid.clone())
             .find(|c| Some(c) != own_cid.as_ref())
             .unwrap_or_else(wire::connection_id);
         self.next_msg += 64;
@@ -314,7 +300,7 @@ impl<'a> Session<'a> {
             endpoint,
             canonical,
             template,
-            ce_path: self.run.ctx.ce().path().to_string(),
+            ce_path: self.run.ctx().ce().path().to_string(),
             foreign_cid,
             new_key: match endpoint {
                 Endpoint::Update => base.recipient.is_some(),
@@ -327,8 +313,19 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn predict(&self, step: &Step, endpoint: Endpoint) -> Result<Prediction, SessionError> {
-        Ok(predict(&self.run, step, endpoint)?)
+    fn predict(&self, step: &Step, endpoint: Endpoint) -> Result<Prediction, ModelError> {
+        predict(&self.run, step, endpoint)
+    }
+
+    /// The prediction for `step` were its `Authorization` signature not to verify.
+    fn predict_unverified(
+        &self,
+        step: &Step,
+        endpoint: Endpoint,
+    ) -> Result<Prediction, ModelError> {
+        let mut req = self.run.model_request(step, endpoint);
+        req.auth = Auth::Bad;
+        self.run.model().predict(&req)
     }
 
     /// Choose and apply mutations, and work out what the binding allows.
@@ -338,7 +335,7 @@ impl<'a> Session<'a> {
         base: Step,
         endpoint: Endpoint,
         may_mutate: bool,
-    ) -> Result<Plan, SessionError> {
+    ) -> Result<Plan, ModelError> {
         let pred0 = self.predict(&base, endpoint)?;
         let clean = |step: Step, pred: &Prediction| Plan {
             shape: format!("{}/clean", endpoint.name()),
@@ -369,6 +366,14 @@ impl<'a> Session<'a> {
             return Ok(clean(base, &pred0));
         }
         let pred = self.predict(&step, endpoint)?;
+        let unverified = if mutations
+            .iter()
+            .any(|m| matches!(m.expect, Expect::UnverifiedOr(_)))
+        {
+            Some(self.predict_unverified(&step, endpoint)?)
+        } else {
+            None
+        };
         let big = approx_body_len(&step, &site) > SAFE_BODY;
         let statuses_of = |m: &Mutation| -> Vec<u16> {
             let mut s: Vec<u16> = match &m.expect {
@@ -376,6 +381,12 @@ impl<'a> Session<'a> {
                 Expect::Statuses(s) => s.clone(),
                 Expect::ModelOr(extra) => pred.statuses.iter().chain(extra).copied().collect(),
                 Expect::CleanModel => pred0.statuses.iter().copied().collect(),
+                Expect::UnverifiedOr(extra) => unverified
+                    .iter()
+                    .flat_map(|p| p.statuses.iter())
+                    .chain(extra)
+                    .copied()
+                    .collect(),
             };
             if big && m.body && !s.contains(&413) {
                 s.push(413);
@@ -445,15 +456,14 @@ impl<'a> Session<'a> {
                 status: Some(plan.allowed.clone()),
                 ..CaseExpect::default()
             });
-            self.run.rules = vec![plan.rule.clone()];
-            self.run.level = Level::Must;
+            self.run.judge_by(vec![plan.rule.clone()], Level::Must);
         } else {
-            self.run.rules = Vec::new();
+            self.run.judge_by(Vec::new(), Level::Must);
         }
         let n = self.steps.len() + 1;
-        let before = self.run.exchanges.len();
+        let before = self.run.exchanges().len();
         let result = self.run.protocol_step(n, &step, endpoint).await;
-        let sent = self.run.exchanges.len() > before;
+        let sent = self.run.exchanges().len() > before;
         if sent {
             shared.count_request();
         }
@@ -465,7 +475,7 @@ impl<'a> Session<'a> {
                 ..CaseExpect::default()
             });
         }
-        let exchange = self.run.exchanges.last().filter(|_| sent);
+        let exchange = self.run.exchanges().last().filter(|_| sent);
         let status = exchange
             .and_then(|e| e.response.as_ref().ok())
             .map(|r| r.status);

@@ -72,7 +72,7 @@ impl Interpreter {
         let known: Vec<&String> = c
             .queue
             .iter()
-            .filter(|m| run.msg_ids.contains_key(*m))
+            .filter(|m| run.message_id(m).is_some())
             .collect();
         (!known.is_empty()).then(|| known[idx % known.len()].clone())
     }
@@ -80,7 +80,7 @@ impl Interpreter {
     /// The step for `op` in the state of `run`.
     pub fn step(&mut self, op: &AbstractOp, run: &CaseRun<'_>) -> Step {
         let conn = format!("p{}", op.slot);
-        let Some(c) = run.model.conn(&conn).cloned() else {
+        let Some(c) = run.model().conn(&conn).cloned() else {
             let (alt, disabled) = match op.kind {
                 Kind::Create { alt, disabled } => (alt, disabled),
                 _ => (false, false),

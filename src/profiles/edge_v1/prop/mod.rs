@@ -82,11 +82,11 @@ async fn execute(ctx: &Context, ops: &[AbstractOp]) -> Exec {
             .op
             .and_then(|o| o.endpoint())
             .expect("generated steps are protocol steps");
-        let phase = run.model.conn(&step.conn).map(|c| c.phase());
-        let before = run.exchanges.len();
+        let phase = run.model().conn(&step.conn).map(|c| c.phase());
+        let before = run.exchanges().len();
         let r = run.protocol_step(i + 1, &step, endpoint).await;
         let status = run
-            .exchanges
+            .exchanges()
             .get(before)
             .and_then(|e| e.response.as_ref().ok())
             .map(|r| r.status);
@@ -108,7 +108,7 @@ async fn execute(ctx: &Context, ops: &[AbstractOp]) -> Exec {
     Exec {
         steps,
         failure,
-        signatures: run.signatures,
+        signatures: run.signatures(),
         transitions,
     }
 }

@@ -11,7 +11,6 @@ use arbitrary::Arbitrary;
 use crate::client::{Client, ClientError, ClientOptions};
 use crate::engine::Verdict;
 use crate::profiles::edge_v1::case::{Case, Level, Op, Step};
-use crate::profiles::edge_v1::model::Endpoint;
 use crate::profiles::edge_v1::prop::gen::{AbstractOp, FaultKind, Kind, BODY_FAULTS, SIG_FAULTS};
 use crate::profiles::edge_v1::prop::interpret::Interpreter;
 use crate::profiles::edge_v1::runner::CaseRun;
@@ -239,7 +238,10 @@ impl DifferentialHarness {
                 };
                 steps.push(step.clone());
                 if let Err(f) = run.protocol_step(i + 1, &step, e).await {
-                    let transport = run.exchanges.last().is_some_and(|ex| ex.response.is_err());
+                    let transport = run
+                        .exchanges()
+                        .last()
+                        .is_some_and(|ex| ex.response.is_err());
                     if f.verdict == Verdict::Fail || transport {
                         result = Err(Disagreement {
                             message: f.message,
@@ -249,20 +251,7 @@ impl DifferentialHarness {
                     break;
                 }
             }
-            let live: Vec<String> = run
-                .model
-                .conns()
-                .filter(|(_, c)| c.live)
-                .map(|(n, _)| n.clone())
-                .collect();
-            for conn in live {
-                let s = Step {
-                    op: Some(Op::Delete),
-                    conn,
-                    ..Step::default()
-                };
-                let _ = run.protocol_step(0, &s, Endpoint::Delete).await;
-            }
+            run.delete_live_connections(0).await;
             result
         })
     }

@@ -20,9 +20,9 @@ use arbitrary::Arbitrary;
 use crate::client::{self, Client, ClientError, ClientOptions};
 use crate::engine::{CheckResult, Verdict};
 use crate::profiles::edge_v1::case::{Case, Level, Op, Step};
-use crate::profiles::edge_v1::model::{Endpoint, Model};
-use crate::profiles::edge_v1::runner::{CaseRun, Live};
-use crate::profiles::edge_v1::sign::{Key, KeyPool, SignError};
+use crate::profiles::edge_v1::model::Endpoint;
+use crate::profiles::edge_v1::runner::{CaseRun, Snapshot};
+use crate::profiles::edge_v1::sign::{KeyPool, SignError};
 use crate::profiles::edge_v1::Context;
 
 /// One input: which step, a parameter for it, and the answer.
@@ -105,16 +105,6 @@ fn serve(listener: TcpListener, answer: Answer) {
     }
 }
 
-/// The runner's state after the setup, copied into each run.
-#[derive(Clone)]
-struct Snapshot {
-    model: Model,
-    keys: std::collections::HashMap<String, Arc<Key>>,
-    conns: std::collections::HashMap<String, Live>,
-    msgs: std::collections::HashMap<String, String>,
-    msg_ids: std::collections::HashMap<String, String>,
-}
-
 /// Why the response harness could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ResponseHarnessError {
@@ -143,6 +133,7 @@ pub struct ResponseHarness {
     rt: tokio::runtime::Runtime,
     ctx: Context,
     answer: Answer,
+    /// The runner's state after the setup, copied into each run.
     snapshot: Snapshot,
 }
 
@@ -231,13 +222,7 @@ impl ResponseHarness {
                 rt.block_on(run.protocol_step(1, &s, e))
                     .map_err(|f| ResponseHarnessError::Setup(f.message))?;
             }
-            Snapshot {
-                model: run.model.clone(),
-                keys: run.keys.clone(),
-                conns: run.conns.clone(),
-                msgs: run.msgs.clone(),
-                msg_ids: run.msg_ids.clone(),
-            }
+            run.snapshot()
         };
         Ok(ResponseHarness {
             rt,
@@ -299,11 +284,7 @@ impl ResponseHarness {
         }
         let c = case();
         let mut run = CaseRun::new(&self.ctx, &c);
-        run.model = self.snapshot.model.clone();
-        run.keys = self.snapshot.keys.clone();
-        run.conns = self.snapshot.conns.clone();
-        run.msgs = self.snapshot.msgs.clone();
-        run.msg_ids = self.snapshot.msg_ids.clone();
+        run.restore(self.snapshot.clone());
         let (s, e) = Self::step_for(input.op, input.param);
         let outcome = self.rt.block_on(run.protocol_step(1, &s, e));
         let (verdict, message, failure) = match outcome {
@@ -311,7 +292,7 @@ impl ResponseHarness {
             Err(f) => (f.verdict, f.message, Some(f.failure)),
         };
         let mut transcript = String::new();
-        for ex in &run.exchanges {
+        for ex in run.exchanges() {
             transcript.push_str(&client::curl(ex));
             transcript.push('\n');
         }
@@ -324,9 +305,9 @@ impl ResponseHarness {
             verdict,
             message,
             failure,
-            exchanges: std::mem::take(&mut run.exchanges),
+            exchanges: run.take_exchanges(),
             requests: 1,
-            signatures: run.signatures,
+            signatures: run.signatures(),
             duration: Duration::ZERO,
         };
         transcript.push_str(&serde_json::to_string(&result).unwrap_or_default());

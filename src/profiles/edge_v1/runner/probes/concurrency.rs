@@ -14,7 +14,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use url::Url;
 
-use super::{arg_u64, failure, plain};
+use super::common::{arg_u64, plain};
 use crate::client::{Client, Exchange, Request, TransportError};
 use crate::engine::event::Verdict;
 use crate::profiles::edge_v1::case::{Op as StepOp, Step};
@@ -23,7 +23,7 @@ use crate::profiles::edge_v1::race::{
     self,
     history::{ciphertext, exchange_line, render_op, Action, Cred, Op, Outcome, Used},
 };
-use crate::profiles::edge_v1::runner::{CaseRun, StepFailure};
+use crate::profiles::edge_v1::runner::state::{failure, CaseRun, StepFailure};
 use crate::profiles::edge_v1::sign::{self, Key};
 use crate::profiles::edge_v1::wire::{self, RetrieveResponse};
 

@@ -4,6 +4,7 @@
 //! Probes build on [`CaseRun::protocol_step`], so every request they make is checked against
 //! the model like any scripted step.
 
+mod common;
 mod concurrency;
 mod scenarios;
 
@@ -11,40 +12,13 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::{CaseRun, StepFailure};
 use crate::client::Request as HttpRequest;
-use crate::engine::event::{Failure, Verdict};
+use crate::engine::event::Verdict;
 use crate::profiles::edge_v1::case::{Op, Step};
 use crate::profiles::edge_v1::model::Endpoint;
+use crate::profiles::edge_v1::runner::state::{failure, CaseRun, StepFailure};
 use crate::profiles::edge_v1::wire;
-
-fn failure(
-    verdict: Verdict,
-    n: usize,
-    rule: &str,
-    expected: impl Into<String>,
-    actual: impl Into<String>,
-) -> StepFailure {
-    let (expected, actual) = (expected.into(), actual.into());
-    StepFailure {
-        verdict,
-        message: format!("step {n}: {rule}: expected {expected}, got {actual}"),
-        failure: Failure {
-            step: n,
-            rule: rule.into(),
-            expected,
-            actual,
-        },
-    }
-}
-
-fn arg_u64(step: &Step, name: &str, default: u64) -> u64 {
-    step.args
-        .as_ref()
-        .and_then(|a| a.get(name))
-        .and_then(Value::as_u64)
-        .unwrap_or(default)
-}
+use common::{arg_u64, plain};
 
 /// Names of all probes, for validation of case files.
 pub const PROBES: &[&str] = &[
@@ -101,14 +75,6 @@ fn https(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> {
         }
     }
     Ok(())
-}
-
-fn plain(op: Op, conn: &str) -> Step {
-    Step {
-        op: Some(op),
-        conn: conn.to_string(),
-        ..Step::default()
-    }
 }
 
 /// Encodings of key material that must not appear inside URIs (S-URI-GEN).
@@ -435,13 +401,6 @@ async fn quota(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepF
         "no queue cap observed up to {sent} messages; B-QUOTA not exercised"
     ));
     Ok(())
-}
-
-impl CaseRun<'_> {
-    /// The verdict of a failed explicit expectation in this case.
-    pub fn level_verdict(&self) -> Verdict {
-        super::level_verdict(self.level)
-    }
 }
 
 #[cfg(test)]

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use url::Url;
 
-use super::{failure, plain};
+use super::common::plain;
 use crate::engine::event::Verdict;
 use crate::profiles::edge_v1::case::{Expect, Op, Step};
 use crate::profiles::edge_v1::model::Endpoint;
-use crate::profiles::edge_v1::runner::{CaseRun, Live, StepFailure};
+use crate::profiles::edge_v1::runner::state::{failure, CaseRun, Live, StepFailure};
 use crate::profiles::edge_v1::sign::Key;
 use crate::profiles::edge_v1::wire::{self, RetrieveResponse};
 

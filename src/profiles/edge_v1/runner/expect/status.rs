@@ -1,0 +1,93 @@
+//! The status of a response (or its absence): never 5xx, one the step or the model allows, and
+//! the preferred one for SHOULD-level cases.
+
+use super::fail::{body_text, fail, statuses};
+use crate::client::{Exchange, Response, TransportError};
+use crate::engine::event::{Failure, Verdict};
+use crate::profiles::edge_v1::case::{Level, Step};
+use crate::profiles::edge_v1::model::Prediction;
+use crate::profiles::edge_v1::runner::state::{CaseRun, StepFailure};
+
+/// The response of step `n`, or the failure of getting none.
+pub(super) fn response(n: usize, ex: &Exchange) -> Result<&Response, StepFailure> {
+    let e = match &ex.response {
+        Ok(r) => return Ok(r),
+        Err(e) => e,
+    };
+    // A connection closed or reset without a response is the server's fault (B-NO-5XX); a
+    // timeout or a refused connection cannot be told from the network's.
+    let (verdict, rule) = match e {
+        TransportError::Closed(_) => (Verdict::Fail, "B-NO-5XX"),
+        TransportError::Timeout => (Verdict::Error, "B-NO-5XX"),
+        _ => (Verdict::Error, ""),
+    };
+    Err(StepFailure {
+        verdict,
+        message: format!("step {n}: no response: {e}"),
+        failure: Failure {
+            step: n,
+            rule: rule.into(),
+            expected: "a response".into(),
+            actual: e.to_string(),
+        },
+    })
+}
+
+/// Check the status of step `n` against the step's explicit statuses, or the prediction.
+pub(super) fn check_status(
+    run: &mut CaseRun<'_>,
+    n: usize,
+    step: &Step,
+    pred: &Prediction,
+    resp: &Response,
+) -> Result<(), StepFailure> {
+    let status = resp.status;
+    let got = || format!("{status} with {}", body_text(resp));
+    if status >= 500 {
+        return Err(fail(Verdict::Fail, n, "B-NO-5XX", "no 5xx".into(), got()));
+    }
+    match step.expect.as_ref().and_then(|e| e.status.as_ref()) {
+        Some(allowed) if !allowed.contains(&status) => {
+            let rule = run.rules.first().cloned().unwrap_or_default();
+            Err(fail(
+                run.level_verdict(),
+                n,
+                &rule,
+                statuses(allowed.iter().copied()),
+                got(),
+            ))
+        }
+        Some(_) => Ok(()),
+        None if !pred.allows(status) => Err(fail(
+            Verdict::Fail,
+            n,
+            pred.rule,
+            statuses(pred.statuses.iter().copied()),
+            got(),
+        )),
+        None => {
+            note_preferred(run, n, pred, status);
+            Ok(())
+        }
+    }
+}
+
+/// Only a SHOULD-level case checks the preferred status: a deviation is its warning.
+fn note_preferred(run: &mut CaseRun<'_>, n: usize, pred: &Prediction, status: u16) {
+    let Some((pref, rule)) = &pred.preferred else {
+        return;
+    };
+    if !pref.contains(&status)
+        && run.level != Level::Must
+        && run.rules.iter().any(|r| r == rule)
+        && run.warning.is_none()
+    {
+        run.warning = Some(fail(
+            Verdict::Warn,
+            n,
+            rule,
+            statuses(pref.iter().copied()),
+            status.to_string(),
+        ));
+    }
+}
