@@ -59,24 +59,11 @@ pub struct Case {
     pub steps: Vec<Step>,
 }
 
-/// The operation of a step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// What a step does (`"op"` in case files: an endpoint's name, or `probe`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
-    /// POST CE.
-    Create,
-    /// PUT RU.
-    Update,
-    /// DELETE RU.
-    Delete,
-    /// POST RU/messages.
-    Retrieve,
-    /// DELETE RU/messages.
-    DeleteMessages,
-    /// PUT SU.
-    SenderUpdate,
-    /// POST SU/messages.
-    Send,
+    /// A request to one endpoint of the binding.
+    Call(Endpoint),
     /// A built-in check written in code.
     Probe,
 }
@@ -84,15 +71,45 @@ pub enum Op {
 impl Op {
     /// The endpoint of a protocol operation (None for probes).
     pub fn endpoint(self) -> Option<Endpoint> {
-        Some(match self {
-            Op::Create => Endpoint::Create,
-            Op::Update => Endpoint::Update,
-            Op::Delete => Endpoint::Delete,
-            Op::Retrieve => Endpoint::Retrieve,
-            Op::DeleteMessages => Endpoint::DeleteMessages,
-            Op::SenderUpdate => Endpoint::SenderUpdate,
-            Op::Send => Endpoint::Send,
-            Op::Probe => return None,
+        match self {
+            Op::Call(e) => Some(e),
+            Op::Probe => None,
+        }
+    }
+
+    /// The name in case files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Call(e) => e.name(),
+            Op::Probe => "probe",
+        }
+    }
+}
+
+impl From<Endpoint> for Op {
+    fn from(e: Endpoint) -> Op {
+        Op::Call(e)
+    }
+}
+
+impl Serialize for Op {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Op {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Op, D::Error> {
+        let name = String::deserialize(d)?;
+        if name == "probe" {
+            return Ok(Op::Probe);
+        }
+        Endpoint::from_name(&name).map(Op::Call).ok_or_else(|| {
+            let known: Vec<&str> = Endpoint::ALL.iter().map(|e| e.name()).collect();
+            serde::de::Error::custom(format!(
+                "unknown op `{name}`, expected `probe` or one of `{}`",
+                known.join("`, `")
+            ))
         })
     }
 }

@@ -30,7 +30,7 @@ fn step(op: Op) -> Step {
 }
 
 fn retrieve_one(from: Option<&str>) -> Step {
-    let mut s = step(Op::Retrieve);
+    let mut s = step(Op::Call(Endpoint::Retrieve));
     s.page_size = Some(1);
     s.keep_messages = Some(true);
     s.from_message = from.map(str::to_string);
@@ -40,19 +40,19 @@ fn retrieve_one(from: Option<&str>) -> Step {
 /// The canary's setup: created, secured, two messages, every key and URI replaced once,
 /// one more message, and the ids learned.
 fn setup_steps() -> Vec<Step> {
-    let mut create = step(Op::Create);
+    let mut create = step(Op::Call(Endpoint::Create));
     create.recipient = Some("canary.rk0".into());
-    let mut secure = step(Op::Update);
+    let mut secure = step(Op::Call(Endpoint::Update));
     secure.sender = Some("canary.sk0".into());
-    let mut first = step(Op::Send);
+    let mut first = step(Op::Call(Endpoint::Send));
     first.messages = Some(vec!["canary.m1".into(), "canary.m2".into()]);
-    let mut rotate = step(Op::Update);
+    let mut rotate = step(Op::Call(Endpoint::Update));
     rotate.recipient = Some("canary.rk1".into());
     rotate.new_recipient_uri = Some(true);
     rotate.new_sender_uri = Some(true);
-    let mut sender = step(Op::SenderUpdate);
+    let mut sender = step(Op::Call(Endpoint::SenderUpdate));
     sender.sender = Some("canary.sk1".into());
-    let mut last = step(Op::Send);
+    let mut last = step(Op::Call(Endpoint::Send));
     last.messages = Some(vec!["canary.m3".into()]);
     vec![
         create,
@@ -73,10 +73,10 @@ fn check_steps(n: usize) -> Vec<Step> {
     old_rk.sign_with = Some(Some("canary.rk0".into()));
     let mut old_ru = retrieve_one(None);
     old_ru.via = Some("ru@0".into());
-    let mut old_sk = step(Op::Send);
+    let mut old_sk = step(Op::Call(Endpoint::Send));
     old_sk.sign_with = Some(Some("canary.sk0".into()));
     old_sk.messages = Some(vec![format!("canary.stale{n}a")]);
-    let mut old_su = step(Op::Send);
+    let mut old_su = step(Op::Call(Endpoint::Send));
     old_su.via = Some("su@0".into());
     old_su.messages = Some(vec![format!("canary.stale{n}b")]);
     vec![

@@ -1542,7 +1542,7 @@ mod tests {
 
     fn base(endpoint: Endpoint) -> Step {
         Step {
-            op: Some(crate::profiles::edge_v1::case::Op::Send),
+            op: Some(crate::profiles::edge_v1::case::Op::Call(Endpoint::Send)),
             conn: "p0".into(),
             ..Step::default()
         }
@@ -1555,16 +1555,7 @@ mod tests {
 
     impl WithEndpoint for Step {
         fn with_endpoint(mut self, e: Endpoint) -> Step {
-            use crate::profiles::edge_v1::case::Op;
-            self.op = Some(match e {
-                Endpoint::Create => Op::Create,
-                Endpoint::Update => Op::Update,
-                Endpoint::Delete => Op::Delete,
-                Endpoint::Retrieve => Op::Retrieve,
-                Endpoint::DeleteMessages => Op::DeleteMessages,
-                Endpoint::SenderUpdate => Op::SenderUpdate,
-                Endpoint::Send => Op::Send,
-            });
+            self.op = Some(e.into());
             self
         }
     }

@@ -53,7 +53,7 @@ mod tests {
         let ctx = ctx();
         let run = CaseRun::new(&ctx, &case());
         let mut create = Step {
-            op: Some(Op::Create),
+            op: Some(Op::Call(Endpoint::Create)),
             conn: "c".into(),
             ..Step::default()
         };
@@ -85,7 +85,7 @@ mod tests {
         let ctx = ctx();
         let run = CaseRun::new(&ctx, &case());
         let send = Step {
-            op: Some(Op::Send),
+            op: Some(Op::Call(Endpoint::Send)),
             conn: "nope".into(),
             messages: Some(vec!["m1".into()]),
             ..Step::default()
@@ -108,7 +108,7 @@ mod tests {
         ];
         for (literals, auth, status) in cases {
             let create = Step {
-                op: Some(Op::Create),
+                op: Some(Op::Call(Endpoint::Create)),
                 conn: "c".into(),
                 authorization: Some(literals.iter().map(|l| l.to_string()).collect()),
                 ..Step::default()

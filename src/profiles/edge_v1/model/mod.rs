@@ -81,6 +81,11 @@ impl Endpoint {
         )
     }
 
+    /// The endpoint a short name stands for.
+    pub fn from_name(name: &str) -> Option<Endpoint> {
+        Endpoint::ALL.into_iter().find(|e| e.name() == name)
+    }
+
     /// Short name used in case files and reports.
     pub fn name(self) -> &'static str {
         match self {

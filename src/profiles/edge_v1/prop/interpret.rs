@@ -35,18 +35,6 @@ pub struct Interpreter {
     strangers: usize,
 }
 
-fn op_of(e: Endpoint) -> Op {
-    match e {
-        Endpoint::Create => Op::Create,
-        Endpoint::Update => Op::Update,
-        Endpoint::Delete => Op::Delete,
-        Endpoint::Retrieve => Op::Retrieve,
-        Endpoint::DeleteMessages => Op::DeleteMessages,
-        Endpoint::SenderUpdate => Op::SenderUpdate,
-        Endpoint::Send => Op::Send,
-    }
-}
-
 impl Interpreter {
     fn key(&mut self, conn: &str) -> String {
         self.keys += 1;
@@ -95,7 +83,7 @@ impl Interpreter {
         match op.kind {
             Kind::Create { .. } => {
                 // A live ID used again: 409 and nothing changes.
-                let mut s = self.base(Op::Create, &format!("{conn}dup"));
+                let mut s = self.base(Op::Call(Endpoint::Create), &format!("{conn}dup"));
                 s.cid = Some(conn.clone());
                 s.recipient = Some(self.key(&conn));
                 s
@@ -105,7 +93,7 @@ impl Interpreter {
                 if c.sk.is_none() {
                     return self.update(&conn, &c, 0b10 | (bits & 0b10) << 2);
                 }
-                let mut s = self.base(Op::SenderUpdate, &conn);
+                let mut s = self.base(Op::Call(Endpoint::SenderUpdate), &conn);
                 if bits & 1 != 0 {
                     s.sender = Some(self.key(&conn));
                 }
@@ -115,24 +103,24 @@ impl Interpreter {
                 s
             }
             Kind::Send(n) => {
-                let mut s = self.base(Op::Send, &conn);
+                let mut s = self.base(Op::Call(Endpoint::Send), &conn);
                 s.messages = Some((0..n.clamp(1, 16)).map(|_| self.msg()).collect());
                 s
             }
             Kind::Retrieve { page, from, keep } => {
-                let mut s = self.base(Op::Retrieve, &conn);
+                let mut s = self.base(Op::Call(Endpoint::Retrieve), &conn);
                 s.page_size = page.map(u64::from);
                 s.from_message = Self::from(run, &c, from);
                 s.keep_messages = keep.then_some(true);
                 s
             }
             Kind::DeleteMessages { page, from } => {
-                let mut s = self.base(Op::DeleteMessages, &conn);
+                let mut s = self.base(Op::Call(Endpoint::DeleteMessages), &conn);
                 s.page_size = page.map(u64::from);
                 s.from_message = Self::from(run, &c, from);
                 s
             }
-            Kind::Delete => self.base(Op::Delete, &conn),
+            Kind::Delete => self.base(Op::Call(Endpoint::Delete), &conn),
             Kind::Fault(f, e) => self.fault(
                 &conn,
                 &c,
@@ -143,7 +131,7 @@ impl Interpreter {
     }
 
     fn create(&mut self, conn: &str, alt: bool, disabled: bool, again: bool) -> Step {
-        let mut s = self.base(Op::Create, conn);
+        let mut s = self.base(Op::Call(Endpoint::Create), conn);
         s.recipient = Some(self.key(conn));
         if alt {
             s.sender = Some(self.key(conn));
@@ -158,7 +146,7 @@ impl Interpreter {
     }
 
     fn update(&mut self, conn: &str, c: &Conn, bits: u8) -> Step {
-        let mut s = self.base(Op::Update, conn);
+        let mut s = self.base(Op::Call(Endpoint::Update), conn);
         // Without SK the first update must carry `sender`; leave it out only for the rare
         // "disable and enable" combination, which then checks S-RUPD-FIRST.
         let first_without_sender =
@@ -184,7 +172,7 @@ impl Interpreter {
     }
 
     fn fault(&mut self, conn: &str, c: &Conn, f: FaultKind, e: Endpoint) -> Step {
-        let mut s = self.base(op_of(e), conn);
+        let mut s = self.base(Op::Call(e), conn);
         if e == Endpoint::Send {
             s.messages = Some(vec![self.msg()]);
         }
@@ -235,9 +223,9 @@ impl Interpreter {
             FaultKind::UnknownMessageId => {
                 let mut r = self.base(
                     if e == Endpoint::DeleteMessages {
-                        Op::DeleteMessages
+                        Op::Call(Endpoint::DeleteMessages)
                     } else {
-                        Op::Retrieve
+                        Op::Call(Endpoint::Retrieve)
                     },
                     conn,
                 );
@@ -267,7 +255,7 @@ impl Interpreter {
                 }
             }
             FaultKind::Prohibited => {
-                let mut p = self.base(Op::SenderUpdate, conn);
+                let mut p = self.base(Op::Call(Endpoint::SenderUpdate), conn);
                 let prop = ["disabled", "recipient", "newRecipientURI"][self.msgs % 3];
                 let v = if prop == "recipient" {
                     Value::String(wire::b64(b"not a key"))

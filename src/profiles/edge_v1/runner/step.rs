@@ -38,7 +38,7 @@ impl CaseRun<'_> {
             .collect();
         for conn in &live {
             let step = Step {
-                op: Some(Op::Delete),
+                op: Some(Op::Call(Endpoint::Delete)),
                 conn: conn.clone(),
                 ..Step::default()
             };

@@ -20,6 +20,7 @@ use super::response::ResponseInput;
 use crate::client::{Client, ClientError, ClientOptions};
 use crate::profiles::edge_v1::case::{Case, Op};
 use crate::profiles::edge_v1::cases::{self, CaseFileError};
+use crate::profiles::edge_v1::model::Endpoint;
 use crate::profiles::edge_v1::prop::gen::{AbstractOp, Kind};
 use crate::profiles::edge_v1::sign::{KeyPool, SignError};
 use crate::profiles::edge_v1::wire;
@@ -348,11 +349,11 @@ fn differential_seed(case: &Case) -> Vec<u8> {
         let next = slots.len() as u8;
         let slot = *slots.entry(s.conn.clone()).or_insert(next.min(2));
         let kind = match op {
-            Op::Create => Kind::Create {
+            Op::Call(Endpoint::Create) => Kind::Create {
                 alt: s.sender.is_some(),
                 disabled: s.disabled == Some(true),
             },
-            Op::Update => Kind::Update(
+            Op::Call(Endpoint::Update) => Kind::Update(
                 (u8::from(s.recipient.is_some())
                     | u8::from(s.sender.is_some()) << 1
                     | u8::from(s.new_recipient_uri == Some(true)) << 2
@@ -361,21 +362,23 @@ fn differential_seed(case: &Case) -> Vec<u8> {
                     | u8::from(s.disabled == Some(false)) << 5)
                     .max(2),
             ),
-            Op::SenderUpdate => Kind::SenderUpdate(
+            Op::Call(Endpoint::SenderUpdate) => Kind::SenderUpdate(
                 (u8::from(s.sender.is_some()) | u8::from(s.new_sender_uri == Some(true)) << 1)
                     .max(1),
             ),
-            Op::Send => Kind::Send(s.messages.as_ref().map_or(1, |m| m.len().clamp(1, 4) as u8)),
-            Op::Retrieve => Kind::Retrieve {
+            Op::Call(Endpoint::Send) => {
+                Kind::Send(s.messages.as_ref().map_or(1, |m| m.len().clamp(1, 4) as u8))
+            }
+            Op::Call(Endpoint::Retrieve) => Kind::Retrieve {
                 page: s.page_size.map(|p| p.clamp(1, 6) as u8),
                 from: None,
                 keep: s.keep_messages == Some(true),
             },
-            Op::DeleteMessages => Kind::DeleteMessages {
+            Op::Call(Endpoint::DeleteMessages) => Kind::DeleteMessages {
                 page: s.page_size.map(|p| p.clamp(1, 6) as u8),
                 from: None,
             },
-            Op::Delete => Kind::Delete,
+            Op::Call(Endpoint::Delete) => Kind::Delete,
             Op::Probe => continue,
         };
         let c = OpCode::encode(&AbstractOp { slot, kind });

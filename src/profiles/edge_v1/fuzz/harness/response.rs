@@ -204,16 +204,16 @@ impl ResponseHarness {
         let snapshot = {
             let c = case();
             let mut run = CaseRun::new(&ctx, &c);
-            let mut secure = step(Op::Update);
+            let mut secure = step(Op::Call(Endpoint::Update));
             secure.sender = Some("c.sk".into());
-            let mut send = step(Op::Send);
+            let mut send = step(Op::Call(Endpoint::Send));
             send.messages = Some(vec!["m1".into(), "m2".into(), "m3".into()]);
             let created = answer(
                 "201 Created",
                 r#"{"recipientURI":"/connection/r1","senderURI":"/c/s1"}"#,
             );
             for (s, canned) in [
-                (step(Op::Create), created.as_slice()),
+                (step(Op::Call(Endpoint::Create)), created.as_slice()),
                 (secure, OBJECT_OK),
                 (send, EMPTY_OK),
             ] {
@@ -237,37 +237,37 @@ impl ResponseHarness {
         let page = u64::from(param % 8).max(1);
         let s = match op % STEPS {
             0 => {
-                let mut s = step(Op::Create);
+                let mut s = step(Op::Call(Endpoint::Create));
                 s.conn = "d".into();
                 s
             }
             1 => {
-                let mut s = step(Op::Update);
+                let mut s = step(Op::Call(Endpoint::Update));
                 s.recipient = (param & 1 != 0).then(|| "c.rk2".into());
                 s.new_recipient_uri = Some(param & 2 != 0);
                 s.new_sender_uri = Some(param & 4 != 0);
                 s
             }
-            2 => step(Op::Delete),
+            2 => step(Op::Call(Endpoint::Delete)),
             3 | 4 => {
-                let mut s = step(Op::Retrieve);
+                let mut s = step(Op::Call(Endpoint::Retrieve));
                 s.page_size = (param & 8 == 0).then_some(page);
                 s.keep_messages = (op % STEPS == 3).then_some(true);
                 s
             }
             5 => {
-                let mut s = step(Op::DeleteMessages);
+                let mut s = step(Op::Call(Endpoint::DeleteMessages));
                 s.page_size = (param & 8 == 0).then_some(page);
                 s
             }
             6 => {
-                let mut s = step(Op::SenderUpdate);
+                let mut s = step(Op::Call(Endpoint::SenderUpdate));
                 s.sender = (param & 1 != 0).then(|| "c.sk2".into());
                 s.new_sender_uri = Some(param & 2 != 0);
                 s
             }
             _ => {
-                let mut s = step(Op::Send);
+                let mut s = step(Op::Call(Endpoint::Send));
                 s.messages = Some(vec!["m4".into()]);
                 s
             }

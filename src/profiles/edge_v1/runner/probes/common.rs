@@ -2,7 +2,8 @@
 
 use serde_json::Value;
 
-use crate::profiles::edge_v1::case::{Op, Step};
+use crate::profiles::edge_v1::case::Step;
+use crate::profiles::edge_v1::model::Endpoint;
 
 /// The integer argument `name` of a probe step, or `default`.
 pub(super) fn arg_u64(step: &Step, name: &str, default: u64) -> u64 {
@@ -13,10 +14,10 @@ pub(super) fn arg_u64(step: &Step, name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// A step of `op` on `conn` with no overrides.
-pub(super) fn plain(op: Op, conn: &str) -> Step {
+/// A request to `endpoint` on `conn` with no overrides.
+pub(super) fn plain(endpoint: Endpoint, conn: &str) -> Step {
     Step {
-        op: Some(op),
+        op: Some(endpoint.into()),
         conn: conn.to_string(),
         ..Step::default()
     }

@@ -17,7 +17,7 @@ use url::Url;
 use super::common::{arg_u64, plain};
 use crate::client::{Client, Exchange, Request, TransportError};
 use crate::engine::event::Verdict;
-use crate::profiles::edge_v1::case::{Op as StepOp, Step};
+use crate::profiles::edge_v1::case::Step;
 use crate::profiles::edge_v1::model::Endpoint;
 use crate::profiles::edge_v1::race::{
     self,
@@ -313,10 +313,10 @@ pub(super) async fn concurrent(
 ) -> Result<(), StepFailure> {
     let plan = Plan::from_step(step);
     let conn = "concurrent";
-    run.protocol_step(n, &plain(StepOp::Create, conn), Endpoint::Create)
+    run.protocol_step(n, &plain(Endpoint::Create, conn), Endpoint::Create)
         .await?;
     let sk = if plan.secured {
-        let mut s = plain(StepOp::Update, conn);
+        let mut s = plain(Endpoint::Update, conn);
         s.sender = Some(format!("{conn}.sk"));
         run.protocol_step(n, &s, Endpoint::Update).await?;
         Some(run.key(&format!("{conn}.sk")))

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::client::Request as HttpRequest;
 use crate::engine::event::Verdict;
-use crate::profiles::edge_v1::case::{Op, Step};
+use crate::profiles::edge_v1::case::Step;
 use crate::profiles::edge_v1::model::Endpoint;
 use crate::profiles::edge_v1::runner::state::{failure, CaseRun, StepFailure};
 use crate::profiles::edge_v1::wire;
@@ -183,7 +183,7 @@ async fn uri_privacy(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(),
     let mut sus = Vec::new();
     for i in 0..count {
         let conn = format!("privacy{i}");
-        run.protocol_step(n, &plain(Op::Create, &conn), Endpoint::Create)
+        run.protocol_step(n, &plain(Endpoint::Create, &conn), Endpoint::Create)
             .await?;
         let live = run.conns[&conn].clone();
         let key = run.key(&format!("{conn}.rk"));
@@ -256,18 +256,18 @@ async fn message_id_privacy(
 ) -> Result<(), StepFailure> {
     let count = arg_u64(step, "messages", 8).clamp(3, 64) as usize;
     let conn = "midprivacy";
-    run.protocol_step(n, &plain(Op::Create, conn), Endpoint::Create)
+    run.protocol_step(n, &plain(Endpoint::Create, conn), Endpoint::Create)
         .await?;
     let names: Vec<String> = (0..count).map(|i| format!("mid{i}")).collect();
     for name in &names {
-        let mut s = plain(Op::Send, conn);
+        let mut s = plain(Endpoint::Send, conn);
         s.messages = Some(vec![name.clone()]);
         run.protocol_step(n, &s, Endpoint::Send).await?;
     }
     // Learn every id with keeping retrievals, page by page (PAGE_SIZE may be small).
     let mut from: Option<String> = None;
     for _ in 0..count {
-        let mut r = plain(Op::Retrieve, conn);
+        let mut r = plain(Endpoint::Retrieve, conn);
         r.page_size = Some(count as u64);
         r.keep_messages = Some(true);
         r.from_message = from.clone();
@@ -344,14 +344,14 @@ async fn oversized_body(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailu
 async fn quota(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepFailure> {
     let bound = arg_u64(step, "messages", 512).clamp(16, 100_000) as usize;
     let conn = "quota";
-    run.protocol_step(n, &plain(Op::Create, conn), Endpoint::Create)
+    run.protocol_step(n, &plain(Endpoint::Create, conn), Endpoint::Create)
         .await?;
     let mut sent = 0;
     let mut batch_no = 0;
     while sent < bound {
         batch_no += 1;
         let names: Vec<String> = (0..16).map(|i| format!("q{batch_no}-{i}")).collect();
-        let mut s = plain(Op::Send, conn);
+        let mut s = plain(Endpoint::Send, conn);
         s.messages = Some(names);
         let before = run.exchanges.len();
         match run.protocol_step(n, &s, Endpoint::Send).await {
@@ -368,7 +368,7 @@ async fn quota(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepF
                 // Over the cap: nothing of this send may be stored. Drain and count.
                 let mut stored = 0usize;
                 loop {
-                    let mut r = plain(Op::Retrieve, conn);
+                    let mut r = plain(Endpoint::Retrieve, conn);
                     r.page_size = Some(1000);
                     let before = run.exchanges.len();
                     run.protocol_step(n, &r, Endpoint::Retrieve).await?;

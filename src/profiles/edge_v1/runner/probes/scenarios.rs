@@ -14,7 +14,7 @@ use url::Url;
 
 use super::common::plain;
 use crate::engine::event::Verdict;
-use crate::profiles::edge_v1::case::{Expect, Op, Step};
+use crate::profiles::edge_v1::case::{Expect, Step};
 use crate::profiles::edge_v1::model::Endpoint;
 use crate::profiles::edge_v1::runner::state::{failure, CaseRun, Live, StepFailure};
 use crate::profiles::edge_v1::sign::Key;
@@ -158,7 +158,7 @@ async fn open_connection(
             },
         );
     }
-    let mut s = plain(Op::Create, conn);
+    let mut s = plain(Endpoint::Create, conn);
     s.sender = sender.map(str::to_string);
     act(
         run,
@@ -201,7 +201,7 @@ async fn send_sealed(
             .map_err(|e| failure(Verdict::Error, n, "", "a sealed message", e))?;
         run.msgs.insert(name.clone(), wire::b64(sealed));
     }
-    let mut s = plain(Op::Send, conn);
+    let mut s = plain(Endpoint::Send, conn);
     s.messages = Some(payloads.iter().map(|(m, _)| m.clone()).collect());
     act(run, n, s, Endpoint::Send, what).await
 }
@@ -216,7 +216,7 @@ async fn refused_send(
     signer: Option<&str>,
     what: &str,
 ) -> Result<(), StepFailure> {
-    let mut s = plain(Op::Send, conn);
+    let mut s = plain(Endpoint::Send, conn);
     s.messages = Some(vec![name.to_string()]);
     s.sign_with = Some(signer.map(str::to_string));
     s.expect = Some(Expect {
@@ -237,7 +237,14 @@ async fn receive(
 ) -> Result<Vec<Option<Value>>, StepFailure> {
     let mut out = Vec::new();
     for _ in 0..64 {
-        act(run, n, plain(Op::Retrieve, conn), Endpoint::Retrieve, what).await?;
+        act(
+            run,
+            n,
+            plain(Endpoint::Retrieve, conn),
+            Endpoint::Retrieve,
+            what,
+        )
+        .await?;
         let body = match run.exchanges.last().map(|ex| &ex.response) {
             Some(Ok(r)) => r.body.clone(),
             _ => {
@@ -402,7 +409,7 @@ async fn secure(
             "another key: the ciphertext changed on the way",
         ));
     }
-    let mut s = plain(Op::Update, conn);
+    let mut s = plain(Endpoint::Update, conn);
     s.sender = Some(sk_name.to_string());
     s.set = Some(
         [("sender".to_string(), Value::String(sent))]
@@ -423,7 +430,7 @@ async fn secure(
 pub(super) async fn alice_bob(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> {
     let (inv, alice_ek) = open_connection(run, n, "alice", 0, None).await?;
     // S-G-OPEN: anyone who learns SU may send while the connection is open.
-    let mut s = plain(Op::Send, "alice");
+    let mut s = plain(Endpoint::Send, "alice");
     s.messages = Some(vec!["stranger.1".into()]);
     act(
         run,
