@@ -90,6 +90,11 @@ fn check_steps(n: usize) -> Vec<Step> {
     ]
 }
 
+/// The canary connection could not be set up (the failing step's message).
+#[derive(Debug, thiserror::Error)]
+#[error("the canary connection could not be set up: {0}")]
+pub struct SetupError(String);
+
 /// A canary connection and every step it has seen.
 pub struct Canary<'a> {
     run: CaseRun<'a>,
@@ -100,7 +105,7 @@ pub struct Canary<'a> {
 
 impl<'a> Canary<'a> {
     /// Create the canary; the error says which setup step failed.
-    pub async fn setup(ctx: &'a Context) -> Result<Canary<'a>, String> {
+    pub async fn setup(ctx: &'a Context) -> Result<Canary<'a>, SetupError> {
         let mut run = CaseRun::new(ctx, &blank_case(0));
         run.judge_by(Vec::new(), Level::Must);
         let mut canary = Canary {
@@ -109,10 +114,7 @@ impl<'a> Canary<'a> {
             checks: 0,
         };
         for s in setup_steps() {
-            canary
-                .send(s)
-                .await
-                .map_err(|f| format!("the canary connection could not be set up: {}", f.message))?;
+            canary.send(s).await.map_err(|f| SetupError(f.message))?;
         }
         Ok(canary)
     }

@@ -204,7 +204,7 @@ async fn canary_task(
     let mut canary = match canary::Canary::setup(&ctx).await {
         Ok(c) => c,
         Err(e) => {
-            shared.error(e);
+            shared.error(e.to_string());
             return 0;
         }
     };

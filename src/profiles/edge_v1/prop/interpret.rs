@@ -18,14 +18,11 @@ const SIG_FAULTS: [SigFault; 6] = [
     SigFault::WrongBody,
 ];
 
-const FAULT_ENDPOINTS: [Endpoint; 6] = [
-    Endpoint::Update,
-    Endpoint::Delete,
-    Endpoint::Retrieve,
-    Endpoint::DeleteMessages,
-    Endpoint::SenderUpdate,
-    Endpoint::Send,
-];
+/// The endpoints a fault goes to: every one of an existing connection (all but create).
+fn fault_endpoint(choice: u8) -> Endpoint {
+    let existing = &Endpoint::ALL[1..];
+    existing[choice as usize % existing.len()]
+}
 
 /// Hands out fresh key and message names.
 #[derive(Debug, Default)]
@@ -121,12 +118,7 @@ impl Interpreter {
                 s
             }
             Kind::Delete => self.base(Op::Call(Endpoint::Delete), &conn),
-            Kind::Fault(f, e) => self.fault(
-                &conn,
-                &c,
-                f,
-                FAULT_ENDPOINTS[e as usize % FAULT_ENDPOINTS.len()],
-            ),
+            Kind::Fault(f, e) => self.fault(&conn, &c, f, fault_endpoint(e)),
         }
     }
 
