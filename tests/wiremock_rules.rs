@@ -211,6 +211,7 @@ async fn check(breaks: &[Break], id: &str) -> Option<CheckResult> {
         body_cap: 1 << 20,
         ca_cert_pem: None,
         insecure: false,
+        origins: Default::default(),
     })
     .unwrap();
     let ctx = Arc::new(Context {
@@ -219,6 +220,7 @@ async fn check(breaks: &[Break], id: &str) -> Option<CheckResult> {
         servers: vec![format!("{}/connection", server.uri()).parse().unwrap()],
         page_size: Some(10),
         allow_http: true,
+        origins: Default::default(),
     });
     let files = cases::builtin().unwrap();
     let (area, case) = files
@@ -287,12 +289,14 @@ async fn plain_http_fails_https_unless_waived() {
                 body_cap: 1 << 16,
                 ca_cert_pem: None,
                 insecure: false,
+                origins: Default::default(),
             })
             .unwrap(),
             pool: KeyPool::builtin().unwrap(),
             servers: vec![format!("{}/connection", server.uri()).parse().unwrap()],
             page_size: Some(10),
             allow_http: allow,
+            origins: Default::default(),
         };
         let r = runner::run_case(&ctx, case, "http").await;
         assert_eq!(r.verdict, want, "allow_http={allow}: {}", r.message);

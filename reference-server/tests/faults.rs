@@ -139,6 +139,14 @@ async fn conforms(t: &TestServer, fault: Fault) -> bool {
     let k = keys();
     let id = |c: &Conn| json!({"connectionID": c.cid});
     match fault {
+        Fault::UrisOtherOrigin | Fault::UrisUserinfo => {
+            // Both URIs start with CE's origin (scheme://host:port/) and carry no userinfo.
+            let conn = t.create(&k.a, None).await;
+            let origin = &t.ce[..t.ce.find("/connection").unwrap_or(t.ce.len())];
+            [&conn.ru, &conn.su]
+                .iter()
+                .all(|u| u.starts_with(&format!("{origin}/")) && !u.contains('@'))
+        }
         Fault::CreateNoSigCheck => {
             let body = json!({"connectionID": new_cid(), "recipient": k.a.spki});
             t.call("POST", &t.ce, None, &body).await.status == 401

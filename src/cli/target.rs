@@ -27,6 +27,11 @@ pub struct TargetArgs {
     /// Accept any TLS certificate (testing only).
     #[arg(long)]
     pub insecure: bool,
+    /// Let the server's URIs point to this origin too (e.g. https://host:8443, repeatable);
+    /// without it the suite contacts only the origins of --server, and B-URI-ORIGIN is
+    /// waived, not passed, for URIs on an allowed origin.
+    #[arg(long = "allow-origin", value_name = "URL")]
+    pub allow_origins: Vec<String>,
     /// The server's PAGE_SIZE, when it cannot be discovered from outside.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub page_size: Option<u64>,
@@ -56,6 +61,7 @@ impl TargetArgs {
             allow_http: self.allow_http,
             ca_cert: self.ca_cert.clone(),
             insecure: self.insecure,
+            allow_origins: self.allow_origins.clone(),
             page_size: self.page_size,
             timeout: Duration::from_secs_f64(self.timeout),
             max_body: self.max_body,

@@ -36,6 +36,9 @@ pub enum TransportError {
     /// The response head is larger than the client accepts.
     #[error("the response head is too large to accept")]
     TooLarge,
+    /// Not sent: the URL is on an origin the run may not contact (see `client::origin`).
+    #[error("not sent: {0}")]
+    Refused(String),
     /// Anything else (malformed response, unsupported URL, ...).
     #[error("{0}")]
     Other(String),

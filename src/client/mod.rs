@@ -6,6 +6,7 @@
 mod curl;
 mod error;
 mod http;
+pub mod origin;
 mod raw;
 pub mod redact;
 mod request;
@@ -32,6 +33,8 @@ pub struct ClientOptions {
     pub ca_cert_pem: Option<Vec<u8>>,
     /// Accept any server certificate.
     pub insecure: bool,
+    /// The origins requests may go to (empty: any).
+    pub origins: origin::OriginPolicy,
 }
 
 impl Default for ClientOptions {
@@ -41,6 +44,7 @@ impl Default for ClientOptions {
             body_cap: 1 << 20,
             ca_cert_pem: None,
             insecure: false,
+            origins: origin::OriginPolicy::any(),
         }
     }
 }
@@ -141,6 +145,15 @@ impl Client {
     pub async fn execute(&self, r: Request) -> Exchange {
         let start = Instant::now();
         let raw = r.needs_raw();
+        if let Err(e) = self.options.origins.check(&r.url) {
+            return Exchange {
+                request: r,
+                response: Err(TransportError::Refused(e.to_string())),
+                elapsed: start.elapsed(),
+                raw,
+                insecure: self.options.insecure,
+            };
+        }
         let cap = self.options.body_cap;
         let send = async {
             if raw {

@@ -19,6 +19,7 @@ fn options() -> ClientOptions {
         body_cap: 64 * 1024,
         ca_cert_pem: None,
         insecure: false,
+        origins: Default::default(),
     }
 }
 

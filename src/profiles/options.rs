@@ -14,6 +14,8 @@ pub struct TargetOptions {
     pub ca_cert: Option<PathBuf>,
     /// Accept any TLS certificate.
     pub insecure: bool,
+    /// More origins the server's URIs may point to (`--allow-origin`), besides the servers'.
+    pub allow_origins: Vec<String>,
     /// The server's page size, when it cannot be discovered from outside.
     pub page_size: Option<u64>,
     /// Per-request timeout.
@@ -39,6 +41,9 @@ impl TargetOptions {
         }
         if self.insecure {
             out.push_str(" --insecure");
+        }
+        for o in &self.allow_origins {
+            out.push_str(&format!(" --allow-origin {o}"));
         }
         if let Some(n) = self.page_size {
             out.push_str(&format!(" --page-size {n}"));

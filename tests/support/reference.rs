@@ -37,5 +37,6 @@ pub fn context(server: &edge_reference_server::Server) -> Arc<Context> {
         servers: vec![server.create_url().parse().unwrap()],
         page_size: Some(10),
         allow_http: true,
+        origins: Default::default(),
     })
 }

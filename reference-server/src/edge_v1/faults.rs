@@ -64,6 +64,9 @@ faults! {
     UnsignedSendAfterSecure = "unsigned-send-after-secure", "S-G-SIGNED-ONLY", "Once SK is set, a send without Authorization is still accepted.";
     SkAcceptedOnRu = "sk-accepted-on-ru", "S-G-KEYS", "Requests to RU and RU/messages signed with SK are accepted.";
     RkAcceptedOnSu = "rk-accepted-on-su", "S-G-KEYS", "Requests to SU and SU/messages signed with RK are accepted.";
+    // Where URIs point.
+    UrisOtherOrigin = "uris-other-origin", "B-URI-ORIGIN", "Returned URIs name another port of the server's host (its port + 1), where nothing of it listens.";
+    UrisUserinfo = "uris-userinfo", "B-URI-ORIGIN", "Returned URIs carry userinfo (`edge:secret@`).";
     // Rotation and invalidation.
     OldRkAlive = "old-rk-alive", "S-RUPD-OLDKEY", "After RK is replaced, the old RK still signs recipient requests.";
     OldSkAliveRecipientChange = "old-sk-alive-recipient-change", "S-RUPD-OLDKEY", "After SK is replaced through PUT RU, the old SK still signs sender requests.";

@@ -56,7 +56,20 @@ pub(crate) struct App {
 impl App {
     /// The absolute URI of the connection URI with `token`.
     fn uri(&self, token: &str) -> String {
-        format!("{}{}", self.origin, self.routes.token_path(token))
+        let path = self.routes.token_path(token);
+        if self.fault(Fault::UrisOtherOrigin) {
+            if let Some((head, port)) = self.origin.rsplit_once(':') {
+                if let Ok(p) = port.parse::<u16>() {
+                    return format!("{head}:{}{path}", p.wrapping_add(1));
+                }
+            }
+        }
+        if self.fault(Fault::UrisUserinfo) {
+            if let Some((scheme, rest)) = self.origin.split_once("://") {
+                return format!("{scheme}://edge:secret@{rest}{path}");
+            }
+        }
+        format!("{}{}", self.origin, path)
     }
 
     fn fault(&self, fault: Fault) -> bool {

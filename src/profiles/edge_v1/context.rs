@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use url::Url;
 
+use crate::client::origin::OriginPolicy;
 use crate::client::Client;
 use crate::profiles::edge_v1::sign::KeyPool;
 
@@ -19,6 +20,8 @@ pub struct Context {
     pub page_size: Option<usize>,
     /// `--allow-http` was given.
     pub allow_http: bool,
+    /// The origins the run may contact (the servers' and `--allow-origin`).
+    pub origins: OriginPolicy,
 }
 
 impl Context {

@@ -1,7 +1,7 @@
 //! `edgecheck race --profile edge-v1`.
 
 use super::super::profile::open_context;
-use super::super::race::{self, Env, Shape};
+use super::super::race::{self, run::SetupError, Env, Shape};
 use crate::engine::{cores, runtime};
 use crate::profiles::{Outcome, ProfileError, RaceOptions, TargetOptions};
 
@@ -88,13 +88,19 @@ pub fn race(target_opts: &TargetOptions, args: &RaceOptions) -> Result<Outcome, 
         }
         return Ok(Outcome::Found);
     }
-    if let Some(e) = &report.error {
-        let m = format!("race stopped: {e}");
-        return Err(if e.contains("cannot connect") {
-            ProfileError::Unreachable(m)
-        } else {
-            ProfileError::Internal(m)
-        });
+    match &report.error {
+        Some(SetupError::Unreachable(m)) => {
+            return Err(ProfileError::Unreachable(format!(
+                "race stopped: {m}; is the server running and answering?"
+            )))
+        }
+        Some(SetupError::Broken { rule, message }) => {
+            println!();
+            println!("{rule}: {message}");
+            return Ok(Outcome::Found);
+        }
+        Some(SetupError::Internal(m)) => return Err(ProfileError::Internal(m.clone())),
+        None => {}
     }
     println!("no violation");
     Ok(Outcome::Clean)

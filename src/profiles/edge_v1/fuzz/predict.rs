@@ -32,6 +32,7 @@ mod tests {
             servers: vec!["https://127.0.0.1:1/connection".parse().unwrap()],
             page_size: Some(10),
             allow_http: false,
+            origins: Default::default(),
         }
     }
 

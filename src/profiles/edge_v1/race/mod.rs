@@ -66,8 +66,8 @@ pub struct RaceReport {
     pub failed: Option<Failed>,
     /// The last round (for `--history`).
     pub last: Option<Round>,
-    /// A setup error that stopped the campaign (never a violation).
-    pub error: Option<String>,
+    /// Why a round could not start: the server is unreachable, or broke a rule at set-up.
+    pub error: Option<run::SetupError>,
 }
 
 /// Run rounds until one shows a violation, the rounds are done and the duration is over, or

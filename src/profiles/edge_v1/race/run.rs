@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use url::Url;
 
 use super::history::{ciphertext, exchange_line, Action, Cred, Op, Outcome, Used};
+use crate::client::origin::{judge_uri, UriOriginError};
 use crate::client::{Client, Exchange, Request};
 use crate::profiles::edge_v1::sign::{self, Key, KeyPool};
 use crate::profiles::edge_v1::wire::{self, CreateResponse, RetrieveResponse, UpdateResponse};
@@ -149,8 +150,51 @@ fn version(list_len: usize) -> u32 {
     list_len.saturating_sub(1) as u32
 }
 
+/// Why a round could not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetupError {
+    /// The server does not answer (exit 3).
+    #[error("{0}")]
+    Unreachable(String),
+    /// The server broke a rule while the round was set up (exit 1).
+    #[error("{rule}: {message}")]
+    Broken {
+        /// The rule broken.
+        rule: String,
+        /// What happened.
+        message: String,
+    },
+    /// A defect of edgecheck (an actor task failed).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl SetupError {
+    fn broken(rule: &str, message: String) -> SetupError {
+        SetupError::Broken {
+            rule: rule.to_string(),
+            message,
+        }
+    }
+}
+
+/// A URI the server returned, resolved and on an origin the run may contact.
+fn followable(env: &Env, returned: &str, i: usize, name: &str) -> Result<Url, SetupError> {
+    let url = wire::resolve_uri(&env.ce, returned).map_err(|e| {
+        SetupError::broken("S-CREATE-201", format!("connection {i}: `{name}`: {e}"))
+    })?;
+    judge_uri(&env.ce, &url, &env.client.options().origins, false).map_err(|e| {
+        let rule = match e {
+            UriOriginError::Downgrade { .. } => "S-GEN-HTTPS",
+            UriOriginError::Origin(_) => "B-URI-ORIGIN",
+        };
+        SetupError::broken(rule, format!("connection {i}: `{name}`: {e}; not followed"))
+    })?;
+    Ok(url)
+}
+
 /// Create the round's connections (secured at once: `sender` given at create).
-async fn create(env: &Env, n: usize) -> Result<Vec<ConnState>, String> {
+async fn create(env: &Env, n: usize) -> Result<Vec<ConnState>, SetupError> {
     let mut out = Vec::new();
     for i in 0..n {
         let (rk, sk) = (env.pool.take(), env.pool.take());
@@ -164,17 +208,25 @@ async fn create(env: &Env, n: usize) -> Result<Vec<ConnState>, String> {
         let r = match &ex.response {
             Ok(r) if r.status == 201 => r,
             Ok(r) => {
-                return Err(format!(
-                    "creating connection {i} got {} (expected 201); check the server with `edgecheck run --only create`",
-                    r.status
+                return Err(SetupError::broken(
+                    "S-CREATE-201",
+                    format!(
+                        "creating connection {i} got {} (expected 201); check the server with `edgecheck run --only create`",
+                        r.status
+                    ),
                 ))
             }
-            Err(e) => return Err(format!("creating connection {i}: {e}")),
+            Err(e) => {
+                return Err(SetupError::Unreachable(format!(
+                    "creating connection {i}: {e}"
+                )))
+            }
         };
-        let created = CreateResponse::from_body(&r.body)
-            .map_err(|e| format!("creating connection {i}: {e}"))?;
-        let ru = wire::resolve_uri(&env.ce, &created.recipient_uri).map_err(|e| e.to_string())?;
-        let su = wire::resolve_uri(&env.ce, &created.sender_uri).map_err(|e| e.to_string())?;
+        let created = CreateResponse::from_body(&r.body).map_err(|e| {
+            SetupError::broken("S-CREATE-201", format!("creating connection {i}: {e}"))
+        })?;
+        let ru = followable(env, &created.recipient_uri, i, "recipientURI")?;
+        let su = followable(env, &created.sender_uri, i, "senderURI")?;
         out.push(ConnState {
             cid,
             rk: vec![rk],
@@ -188,7 +240,7 @@ async fn create(env: &Env, n: usize) -> Result<Vec<ConnState>, String> {
 }
 
 /// Run one round.
-pub async fn round(env: &Env, shape: Shape, seed: u64) -> Result<Round, String> {
+pub async fn round(env: &Env, shape: Shape, seed: u64) -> Result<Round, SetupError> {
     let conns = create(env, shape.connections.max(1)).await?;
     let nonce = wire::connection_id();
     let shared = Arc::new(Shared {
@@ -214,7 +266,10 @@ pub async fn round(env: &Env, shape: Shape, seed: u64) -> Result<Round, String> 
     }
     let mut history = Vec::new();
     while let Some(joined) = set.join_next().await {
-        history.extend(joined.map_err(|e| format!("an actor of the race failed: {e}"))?);
+        history.extend(
+            joined
+                .map_err(|e| SetupError::Internal(format!("an actor of the race failed: {e}")))?,
+        );
     }
     let total = shape.senders.max(1) * shape.ops * 3 + shape.rotations * 4;
     for c in 0..n {
@@ -531,7 +586,20 @@ async fn update(sh: &Shared, conn: usize, change: Change) -> (Op, Vec<(Cred, u32
         };
         let mut uri = |returned: Option<String>, name: &str| -> Option<Url> {
             match returned.map(|s| wire::resolve_uri(&sh.env.ce, &s)) {
-                Some(Ok(u)) => Some(u),
+                Some(Ok(u)) => {
+                    match judge_uri(&sh.env.ce, &u, &sh.env.client.options().origins, false) {
+                        Ok(_) => Some(u),
+                        Err(e) => {
+                            let rule = match e {
+                                UriOriginError::Downgrade { .. } => "S-GEN-HTTPS",
+                                UriOriginError::Origin(_) => "B-URI-ORIGIN",
+                            };
+                            problem =
+                                Some((rule.to_string(), format!("`{name}`: {e}; not followed")));
+                            None
+                        }
+                    }
+                }
                 Some(Err(e)) => {
                     problem = Some((rule.to_string(), format!("`{name}`: {e}")));
                     None

@@ -266,6 +266,7 @@ pub async fn run_checks(
         body_cap: 4 << 20,
         ca_cert_pem: None,
         insecure: false,
+        origins: Default::default(),
     })
     .map_err(RunChecksError::Client)?;
     let ctx = Arc::new(Context {
@@ -274,6 +275,7 @@ pub async fn run_checks(
         servers: vec![target.ce.clone()],
         page_size: target.page_size,
         allow_http: true,
+        origins: Default::default(),
     });
     // Nobody listens to the events: the results are returned.
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

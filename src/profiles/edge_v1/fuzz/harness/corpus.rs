@@ -513,6 +513,7 @@ pub fn grow(dir: &Path) -> Result<Written, CorpusError> {
         servers: vec![url::Url::parse(&format!("http://{proxy_addr}{ce_path}"))?],
         page_size: Some(10),
         allow_http: true,
+        origins: Default::default(),
     };
     let mut written = Written::default();
     let mut seen = std::collections::HashSet::new();

@@ -213,6 +213,7 @@ impl DifferentialHarness {
             servers: vec![url::Url::parse(&server.create_url())?],
             page_size: Some(page),
             allow_http: true,
+            origins: Default::default(),
         });
         Ok(DifferentialHarness {
             rt,

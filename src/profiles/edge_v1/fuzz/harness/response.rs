@@ -195,11 +195,13 @@ impl ResponseHarness {
                 body_cap: 1 << 20,
                 ca_cert_pem: None,
                 insecure: false,
+                origins: Default::default(),
             })?,
             pool: KeyPool::builtin()?,
             servers: vec![url::Url::parse(&format!("http://{addr}/connection"))?],
             page_size: Some(10),
             allow_http: true,
+            origins: Default::default(),
         };
         let snapshot = {
             let c = case();

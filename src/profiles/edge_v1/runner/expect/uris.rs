@@ -4,6 +4,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::fail::{body_text, extra_members, fail, object};
+use crate::client::origin::{judge_uri, UriOriginError};
 use crate::client::Response;
 use crate::engine::event::Verdict;
 use crate::profiles::edge_v1::case::{Expect, Step};
@@ -30,7 +31,7 @@ fn uri(
             format!("{:?}", o.get(name)),
         )
     })?;
-    wire::resolve_uri(run.ctx.ce(), s).map_err(|e| {
+    let url = wire::resolve_uri(run.ctx.ce(), s).map_err(|e| {
         fail(
             Verdict::Fail,
             n,
@@ -38,7 +39,37 @@ fn uri(
             format!("`{name}` an absolute URL or path"),
             format!("{s:?} ({e})"),
         )
-    })
+    })?;
+    on_allowed_origin(run, n, name, &url)?;
+    Ok(url)
+}
+
+/// A URI the suite may follow: on the create endpoint's origin (or one `--allow-origin`
+/// lists), without userinfo, and not a cleartext downgrade (B-URI-ORIGIN, S-GEN-HTTPS).
+/// A URI that is not is never requested.
+fn on_allowed_origin(
+    run: &CaseRun<'_>,
+    n: usize,
+    name: &str,
+    url: &Url,
+) -> Result<(), StepFailure> {
+    let ce = run.ctx.ce();
+    match judge_uri(ce, url, &run.ctx.origins, run.ctx.allow_http) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let rule = match e {
+                UriOriginError::Downgrade { .. } => "S-GEN-HTTPS",
+                UriOriginError::Origin(_) => "B-URI-ORIGIN",
+            };
+            Err(fail(
+                Verdict::Fail,
+                n,
+                rule,
+                format!("`{name}` on the origin of {ce}, without userinfo"),
+                format!("{e}; it was not requested"),
+            ))
+        }
+    }
 }
 
 /// The `connectionID` a create request carried.

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+use crate::client::origin::{judge_uri, UriOrigin};
 use crate::client::Request as HttpRequest;
 use crate::engine::event::Verdict;
 use crate::profiles::edge_v1::case::Step;
@@ -23,6 +24,7 @@ use common::{arg_u64, plain};
 /// Names of all probes, for validation of case files.
 pub const PROBES: &[&str] = &[
     "https",
+    "uri-origin",
     "quota",
     "uri-privacy",
     "message-id-privacy",
@@ -38,6 +40,7 @@ pub const PROBES: &[&str] = &[
 pub async fn run(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepFailure> {
     match step.probe.as_deref().unwrap_or_default() {
         "https" => https(run, n),
+        "uri-origin" => uri_origin(run, n, step),
         "uri-privacy" => uri_privacy(run, n, step).await,
         "message-id-privacy" => message_id_privacy(run, n, step).await,
         "oversized-body" => oversized_body(run, n).await,
@@ -55,6 +58,46 @@ pub async fn run(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), Ste
             format!("`{other}`"),
         )),
     }
+}
+
+/// B-URI-ORIGIN: the URIs of connection `step.conn` are on the create endpoint's origin;
+/// waived for an origin the user allowed. (A URI on any other origin already failed the
+/// step that returned it, and was never requested.)
+fn uri_origin(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepFailure> {
+    let Some(live) = run.connection(&step.conn) else {
+        return Err(failure(
+            Verdict::Error,
+            n,
+            "",
+            format!("a connection `{}` created before this probe", step.conn),
+            "none",
+        ));
+    };
+    let ce = run.ctx.ce().clone();
+    let mut allowed = Vec::new();
+    for u in live.ru.iter().chain(&live.su) {
+        match judge_uri(&ce, u, &run.ctx.origins, run.ctx.allow_http) {
+            Ok(UriOrigin::Same) => {}
+            Ok(UriOrigin::Allowed(o)) => allowed.push(o.to_string()),
+            Err(e) => {
+                return Err(failure(
+                    Verdict::Fail,
+                    n,
+                    "B-URI-ORIGIN",
+                    format!("URIs on the origin of {ce}"),
+                    e.to_string(),
+                ))
+            }
+        }
+    }
+    if !allowed.is_empty() {
+        allowed.dedup();
+        run.waived = Some(format!(
+            "URIs on {}: waived by --allow-origin",
+            allowed.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// S-GEN-HTTPS: the target is served over HTTPS (waived by `--allow-http`).
