@@ -9,6 +9,7 @@ mod http;
 mod raw;
 pub mod redact;
 mod request;
+pub mod shell;
 mod tls;
 
 #[cfg(test)]
