@@ -48,9 +48,11 @@ impl CliError {
         }
     }
 
-    /// Print the message to standard error and return the exit code.
+    /// Print the message to standard error (control characters escaped: a message may quote
+    /// the server) and return the exit code.
     pub fn report(&self) -> i32 {
         for l in &self.lines {
+            let l = crate::report::escape::controls(l, crate::report::escape::Breaks::Escape);
             eprintln!("edgecheck: {l}");
         }
         self.code

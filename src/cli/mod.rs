@@ -20,6 +20,7 @@ use clap::{Parser, Subcommand};
 
 pub use error::{CliError, EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE};
 pub use generators::{FuzzArgs, PropArgs, RaceArgs, SelftestArgs};
+pub use outputs::{Outputs, ReportFormat};
 pub use target::TargetArgs;
 
 use crate::profiles::{self, Profile};

@@ -1,11 +1,13 @@
-//! The files a run or `edgecheck report` writes (`--json`, `--junit`, `--report`), checked
-//! before anything runs, and the exit code the gate gives.
+//! The files a run or `edgecheck report` writes (`--json`, `--junit`, `--report`, and the
+//! request bodies too long for a `curl` line, beside the report), checked before anything
+//! runs, and the exit code the gate gives.
 
 use std::path::{Path, PathBuf};
 
 use super::error::{CliError, EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE};
 use crate::catalogue::requirements::Requirements;
 use crate::report::gate::{self, Outcome};
+use crate::report::reproduce::BodyFiles;
 use crate::report::{html, json, junit, markdown, Results};
 
 /// Format of `--report`, from the file's extension.
@@ -79,24 +81,43 @@ impl Outputs {
         })
     }
 
-    /// Write every requested output. A failure to write one does not stop the others; the
+    /// The request bodies of `results` too long for a `curl` line: planned beside the report
+    /// (`<report-stem>.bodies/`), or none without `--report`. The terminal and every output
+    /// render `curl` lines from this one plan; [`Outputs::write`] writes the files.
+    pub fn body_files(&self, results: &Results) -> BodyFiles {
+        match &self.report {
+            Some((p, _)) => BodyFiles::plan(results, p),
+            None => BodyFiles::none(),
+        }
+    }
+
+    /// Write every requested output, and the body files of `bodies` (from
+    /// [`Outputs::body_files`]). A failure to write one does not stop the others; the
     /// messages are returned.
-    pub fn write(&self, results: &Results, catalogue: &Requirements) -> Vec<String> {
+    pub fn write(
+        &self,
+        results: &Results,
+        catalogue: &Requirements,
+        bodies: &BodyFiles,
+    ) -> Vec<String> {
         let mut errors = Vec::new();
         if let Some(p) = &self.json {
             if let Err(e) = json::write(results, p) {
                 errors.push(e);
             }
         }
+        if let Err(e) = bodies.write() {
+            errors.push(e.to_string());
+        }
         if let Some(p) = &self.junit {
-            if let Err(e) = junit::write(results, catalogue, p) {
+            if let Err(e) = junit::write(results, catalogue, bodies, p) {
                 errors.push(e);
             }
         }
         if let Some((p, f)) = &self.report {
             let text = match f {
-                ReportFormat::Markdown => markdown::render(results, catalogue),
-                ReportFormat::Html => html::render(results, catalogue),
+                ReportFormat::Markdown => markdown::render_with(results, catalogue, bodies),
+                ReportFormat::Html => html::render_with(results, catalogue, bodies),
             };
             if let Err(e) = std::fs::write(p, text) {
                 errors.push(format!("cannot write {}: {e}", p.display()));

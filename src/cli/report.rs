@@ -83,15 +83,16 @@ pub fn report(args: ReportArgs) -> Result<i32, CliError> {
 
 /// Print the summary, write the outputs and return the gate's exit code.
 pub fn finish(results: &Results, profile: &dyn Profile, outputs: &Outputs, quiet: bool) -> i32 {
+    let bodies = outputs.body_files(results);
     if quiet {
         for line in crate::report::gate::evaluate(results).lines {
             eprintln!("edgecheck: {line}");
         }
     } else {
-        terminal::print(results, profile.catalogue());
+        terminal::print(results, profile.catalogue(), &bodies);
     }
     let mut code = outputs::exit_code(results);
-    for e in outputs.write(results, profile.catalogue()) {
+    for e in outputs.write(results, profile.catalogue(), &bodies) {
         eprintln!("edgecheck: {e}");
         code = code.max(EXIT_INTERNAL);
     }

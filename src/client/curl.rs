@@ -2,6 +2,7 @@
 
 use url::Position;
 
+use super::shell::quote;
 use super::{redact, Exchange};
 
 /// A copy-pasteable `curl` command for the request of `ex`: method, URL, every header
@@ -90,29 +91,6 @@ fn shorten_body(body: &[u8], shortened: &mut bool) -> Vec<u8> {
     )
 }
 
-/// Quotes bytes for a POSIX shell: `'…'` when printable, else bash's `$'…'` with escapes.
-fn quote(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(s) if !s.chars().any(char::is_control) => format!("'{}'", s.replace('\'', r"'\''")),
-        _ => {
-            let mut out = String::from("$'");
-            for &b in bytes {
-                match b {
-                    b'\\' => out.push_str(r"\\"),
-                    b'\'' => out.push_str(r"\'"),
-                    b'\n' => out.push_str(r"\n"),
-                    b'\r' => out.push_str(r"\r"),
-                    b'\t' => out.push_str(r"\t"),
-                    0x20..=0x7e => out.push(b as char),
-                    _ => out.push_str(&format!("\\x{b:02x}")),
-                }
-            }
-            out.push('\'');
-            out
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,15 +105,6 @@ mod tests {
             raw: false,
             insecure: false,
         }
-    }
-
-    #[test]
-    fn quotes_for_the_shell() {
-        assert_eq!(quote(b"a b"), "'a b'");
-        assert_eq!(quote(b"it's"), r"'it'\''s'");
-        assert_eq!(quote("é$`!".as_bytes()), "'é$`!'");
-        assert_eq!(quote(b"a\nb'\\"), r"$'a\nb\'\\'");
-        assert_eq!(quote(b"\xff\x00"), r"$'\xff\x00'");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod origin;
 mod raw;
 pub mod redact;
 mod request;
+pub mod shell;
 mod tls;
 
 #[cfg(test)]

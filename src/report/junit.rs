@@ -14,12 +14,24 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::baseline::EntryState;
+use super::escape::{self, Breaks};
+use super::reproduce::{Base, BodyFiles};
 use super::view;
 use super::{CheckRecord, Results};
 use crate::catalogue::requirements::Requirements;
 
-/// Render results as JUnit XML.
+/// Render results as JUnit XML, long `curl` bodies described (no body files).
 pub fn render(results: &Results, catalogue: &Requirements) -> Result<String, String> {
+    render_with(results, catalogue, &BodyFiles::none())
+}
+
+/// Render results as JUnit XML, long `curl` bodies pointing at `bodies` (paths as seen from
+/// the working directory).
+pub fn render_with(
+    results: &Results,
+    catalogue: &Requirements,
+    bodies: &BodyFiles,
+) -> Result<String, String> {
     let mut report = Report::new(format!("edgecheck {}", results.profile));
     report.set_time(Duration::from_millis(results.duration_ms));
     let mut suites: BTreeMap<&str, TestSuite> = BTreeMap::new();
@@ -31,7 +43,7 @@ pub fn render(results: &Results, catalogue: &Requirements) -> Result<String, Str
             s.add_properties(run_properties(results));
             s
         });
-        suite.add_test_case(test_case(results, catalogue, c));
+        suite.add_test_case(test_case(results, catalogue, bodies, c));
     }
     for area in order {
         if let Some(mut s) = suites.remove(area) {
@@ -95,13 +107,14 @@ pub fn render(results: &Results, catalogue: &Requirements) -> Result<String, Str
         .map_err(|e| format!("cannot render JUnit XML: {e}"))
 }
 
-/// Write JUnit XML to `path`.
+/// Write JUnit XML to `path`, long `curl` bodies pointing at `bodies`.
 pub fn write(
     results: &Results,
     catalogue: &Requirements,
+    bodies: &BodyFiles,
     path: &std::path::Path,
 ) -> Result<(), String> {
-    let xml = render(results, catalogue)?;
+    let xml = render_with(results, catalogue, bodies)?;
     std::fs::write(path, xml).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
@@ -121,7 +134,12 @@ fn run_properties(r: &Results) -> Vec<Property> {
     p
 }
 
-fn test_case(results: &Results, cat: &Requirements, c: &CheckRecord) -> TestCase {
+fn test_case(
+    results: &Results,
+    cat: &Requirements,
+    bodies: &BodyFiles,
+    c: &CheckRecord,
+) -> TestCase {
     let status = match c.verdict.as_str() {
         "pass" => TestCaseStatus::success(),
         "warn" if c.baseline.is_none() => TestCaseStatus::success(),
@@ -138,14 +156,14 @@ fn test_case(results: &Results, cat: &Requirements, c: &CheckRecord) -> TestCase
                     "expected failure (baseline entry `{entry}`: {reason}): {}",
                     headline(c)
                 ))
-                .set_description(details(cat, c));
+                .set_description(details(cat, bodies, c));
             s
         }
         "fail" => {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
             s.set_type(failure_type(c))
                 .set_message(headline(c))
-                .set_description(details(cat, c));
+                .set_description(details(cat, bodies, c));
             s
         }
         "skip" | "waived" => {
@@ -162,7 +180,7 @@ fn test_case(results: &Results, cat: &Requirements, c: &CheckRecord) -> TestCase
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
             s.set_type("error")
                 .set_message(headline(c))
-                .set_description(details(cat, c));
+                .set_description(details(cat, bodies, c));
             s
         }
     };
@@ -179,7 +197,10 @@ fn test_case(results: &Results, cat: &Requirements, c: &CheckRecord) -> TestCase
         tc.add_property(Property::new("baseline", b.as_str()));
     }
     if c.verdict == "warn" && c.baseline.is_none() {
-        tc.set_system_out(format!("WARNING (SHOULD not met)\n{}", details(cat, c)));
+        tc.set_system_out(format!(
+            "WARNING (SHOULD not met)\n{}",
+            details(cat, bodies, c)
+        ));
     }
     tc
 }
@@ -191,9 +212,16 @@ fn failure_type(c: &CheckRecord) -> String {
     }
 }
 
-/// Text XML 1.0 cannot carry: U+FFFE and U+FFFF (quick-junit already drops control
-/// characters). A hostile server's body may hold them.
+/// Server text in a description, cut at [`escape::TEXT_MAX`] bytes.
+fn capped(s: &str) -> std::borrow::Cow<'_, str> {
+    escape::cap(s, escape::TEXT_MAX)
+}
+
+/// Text as JUnit carries it: control and bidirectional characters shown as escapes (CI views
+/// and terminals display these files), and U+FFFE and U+FFFF, which XML 1.0 cannot carry,
+/// replaced. A hostile server's body may hold any of them.
 fn xml_text(s: String) -> String {
+    let s = escape::controls(&s, Breaks::Keep).into_owned();
     if s.contains(['\u{FFFE}', '\u{FFFF}']) {
         s.replace(['\u{FFFE}', '\u{FFFF}'], "\u{FFFD}")
     } else {
@@ -226,11 +254,11 @@ fn headline_raw(c: &CheckRecord) -> String {
 }
 
 /// The failure's body: title, rules, quoted requirement, expected, actual, reproduction.
-fn details(cat: &Requirements, c: &CheckRecord) -> String {
-    xml_text(details_raw(cat, c))
+fn details(cat: &Requirements, bodies: &BodyFiles, c: &CheckRecord) -> String {
+    xml_text(details_raw(cat, bodies, c))
 }
 
-fn details_raw(cat: &Requirements, c: &CheckRecord) -> String {
+fn details_raw(cat: &Requirements, bodies: &BodyFiles, c: &CheckRecord) -> String {
     let mut t = format!(
         "{}\nrules: {} ({})\n",
         c.title,
@@ -245,15 +273,16 @@ fn details_raw(cat: &Requirements, c: &CheckRecord) -> String {
             }
         }
         if !f.expected.is_empty() {
-            t.push_str(&format!("expected: {}\n", f.expected));
+            t.push_str(&format!("expected: {}\n", capped(&f.expected)));
         }
-        t.push_str(&format!("actual: {}\n", f.actual));
+        t.push_str(&format!("actual: {}\n", capped(&f.actual)));
     } else if !c.message.is_empty() {
-        t.push_str(&format!("message: {}\n", c.message));
+        t.push_str(&format!("message: {}\n", capped(&c.message)));
     }
     if let Some(ex) = c.exchanges.last() {
+        let curl = bodies.curl(&c.id, c.exchanges.len() - 1, ex, Base::WorkingDir);
         t.push_str(&format!("\nlast exchange: {}\n", view::exchange_line(ex)));
-        t.push_str(&format!("reproduce:\n{}\n", ex.curl));
+        t.push_str(&format!("reproduce:\n{curl}\n"));
     }
     t
 }

@@ -1,19 +1,46 @@
 //! `--report PATH.md`: the compliance report as Markdown (GitHub-flavoured tables).
 
+use super::escape::{self, Breaks};
 use super::gate::Outcome;
+use super::reproduce::{Base, BodyFiles};
 use super::view::{self, View, RULE_VERDICTS};
 use super::Results;
 use crate::catalogue::requirements::Requirements;
 
-/// Escape text for a table cell: no line breaks, no column separators.
+/// Text outside code fences (table cells, list items, headings): one line, cut at
+/// [`escape::TEXT_MAX`] bytes, unsafe characters escaped, no column separator, no link or
+/// image syntax (`[`, `]`), and `&`, `<`, `>` as HTML entities so no tag is ever raw.
 fn cell(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace(['\r', '\n'], " ")
+    let one_line = s.replace(['\r', '\n'], " ");
+    let text = escape::cap(&one_line, escape::TEXT_MAX);
+    let text = escape::controls(&text, Breaks::Escape);
+    let mut o = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '\\' => o.push_str("\\\\"),
+            '|' => o.push_str("\\|"),
+            '[' => o.push_str("\\["),
+            ']' => o.push_str("\\]"),
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            c => o.push(c),
+        }
+    }
+    o
 }
 
-/// A fenced block whose fence is longer than any backtick run inside it.
+/// A fenced code block: unsafe characters escaped (line breaks and tabs kept), each line
+/// capped at [`escape::LINE_MAX`], and a backtick fence longer than any backtick run inside,
+/// so no line of the text can close it (a `~~~` line cannot close a backtick fence).
 fn fenced(lang: &str, body: &str) -> String {
+    let body = escape::controls(body, Breaks::Keep);
+    let body: Vec<std::borrow::Cow<str>> = body
+        .trim_end_matches('\n')
+        .split('\n')
+        .map(|l| escape::cap(l, escape::LINE_MAX - 32))
+        .collect();
+    let body = body.join("\n");
     let mut longest = 0;
     let mut run = 0;
     for ch in body.chars() {
@@ -21,7 +48,7 @@ fn fenced(lang: &str, body: &str) -> String {
         longest = longest.max(run);
     }
     let fence = "`".repeat((longest + 1).max(3));
-    format!("{fence}{lang}\n{}\n{fence}\n", body.trim_end_matches('\n'))
+    format!("{fence}{lang}\n{body}\n{fence}\n")
 }
 
 /// A verdict as a short emphasised word.
@@ -49,14 +76,20 @@ fn anchor(id: &str) -> String {
     )
 }
 
-/// Render results as Markdown.
+/// Render results as Markdown, long `curl` bodies described (no body files).
 pub fn render(results: &Results, catalogue: &Requirements) -> String {
+    render_with(results, catalogue, &BodyFiles::none())
+}
+
+/// Render results as Markdown, long `curl` bodies pointing at `bodies` (relative to the
+/// report's directory).
+pub fn render_with(results: &Results, catalogue: &Requirements, bodies: &BodyFiles) -> String {
     let v = view::build(results, catalogue);
     let mut o = String::new();
     header(&mut o, &v);
     summary(&mut o, &v);
     matrix(&mut o, &v);
-    failures(&mut o, &v);
+    failures(&mut o, &v, bodies);
     skipped(&mut o, &v);
     ambiguities(&mut o, &v);
     o
@@ -72,7 +105,7 @@ fn header(o: &mut String, v: &View) {
     };
     o.push_str(&format!("Result: {verdict}\n\n"));
     for line in &v.gate.lines {
-        o.push_str(&format!("- {}\n", line));
+        o.push_str(&format!("- {}\n", cell(line)));
     }
     if !v.gate.lines.is_empty() {
         o.push('\n');
@@ -175,7 +208,7 @@ fn checks_cell(checks: &[(&str, &str)]) -> String {
     cell
 }
 
-fn failures(o: &mut String, v: &View) {
+fn failures(o: &mut String, v: &View, bodies: &BodyFiles) {
     if v.failures.is_empty() {
         return;
     }
@@ -186,7 +219,7 @@ fn failures(o: &mut String, v: &View) {
             anchor(&c.id),
             c.verdict.to_uppercase(),
             c.id,
-            c.title
+            cell(&c.title)
         ));
         o.push_str(&format!("- Rules: {}\n", c.requirements.join(", ")));
         o.push_str(&format!("- Level: {}\n", c.level));
@@ -222,11 +255,11 @@ fn failures(o: &mut String, v: &View) {
             o.push_str(&format!(
                 "<details{}><summary>{}</summary>\n\n",
                 if i + 1 == n { " open" } else { "" },
-                cell(&view::exchange_line(ex))
+                escape::html(&escape::controls(&view::exchange_line(ex), Breaks::Escape))
             ));
             o.push_str(&fenced("http", &view::transcript(ex)));
             o.push_str("\nReproduce:\n\n");
-            o.push_str(&fenced("sh", &ex.curl));
+            o.push_str(&fenced("sh", &bodies.curl(&c.id, i, ex, Base::Report)));
             o.push_str("\n</details>\n\n");
         }
     }

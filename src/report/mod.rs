@@ -8,15 +8,18 @@
 //! - [`view`]: what the compliance reports show, shared by Markdown and HTML;
 //! - [`baseline`] and [`gate`]: expected failures and the exit code of a run;
 //! - [`merge`]: one result from the results of several shards;
-//! - [`redact`]: how keys and signatures appear in outputs.
+//! - [`redact`]: how keys and signatures appear in outputs;
+//! - [`escape`] and [`reproduce`]: server text and `curl` lines made safe to display.
 
 pub mod baseline;
+pub mod escape;
 pub mod gate;
 pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod merge;
+pub mod reproduce;
 pub mod terminal;
 pub mod view;
 

@@ -1,11 +1,17 @@
 //! The terminal: a live progress bar on a TTY (plain lines otherwise), then a summary by level
 //! and, for each failure, the rule, the quoted requirement, expected versus actual and a `curl`
 //! command reproducing the request.
+//!
+//! Every line passes through [`escape::controls`]: text from the server (messages, values,
+//! `curl` arguments) never writes a control, escape or bidirectional character to the
+//! terminal, and no line is longer than [`escape::LINE_MAX`].
 
 use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::escape::{self, Breaks};
+use super::reproduce::{Base, BodyFiles};
 use super::{CheckRecord, Results};
 use crate::catalogue::requirements::Requirements;
 use crate::engine::{Event, Verdict};
@@ -43,6 +49,7 @@ impl Progress {
             }
             Event::Finished(r) => {
                 let line = format!("{:<6} {}", r.verdict.as_str(), r.id);
+                let line = escape::controls(&line, Breaks::Escape).into_owned();
                 match &self.bar {
                     Some(b) => {
                         b.inc(1);
@@ -66,8 +73,13 @@ impl Progress {
     }
 }
 
-/// Render the summary and the failures.
+/// Render the summary and the failures, long `curl` bodies described (no report file).
 pub fn render(results: &Results, catalogue: &Requirements) -> String {
+    render_with(results, catalogue, &BodyFiles::none())
+}
+
+/// Render the summary and the failures, long `curl` bodies pointing at `bodies`.
+pub fn render_with(results: &Results, catalogue: &Requirements, bodies: &BodyFiles) -> String {
     let mut out = String::new();
     let w = &mut out;
     let s = &results.summary;
@@ -134,7 +146,8 @@ pub fn render(results: &Results, catalogue: &Requirements) -> String {
         }
         if let Some(ex) = c.exchanges.last() {
             push(w, "  reproduce:".into());
-            for line in ex.curl.lines() {
+            let curl = bodies.curl(&c.id, c.exchanges.len() - 1, ex, Base::WorkingDir);
+            for line in curl.lines() {
                 push(w, format!("    {line}"));
             }
         }
@@ -180,13 +193,15 @@ fn one_line(s: &str, max: usize) -> String {
     }
 }
 
+/// Add one line, its unsafe characters escaped and its length capped.
 fn push(w: &mut String, line: String) {
-    w.push_str(&line);
+    let line = escape::controls(&line, Breaks::Escape);
+    w.push_str(&escape::cap(&line, escape::LINE_MAX - 32));
     w.push('\n');
 }
 
-/// Print the rendering to stdout.
-pub fn print(results: &Results, catalogue: &Requirements) {
+/// Print the rendering to stdout, long `curl` bodies pointing at `bodies`.
+pub fn print(results: &Results, catalogue: &Requirements, bodies: &BodyFiles) {
     let mut o = std::io::stdout().lock();
-    let _ = o.write_all(render(results, catalogue).as_bytes());
+    let _ = o.write_all(render_with(results, catalogue, bodies).as_bytes());
 }

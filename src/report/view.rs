@@ -319,11 +319,20 @@ pub fn cut(s: &str, max: usize) -> String {
     }
 }
 
+/// One line of a transcript, cut at [`super::escape::TEXT_MAX`] bytes.
+fn line(t: &mut String, s: &str) {
+    t.push_str(&super::escape::cap(s, super::escape::TEXT_MAX));
+    t.push('\n');
+}
+
 /// An exchange as HTTP-like text: request line, header fields, body; then the response.
+/// Request lines, header fields and errors are cut at [`super::escape::TEXT_MAX`] bytes and
+/// bodies at [`REPORT_BODY_CHARS`] characters. The text is raw: each output escapes it.
 pub fn transcript(ex: &RecordedExchange) -> String {
-    let mut t = format!("{} {}\n", ex.method, ex.target);
+    let mut t = String::new();
+    line(&mut t, &format!("{} {}", ex.method, ex.target));
     for (k, v) in &ex.request_headers {
-        t.push_str(&format!("{k}: {v}\n"));
+        line(&mut t, &format!("{k}: {v}"));
     }
     if !ex.request_body.is_empty() {
         t.push('\n');
@@ -335,7 +344,7 @@ pub fn transcript(ex: &RecordedExchange) -> String {
         (Some(s), _) => {
             t.push_str(&format!("← {s}\n"));
             for (k, v) in &ex.response_headers {
-                t.push_str(&format!("{k}: {v}\n"));
+                line(&mut t, &format!("{k}: {v}"));
             }
             if !ex.response_body.is_empty() {
                 t.push('\n');
@@ -343,21 +352,23 @@ pub fn transcript(ex: &RecordedExchange) -> String {
                 t.push('\n');
             }
         }
-        (None, Some(e)) => t.push_str(&format!("← no response: {e}\n")),
+        (None, Some(e)) => line(&mut t, &format!("← no response: {e}")),
         (None, None) => t.push_str("← no response\n"),
     }
     t
 }
 
-/// A one-line summary of an exchange: `POST /connection → 201 (12 ms)`.
+/// A one-line summary of an exchange: `POST /connection → 201 (12 ms)`, cut at
+/// [`super::escape::TEXT_MAX`] bytes. The text is raw: each output escapes it.
 pub fn exchange_line(ex: &RecordedExchange) -> String {
     let outcome = match (ex.status, &ex.error) {
         (Some(s), _) => s.to_string(),
         (None, Some(e)) => format!("no response ({e})"),
         (None, None) => "no response".into(),
     };
-    format!(
+    let line = format!(
         "{} {} → {outcome} ({} ms)",
         ex.method, ex.target, ex.elapsed_ms
-    )
+    );
+    super::escape::cap(&line, super::escape::TEXT_MAX).into_owned()
 }
