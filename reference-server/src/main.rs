@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use edge_reference_server::{start, Config, Tls, DEFAULT_CERT_PATH};
@@ -51,6 +52,20 @@ struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     queue_cap: Option<u64>,
 
+    /// Most connections held open at once; when all are taken, the one that has waited
+    /// longest for a request head is closed to admit a new one (lowered to fit `ulimit -n`).
+    #[arg(long, value_name = "N", default_value_t = 16_384, value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
+
+    /// Seconds a connection may take to deliver a whole request head, from accept or from the
+    /// end of the previous response (idle keep-alive connections are closed then).
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    head_timeout: u64,
+
+    /// Seconds a client may take to complete the TLS handshake.
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    handshake_timeout: u64,
+
     /// Serve plain HTTP without TLS. For local use only: the binding requires HTTPS.
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key", "cert_out"])]
     http: bool,
@@ -96,6 +111,9 @@ impl Args {
                 .queue_cap
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             tls,
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            head_timeout: Duration::from_secs(self.head_timeout),
+            handshake_timeout: Duration::from_secs(self.handshake_timeout),
             ..Config::default()
         }
     }

@@ -2,6 +2,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Where the self-signed certificate is written by default (relative to the working directory).
 pub const DEFAULT_CERT_PATH: &str = "edge-server-cert.pem";
@@ -24,6 +25,18 @@ pub struct Config {
     pub queue_cap: Option<usize>,
     /// Transport security. Default: a self-signed certificate written to [`DEFAULT_CERT_PATH`].
     pub tls: Tls,
+    /// Most connections held open at once. When all are taken, the connection that has waited
+    /// longest for a request head is closed to admit a new one; connections serving a request
+    /// are never closed. Lowered to fit the open-file limit (`ulimit -n`, less 64) where that is
+    /// known. Default 16384.
+    pub max_connections: usize,
+    /// How long a connection may take to deliver a complete request head: from accept (TLS
+    /// handshake included) for the first request, and from the end of the previous response
+    /// for the next ones (this also closes idle keep-alive connections). It covers the whole
+    /// head, however slowly its bytes arrive. Default 10 s.
+    pub head_timeout: Duration,
+    /// How long a client may take to complete the TLS handshake. Default 5 s.
+    pub handshake_timeout: Duration,
     /// Deliberate deviations from the binding, for testing test suites.
     #[cfg(feature = "faults")]
     pub faults: Vec<crate::edge_v1::faults::Fault>,
@@ -61,6 +74,9 @@ impl Default for Config {
             tls: Tls::SelfSigned {
                 write_to: Some(PathBuf::from(DEFAULT_CERT_PATH)),
             },
+            max_connections: 16_384,
+            head_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(5),
             #[cfg(feature = "faults")]
             faults: Vec::new(),
         }
@@ -82,6 +98,15 @@ impl Config {
         }
         if self.queue_cap == Some(0) {
             return Err("queue cap must be at least 1 (leave it unset for no cap)".into());
+        }
+        if self.max_connections == 0 {
+            return Err("max connections must be at least 1".into());
+        }
+        if self.head_timeout < Duration::from_millis(500) {
+            return Err("head timeout must be at least 500 ms".into());
+        }
+        if self.handshake_timeout.is_zero() {
+            return Err("handshake timeout must be more than zero".into());
         }
         Ok(())
     }
@@ -157,6 +182,9 @@ mod tests {
         assert_eq!(c.page_size, 50);
         assert_eq!(c.body_limit, 1 << 20);
         assert_eq!(c.queue_cap, None);
+        assert_eq!(c.max_connections, 16_384);
+        assert_eq!(c.head_timeout, Duration::from_secs(10));
+        assert_eq!(c.handshake_timeout, Duration::from_secs(5));
         assert_eq!(
             c.tls,
             Tls::SelfSigned {

@@ -3,6 +3,7 @@
 pub(crate) mod auth;
 pub(crate) mod clock;
 pub(crate) mod config;
+pub(crate) mod conns;
 pub(crate) mod encoding;
 #[cfg(feature = "faults")]
 pub mod faults;

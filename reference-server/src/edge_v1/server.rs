@@ -1,34 +1,39 @@
-//! Listening, TLS, HTTP/1.1 and HTTP/2, connection limits, and graceful shutdown.
+//! Listening, TLS, HTTP/1.1 and HTTP/2, connection limits and head deadlines (see
+//! [`crate::edge_v1::conns`]), and graceful shutdown.
 
 use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
+use hyper::body::{Frame, SizeHint};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 use crate::edge_v1::config::Config;
+use crate::edge_v1::conns::{self, Admission, Busy, Table, Ticket};
 use crate::edge_v1::handler::{self, App};
 use crate::edge_v1::routes::Routes;
 use crate::edge_v1::store::{Limits, Store};
 use crate::tls;
 
-/// Most connections served at once; further ones wait in the listen backlog.
-const MAX_CONNECTIONS: usize = 1024;
-/// How long an HTTP/1 connection may wait for (the rest of) the next request head; this also
-/// closes idle keep-alive connections.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a client may take to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections the kernel completes and queues while the server is not accepting (the
+/// kernel caps it at `net.core.somaxconn`). When the queue is full, new clients' SYNs are
+/// dropped and they retry only after a second, so it is sized for floods.
+const LISTEN_BACKLOG: u32 = 4096;
 /// Largest HTTP/1 request head (request line and header fields), in bytes.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Most header fields in an HTTP/1 request.
@@ -151,12 +156,10 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
 pub(crate) async fn start_with(config: Config, echo: bool) -> Result<Server, StartError> {
     config.validate().map_err(StartError::Config)?;
     let tls = tls::setup(&config.tls)?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+    let listener = listen(config.listen).map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
     let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
         addr: config.listen,
         source,
@@ -189,8 +192,19 @@ pub(crate) async fn start_with(config: Config, echo: bool) -> Result<Server, Sta
         ),
         None => (None, None, None),
     };
+    let table = Table::new(
+        conns::effective_limit(config.max_connections),
+        config.head_timeout,
+    );
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(serve(listener, acceptor, app, stopped));
+    let task = tokio::spawn(serve(
+        listener,
+        acceptor,
+        config.handshake_timeout,
+        app,
+        table,
+        stopped,
+    ));
     Ok(Server {
         local_addr,
         create_url,
@@ -201,14 +215,27 @@ pub(crate) async fn start_with(config: Config, echo: bool) -> Result<Server, Sta
     })
 }
 
+/// Binds `addr` with a listen backlog of [`LISTEN_BACKLOG`] (`TcpListener::bind` asks for 128).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// HTTP/1.1 and HTTP/2 (by ALPN over TLS, by preface over plain TCP) with bounded heads,
-/// header counts, header time, and streams.
+/// header counts and streams. The time for a head is bounded by the connection table, not by
+/// hyper, so that it covers the whole head, the HTTP/2 preface and TLS included.
 fn http_builder() -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
+        .header_read_timeout(None)
         .max_buf_size(MAX_HEAD_BYTES)
         .max_headers(MAX_HEADERS);
     builder
@@ -224,22 +251,17 @@ fn http_builder() -> auto::Builder<TokioExecutor> {
 async fn serve(
     listener: TcpListener,
     acceptor: Option<TlsAcceptor>,
+    handshake_timeout: Duration,
     app: Arc<App>,
+    table: Arc<Table>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let builder = Arc::new(http_builder());
     let graceful = GracefulShutdown::new();
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let sweeper = tokio::spawn(table.clone().sweep());
     let mut connections = JoinSet::new();
-    loop {
+    'accept: loop {
         while connections.try_join_next().is_some() {}
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            _ = stopped.changed() => break,
-        };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -251,31 +273,84 @@ async fn serve(
             },
             _ = stopped.changed() => break,
         };
+        // A full table evicts the connection that has waited longest for a head; when every
+        // connection is busy (or waiting only briefly), this one waits for room, and further
+        // ones wait in the listen backlog.
+        let ticket = loop {
+            let retry_at = match table.admit() {
+                Admission::Admitted(ticket) => break ticket,
+                Admission::Full(retry_at) => retry_at,
+            };
+            let retry = async move {
+                match retry_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = table.room().notified() => {}
+                _ = retry => {}
+                _ = stopped.changed() => break 'accept,
+            }
+        };
         let _ = stream.set_nodelay(true);
         let watcher = graceful.watcher();
         let builder = builder.clone();
         let acceptor = acceptor.clone();
         let app = app.clone();
         connections.spawn(async move {
-            let _permit = permit;
-            serve_connection(stream, acceptor, builder, app, watcher).await;
+            let ticket = Arc::new(ticket);
+            let reset = Arc::new(AtomicBool::new(false));
+            let stream = Socket {
+                stream,
+                reset: reset.clone(),
+            };
+            let serving = serve_connection(
+                stream,
+                acceptor,
+                handshake_timeout,
+                builder,
+                app,
+                ticket.clone(),
+                watcher,
+            );
+            // Closed by the table (head deadline or eviction) only while no request is being
+            // served: dropping the connection closes the socket.
+            tokio::select! {
+                biased;
+                // A connection that never delivered a head is reset, so that the server keeps
+                // no TIME_WAIT entry for it: a flood of such connections would otherwise fill
+                // the table of TIME_WAIT entries, and a new connection whose port matched one
+                // would wait for a SYN retransmit. Idle keep-alive connections get a normal
+                // close.
+                _ = ticket.closed() => reset.store(!ticket.served(), Ordering::Relaxed),
+                _ = serving => {}
+            }
         });
     }
     drop(listener);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
     connections.shutdown().await;
+    sweeper.abort();
 }
 
 async fn serve_connection(
-    stream: TcpStream,
+    stream: Socket,
     acceptor: Option<TlsAcceptor>,
+    handshake_timeout: Duration,
     builder: Arc<auto::Builder<TokioExecutor>>,
     app: Arc<App>,
+    ticket: Arc<Ticket>,
     watcher: hyper_util::server::graceful::Watcher,
 ) {
     let service = service_fn(move |request| {
+        // The head is complete: the connection is busy until the response has been written.
+        let busy = ticket.busy();
         let app = app.clone();
-        async move { Ok::<_, Infallible>(handler::handle(app, request).await) }
+        async move {
+            let response = handler::handle(app, request).await;
+            Ok::<_, Infallible>(response.map(|body| Tracked { body, _busy: busy }))
+        }
     });
     // Errors end one connection only (a client that hung up, a bad handshake); nothing is
     // logged (S-PRIV-QUIET).
@@ -286,12 +361,93 @@ async fn serve_connection(
         }
         Some(acceptor) => {
             let Ok(Ok(tls)) =
-                tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
             else {
                 return;
             };
             let connection = builder.serve_connection(TokioIo::new(tls), service);
             let _ = watcher.watch(connection.into_owned()).await;
         }
+    }
+}
+
+/// A response body that keeps its connection busy (not subject to the head deadline, not
+/// evictable) until hyper has written it and drops it.
+struct Tracked {
+    body: handler::Body,
+    _busy: Busy,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A TCP stream that is reset (`SO_LINGER` 0) instead of closed when dropped with `reset` set.
+struct Socket {
+    stream: TcpStream,
+    reset: Arc<AtomicBool>,
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        if self.reset.load(Ordering::Relaxed) {
+            let _ = self.stream.set_zero_linger();
+        }
+    }
+}
+
+impl AsyncRead for Socket {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Socket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }
