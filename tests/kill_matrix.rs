@@ -224,3 +224,168 @@ fn a_sample_of_faults_is_killed_in_a_run_of_every_check() {
         );
     }
 }
+
+/// Rules a fault really breaks besides its own, as its consequences show in the reports
+/// (reviewed one by one): accepting a bad signature on create also accepts one of the wrong
+/// algorithm; an old key or URI that still works keeps history (S-PRIV-NOHIST-KEYS); an
+/// update that should have been refused and was applied is not atomic (B-RUPD-ATOMIC); a 500
+/// is B-NO-5XX; a retrieval from another connection crosses isolation; a skipped check
+/// changes which error wins (B-ORDER); a send or retrieval that the fault makes fail or return
+/// the wrong messages breaks that endpoint's own rule.
+const ALSO_BREAKS: &[(&str, &[&str])] = &[
+    (
+        "create-no-sig-check",
+        &["B-SIG-ALG", "B-SIG-INPUT", "B-SIG-HDR"],
+    ),
+    ("newkey-sig-optional", &["B-RUPD-ATOMIC"]),
+    ("newkey-sig-unchecked", &["B-RUPD-ATOMIC"]),
+    (
+        "unsigned-send-after-secure",
+        &["B-SIG-NEWKEY", "S-G-OPEN", "S-RUPD-OLDKEY"],
+    ),
+    (
+        "old-rk-alive",
+        &["B-SIG-NEWKEY", "S-RUPD-OLDURI", "S-PRIV-NOHIST-KEYS"],
+    ),
+    (
+        "old-sk-alive-recipient-change",
+        &["S-SUPD-OLDKEY", "S-PRIV-NOHIST-KEYS"],
+    ),
+    (
+        "old-sk-alive-sender-change",
+        &["B-SIG-NEWKEY", "S-SUPD-OLDURI", "S-PRIV-NOHIST-KEYS"],
+    ),
+    ("old-ru-alive", &["S-PRIV-NOHIST-KEYS"]),
+    (
+        "old-su-alive-recipient-change",
+        &["S-SUPD-OLDURI", "S-PRIV-NOHIST-KEYS"],
+    ),
+    ("old-su-alive-sender-change", &["S-PRIV-NOHIST-KEYS"]),
+    (
+        "third-su-rotation-revives-first",
+        &["S-RUPD-OLDURI", "S-SUPD-OLDURI"],
+    ),
+    ("second-rk-rotation-revives-first", &["S-RUPD-OLDKEY"]),
+    (
+        "unknown-property-accepted",
+        &["S-EP-NOMOD", "B-NO-5XX", "B-RUPD-ATOMIC"],
+    ),
+    ("message-extra-property-accepted", &["B-SEND-ATOMIC"]),
+    ("content-type-ignored", &["B-ORDER"]),
+    ("cid-format-lax", &["B-NO-5XX"]),
+    ("msg-not-base64-accepted", &["B-SEND-ATOMIC"]),
+    (
+        "cid-mismatch-ignored",
+        &["B-ORDER", "B-RUPD-ATOMIC", "B-ISOLATION"],
+    ),
+    ("oversize-500", &["B-NO-5XX"]),
+    ("from-unknown-empty", &["B-NO-5XX", "B-ISOLATION"]),
+    ("from-other-connection-accepted", &["B-ISOLATION"]),
+    ("keep-still-removes", &["S-RETR-200"]),
+    (
+        "retrieve-never-removes",
+        &["S-RETR-200", "S-RETR-PAGE", "S-RETR-NEXT", "B-CONCURRENT"],
+    ),
+    ("delm-unknown-from-ok", &["B-ISOLATION"]),
+    ("disable-update-ignored", &["S-SEND-200"]),
+    ("send-not-atomic", &["S-SEND-BODY"]),
+    ("deleted-cid-remembered", &["S-CREATE-201"]),
+    (
+        "delete-keeps-messages",
+        &["S-PRIV-NOHIST-CONN", "S-PRIV-NOHIST-MSG"],
+    ),
+    ("create-sender-ignored", &["S-RUPD-200", "S-SUPD-200"]),
+    ("delete-messages-crosses-connections", &["S-RETR-200"]),
+];
+
+/// Faults whose report blames a related rule in place of the fault's own: the model names
+/// the more general rule the answer breaks (PKCS#1 v1.5 accepted on the sender endpoints is
+/// B-SIG-ALG as well as S-CRYPTO-PSS; a retrieval of the wrong messages is S-RETR-200).
+const BLAMED_INSTEAD: &[(&str, &[&str])] = &[
+    ("sender-pkcs1v15-accepted", &["B-SIG-ALG"]),
+    ("sig-base64-lax", &["B-SIG-HDR"]),
+    ("third-ru-rotation-revives-first", &["S-RUPD-OLDURI"]),
+    ("rupd-not-atomic", &["S-RETR-200", "S-SEND-200"]),
+    ("key-algorithm-unchecked", &["B-KEY-SIZE"]),
+    ("delm-capped-by-page-size", &["S-DELM-200"]),
+    ("create-disabled-ignored", &["B-SEND-DISABLED"]),
+    ("disabled-blocks-retrieve", &["S-RETR-200"]),
+    ("su-contains-key-sha1", &["S-URI-GEN"]),
+];
+
+/// Rules a fault's report blames although the fault does not break them: a set-up step of a
+/// check about another rule failed and named that check's rule. Known and listed so that a new
+/// misattribution fails this test and a fixed one must be removed from the list.
+const MISATTRIBUTED: &[(&str, &[&str])] = &[
+    ("sk-accepted-on-ru", &["S-EP-NOMOD"]),
+    ("rk-accepted-on-su", &["S-CREATE-ALT"]),
+    ("unsigned-send-after-secure", &["S-CREATE-ALT"]),
+    ("sender-deletes-messages", &["B-METHOD"]),
+    ("delete-returns-body", &["B-SEND-DISABLED"]),
+    ("delete-messages-crosses-connections", &["S-G-OPEN"]),
+    ("old-sk-alive-recipient-change", &["S-CREATE-ALT"]),
+];
+
+#[test]
+fn every_fault_report_blames_its_rule_and_what_it_really_breaks() {
+    let m = run(Fault::ALL, Mode::Linked, false);
+    println!("{}", selftest::blame_summary(&m));
+    let listed = |table: &[(&str, &[&str])], fault: &str| -> Vec<String> {
+        table
+            .iter()
+            .filter(|(f, _)| *f == fault)
+            .flat_map(|(_, rules)| rules.iter().map(|r| r.to_string()))
+            .collect()
+    };
+    let mut problems = Vec::new();
+    let mut truthful = 0;
+    for r in &m.rows {
+        let also = listed(ALSO_BREAKS, &r.fault.name);
+        let instead = listed(BLAMED_INSTEAD, &r.fault.name);
+        let wrong = listed(MISATTRIBUTED, &r.fault.name);
+        let blamed: Vec<&str> = r.blamed_elsewhere();
+        for b in &blamed {
+            if ![&also, &instead, &wrong]
+                .iter()
+                .any(|t| t.iter().any(|a| a == b))
+            {
+                problems.push(format!(
+                    "{} ({}) now also blames {b}",
+                    r.fault.name, r.fault.rule
+                ));
+            }
+        }
+        for w in wrong.iter().chain(&instead) {
+            if !blamed.contains(&w.as_str()) {
+                problems.push(format!(
+                    "{} no longer blames {w}: remove it from its list",
+                    r.fault.name
+                ));
+            }
+        }
+        let own = r.fail_rules.contains(&r.fault.rule);
+        if own == !instead.is_empty() {
+            problems.push(format!(
+                "{}: its own rule {} is {}blamed, unlike BLAMED_INSTEAD says",
+                r.fault.name,
+                r.fault.rule,
+                if own { "" } else { "not " }
+            ));
+        }
+        if own && blamed.iter().all(|b| also.iter().any(|a| a == b)) {
+            truthful += 1;
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    println!(
+        "{truthful} of {} faults' reports blame their rule and only what it really breaks",
+        m.rows.len()
+    );
+    // At least 85 % of the faults' reports blame the fault's rule and only what it really
+    // breaks too.
+    assert!(
+        truthful * 100 >= 85 * m.rows.len(),
+        "{truthful} of {}",
+        m.rows.len()
+    );
+}

@@ -7,8 +7,9 @@ use edgecheck::profiles::edge_v1;
 use edgecheck::report::baseline::{Baseline, EntryState};
 use edgecheck::report::gate::{evaluate, Outcome};
 use edgecheck::report::merge::merge;
-use edgecheck::report::{junit, Results};
+use edgecheck::report::{junit, requirement_records, CheckRecord, FailureRecord, Results};
 use report_fixture::{passing, results};
+use std::collections::BTreeMap;
 
 fn baseline(entries: &str) -> Baseline {
     Baseline::parse(
@@ -308,4 +309,88 @@ fn a_failure_in_one_shard_fails_the_merged_run_and_stale_is_judged_over_all() {
         .apply(&mut m, "known.json");
     assert_eq!(state(&m, "a/1"), EntryState::Stale);
     assert_eq!(state(&m, "create/duplicate-id-409"), EntryState::Known);
+}
+
+/// A check record with a verdict and, when failing, the rule it was seen to break.
+fn check(id: &str, rules: &[&str], verdict: &str, broken: Option<&str>) -> CheckRecord {
+    CheckRecord {
+        id: id.into(),
+        title: id.into(),
+        area: id.split('/').next().unwrap().into(),
+        requirements: rules.iter().map(|r| r.to_string()).collect(),
+        level: "MUST".into(),
+        verdict: verdict.into(),
+        message: String::new(),
+        failure: broken.map(|rule| FailureRecord {
+            step: 1,
+            rule: rule.into(),
+            expected: "x".into(),
+            actual: "y".into(),
+        }),
+        requests: 1,
+        signatures: 1,
+        duration_ms: 1,
+        exchanges: Vec::new(),
+        baseline: None,
+    }
+}
+
+fn verdicts(checks: &[CheckRecord]) -> BTreeMap<String, (String, Vec<String>)> {
+    requirement_records(edge_v1::catalogue(), checks)
+        .into_iter()
+        .filter(|r| r.verdict != "untested" && r.verdict != "not testable")
+        .map(|r| (r.id, (r.verdict, r.blocked_by)))
+        .collect()
+}
+
+#[test]
+fn a_rule_fails_only_when_a_check_was_seen_to_break_it() {
+    let v = verdicts(&[
+        // Linked to three rules, seen to break one that it is not even linked to.
+        check(
+            "retrieve/page-max",
+            &["S-GEN-400", "S-RETR-PAGE", "S-RETR-NEXT"],
+            "fail",
+            Some("B-NO-5XX"),
+        ),
+        // Linked to two rules, broke the first.
+        check(
+            "create/x",
+            &["S-CREATE-201", "S-URI-GEN"],
+            "fail",
+            Some("S-CREATE-201"),
+        ),
+        // Another check of S-URI-GEN passed: the rule is still only partly judged.
+        check("create/y", &["S-URI-GEN"], "pass", None),
+        check("send/ok", &["S-SEND-200"], "pass", None),
+    ]);
+    let get = |id: &str| v.get(id).cloned().unwrap_or_default();
+    assert_eq!(get("B-NO-5XX").0, "fail");
+    assert_eq!(get("S-CREATE-201").0, "fail");
+    for blocked in ["S-GEN-400", "S-RETR-PAGE", "S-RETR-NEXT"] {
+        assert_eq!(get(blocked), ("blocked".into(), vec!["B-NO-5XX".into()]));
+    }
+    assert_eq!(
+        get("S-URI-GEN"),
+        ("blocked".into(), vec!["S-CREATE-201".into()])
+    );
+    assert_eq!(get("S-SEND-200").0, "pass");
+    let failing: Vec<&String> = v
+        .iter()
+        .filter(|(_, x)| x.0 == "fail")
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(failing, ["B-NO-5XX", "S-CREATE-201"]);
+}
+
+#[test]
+fn a_failure_without_a_named_rule_fails_every_linked_rule() {
+    let v = verdicts(&[check(
+        "create/x",
+        &["S-CREATE-201", "S-URI-GEN"],
+        "fail",
+        None,
+    )]);
+    assert_eq!(v["S-CREATE-201"].0, "fail");
+    assert_eq!(v["S-URI-GEN"].0, "fail");
 }

@@ -39,11 +39,25 @@ pub fn evaluate(results: &Results) -> Gate {
         .map(|c| c.id.as_str())
         .collect();
     if !failed.is_empty() {
+        let mut broken: Vec<&str> = results
+            .checks
+            .iter()
+            .filter(|c| c.verdict == "fail" && c.baseline.is_none())
+            .filter_map(super::broken_rule)
+            .collect();
+        broken.sort_unstable();
+        broken.dedup();
         lines.push(format!(
             "{} required check(s) failed: {}",
             failed.len(),
             list(&failed)
         ));
+        if !broken.is_empty() {
+            lines.push(format!(
+                "rule(s) seen broken: {} (other rules of those checks are blocked, not failed)",
+                list(&broken)
+            ));
+        }
     }
     let mut gate_fails = !failed.is_empty();
     if let Some(b) = &results.baseline {

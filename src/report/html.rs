@@ -205,11 +205,17 @@ fn matrix(o: &mut String, v: &View) {
     o.push_str("</div>\n<table class=\"matrix\">\n<thead><tr><th>rule</th><th>level</th><th>origin</th><th>verdict</th><th>checks</th><th>requirement</th></tr></thead>\n<tbody>\n");
     for r in &v.matrix {
         let checks = checks_cell(&r.checks);
-        let known = if r.known {
-            " <span class=\"known\" title=\"every failing check is listed in the baseline\">expected</span>"
+        let mut known = if r.known {
+            " <span class=\"known\" title=\"every failing check is listed in the baseline\">expected</span>".to_string()
         } else {
-            ""
+            String::new()
         };
+        if !r.blocked_by.is_empty() {
+            known.push_str(&format!(
+                " <span class=\"blocked-by\">by {}</span>",
+                esc(&r.blocked_by.join(", "))
+            ));
+        }
         o.push_str(&format!(
             "<tr id=\"{}\" data-verdict=\"{}\"><td class=\"rid\">{}</td><td>{}</td><td>{}</td><td>{}{known}</td><td class=\"checks\">{}</td><td class=\"text\">{}</td></tr>\n",
             anchor("rule", r.id),

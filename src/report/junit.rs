@@ -192,6 +192,9 @@ fn test_case(
     }
     tc.add_property(Property::new("level", c.level.as_str()));
     tc.add_property(Property::new("verdict", c.verdict.as_str()));
+    if let Some(rule) = super::broken_rule(c) {
+        tc.add_property(Property::new("broken", rule));
+    }
     tc.add_property(Property::new("title", c.title.as_str()));
     if let Some(b) = &c.baseline {
         tc.add_property(Property::new("baseline", b.as_str()));

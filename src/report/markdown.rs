@@ -60,6 +60,7 @@ fn badge(v: &str) -> String {
         "error" => "💥",
         "skip" => "⏭️",
         "waived" => "➖",
+        "blocked" => "⛔",
         _ => "·",
     };
     format!("{mark} {v}")
@@ -163,11 +164,14 @@ fn matrix(o: &mut String, v: &View) {
     o.push_str("|---|---|---|---|---|---|\n");
     for r in &v.matrix {
         let checks = checks_cell(&r.checks);
-        let verdict = if r.known {
+        let mut verdict = if r.known {
             format!("{} (expected, baseline)", badge(r.verdict))
         } else {
             badge(r.verdict)
         };
+        if !r.blocked_by.is_empty() {
+            verdict.push_str(&format!(" by `{}`", r.blocked_by.join("`, `")));
+        }
         o.push_str(&format!(
             "| `{}` | {} | {} | {} | {} | {} |\n",
             r.id,

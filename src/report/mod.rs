@@ -294,10 +294,15 @@ pub struct RequirementRecord {
     pub level: String,
     /// `source` or `binding`.
     pub origin: String,
-    /// Worst verdict of its checks, `untested`, or `not testable`.
+    /// What its checks observed: `fail`/`warn` only when a check was seen to break this
+    /// rule, `blocked` when its checks stopped on another rule first, else the worst verdict
+    /// of its checks; `untested` or `not testable` without checks.
     pub verdict: String,
-    /// Checks covering it.
+    /// Checks covering it (those linked to it, and any that was seen to break it).
     pub checks: Vec<String>,
+    /// For `blocked`: the rules whose failures kept its checks from judging it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked_by: Vec<String>,
 }
 
 /// The whole machine-readable result of a run.
@@ -402,37 +407,98 @@ pub fn verdict_rank(verdict: &str) -> usize {
         .unwrap_or(4)
 }
 
-/// Per-requirement verdicts: the worst verdict of the checks naming the rule.
+/// What one check says about one rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Observation<'a> {
+    /// The check's verdict applies to the rule (it passed, was skipped, ... or failed on it).
+    Verdict(&'a str),
+    /// The check stopped on another rule before it could judge this one.
+    Blocked(&'a str),
+}
+
+/// The rule a failing (or warning) check was seen to break, when it names one.
+pub fn broken_rule(c: &CheckRecord) -> Option<&str> {
+    if !matches!(c.verdict.as_str(), "fail" | "warn") {
+        return None;
+    }
+    c.failure
+        .as_ref()
+        .map(|f| f.rule.as_str())
+        .filter(|r| !r.is_empty())
+}
+
+/// Rank of a rule verdict: pass < skip < waived < blocked < warn < error < fail.
+pub fn rule_verdict_rank(verdict: &str) -> usize {
+    match verdict {
+        "pass" => 0,
+        "skip" => 1,
+        "waived" => 2,
+        "blocked" => 3,
+        "warn" => 4,
+        "fail" => 6,
+        _ => 5,
+    }
+}
+
+/// Per-requirement verdicts from what was observed: a rule is `fail` (or `warn`) only when
+/// some check was seen to break it (`failure.rule`), whether or not the check is linked to
+/// it; the other rules linked to that check are `blocked` by it (inconclusive, with the rule
+/// that blocked them); otherwise the worst verdict of the checks naming the rule.
 pub fn requirement_records(
     catalogue: &Requirements,
     checks: &[CheckRecord],
 ) -> Vec<RequirementRecord> {
-    let mut by_rule: BTreeMap<&str, Vec<&CheckRecord>> = BTreeMap::new();
+    let mut by_rule: BTreeMap<&str, Vec<(&CheckRecord, Observation)>> = BTreeMap::new();
     for c in checks {
+        let broken = broken_rule(c);
         for id in &c.requirements {
-            by_rule.entry(id.as_str()).or_default().push(c);
+            let seen = match broken {
+                Some(b) if b != id => Observation::Blocked(b),
+                _ => Observation::Verdict(c.verdict.as_str()),
+            };
+            by_rule.entry(id.as_str()).or_default().push((c, seen));
+        }
+        if let Some(b) = broken.filter(|b| !c.requirements.iter().any(|r| r == b)) {
+            by_rule
+                .entry(b)
+                .or_default()
+                .push((c, Observation::Verdict(c.verdict.as_str())));
         }
     }
     catalogue
         .all()
         .iter()
         .map(|req| {
-            let checks = by_rule.get(req.id.as_str()).cloned().unwrap_or_default();
-            let worst = checks
+            let seen = by_rule.get(req.id.as_str()).cloned().unwrap_or_default();
+            let worst = seen
                 .iter()
-                .map(|c| c.verdict.as_str())
-                .max_by_key(|v| verdict_rank(v));
+                .map(|(_, o)| match o {
+                    Observation::Verdict(v) => *v,
+                    Observation::Blocked(_) => "blocked",
+                })
+                .max_by_key(|v| rule_verdict_rank(v));
             let verdict = match worst {
                 Some(v) => v.to_string(),
                 None if req.testable == requirements::Testable::No => "not testable".into(),
                 None => "untested".into(),
             };
+            let mut blocked_by: Vec<String> = Vec::new();
+            if verdict == "blocked" {
+                for (_, o) in &seen {
+                    if let Observation::Blocked(b) = o {
+                        if !blocked_by.iter().any(|x| x == b) {
+                            blocked_by.push(b.to_string());
+                        }
+                    }
+                }
+            }
             RequirementRecord {
                 id: req.id.clone(),
                 level: req.level.as_str().into(),
                 origin: origin_str(req.origin).into(),
                 verdict,
-                checks: checks.iter().map(|c| c.id.clone()).collect(),
+                checks: seen.iter().map(|(c, _)| c.id.clone()).collect(),
+                blocked_by,
             }
         })
         .collect()

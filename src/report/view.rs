@@ -9,10 +9,11 @@ use super::{verdict_rank, CheckRecord, RecordedExchange, Results};
 use crate::catalogue::requirements::{self, Requirements};
 
 /// Verdicts a rule can have, in the order summaries show them.
-pub const RULE_VERDICTS: [&str; 8] = [
+pub const RULE_VERDICTS: [&str; 9] = [
     "pass",
     "fail",
     "warn",
+    "blocked",
     "skip",
     "waived",
     "error",
@@ -31,7 +32,7 @@ pub struct Tally {
     /// Rules in the group.
     pub total: usize,
     /// One count per entry of [`RULE_VERDICTS`].
-    pub counts: [usize; 8],
+    pub counts: [usize; 9],
 }
 
 /// One row of the requirement matrix.
@@ -53,6 +54,8 @@ pub struct Row<'a> {
     pub checks: Vec<(&'a str, &'a str)>,
     /// Whether every failing check of the rule is a listed expected failure.
     pub known: bool,
+    /// For a `blocked` rule: the rules whose failures kept its checks from judging it.
+    pub blocked_by: &'a [String],
 }
 
 /// One ambiguity of the sources with the rules it bears on.
@@ -135,12 +138,13 @@ pub fn build<'a>(results: &'a Results, reqs: &'a Requirements) -> View<'a> {
                 testable: entry.map_or("", |e| super::testable_str(e.testable)),
                 verdict: &r.verdict,
                 known: !failing.is_empty() && failing.iter().all(|c| c.baseline.is_some()),
+                blocked_by: &r.blocked_by,
                 checks,
             }
         })
         .collect();
     let tally = |label: &str, pick: &dyn Fn(&Row) -> bool| {
-        let mut counts = [0; 8];
+        let mut counts = [0; 9];
         let mut total = 0;
         for row in matrix.iter().filter(|r| pick(r)) {
             total += 1;

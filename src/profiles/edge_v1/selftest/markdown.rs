@@ -90,7 +90,42 @@ pub fn text(m: &Matrix) -> String {
         }
     }
     let _ = writeln!(out, "kill matrix: {}", summary(m));
+    let _ = writeln!(out, "report blame: {}", blame_summary(m));
     out
+}
+
+/// How many faults' reports blame only the fault's own rule (FAIL rows ⊆ {rule}), and which
+/// rules the others blame too.
+pub fn blame_summary(m: &Matrix) -> String {
+    let rows: Vec<&FaultRow> = m
+        .rows
+        .iter()
+        .filter(|r| r.fault.rule != "-" && r.setup_error.is_none())
+        .collect();
+    let exact = rows
+        .iter()
+        .filter(|r| r.blamed_elsewhere().is_empty())
+        .count();
+    let mut s = format!(
+        "{exact} of {} faults' reports blame (fail or warn) only the fault's own rule ({:.1}%)",
+        rows.len(),
+        100.0 * exact as f64 / rows.len().max(1) as f64
+    );
+    for r in rows.iter().filter(|r| !r.blamed_elsewhere().is_empty()) {
+        let how = if r.fail_rules.contains(&r.fault.rule) {
+            "also blames"
+        } else {
+            "blames instead"
+        };
+        let _ = write!(
+            s,
+            "\n  {} ({}) {how} {}",
+            r.fault.name,
+            r.fault.rule,
+            r.blamed_elsewhere().join(", ")
+        );
+    }
+    s
 }
 
 /// The matrix as a Markdown document; `command` is the command that produced it.
@@ -192,6 +227,7 @@ mod tests {
             }],
             errors: Vec::new(),
             setup_error: None,
+            fail_rules: vec![rule.into()],
         }
     }
 

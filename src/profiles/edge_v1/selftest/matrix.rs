@@ -11,7 +11,8 @@ use crate::engine::{self, CheckResult, Plan, Verdict};
 use crate::profiles::edge_v1::case::{Case, CaseFile};
 use crate::profiles::edge_v1::sign::KeyPool;
 use crate::profiles::edge_v1::Context;
-use crate::profiles::edge_v1::{info, CaseSession};
+use crate::profiles::edge_v1::{catalogue, info, CaseSession};
+use crate::report::{requirement_records, CheckRecord};
 
 /// A fault of the server under test: its name and the one rule it breaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +75,8 @@ pub struct FaultRow {
     pub errors: Vec<Outcome>,
     /// Why no check could run, when the server could not be started or the run not set up.
     pub setup_error: Option<String>,
+    /// The rules a report of this run shows as `fail` or `warn` (what the report blames).
+    pub fail_rules: Vec<String>,
 }
 
 impl FaultRow {
@@ -98,6 +101,12 @@ impl FaultRow {
                 Verdict::Pass | Verdict::Skip | Verdict::Waived => {}
             }
         }
+        let records: Vec<CheckRecord> = results.iter().map(CheckRecord::from_result).collect();
+        let fail_rules = requirement_records(catalogue(), &records)
+            .into_iter()
+            .filter(|r| matches!(r.verdict.as_str(), "fail" | "warn"))
+            .map(|r| r.id)
+            .collect();
         FaultRow {
             fault,
             mode,
@@ -106,6 +115,7 @@ impl FaultRow {
             caught,
             errors,
             setup_error: None,
+            fail_rules,
         }
     }
 
@@ -119,7 +129,17 @@ impl FaultRow {
             caught: Vec::new(),
             errors: Vec::new(),
             setup_error: Some(why),
+            fail_rules: Vec::new(),
         }
+    }
+
+    /// Rules the report blames besides the fault's own.
+    pub fn blamed_elsewhere(&self) -> Vec<&str> {
+        self.fail_rules
+            .iter()
+            .map(String::as_str)
+            .filter(|r| *r != self.fault.rule)
+            .collect()
     }
 
     /// Killed: at least one check linked to the fault's rule failed or warned.

@@ -13,7 +13,7 @@
 mod markdown;
 mod matrix;
 
-pub use markdown::{markdown, text};
+pub use markdown::{blame_summary, markdown, text};
 pub use matrix::{
     linked_plan, run_checks, run_matrix, sample, FaultRow, FaultSpec, Matrix, Mode, Outcome,
     RunChecksError, RunOptions, Servers, Target,

@@ -5,7 +5,7 @@ use super::fail::{body_text, fail, statuses};
 use crate::client::{Exchange, Response, TransportError};
 use crate::engine::event::{Failure, Verdict};
 use crate::profiles::edge_v1::case::{Level, Step};
-use crate::profiles::edge_v1::model::Prediction;
+use crate::profiles::edge_v1::model::{Outcome, Prediction};
 use crate::profiles::edge_v1::runner::state::{CaseRun, StepFailure};
 
 /// The response of step `n`, or the failure of getting none.
@@ -48,7 +48,21 @@ pub(super) fn check_status(
     }
     match step.expect.as_ref().and_then(|e| e.status.as_ref()) {
         Some(allowed) if !allowed.contains(&status) => {
-            let rule = run.rules.first().cloned().unwrap_or_default();
+            // The most specific rule the expectation enforces: a step that expects success,
+            // as the model does, and got another success status broke the endpoint's success
+            // rule (a set-up step of a case about something else); any other mismatch is the
+            // case's point.
+            let expects_success = allowed.iter().all(|s| (200..300).contains(s));
+            let rule = if expects_success
+                && (200..300).contains(&status)
+                && !matches!(pred.outcome, Outcome::Rejected)
+                && !pred.allows(status)
+                && !pred.rule.is_empty()
+            {
+                pred.rule.to_string()
+            } else {
+                run.rules.first().cloned().unwrap_or_default()
+            };
             Err(fail(
                 run.level_verdict(),
                 n,
