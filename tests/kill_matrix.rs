@@ -364,7 +364,7 @@ fn every_fault_report_blames_its_rule_and_what_it_really_breaks() {
             }
         }
         let own = r.fail_rules.contains(&r.fault.rule);
-        if own == !instead.is_empty() {
+        if own != instead.is_empty() {
             problems.push(format!(
                 "{}: its own rule {} is {}blamed, unlike BLAMED_INSTEAD says",
                 r.fault.name,
