@@ -15,7 +15,7 @@ use super::target::{Target, TargetError};
 use super::{cases, commands, runner, Context};
 use crate::catalogue::requirements::Requirements;
 use crate::client::origin::{Origin, OriginPolicy};
-use crate::client::{Client, ClientOptions};
+use crate::client::{Client, ClientOptions, TransportError};
 use crate::engine::{BoxFuture, CheckInfo, CheckResult, Session};
 use crate::profiles::{
     Capability, FuzzOptions, OpenTarget, Outcome, Profile, ProfileError, PropOptions, RaceOptions,
@@ -252,7 +252,37 @@ pub async fn open_context(opts: &TargetOptions) -> Result<(Arc<Context>, Target)
         allow_http: opts.allow_http,
         origins,
     });
+    if let Err(e) = preflight(&ctx).await {
+        target.close().await;
+        return Err(e);
+    }
     Ok((ctx, target))
+}
+
+/// One plain request to each server before any check: a target the suite cannot reach or
+/// trust is one clear message and exit 3, never hundreds of failed checks.
+async fn preflight(ctx: &Context) -> Result<(), ProfileError> {
+    for ce in &ctx.servers {
+        let ex = ctx
+            .client
+            .execute(crate::client::Request::new("GET", ce.clone()))
+            .await;
+        let hint = match &ex.response {
+            Ok(_) => continue,
+            Err(TransportError::Tls(e)) => format!(
+                "cannot trust {ce}: TLS handshake failed ({e}); pass the server's certificate \
+                 or CA with --ca-cert FILE, or --insecure to skip the check (testing only)"
+            ),
+            Err(TransportError::Timeout) => format!(
+                "{ce} accepts connections but does not answer an HTTP request within {:?}; \
+                 is it an HTTP server? (raise --timeout if it is just slow)",
+                ctx.client.options().timeout
+            ),
+            Err(e) => format!("cannot talk HTTP to {ce}: {e}"),
+        };
+        return Err(ProfileError::Unreachable(hint));
+    }
+    Ok(())
 }
 
 /// The origins a run may contact: those of the servers under test and of `--allow-origin`.
