@@ -46,6 +46,9 @@ pub(super) fn check_status(
     if status >= 500 {
         return Err(fail(Verdict::Fail, n, "B-NO-5XX", "no 5xx".into(), got()));
     }
+    if status == 429 && !pred.allows(429) && !run.rules.iter().any(|r| r == QUOTA_RULE) {
+        return Err(quota(run, n, step, got()));
+    }
     match step.expect.as_ref().and_then(|e| e.status.as_ref()) {
         Some(allowed) if !allowed.contains(&status) => {
             // The most specific rule the expectation enforces: a step that expects success,
@@ -83,6 +86,45 @@ pub(super) fn check_status(
             note_preferred(run, n, pred, status);
             Ok(())
         }
+    }
+}
+
+/// The binding's queue-cap rule and its smallest allowed cap.
+const QUOTA_RULE: &str = "B-QUOTA";
+const SMALLEST_CAP: usize = 32;
+
+/// A 429 met by a check about something else (B-QUOTA): with fewer than the smallest allowed
+/// cap queued it breaks B-QUOTA; otherwise the check is skipped, blocked by the server's quota.
+fn quota(run: &CaseRun<'_>, n: usize, step: &Step, got: String) -> StepFailure {
+    let queued = run
+        .model()
+        .conn(&step.conn)
+        .map_or(0, |c| c.queue.len());
+    let sending = step.messages.as_ref().map_or(0, Vec::len);
+    if queued + sending <= SMALLEST_CAP {
+        return fail(
+            Verdict::Fail,
+            n,
+            QUOTA_RULE,
+            format!(
+                "no 429 with {queued} message(s) queued and {sending} sent: a queue cap is at \
+                 least {SMALLEST_CAP} messages"
+            ),
+            got,
+        );
+    }
+    StepFailure {
+        verdict: Verdict::Skip,
+        message: format!(
+            "blocked by the server's quota: step {n} got 429 with {queued} message(s) queued \
+             and {sending} sent (B-QUOTA allows a cap of {SMALLEST_CAP} or more)"
+        ),
+        failure: Failure {
+            step: n,
+            rule: String::new(),
+            expected: "a send under the server's queue cap".into(),
+            actual: got,
+        },
     }
 }
 
