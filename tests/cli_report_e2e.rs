@@ -321,3 +321,31 @@ async fn a_server_breaking_one_rule_gets_a_matrix_naming_exactly_that_rule() {
         .count();
     assert_eq!(failing_rows, 1, "the matrix names other rules as failing");
 }
+
+#[test]
+fn colour_follows_the_flag_and_no_color() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let run = |color: &str, no_color: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_edgecheck"));
+        c.args(["run", "--only", "scenarios/two-servers", "--json"])
+            .arg(&json)
+            .args(["--color", color]);
+        match no_color {
+            Some(v) => c.env("NO_COLOR", v),
+            None => c.env_remove("NO_COLOR"),
+        };
+        let out = c.output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        run("always", Some("1")).contains("\x1b[36mSKIP"),
+        "--color always colours"
+    );
+    assert!(
+        !run("never", None).contains('\x1b'),
+        "--color never does not"
+    );
+    // auto: stdout is a pipe here, so no colour, with or without NO_COLOR.
+    assert!(!run("auto", None).contains('\x1b'));
+}

@@ -19,6 +19,17 @@ fn full_run_against_the_embedded_server_is_green() {
         "edgecheck run failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // --quiet: no line per check; the summary only.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines = stdout.lines().count() + stderr.lines().count();
+    assert!(
+        lines <= 30,
+        "--quiet printed {lines} lines:\n{stdout}{stderr}"
+    );
+    assert!(
+        !stdout.contains('\x1b') && !stderr.contains('\x1b'),
+        "colour off a terminal"
+    );
     let results: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).expect("results written"))
             .expect("results are JSON");

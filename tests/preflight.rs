@@ -35,8 +35,14 @@ fn an_untrusted_certificate_exits_3_with_the_hint() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("--ca-cert") && stderr.contains("--insecure"), "{stderr}");
-    assert!(stdout.lines().count() + stderr.lines().count() < 5, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("--ca-cert") && stderr.contains("--insecure"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.lines().count() + stderr.lines().count() < 5,
+        "{stdout}{stderr}"
+    );
     assert!(!json.exists(), "no results: nothing was judged");
     // With the certificate trusted, the same server is checked.
     let ca = dir.path().join("ca.pem");

@@ -35,7 +35,12 @@ fn verdicts(v: &serde_json::Value, of: &str) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|c| !matches!(c["verdict"].as_str(), Some("pass" | "untested" | "not testable")))
+        .filter(|c| {
+            !matches!(
+                c["verdict"].as_str(),
+                Some("pass" | "untested" | "not testable")
+            )
+        })
         .map(|c| {
             (
                 c["id"].as_str().unwrap().to_string(),
@@ -58,12 +63,23 @@ fn a_cap_of_32_passes_the_whole_suite() {
 fn a_cap_under_32_breaks_b_quota_and_blocks_the_rest() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let s = server(&rt, 16);
-    let (code, v) = run(&["run", "--server", &s.create_url(), "--only", "delete-messages"]);
+    let (code, v) = run(&[
+        "run",
+        "--server",
+        &s.create_url(),
+        "--only",
+        "delete-messages",
+    ]);
     assert_eq!(code, Some(1));
     let rules = verdicts(&v, "requirements");
-    assert!(rules.contains(&("B-QUOTA".into(), "fail".into())), "{rules:?}");
     assert!(
-        rules.iter().all(|(id, verdict)| id == "B-QUOTA" || verdict != "fail"),
+        rules.contains(&("B-QUOTA".into(), "fail".into())),
+        "{rules:?}"
+    );
+    assert!(
+        rules
+            .iter()
+            .all(|(id, verdict)| id == "B-QUOTA" || verdict != "fail"),
         "{rules:?}"
     );
     rt.block_on(s.shutdown());
@@ -93,11 +109,19 @@ fn a_429_over_a_legal_cap_skips_the_check() {
         .to_string(),
     )
     .unwrap();
-    let (code, v) = run(&["replay", case.to_str().unwrap(), "--server", &s.create_url()]);
+    let (code, v) = run(&[
+        "replay",
+        case.to_str().unwrap(),
+        "--server",
+        &s.create_url(),
+    ]);
     let checks = verdicts(&v, "checks");
     assert_eq!(checks, [("send/three-full-sends".into(), "skip".into())]);
     let message = v["checks"][0]["message"].as_str().unwrap();
-    assert!(message.contains("blocked by the server's quota"), "{message}");
+    assert!(
+        message.contains("blocked by the server's quota"),
+        "{message}"
+    );
     // Nothing was judged: the gate says so (exit 2), it does not fail the server.
     assert_eq!(code, Some(2));
     rt.block_on(s.shutdown());

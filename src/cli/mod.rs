@@ -24,6 +24,7 @@ pub use outputs::{Outputs, ReportFormat};
 pub use target::TargetArgs;
 
 use crate::profiles::{self, Profile};
+use crate::report::terminal::ColorChoice;
 
 /// Conformance suite and protocol fuzzer for private messaging servers.
 #[derive(Debug, Parser)]
@@ -134,12 +135,15 @@ pub struct RunArgs {
     /// --shard 1/n … n/n run every check exactly once.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<shard::Shard>,
-    /// No progress bar.
-    #[arg(long, short = 'q')]
+    /// No progress bar and no line per check: only the summary (and failures) at the end.
+    #[arg(long, short = 'q', conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Print every check as it finishes.
+    /// Print every check as it finishes (by default only those that did not pass).
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Colour verdicts: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
     /// Print timing figures: wall time, signatures made, and the single-core RSA-PSS sign time
     /// measured in the same run (the suite should be bound by signing, not by waiting).
     #[arg(long)]
@@ -191,6 +195,9 @@ pub struct ReportArgs {
     /// Do not print the summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Colour verdicts: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
 }
 
 /// Options of `edgecheck baseline`.

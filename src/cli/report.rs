@@ -8,6 +8,7 @@ use super::outputs::{self, Outputs};
 use super::{BaselineArgs, ReportArgs};
 use crate::profiles::{self, Profile};
 use crate::report::baseline::Baseline;
+use crate::report::terminal::ColorChoice;
 use crate::report::{json, merge, terminal, Results};
 
 /// Every check ID of a profile's built-in cases, in catalogue order.
@@ -78,18 +79,24 @@ pub fn report(args: ReportArgs) -> Result<i32, CliError> {
             .unwrap_or_default();
         b.apply(&mut results, &file);
     }
-    Ok(finish(&results, profile, &outputs, args.quiet))
+    Ok(finish(&results, profile, &outputs, args.quiet, args.color))
 }
 
 /// Print the summary, write the outputs and return the gate's exit code.
-pub fn finish(results: &Results, profile: &dyn Profile, outputs: &Outputs, quiet: bool) -> i32 {
+pub fn finish(
+    results: &Results,
+    profile: &dyn Profile,
+    outputs: &Outputs,
+    quiet: bool,
+    color: ColorChoice,
+) -> i32 {
     let bodies = outputs.body_files(results);
     if quiet {
         for line in crate::report::gate::evaluate(results).lines {
             eprintln!("edgecheck: {line}");
         }
     } else {
-        terminal::print(results, profile.catalogue(), &bodies);
+        terminal::print(results, profile.catalogue(), &bodies, color);
     }
     let mut code = outputs::exit_code(results);
     for e in outputs.write(results, profile.catalogue(), &bodies) {

@@ -110,7 +110,14 @@ async fn run_async(p: RunParts<'_>) -> Result<i32, CliError> {
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     let t0 = Instant::now();
-    let progress = terminal::Progress::new(args.quiet, args.verbose);
+    let detail = if args.quiet {
+        terminal::Detail::Quiet
+    } else if args.verbose {
+        terminal::Detail::Every
+    } else {
+        terminal::Detail::Problems
+    };
+    let progress = terminal::Progress::new(detail, args.color);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let printer = tokio::spawn(async move {
         while let Some(ev) = rx.recv().await {
@@ -155,7 +162,7 @@ async fn run_async(p: RunParts<'_>) -> Result<i32, CliError> {
         Vec::new()
     };
     opened.close().await;
-    let code = super::report::finish(&res, profile, &outputs, false);
+    let code = super::report::finish(&res, profile, &outputs, false, args.color);
     eprintln!("{stats}");
     for line in timing {
         println!("{line}");

@@ -16,16 +16,78 @@ use super::{CheckRecord, Results};
 use crate::catalogue::requirements::Requirements;
 use crate::engine::{Event, Verdict};
 
+/// `--color`: when verdicts are coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless `NO_COLOR` is set (to anything but the empty string).
+    #[default]
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour a stream that is (or is not) a terminal.
+    pub fn enabled(self, is_terminal: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
+}
+
+/// How much the terminal shows while checks run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// No per-check lines (`--quiet`).
+    Quiet,
+    /// Checks that did not pass (the default).
+    Problems,
+    /// Every check (`--verbose`).
+    Every,
+}
+
+/// The SGR colour of a verdict word (our own escape codes, never server text).
+fn paint(verdict: &str) -> Option<&'static str> {
+    match verdict.to_ascii_lowercase().as_str() {
+        "pass" => Some("32"),
+        "fail" => Some("31;1"),
+        "warn" => Some("33"),
+        "error" => Some("35"),
+        "skip" | "waived" | "blocked" => Some("36"),
+        _ => None,
+    }
+}
+
+/// `line` with its first word (a verdict) coloured, when `color` is on.
+fn colour_lead(line: &str, color: bool) -> String {
+    let word = line.split_whitespace().next().unwrap_or_default();
+    match (color, paint(word)) {
+        (true, Some(code)) if line.starts_with(word) => {
+            format!("\x1b[{code}m{word}\x1b[0m{}", &line[word.len()..])
+        }
+        _ => line.to_string(),
+    }
+}
+
 /// Live progress while checks run.
 pub struct Progress {
     bar: Option<ProgressBar>,
-    verbose: bool,
+    detail: Detail,
+    color: bool,
 }
 
 impl Progress {
-    /// A progress display: a bar when stderr is a terminal and `quiet` is false.
-    pub fn new(quiet: bool, verbose: bool) -> Progress {
-        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+    /// A progress display: a bar when stderr is a terminal and the detail is not quiet; lines
+    /// for the checks `detail` asks for, verdicts coloured when `color` allows.
+    pub fn new(detail: Detail, color: ColorChoice) -> Progress {
+        let tty = std::io::stderr().is_terminal();
+        let bar = (detail != Detail::Quiet && tty).then(|| {
             let b = ProgressBar::new(0);
             b.set_style(
                 ProgressStyle::with_template(
@@ -36,7 +98,11 @@ impl Progress {
             );
             b
         });
-        Progress { bar, verbose }
+        Progress {
+            bar,
+            detail,
+            color: color.enabled(tty),
+        }
     }
 
     /// Show one event.
@@ -50,16 +116,22 @@ impl Progress {
             Event::Finished(r) => {
                 let line = format!("{:<6} {}", r.verdict.as_str(), r.id);
                 let line = escape::controls(&line, Breaks::Escape).into_owned();
+                let show = match self.detail {
+                    Detail::Quiet => false,
+                    Detail::Problems => !matches!(r.verdict, Verdict::Pass | Verdict::Skip),
+                    Detail::Every => true,
+                };
+                let line = colour_lead(&line, self.color);
                 match &self.bar {
                     Some(b) => {
                         b.inc(1);
                         b.set_message(r.id.clone());
-                        if r.verdict != Verdict::Pass && r.verdict != Verdict::Skip || self.verbose
-                        {
+                        if show {
                             b.println(line);
                         }
                     }
-                    None => eprintln!("{line}"),
+                    None if show => eprintln!("{line}"),
+                    None => {}
                 }
             }
         }
@@ -200,8 +272,13 @@ fn push(w: &mut String, line: String) {
     w.push('\n');
 }
 
-/// Print the rendering to stdout, long `curl` bodies pointing at `bodies`.
-pub fn print(results: &Results, catalogue: &Requirements, bodies: &BodyFiles) {
+/// Print the rendering to stdout, long `curl` bodies pointing at `bodies`, verdict words at
+/// the start of lines coloured when `color` allows.
+pub fn print(results: &Results, catalogue: &Requirements, bodies: &BodyFiles, color: ColorChoice) {
+    let color = color.enabled(std::io::stdout().is_terminal());
+    let text = render_with(results, catalogue, bodies);
     let mut o = std::io::stdout().lock();
-    let _ = o.write_all(render_with(results, catalogue, bodies).as_bytes());
+    for line in text.lines() {
+        let _ = writeln!(o, "{}", colour_lead(line, color));
+    }
 }

@@ -96,10 +96,7 @@ const SMALLEST_CAP: usize = 32;
 /// A 429 met by a check about something else (B-QUOTA): with fewer than the smallest allowed
 /// cap queued it breaks B-QUOTA; otherwise the check is skipped, blocked by the server's quota.
 fn quota(run: &CaseRun<'_>, n: usize, step: &Step, got: String) -> StepFailure {
-    let queued = run
-        .model()
-        .conn(&step.conn)
-        .map_or(0, |c| c.queue.len());
+    let queued = run.model().conn(&step.conn).map_or(0, |c| c.queue.len());
     let sending = step.messages.as_ref().map_or(0, Vec::len);
     if queued + sending <= SMALLEST_CAP {
         return fail(
