@@ -7,6 +7,7 @@
 #
 #   scripts/fuzz-smoke.sh              # 20 s per target, proof within 120 s (found in ~30 s)
 #   FUZZ_SECS=60 scripts/fuzz-smoke.sh
+#   FUZZ_DEPS_OPT=1 scripts/fuzz-smoke.sh   # dependencies at opt-level 1: a faster build (CI)
 #
 # With cargo-fuzz installed (`cargo install cargo-fuzz --locked`, about 3 minutes) it drives
 # the build and the runs. Without it (CI, where the install would cost a fifth of the time
@@ -34,13 +35,21 @@ sancov_flags="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-simplifycfg-branch-fold-threshold=0 -Cllvm-args=-sanitizer-coverage-stack-depth \
 -Cdebug-assertions -Ccodegen-units=1"
 
+# FUZZ_DEPS_OPT=N builds the dependencies (not edgecheck and the reference server, whose
+# code the targets explore) at opt-level N: the smoke run needs the instrumented workspace
+# code, not fast dependencies, and the build is most of its time.
+deps_opt=()
+if [ -n "${FUZZ_DEPS_OPT:-}" ]; then
+  deps_opt=(--config "profile.release.package.\"*\".opt-level=${FUZZ_DEPS_OPT}")
+fi
+
 # fuzz_cargo SUBCOMMAND ARGS...: cargo on fuzz/ with cargo-fuzz's target, profile and flags.
 fuzz_cargo() {
   local sub="$1"
   shift
   RUSTFLAGS="$sancov_flags ${RUSTFLAGS:-}" cargo "$sub" --manifest-path fuzz/Cargo.toml \
     --target "$triple" --release --config 'profile.release.debug="line-tables-only"' \
-    --features faults --locked "$@"
+    "${deps_opt[@]}" --features faults --locked "$@"
 }
 
 # fuzz_run TARGET CORPUS LIBFUZZER-ARGS...

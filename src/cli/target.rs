@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::CliError;
-use crate::profiles::TargetOptions;
+use crate::profiles::{TargetOptions, DEFAULT_MAX_BODY, DEFAULT_TIMEOUT};
 
 /// `--profile`, `--server` and the transport options.
 #[derive(Debug, Clone, clap::Args)]
@@ -36,10 +36,10 @@ pub struct TargetArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub page_size: Option<u64>,
     /// Per-request timeout in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT.as_secs_f64())]
     pub timeout: f64,
     /// Largest response body read, in bytes; more is cut off.
-    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY)]
     pub max_body: usize,
 }
 

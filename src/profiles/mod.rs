@@ -14,7 +14,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use options::{FuzzOptions, PropOptions, RaceOptions, SelftestOptions, TargetOptions};
+pub use options::{
+    FuzzOptions, PropOptions, RaceOptions, SelftestOptions, TargetOptions, DEFAULT_MAX_BODY,
+    DEFAULT_TIMEOUT,
+};
 
 use crate::catalogue::requirements::Requirements;
 use crate::engine::{BoxFuture, CheckInfo, CheckResult, Session};

@@ -3,6 +3,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The per-request timeout when none is given.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The response body cap when none is given.
+pub const DEFAULT_MAX_BODY: usize = 4 << 20;
+
 /// What to test and how to talk to it (every command that talks to a server).
 #[derive(Debug, Clone, Default)]
 pub struct TargetOptions {
@@ -47,6 +53,12 @@ impl TargetOptions {
         }
         if let Some(n) = self.page_size {
             out.push_str(&format!(" --page-size {n}"));
+        }
+        if self.timeout != DEFAULT_TIMEOUT {
+            out.push_str(&format!(" --timeout {}", self.timeout.as_secs_f64()));
+        }
+        if self.max_body != DEFAULT_MAX_BODY {
+            out.push_str(&format!(" --max-body {}", self.max_body));
         }
         out
     }
@@ -156,4 +168,32 @@ pub struct SelftestOptions {
     pub list: bool,
     /// Per-request timeout.
     pub timeout: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_repeat_every_target_option_that_is_not_the_default() {
+        let mut o = TargetOptions {
+            servers: vec!["https://h/connection".into()],
+            timeout: DEFAULT_TIMEOUT,
+            max_body: DEFAULT_MAX_BODY,
+            ..TargetOptions::default()
+        };
+        assert_eq!(o.flags(), " --server https://h/connection");
+        o.allow_http = true;
+        o.ca_cert = Some("ca.pem".into());
+        o.insecure = true;
+        o.allow_origins = vec!["https://x:1".into()];
+        o.page_size = Some(7);
+        o.timeout = Duration::from_secs(2);
+        o.max_body = 100;
+        assert_eq!(
+            o.flags(),
+            " --server https://h/connection --allow-http --ca-cert ca.pem --insecure \
+             --allow-origin https://x:1 --page-size 7 --timeout 2 --max-body 100"
+        );
+    }
 }
