@@ -2,6 +2,8 @@
 //!
 //! Scripted cases, generated findings and replays share this one format.
 
+mod write;
+
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
@@ -21,6 +23,7 @@ pub struct CaseFile {
 }
 
 pub use crate::engine::Level;
+pub use write::{file_stem, write_case, write_file, WriteError};
 
 /// A capability a case needs from the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use super::session::Raw;
 use crate::engine::{CheckResult, Verdict};
-use crate::profiles::edge_v1::case::{Case, CaseFile, Level, Step};
+use crate::profiles::edge_v1::case::{
+    file_stem, write_case, write_file, Case, Level, Step, WriteError,
+};
 use crate::profiles::edge_v1::runner::run_case;
 use crate::profiles::edge_v1::Context;
 
@@ -171,27 +173,9 @@ pub enum FindingError {
     /// The finding has no case yet ([`confirm`] makes it).
     #[error("the finding has no case")]
     NoCase,
-    /// The findings directory cannot be created.
-    #[error("cannot create {}: {source}; pass a writable --findings DIR", dir.display())]
-    CreateDir {
-        /// The directory.
-        dir: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The case file cannot be serialized.
-    #[error(transparent)]
-    Serialize(#[from] serde_json::Error),
     /// A file cannot be written.
-    #[error("cannot write {}: {source}", path.display())]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Write(#[from] WriteError),
 }
 
 /// Write a finding's case file (and, when there is one, the log of recent requests);
@@ -200,28 +184,12 @@ pub fn write(dir: &Path, f: &Finding) -> Result<PathBuf, FindingError> {
     let Some(case) = &f.case else {
         return Err(FindingError::NoCase);
     };
-    std::fs::create_dir_all(dir).map_err(|source| FindingError::CreateDir {
-        dir: dir.to_path_buf(),
-        source,
-    })?;
     let mut case = case.clone();
     case.title = format!("{} [reproduced {}/{}]", case.title, f.reproduced, f.tries);
-    let file = CaseFile {
-        area: "fuzz".into(),
-        title: "Findings of edgecheck fuzz".into(),
-        cases: vec![case.clone()],
-    };
-    let name = case.id.replace('/', "-");
-    let path = dir.join(format!("{name}.json"));
-    let text = serde_json::to_string_pretty(&file)?;
-    std::fs::write(&path, text + "\n").map_err(|source| FindingError::Write {
-        path: path.clone(),
-        source,
-    })?;
+    let path = write_case(dir, "fuzz", &case)?;
     if !f.context.is_empty() {
-        let log = dir.join(format!("{name}.log"));
-        std::fs::write(&log, f.context.join("\n") + "\n")
-            .map_err(|source| FindingError::Write { path: log, source })?;
+        let log = dir.join(format!("{}.log", file_stem(&case)));
+        write_file(&log, f.context.join("\n") + "\n")?;
     }
     Ok(path)
 }

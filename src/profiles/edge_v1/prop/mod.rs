@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 
 use crate::engine::{Failure, Verdict};
-use crate::profiles::edge_v1::case::{Case, CaseFile, Level, Step};
+use crate::profiles::edge_v1::case::{write_case, Case, Level, Step, WriteError};
 use crate::profiles::edge_v1::runner::CaseRun;
 use crate::profiles::edge_v1::Context;
 use coverage::{Coverage, Transition};
@@ -269,49 +269,7 @@ pub fn finding_case(steps: Vec<Step>, failure: &Failure, seed: u64) -> Case {
     case
 }
 
-/// Why a finding's case file could not be written.
-#[derive(Debug, thiserror::Error)]
-pub enum WriteFindingError {
-    /// The findings directory cannot be created.
-    #[error("cannot create {}: {source}", dir.display())]
-    CreateDir {
-        /// The directory.
-        dir: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The case file cannot be serialized.
-    #[error(transparent)]
-    Serialize(#[from] serde_json::Error),
-    /// The case file cannot be written.
-    #[error("cannot write {}: {source}", path.display())]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
 /// Write a finding as a case file; returns its path.
-pub fn write_finding(dir: &Path, case: &Case) -> Result<PathBuf, WriteFindingError> {
-    std::fs::create_dir_all(dir).map_err(|source| WriteFindingError::CreateDir {
-        dir: dir.to_path_buf(),
-        source,
-    })?;
-    let file = CaseFile {
-        area: "prop".into(),
-        title: "Findings of edgecheck prop".into(),
-        cases: vec![case.clone()],
-    };
-    let name = case.id.replace('/', "-");
-    let path = dir.join(format!("{name}.json"));
-    let text = serde_json::to_string_pretty(&file)?;
-    std::fs::write(&path, text + "\n").map_err(|source| WriteFindingError::Write {
-        path: path.clone(),
-        source,
-    })?;
-    Ok(path)
+pub fn write_finding(dir: &Path, case: &Case) -> Result<PathBuf, WriteError> {
+    write_case(dir, "prop", case)
 }
