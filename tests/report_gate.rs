@@ -162,7 +162,9 @@ fn bad_baselines_are_rejected_with_a_clear_error() {
         ("not json", "not a baseline file"),
     ];
     for (text, want) in bad {
-        let e = Baseline::parse(text, "known.json").expect_err(text);
+        let e = Baseline::parse(text, "known.json")
+            .expect_err(text)
+            .to_string();
         assert!(
             e.contains(want) && e.starts_with("known.json"),
             "{text}: {e}"
@@ -171,7 +173,8 @@ fn bad_baselines_are_rejected_with_a_clear_error() {
     let b = baseline(r#"{"id":"S-NOPE-1","reason":"r"},{"id":"create/nope","reason":"r"}"#);
     let e = b
         .check_ids(edge_v1::catalogue(), &|id| id == "create/created")
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("S-NOPE-1") && e.contains("create/nope"), "{e}");
 }
 
@@ -247,7 +250,8 @@ fn merging_refuses_overlap_missing_shards_and_mixed_splits() {
         &order,
         false,
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("`a/1` is in both a.json and b.json"), "{e}");
     let e = merge(
         edge_v1::catalogue(),
@@ -255,7 +259,8 @@ fn merging_refuses_overlap_missing_shards_and_mixed_splits() {
         &order,
         false,
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(
         e.contains("2/3, 3/3 missing") && e.contains("--partial"),
         "{e}"
@@ -276,7 +281,8 @@ fn merging_refuses_overlap_missing_shards_and_mixed_splits() {
         &order,
         true,
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("different sizes"), "{e}");
     let e = merge(
         edge_v1::catalogue(),
@@ -287,7 +293,8 @@ fn merging_refuses_overlap_missing_shards_and_mixed_splits() {
         &order,
         true,
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("given twice"), "{e}");
     assert!(merge(edge_v1::catalogue(), Vec::new(), &order, false).is_err());
 }

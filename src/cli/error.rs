@@ -26,25 +26,25 @@ pub struct CliError {
 
 impl CliError {
     /// A usage or configuration error (exit 2).
-    pub fn usage(message: impl Into<String>) -> CliError {
+    pub fn usage(message: impl fmt::Display) -> CliError {
         CliError::with(EXIT_USAGE, message)
     }
 
     /// The target cannot be reached or trusted (exit 3).
-    pub fn unreachable(message: impl Into<String>) -> CliError {
+    pub fn unreachable(message: impl fmt::Display) -> CliError {
         CliError::with(EXIT_UNREACHABLE, message)
     }
 
     /// A defect of edgecheck (exit 4).
-    pub fn internal(message: impl Into<String>) -> CliError {
+    pub fn internal(message: impl fmt::Display) -> CliError {
         CliError::with(EXIT_INTERNAL, message)
     }
 
     /// An error with this exit code.
-    pub fn with(code: i32, message: impl Into<String>) -> CliError {
+    pub fn with(code: i32, message: impl fmt::Display) -> CliError {
         CliError {
             code,
-            lines: vec![message.into()],
+            lines: vec![message.to_string()],
         }
     }
 

@@ -103,7 +103,7 @@ impl Outputs {
         let mut errors = Vec::new();
         if let Some(p) = &self.json {
             if let Err(e) = json::write(results, p) {
-                errors.push(e);
+                errors.push(e.to_string());
             }
         }
         if let Err(e) = bodies.write() {
@@ -111,7 +111,7 @@ impl Outputs {
         }
         if let Some(p) = &self.junit {
             if let Err(e) = junit::write(results, catalogue, bodies, p) {
-                errors.push(e);
+                errors.push(e.to_string());
             }
         }
         if let Some((p, f)) = &self.report {

@@ -36,13 +36,16 @@ impl Shard {
     }
 }
 
-impl FromStr for Shard {
-    type Err = String;
+/// A `--shard` value that is not `i/n`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a shard: write i/n with 1 <= i <= n <= {MAX_SHARDS}, e.g. 2/4")]
+pub struct ShardError(String);
 
-    fn from_str(s: &str) -> Result<Shard, String> {
-        let usage = || {
-            format!("`{s}` is not a shard: write i/n with 1 <= i <= n <= {MAX_SHARDS}, e.g. 2/4")
-        };
+impl FromStr for Shard {
+    type Err = ShardError;
+
+    fn from_str(s: &str) -> Result<Shard, ShardError> {
+        let usage = || ShardError(s.to_string());
         let (i, n) = s.split_once('/').ok_or_else(usage)?;
         let index: usize = i.trim().parse().map_err(|_| usage())?;
         let count: usize = n.trim().parse().map_err(|_| usage())?;

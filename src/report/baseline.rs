@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::macros::format_description;
 use time::Date;
 
+use super::error::{BaselineError, FileError};
 use super::{CheckRecord, Results};
 
 /// Version tag of the baseline format.
@@ -132,60 +133,69 @@ fn is_rule_id(id: &str) -> bool {
 
 impl Baseline {
     /// Parse and check a baseline; `origin` names the file in messages.
-    pub fn parse(text: &str, origin: &str) -> Result<Baseline, String> {
-        let b: Baseline = serde_json::from_str(text).map_err(|e| {
-            format!(
-                "{origin}: not a baseline file: {e}; see docs/reports.md for the format, or \
-                 write one with `edgecheck baseline --from RESULTS.json`"
-            )
-        })?;
+    pub fn parse(text: &str, origin: &str) -> Result<Baseline, BaselineError> {
+        let b: Baseline =
+            serde_json::from_str(text).map_err(|source| BaselineError::NotBaseline {
+                origin: origin.to_string(),
+                source,
+            })?;
         if b.schema != SCHEMA {
-            return Err(format!(
-                "{origin}: baseline schema `{}` is not `{SCHEMA}`",
-                b.schema
-            ));
+            return Err(BaselineError::Schema {
+                origin: origin.to_string(),
+                found: b.schema,
+                expected: SCHEMA,
+            });
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, e) in b.entries.iter().enumerate() {
             let at = format!("{origin}: entry {} (`{}`)", i + 1, e.id);
+            let entry = |problem: String| BaselineError::Entry {
+                at: at.clone(),
+                problem,
+            };
             if e.id.trim().is_empty() || e.id.trim() != e.id {
-                return Err(format!("{at}: `id` must be a check or rule ID"));
+                return Err(entry("`id` must be a check or rule ID".into()));
             }
             if !is_rule_id(&e.id) && !e.id.contains('/') {
-                return Err(format!(
-                    "{at}: `{}` is neither a check ID (`area/slug`) nor a rule ID (`S-…`, `B-…`, `TB-…`)",
+                return Err(entry(format!(
+                    "`{}` is neither a check ID (`area/slug`) nor a rule ID (`S-…`, `B-…`, `TB-…`)",
                     e.id
-                ));
+                )));
             }
             if e.reason.trim().is_empty() {
-                return Err(format!(
-                    "{at}: `reason` is empty; say why the failure is expected"
+                return Err(entry(
+                    "`reason` is empty; say why the failure is expected".into(),
                 ));
             }
             if let Some(d) = &e.expires {
-                parse_date(d)
-                    .map_err(|_| format!("{at}: `expires` must be a date YYYY-MM-DD, not `{d}`"))?;
+                parse_date(d).map_err(|_| {
+                    entry(format!("`expires` must be a date YYYY-MM-DD, not `{d}`"))
+                })?;
             }
             if !seen.insert(e.id.as_str()) {
-                return Err(format!("{at}: `{}` is listed twice", e.id));
+                return Err(entry(format!("`{}` is listed twice", e.id)));
             }
         }
         Ok(b)
     }
 
     /// Read and check a baseline file.
-    pub fn read(path: &std::path::Path) -> Result<Baseline, String> {
-        let size = std::fs::metadata(path)
-            .map_err(|e| format!("cannot read baseline {}: {e}", path.display()))?
-            .len();
+    pub fn read(path: &std::path::Path) -> Result<Baseline, BaselineError> {
+        let read_err = |source| BaselineError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let size = std::fs::metadata(path).map_err(read_err)?.len();
         if size > MAX_BASELINE_BYTES {
-            return Err(format!(
-                "baseline {}: {size} bytes is more than a baseline can be ({MAX_BASELINE_BYTES})",
-                path.display()
-            ));
+            return Err(FileError::TooLarge {
+                path: path.to_path_buf(),
+                size,
+                max: MAX_BASELINE_BYTES,
+                what: "a baseline",
+            }
+            .into());
         }
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read baseline {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(read_err)?;
         Baseline::parse(&text, &path.display().to_string())
     }
 
@@ -222,12 +232,12 @@ impl Baseline {
     }
 
     /// Refuse a baseline written for another profile than `profile` (the run's).
-    pub fn check_profile(&self, profile: &str) -> Result<(), String> {
+    pub fn check_profile(&self, profile: &str) -> Result<(), BaselineError> {
         match &self.profile {
-            Some(p) if p != profile => Err(format!(
-                "the baseline is for profile `{p}`, the results are of profile `{profile}`; \
-                 give the baseline of this profile"
-            )),
+            Some(p) if p != profile => Err(BaselineError::Profile {
+                baseline: p.clone(),
+                results: profile.to_string(),
+            }),
             _ => Ok(()),
         }
     }
@@ -237,7 +247,7 @@ impl Baseline {
         &self,
         reqs: &crate::catalogue::requirements::Requirements,
         known_check: &dyn Fn(&str) -> bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), BaselineError> {
         let unknown: Vec<&str> = self
             .entries
             .iter()
@@ -253,11 +263,9 @@ impl Baseline {
         if unknown.is_empty() {
             Ok(())
         } else {
-            Err(format!(
-                "baseline lists unknown IDs: {}; see `edgecheck cases` and `edgecheck requirements` \
-                 for the IDs, and remove or correct these entries",
-                unknown.join(", ")
-            ))
+            Err(BaselineError::UnknownIds {
+                ids: unknown.into_iter().map(str::to_string).collect(),
+            })
         }
     }
 

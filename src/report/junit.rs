@@ -14,6 +14,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::baseline::EntryState;
+use super::error::FileError;
 use super::escape::{self, Breaks};
 use super::reproduce::{Base, BodyFiles};
 use super::view;
@@ -21,7 +22,7 @@ use super::{CheckRecord, Results};
 use crate::catalogue::requirements::Requirements;
 
 /// Render results as JUnit XML, long `curl` bodies described (no body files).
-pub fn render(results: &Results, catalogue: &Requirements) -> Result<String, String> {
+pub fn render(results: &Results, catalogue: &Requirements) -> Result<String, FileError> {
     render_with(results, catalogue, &BodyFiles::none())
 }
 
@@ -31,7 +32,7 @@ pub fn render_with(
     results: &Results,
     catalogue: &Requirements,
     bodies: &BodyFiles,
-) -> Result<String, String> {
+) -> Result<String, FileError> {
     let mut report = Report::new(format!("edgecheck {}", results.profile));
     report.set_time(Duration::from_millis(results.duration_ms));
     let mut suites: BTreeMap<&str, TestSuite> = BTreeMap::new();
@@ -102,9 +103,7 @@ pub fn render_with(
             report.add_test_suite(suite);
         }
     }
-    report
-        .to_string()
-        .map_err(|e| format!("cannot render JUnit XML: {e}"))
+    Ok(report.to_string()?)
 }
 
 /// Write JUnit XML to `path`, long `curl` bodies pointing at `bodies`.
@@ -113,9 +112,12 @@ pub fn write(
     catalogue: &Requirements,
     bodies: &BodyFiles,
     path: &std::path::Path,
-) -> Result<(), String> {
+) -> Result<(), FileError> {
     let xml = render_with(results, catalogue, bodies)?;
-    std::fs::write(path, xml).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    std::fs::write(path, xml).map_err(|source| FileError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn run_properties(r: &Results) -> Vec<Property> {

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::error::MergeError;
 use super::Results;
 use crate::catalogue::requirements::Requirements;
 
@@ -41,9 +42,9 @@ pub fn merge(
     parts: Vec<(String, Results)>,
     order: &dyn Fn(&str) -> Option<usize>,
     partial: bool,
-) -> Result<Results, String> {
+) -> Result<Results, MergeError> {
     let Some((_, first)) = parts.first() else {
-        return Err("nothing to merge: give the results files of every shard".into());
+        return Err(MergeError::Empty);
     };
     let profile = first.profile.clone();
     let mut options = first.options.clone();
@@ -57,28 +58,31 @@ pub fn merge(
     let mut seed = first.seed;
     for (source, r) in &parts {
         if r.profile != profile {
-            return Err(format!(
-                "{source}: profile `{}` differs from `{profile}`; merge runs of one profile",
-                r.profile
-            ));
+            return Err(MergeError::Profile {
+                source_file: source.clone(),
+                found: r.profile.clone(),
+                expected: profile,
+            });
         }
         if r.seed != seed {
             seed = None;
         }
         if let Some((i, n)) = r.shard.as_deref().and_then(parse_shard) {
             if !shards.entry(n).or_default().insert(i) {
-                return Err(format!(
-                    "{source}: shard {i}/{n} is given twice; pass each shard's results once"
-                ));
+                return Err(MergeError::ShardTwice {
+                    source_file: source.clone(),
+                    i,
+                    n,
+                });
             }
         }
         for c in &r.checks {
             if let Some(other) = seen.insert(c.id.clone(), source.clone()) {
-                return Err(format!(
-                    "check `{}` is in both {other} and {source}: the runs overlap; merge the \
-                     shards of one split (same --shard n), each once",
-                    c.id
-                ));
+                return Err(MergeError::Overlap {
+                    check: c.id.clone(),
+                    first: other,
+                    second: source.clone(),
+                });
             }
             let mut c = c.clone();
             c.baseline = None;
@@ -101,14 +105,13 @@ pub fn merge(
         });
     }
     if shards.len() > 1 {
-        return Err(format!(
-            "the runs come from splits of different sizes ({}); merge the shards of one split",
-            shards
+        return Err(MergeError::SplitSizes {
+            sizes: shards
                 .keys()
                 .map(|n| format!("n = {n}"))
                 .collect::<Vec<_>>()
-                .join(", ")
-        ));
+                .join(", "),
+        });
     }
     if let Some((n, have)) = shards.iter().next() {
         let missing: Vec<String> = (1..=*n)
@@ -116,11 +119,9 @@ pub fn merge(
             .map(|i| format!("{i}/{n}"))
             .collect();
         if !missing.is_empty() && !partial {
-            return Err(format!(
-                "shard(s) {} missing: give every shard's results, or pass --partial to merge \
-                 what there is",
-                missing.join(", ")
-            ));
+            return Err(MergeError::Missing {
+                missing: missing.join(", "),
+            });
         }
     }
     let at = |id: &str| order(id).unwrap_or(usize::MAX);

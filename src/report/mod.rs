@@ -12,6 +12,7 @@
 //! - [`escape`] and [`reproduce`]: server text and `curl` lines made safe to display.
 
 pub mod baseline;
+pub mod error;
 pub mod escape;
 pub mod gate;
 pub mod html;
