@@ -5,7 +5,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = edgecheck::cli::Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    // Options from edgecheck.toml come first; the command line's own flags win.
+    let argv = match edgecheck::cli::args_with_config(argv, &cwd) {
+        Ok(argv) => argv,
+        Err(e) => return ExitCode::from(edgecheck::cli::CliError::from(e).report() as u8),
+    };
+    let cli = edgecheck::cli::Cli::parse_from(argv);
     let code = edgecheck::cli::main(cli);
     ExitCode::from(code as u8)
 }

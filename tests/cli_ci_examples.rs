@@ -201,3 +201,88 @@ fn a_wrong_flag_in_an_example_would_be_caught() {
         ["edgecheck", "run", "--shard", "2/3", "--report", "a b.html"]
     );
 }
+
+/// The GitHub Action (`action.yml`): a composite action that installs edgecheck, runs it with
+/// every report and the summary, posts the summary to the job summary and uploads the reports
+/// even on failure; and its example workflow (`docs/ci/github-action.yml`) passes only inputs
+/// the action declares, with arguments the command line accepts.
+#[test]
+fn github_action_and_its_example() {
+    let path = format!("{}/action.yml", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let action: Value = serde_yaml_ng::from_str(&text).expect("action.yml is YAML");
+    assert_eq!(str_of(&action["runs"]["using"]), "composite");
+    let steps = action["runs"]["steps"].as_sequence().expect("steps");
+    assert!(steps
+        .iter()
+        .all(|s| str_of(&s["shell"]) == "bash" || !s["uses"].is_null()));
+    let scripts: Vec<String> = steps.iter().map(|s| str_of(&s["run"])).collect();
+    assert!(
+        scripts.iter().any(|s| s.contains("rustup")),
+        "no Rust install"
+    );
+    assert!(
+        scripts
+            .iter()
+            .any(|s| s.contains("cargo install --locked --path")),
+        "no edgecheck install"
+    );
+    let example_args = "--ca-cert server.pem --page-size 50 --level must";
+    let scripts: Vec<String> = scripts
+        .iter()
+        .map(|s| {
+            s.replace(
+                "\"${server_args[@]}\"",
+                "--server https://127.0.0.1:8443/connection",
+            )
+            .replace("$EDGECHECK_ARGS", example_args)
+            .replace("$OUT", "out")
+        })
+        .collect();
+    let cmds = check_commands(&scripts);
+    let run = cmds
+        .iter()
+        .find(|c| c[1] == "run")
+        .expect("an edgecheck run");
+    for flag in ["--junit", "--report", "--json", "--summary", "--server"] {
+        assert!(has(run, flag), "edgecheck run lacks {flag}");
+    }
+    let summary_step = steps
+        .iter()
+        .find(|s| str_of(&s["run"]).contains("$GITHUB_STEP_SUMMARY"))
+        .expect("the summary goes to the job summary");
+    assert_eq!(str_of(&summary_step["if"]), "always()");
+    assert!(str_of(&summary_step["run"]).contains("summary.md"));
+    let upload = steps
+        .iter()
+        .find(|s| str_of(&s["uses"]).starts_with("actions/upload-artifact"))
+        .expect("an upload step");
+    assert_eq!(str_of(&upload["if"]), "always()");
+    assert!(steps.iter().all(|s| s["continue-on-error"].is_null()));
+    let inputs = action["inputs"].as_mapping().expect("inputs");
+
+    let example = load("github-action.yml");
+    let steps = example["jobs"]["conformance"]["steps"]
+        .as_sequence()
+        .expect("steps");
+    let used = steps
+        .iter()
+        .find(|s| str_of(&s["uses"]).ends_with("edgecheck"))
+        .expect("a step that uses the action");
+    let with = used["with"].as_mapping().expect("inputs given");
+    for (k, _) in with {
+        assert!(inputs.contains_key(k), "the action has no input {k:?}");
+    }
+    let args = str_of(&with[&Value::from("args")]);
+    let mut words_of_run = vec!["edgecheck".to_string(), "run".to_string()];
+    words_of_run.extend(words(&args));
+    words_of_run.extend(["--server".into(), str_of(&with[&Value::from("server")])]);
+    if let Err(e) = Cli::try_parse_from(&words_of_run) {
+        panic!("the example's args are not accepted: {e}");
+    }
+    let scripts: Vec<String> = steps.iter().map(|s| str_of(&s["run"])).collect();
+    assert!(
+        scripts.iter().any(|s| s.contains("edge-server")),
+        "no server is started"
+    );
+}

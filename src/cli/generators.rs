@@ -24,7 +24,7 @@ pub struct PropArgs {
     /// Longest sequence.
     #[arg(long, default_value_t = 40)]
     pub max_steps: usize,
-    /// Time budget, e.g. `60s`, `5m` (generation stops then; shrinking finishes).
+    /// Time budget, e.g. `60s`, `1m30s`, `10min` (generation stops then; shrinking finishes).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Where shrunk failures are written as case files.
@@ -35,26 +35,43 @@ pub struct PropArgs {
     pub jobs: Option<usize>,
 }
 
-/// Parse `90`, `90s`, `5m`, `1h`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s
-        .find(|c: char| c.is_ascii_alphabetic())
-        .map_or((s, "s"), |i| s.split_at(i));
-    let n: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 60s, 5m or 1h"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        "ms" => n / 1000.0,
-        _ => return Err(format!("`{s}`: use s, m or h")),
+/// A `--duration` that is not one.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DurationError {
+    /// Not a duration at all.
+    #[error("`{input}` is not a duration like 90s, 1m30s, 10min or 1h ({reason})")]
+    Syntax {
+        /// What was given.
+        input: String,
+        /// The parser's reason.
+        reason: String,
+    },
+    /// Zero, or longer than the suite accepts.
+    #[error("`{0}` must be longer than zero and shorter than 100 days")]
+    Range(String),
+}
+
+/// Parse a duration: `90` (seconds), `90s`, `1m30s`, `10min`, `1h`, `500ms` (units and
+/// spelling of the `humantime` crate).
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
+    let t = s.trim();
+    let d = if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()) {
+        t.parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|e| DurationError::Syntax {
+                input: s.into(),
+                reason: e.to_string(),
+            })?
+    } else {
+        humantime::parse_duration(t).map_err(|e| DurationError::Syntax {
+            input: s.into(),
+            reason: e.to_string(),
+        })?
     };
-    if !(secs > 0.0 && secs < 1e7) {
-        return Err(format!("`{s}` is not a positive duration"));
+    if d.is_zero() || d >= Duration::from_secs(100 * 86_400) {
+        return Err(DurationError::Range(s.into()));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
 /// Options of `edgecheck fuzz`.
@@ -63,7 +80,7 @@ pub struct FuzzArgs {
     /// Target options.
     #[command(flatten)]
     pub target: TargetArgs,
-    /// How long to fuzz, e.g. `60s`, `10m`, `1h`.
+    /// How long to fuzz, e.g. `90s`, `1m30s`, `10min`, `1h`.
     #[arg(long, value_parser = parse_duration, default_value = "60s")]
     pub duration: Duration,
     /// Seed (default: from the clock; printed, so a run can be repeated).
@@ -123,7 +140,7 @@ pub struct RaceArgs {
     /// Rounds to run (each with fresh connections).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub rounds: u64,
-    /// Keep running rounds for this long, e.g. `60s`, `5m`.
+    /// Keep running rounds for this long, e.g. `60s`, `1m30s`, `5min`.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
     /// Seed of the first round (actors' choices; the interleaving is the network's).

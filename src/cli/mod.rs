@@ -4,8 +4,9 @@
 //! to it through [`crate::profiles::Profile`]. Errors reach the edge as [`CliError`], which
 //! carries its exit code: 0 every required check passed; 1 conformance failures (or
 //! findings); 2 usage or configuration error (also: no check ran); 3 target unreachable;
-//! 4 internal error.
+//! 4 checks ended in error, an output could not be written, or an internal error.
 
+pub mod config;
 mod error;
 mod generators;
 mod outputs;
@@ -18,8 +19,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub use config::{args_with_config, ConfigError};
 pub use error::{CliError, EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE};
-pub use generators::{FuzzArgs, PropArgs, RaceArgs, SelftestArgs};
+pub use generators::{parse_duration, DurationError, FuzzArgs, PropArgs, RaceArgs, SelftestArgs};
 pub use outputs::{Outputs, ReportFormat};
 pub use target::TargetArgs;
 
@@ -32,9 +34,11 @@ use crate::report::terminal::ColorChoice;
 #[command(
     after_help = "Exit codes: 0 all required checks passed, 1 conformance failures (or a stale \
 or expired baseline entry), 2 usage or configuration error (or no check ran), 3 target \
-unreachable, 4 internal error.\n\nCI: edgecheck run --junit junit.xml --report report.html \
---json results.json [--baseline known.json] [--shard i/n]; then edgecheck report --merge \
-shard-*.json --report report.html. Examples in docs/ci/, outputs in docs/reports.md."
+unreachable, 4 checks ended in error (the suite or the network failed, not the server), an output could \
+not be written, or an internal error.\n\nCI: edgecheck run --junit junit.xml --report \
+report.html --json results.json --summary summary.md [--baseline known.json] [--shard i/n]; \
+then edgecheck report --merge shard-*.json --report report.html. Options can come from \
+edgecheck.toml (--config-set NAME). Examples in docs/ci/, outputs in docs/reports.md."
 )]
 pub struct Cli {
     /// What to do (default: run).
@@ -127,6 +131,11 @@ pub struct RunArgs {
     /// page for .html.
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
+    /// Write a short Markdown summary for a pull-request comment or a CI job summary: the
+    /// verdict, counts by level, one line per failing rule, the reports written (always
+    /// under 60,000 characters).
+    #[arg(long, value_name = "PATH")]
+    pub summary: Option<PathBuf>,
     /// Expected failures: a JSON file of check or rule IDs with reasons and optional expiry
     /// dates. Listed failures do not fail the run; stale or expired entries do.
     #[arg(long, value_name = "FILE")]
@@ -151,6 +160,14 @@ pub struct RunArgs {
     /// Generate this many fresh keys instead of using the fixture pool.
     #[arg(long, value_name = "N")]
     pub fresh_keys: Option<usize>,
+    /// The configuration file (default: the first edgecheck.toml from the current directory
+    /// upward, stopping at a `.git` directory); docs/ci/README.md.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// The named option set `[set.NAME]` of the configuration file, applied over `[default]`;
+    /// flags given on the command line win.
+    #[arg(long, value_name = "NAME", env = "EDGECHECK_CONFIG_SET")]
+    pub config_set: Option<String>,
 }
 
 /// Options of `edgecheck replay`.
@@ -170,13 +187,22 @@ pub struct ReportArgs {
     /// A results file written by `edgecheck run --json`.
     #[arg(
         value_name = "RESULTS.json",
-        required_unless_present = "merge",
-        conflicts_with = "merge"
+        required_unless_present_any = ["merge", "compare"],
+        conflicts_with_all = ["merge", "compare"]
     )]
     pub results: Option<PathBuf>,
     /// Merge these results files (the shards of one split) into one result.
-    #[arg(long, value_name = "RESULTS.json", num_args = 1..)]
+    #[arg(long, value_name = "RESULTS.json", num_args = 1.., conflicts_with = "compare")]
     pub merge: Vec<PathBuf>,
+    /// Compare the results of several servers (same profile) side by side: one matrix of
+    /// rules × servers, written to --report (.md or .html) or printed as Markdown.
+    #[arg(
+        long,
+        value_name = "RESULTS.json",
+        num_args = 2..,
+        conflicts_with_all = ["baseline", "junit", "json", "summary", "partial"]
+    )]
+    pub compare: Vec<PathBuf>,
     /// With --merge: accept a split with shards missing.
     #[arg(long, requires = "merge")]
     pub partial: bool,
@@ -192,6 +218,9 @@ pub struct ReportArgs {
     /// Write the (merged) results to this file.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+    /// Write a short Markdown summary for a pull-request comment (see `run --summary`).
+    #[arg(long, value_name = "PATH")]
+    pub summary: Option<PathBuf>,
     /// Do not print the summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,

@@ -1,6 +1,6 @@
-//! The files a run or `edgecheck report` writes (`--json`, `--junit`, `--report`, and the
-//! request bodies too long for a `curl` line, beside the report), checked before anything
-//! runs, and the exit code the gate gives.
+//! The files a run or `edgecheck report` writes (`--json`, `--junit`, `--report`,
+//! `--summary`, and the request bodies too long for a `curl` line, beside the report),
+//! checked before anything runs, and the exit code the gate gives.
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +8,7 @@ use super::error::{CliError, EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE};
 use crate::catalogue::requirements::Requirements;
 use crate::report::gate::{self, Outcome};
 use crate::report::reproduce::BodyFiles;
+use crate::report::summary::{self, WrittenReport};
 use crate::report::{html, json, junit, markdown, Results};
 
 /// Format of `--report`, from the file's extension.
@@ -28,6 +29,8 @@ pub struct Outputs {
     pub junit: Option<PathBuf>,
     /// `--report`, with its format.
     pub report: Option<(PathBuf, ReportFormat)>,
+    /// `--summary`: the short Markdown summary for a pull-request comment.
+    pub summary: Option<PathBuf>,
 }
 
 fn format_of(path: &Path) -> Result<ReportFormat, CliError> {
@@ -52,14 +55,29 @@ impl Outputs {
         junit: Option<PathBuf>,
         report: Option<PathBuf>,
     ) -> Result<Outputs, CliError> {
+        Outputs::with_summary(json, junit, report, None)
+    }
+
+    /// [`Outputs::new`] with `--summary` too.
+    pub fn with_summary(
+        json: Option<PathBuf>,
+        junit: Option<PathBuf>,
+        report: Option<PathBuf>,
+        summary: Option<PathBuf>,
+    ) -> Result<Outputs, CliError> {
         let report = match report {
             Some(p) => Some((p.clone(), format_of(&p)?)),
             None => None,
         };
-        let paths: Vec<&PathBuf> = [json.as_ref(), junit.as_ref(), report.as_ref().map(|r| &r.0)]
-            .into_iter()
-            .flatten()
-            .collect();
+        let paths: Vec<&PathBuf> = [
+            json.as_ref(),
+            junit.as_ref(),
+            report.as_ref().map(|r| &r.0),
+            summary.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         for (i, p) in paths.iter().enumerate() {
             if paths[..i].contains(p) {
                 return Err(CliError::usage(format!(
@@ -78,6 +96,7 @@ impl Outputs {
             json,
             junit,
             report,
+            summary,
         })
     }
 
@@ -123,12 +142,43 @@ impl Outputs {
                 errors.push(format!("cannot write {}: {e}", p.display()));
             }
         }
+        if let Some(p) = &self.summary {
+            let text = summary::render(results, &self.written_reports());
+            if let Err(e) = std::fs::write(p, text) {
+                errors.push(format!("cannot write {}: {e}", p.display()));
+            }
+        }
         errors
+    }
+
+    /// The full reports this run writes, as the summary names them.
+    pub fn written_reports(&self) -> Vec<WrittenReport> {
+        let mut out = Vec::new();
+        let mut add = |kind: &str, p: &Path| {
+            out.push(WrittenReport {
+                kind: kind.into(),
+                name: p.display().to_string(),
+            })
+        };
+        if let Some((p, f)) = &self.report {
+            let kind = match f {
+                ReportFormat::Markdown => "Markdown report",
+                ReportFormat::Html => "HTML report",
+            };
+            add(kind, p);
+        }
+        if let Some(p) = &self.junit {
+            add("JUnit XML", p);
+        }
+        if let Some(p) = &self.json {
+            add("results (JSON)", p);
+        }
+        out
     }
 }
 
 /// The exit code of results: 0 pass, 1 failures (stale or expired baseline entries too),
-/// 2 nothing judged, 4 errors.
+/// 2 nothing judged, 4 some checks ended in `error` (the suite or the network failed).
 pub fn exit_code(results: &Results) -> i32 {
     match gate::evaluate(results).outcome {
         Outcome::Pass => EXIT_OK,

@@ -1,15 +1,15 @@
-//! `edgecheck report` (re-render or merge saved results) and `edgecheck baseline` (write a
-//! baseline from saved results). Neither runs a check.
+//! `edgecheck report` (re-render, merge or compare saved results) and `edgecheck baseline`
+//! (write a baseline from saved results). Neither runs a check.
 
 use std::collections::BTreeSet;
 
-use super::error::{CliError, EXIT_INTERNAL};
-use super::outputs::{self, Outputs};
+use super::error::{CliError, EXIT_INTERNAL, EXIT_OK};
+use super::outputs::{self, Outputs, ReportFormat};
 use super::{BaselineArgs, ReportArgs};
 use crate::profiles::{self, Profile};
 use crate::report::baseline::Baseline;
 use crate::report::terminal::ColorChoice;
-use crate::report::{json, merge, terminal, Results};
+use crate::report::{compare, json, merge, terminal, Results};
 
 /// Every check ID of a profile's built-in cases, in catalogue order.
 pub fn builtin_ids(profile: &dyn Profile) -> Vec<String> {
@@ -30,7 +30,15 @@ fn profile_of(results: &Results, source: &str) -> Result<&'static dyn Profile, C
 
 /// `edgecheck report`.
 pub fn report(args: ReportArgs) -> Result<i32, CliError> {
-    let outputs = Outputs::new(args.json.clone(), args.junit.clone(), args.report.clone())?;
+    if !args.compare.is_empty() {
+        return compare_results(&args);
+    }
+    let outputs = Outputs::with_summary(
+        args.json.clone(),
+        args.junit.clone(),
+        args.report.clone(),
+        args.summary.clone(),
+    )?;
     let baseline = args
         .baseline
         .as_deref()
@@ -80,6 +88,43 @@ pub fn report(args: ReportArgs) -> Result<i32, CliError> {
         b.apply(&mut results, &file);
     }
     Ok(finish(&results, profile, &outputs, args.quiet, args.color))
+}
+
+/// `edgecheck report --compare A.json B.json …`: one matrix of rules × servers, written to
+/// `--report` or printed as Markdown. Exits 0 once written: a comparison is not a gate.
+fn compare_results(args: &ReportArgs) -> Result<i32, CliError> {
+    let outputs = Outputs::new(None, None, args.report.clone())?;
+    let mut runs = Vec::new();
+    for p in &args.compare {
+        runs.push((
+            p.display().to_string(),
+            json::read(p).map_err(CliError::usage)?,
+        ));
+    }
+    let (source, first) = &runs[0];
+    let profile = profile_of(first, source)?;
+    let comparison =
+        compare::build(&runs, profile.catalogue()).map_err(|e| CliError::usage(e.to_string()))?;
+    match &outputs.report {
+        Some((path, format)) => {
+            let text = match format {
+                ReportFormat::Markdown => compare::markdown(&comparison),
+                ReportFormat::Html => compare::html(&comparison),
+            };
+            std::fs::write(path, text)
+                .map_err(|e| CliError::internal(format!("cannot write {}: {e}", path.display())))?;
+            if !args.quiet {
+                eprintln!(
+                    "edgecheck: compared {} results of profile {}: {}",
+                    runs.len(),
+                    comparison.profile,
+                    path.display()
+                );
+            }
+        }
+        None => print!("{}", compare::markdown(&comparison)),
+    }
+    Ok(EXIT_OK)
 }
 
 /// Print the summary, write the outputs and return the gate's exit code.

@@ -43,7 +43,12 @@ pub fn run(args: RunArgs, files: Option<Vec<PathBuf>>) -> Result<i32, CliError> 
         }
     }
     // Outputs and the baseline are checked before anything runs: a typo costs no run.
-    let outputs = Outputs::new(args.json.clone(), args.junit.clone(), args.report.clone())?;
+    let outputs = Outputs::with_summary(
+        args.json.clone(),
+        args.junit.clone(),
+        args.report.clone(),
+        args.summary.clone(),
+    )?;
     let baseline = match &args.baseline {
         Some(path) => Some((
             path.display().to_string(),

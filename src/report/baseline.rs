@@ -110,6 +110,25 @@ impl BaselineRecord {
     pub fn entry(&self, id: &str) -> Option<&EntryRecord> {
         self.entries.iter().find(|e| e.id == id)
     }
+
+    /// One line per entry, in file order: its check or rule ID, its state and its reason
+    /// (and the checks it lists, when they are not just the entry itself).
+    pub fn entry_lines(&self) -> Vec<String> {
+        self.entries
+            .iter()
+            .map(|e| {
+                let mut line = format!("{:<8} {} — {}", e.state.as_str(), e.id, e.reason);
+                if let Some(d) = &e.expires {
+                    line.push_str(&format!(" (expires {d})"));
+                }
+                let only_itself = e.checks.len() == 1 && e.checks[0] == e.id;
+                if !e.checks.is_empty() && !only_itself {
+                    line.push_str(&format!(" [checks: {}]", e.checks.join(", ")));
+                }
+                line
+            })
+            .collect()
+    }
 }
 
 fn parse_date(s: &str) -> Result<Date, time::error::Parse> {

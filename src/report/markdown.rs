@@ -10,7 +10,7 @@ use crate::catalogue::requirements::Requirements;
 /// Text outside code fences (table cells, list items, headings): one line, cut at
 /// [`escape::TEXT_MAX`] bytes, unsafe characters escaped, no column separator, no link or
 /// image syntax (`[`, `]`), and `&`, `<`, `>` as HTML entities so no tag is ever raw.
-fn cell(s: &str) -> String {
+pub(crate) fn cell(s: &str) -> String {
     let one_line = s.replace(['\r', '\n'], " ");
     let text = escape::cap(&one_line, escape::TEXT_MAX);
     let text = escape::controls(&text, Breaks::Escape);

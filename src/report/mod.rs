@@ -8,10 +8,13 @@
 //! - [`view`]: what the compliance reports show, shared by Markdown and HTML;
 //! - [`baseline`] and [`gate`]: expected failures and the exit code of a run;
 //! - [`merge`]: one result from the results of several shards;
+//! - [`summary`]: a short Markdown summary for a pull-request comment (`--summary`);
+//! - [`compare`]: several servers' results side by side (`report --compare`);
 //! - [`redact`]: how keys and signatures appear in outputs;
 //! - [`escape`] and [`reproduce`]: server text and `curl` lines made safe to display.
 
 pub mod baseline;
+pub mod compare;
 pub mod error;
 pub mod escape;
 pub mod gate;
@@ -21,6 +24,7 @@ pub mod junit;
 pub mod markdown;
 pub mod merge;
 pub mod reproduce;
+pub mod summary;
 pub mod terminal;
 pub mod view;
 

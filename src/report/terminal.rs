@@ -234,6 +234,21 @@ pub fn render_with(results: &Results, catalogue: &Requirements, bodies: &BodyFil
             format!("{} {}: {}", c.verdict.to_uppercase(), c.id, c.message),
         );
     }
+    if let Some(b) = &results.baseline {
+        push(w, String::new());
+        push(
+            w,
+            format!(
+                "baseline {} ({} entries, judged on {}):",
+                b.file,
+                b.entries.len(),
+                b.date
+            ),
+        );
+        for line in b.entry_lines() {
+            push(w, format!("  {line}"));
+        }
+    }
     push(w, String::new());
     push(
         w,
