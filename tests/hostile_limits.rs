@@ -206,7 +206,7 @@ fn fuzz_duration_holds_against_silence() {
 }
 
 /// Peak RSS of a full release `run` against each hostile mode (docs/untrusted.md).
-/// `cargo test --release --test hostile_limits -- --ignored --nocapture`
+/// `cargo test --test hostile_limits -- --ignored --nocapture` (add `--release` for a release build)
 #[test]
 #[ignore]
 fn peak_rss_of_a_full_run_per_mode() {
