@@ -80,7 +80,9 @@ fn hostile_results() -> Results {
                     version: "HTTP/1.1".into(),
                     headers: vec![("x-server".into(), HOSTILE.replace('\n', " "))],
                     body: HOSTILE.as_bytes().to_vec(),
+                    body_len: HOSTILE.len() as u64,
                     truncated: false,
+                    body_stop: None,
                 };
                 c.exchanges.push(exchange(req, Ok(resp)));
             }
@@ -325,7 +327,9 @@ fn huge_results() -> (Results, Vec<u8>) {
         version: "HTTP/1.1".into(),
         headers: vec![("x-long".into(), long.clone())],
         body: vec![b'r'; BIG],
+        body_len: BIG as u64,
         truncated: false,
+        body_stop: None,
     };
     c.exchanges.push(exchange(req, Ok(resp)));
     c.failure.as_mut().unwrap().actual = long;

@@ -209,6 +209,7 @@ async fn check(breaks: &[Break], id: &str) -> Option<CheckResult> {
     let client = Client::new(&ClientOptions {
         timeout: Duration::from_secs(10),
         body_cap: 1 << 20,
+        body_limit: edgecheck::client::DEFAULT_BODY_LIMIT,
         ca_cert_pem: None,
         insecure: false,
         origins: Default::default(),
@@ -287,6 +288,7 @@ async fn plain_http_fails_https_unless_waived() {
             client: Client::new(&ClientOptions {
                 timeout: Duration::from_secs(5),
                 body_cap: 1 << 16,
+                body_limit: edgecheck::client::DEFAULT_BODY_LIMIT,
                 ca_cert_pem: None,
                 insecure: false,
                 origins: Default::default(),

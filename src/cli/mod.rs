@@ -121,6 +121,11 @@ pub struct RunArgs {
     /// round trip overlaps another's signing).
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
+    /// Stop the run when this many requests in a row (across jobs) got no answer at all
+    /// (timeouts, failed connects): the checks left are errors and the exit code is 3.
+    /// 0 never stops.
+    #[arg(long, value_name = "N", default_value_t = crate::engine::DEFAULT_MAX_SILENT)]
+    pub max_silent: usize,
     /// Write machine-readable results to this file (docs/results-schema.md).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,

@@ -130,7 +130,12 @@ async fn run_async(p: RunParts<'_>) -> Result<i32, CliError> {
         }
         progress.finish();
     });
-    let results = engine::run_plan(opened.session(), &plan, jobs, tx).await;
+    let settings = engine::RunSettings {
+        jobs,
+        max_silent: args.max_silent,
+    };
+    let engine::PlanRun { results, stopped } =
+        engine::run_plan(opened.session(), &plan, settings, tx).await;
     let _ = printer.await;
     let elapsed = t0.elapsed();
     let mut options = BTreeMap::new();
@@ -171,6 +176,10 @@ async fn run_async(p: RunParts<'_>) -> Result<i32, CliError> {
     eprintln!("{stats}");
     for line in timing {
         println!("{line}");
+    }
+    if let Some(reason) = stopped {
+        // The results are written; the run itself did not finish.
+        return Err(CliError::unreachable(reason));
     }
     Ok(code)
 }

@@ -38,7 +38,8 @@ pub struct TargetArgs {
     /// Per-request timeout in seconds.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT.as_secs_f64())]
     pub timeout: f64,
-    /// Largest response body read, in bytes; more is cut off.
+    /// Largest response body kept, in bytes; more is counted (up to 16 MiB) but not kept,
+    /// and such a body is not judged (verdict error).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY)]
     pub max_body: usize,
 }

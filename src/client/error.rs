@@ -36,6 +36,14 @@ pub enum TransportError {
     /// The response head is larger than the client accepts.
     #[error("the response head is too large to accept")]
     TooLarge,
+    /// A response header value is longer than the suite accepts.
+    #[error("the response header `{name}` is {len} bytes long, over the suite's limit of {} bytes for a header value (not a verdict on the server: the suite does not judge such responses)", super::HEADER_VALUE_CAP)]
+    HeaderTooLarge {
+        /// The field name (at most 64 characters).
+        name: String,
+        /// The value's length in bytes.
+        len: usize,
+    },
     /// Not sent: the URL is on an origin the run may not contact (see `client::origin`).
     #[error("not sent: {0}")]
     Refused(String),

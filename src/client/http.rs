@@ -3,7 +3,10 @@
 use reqwest::header::{HeaderName, HeaderValue};
 use rustls::pki_types::CertificateDer;
 
-use super::{ClientError, ClientOptions, Request, Response, TransportError};
+use super::body::{BodyStop, Sink};
+use super::{
+    check_header_value, ClientError, ClientOptions, Limits, Request, Response, TransportError,
+};
 
 /// A reqwest client: no proxy, no redirects, no cookies, no decompression (none of those
 /// reqwest features is enabled), timeouts on connect and on the whole request.
@@ -29,11 +32,12 @@ pub(super) fn build(
         .map_err(|e| ClientError::Setup(chain(&e)))
 }
 
-/// Sends `r` (which must not need the raw path) and reads at most `cap` body bytes.
+/// Sends `r` (which must not need the raw path); keeps `limits.cap` body bytes, counts the
+/// rest up to `limits.limit`, and stops reading at the limit or at `limits.deadline`.
 pub(super) async fn send(
     client: &reqwest::Client,
     r: &Request,
-    cap: usize,
+    limits: Limits,
 ) -> Result<Response, TransportError> {
     let method = reqwest::Method::from_bytes(r.method.as_bytes())
         .map_err(|e| TransportError::Other(format!("method {:?}: {e}", r.method)))?;
@@ -56,6 +60,9 @@ pub(super) async fn send(
         _ => "HTTP/?",
     }
     .to_owned();
+    for (n, v) in resp.headers() {
+        check_header_value(n.as_str(), v.as_bytes())?;
+    }
     let headers = resp
         .headers()
         .iter()
@@ -66,29 +73,46 @@ pub(super) async fn send(
             )
         })
         .collect();
-    let mut body = Vec::new();
-    let mut truncated = false;
-    while let Some(chunk) = resp.chunk().await.map_err(|e| match classify(e) {
-        TransportError::Closed(m) | TransportError::Other(m) => TransportError::Closed(format!(
-            "status {status} received, then the body failed after {} bytes: {m}",
-            body.len()
-        )),
-        other => other,
-    })? {
-        let room = cap - body.len();
-        if chunk.len() > room {
-            body.extend_from_slice(&chunk[..room]);
-            truncated = true;
+    let mut body = Sink::new(limits.cap, limits.limit);
+    loop {
+        let chunk = match tokio::time::timeout_at(limits.deadline, resp.chunk()).await {
+            Err(_) => {
+                body.stop(BodyStop::Timeout);
+                break;
+            }
+            Ok(Ok(Some(chunk))) => chunk,
+            Ok(Ok(None)) => break,
+            Ok(Err(e)) => match classify(e) {
+                TransportError::Timeout => {
+                    body.stop(BodyStop::Timeout);
+                    break;
+                }
+                TransportError::Closed(m) | TransportError::Other(m) => {
+                    return Err(TransportError::Closed(format!(
+                        "status {status} received, then the body failed after {} bytes: {m}",
+                        body.len()
+                    )))
+                }
+                other => return Err(other),
+            },
+        };
+        body.push(&chunk);
+        if body.stopped() || body.at_limit() {
+            if !body.stopped() {
+                body.stop(BodyStop::Limit);
+            }
             break;
         }
-        body.extend_from_slice(&chunk);
     }
+    let body = body.done();
     Ok(Response {
         status,
         version,
         headers,
-        body,
-        truncated,
+        body: body.bytes,
+        body_len: body.len,
+        truncated: body.truncated,
+        body_stop: body.stop,
     })
 }
 

@@ -2,7 +2,14 @@
 //! every response body a size cap. Requests an HTTP library would normalise or refuse (a
 //! literal request-target, a lying `Content-Length`, bytes no header type accepts) go over
 //! a raw socket instead. [`curl`] renders any exchange as a command that reproduces it.
+//!
+//! Limits against hostile servers: a body keeps at most `body_cap` bytes, is counted up to
+//! `body_limit` and then no longer read; a body still coming at the timeout ends the exchange
+//! with what was read ([`BodyStop`]); header values longer than [`HEADER_VALUE_CAP`] end it
+//! with [`TransportError::HeaderTooLarge`]. [`Liveness`] counts requests in a row that got no
+//! answer at all, for a run's circuit breaker.
 
+mod body;
 mod curl;
 mod error;
 mod http;
@@ -16,9 +23,11 @@ mod tls;
 #[cfg(test)]
 mod tests;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use body::BodyStop;
 pub use curl::curl;
 pub use error::{ClientError, TransportError};
 pub use request::Request;
@@ -28,8 +37,11 @@ pub use request::Request;
 pub struct ClientOptions {
     /// Limit for one whole exchange: connect, send, and read the response.
     pub timeout: Duration,
-    /// Largest response body kept; the rest is not read (`Response::truncated`).
+    /// Largest response body kept; the rest is only counted (`Response::truncated`).
     pub body_cap: usize,
+    /// Most body bytes read (kept or counted) in one response; reading stops there
+    /// (`Response::body_stop`). Never less than `body_cap`.
+    pub body_limit: u64,
     /// Extra trusted root certificates (PEM), in addition to the system's.
     pub ca_cert_pem: Option<Vec<u8>>,
     /// Accept any server certificate.
@@ -43,12 +55,22 @@ impl Default for ClientOptions {
         ClientOptions {
             timeout: Duration::from_secs(10),
             body_cap: 1 << 20,
+            body_limit: DEFAULT_BODY_LIMIT,
             ca_cert_pem: None,
             insecure: false,
             origins: origin::OriginPolicy::any(),
         }
     }
 }
+
+/// Default `ClientOptions::body_limit`: 16 MiB counted per body at most.
+pub const DEFAULT_BODY_LIMIT: u64 = 16 << 20;
+
+/// Longest response header value accepted, in bytes.
+pub const HEADER_VALUE_CAP: usize = 8 * 1024;
+
+/// Body bytes a retained exchange keeps (see [`Exchange::trim_bodies`]).
+pub const RETAINED_BODY: usize = 16 * 1024;
 
 /// A response as received (the body possibly cut at the cap).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,11 +83,45 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// Body bytes, at most `body_cap`.
     pub body: Vec<u8>,
-    /// More body bytes were there but were not read.
+    /// Body bytes received, kept or only counted (the true length when `body_stop` is
+    /// `None`).
+    pub body_len: u64,
+    /// `body` holds fewer bytes than the server sent (cut at the cap, or reading stopped).
     pub truncated: bool,
+    /// Reading stopped before the body's end, and why.
+    pub body_stop: Option<BodyStop>,
 }
 
 impl Response {
+    /// A complete response: `body_len` is the body's length, nothing is truncated.
+    pub fn new(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            version: "HTTP/1.1".into(),
+            headers,
+            body_len: body.len() as u64,
+            body,
+            truncated: false,
+            body_stop: None,
+        }
+    }
+
+    /// The body's size in words: `N bytes`, `N bytes (M kept)`, or `at least N bytes (…)`.
+    pub fn body_size_text(&self) -> String {
+        match self.body_stop {
+            Some(stop) => format!(
+                "at least {} bytes ({}; {} kept)",
+                self.body_len,
+                stop.describe(),
+                self.body.len()
+            ),
+            None if self.truncated => {
+                format!("{} bytes ({} kept)", self.body_len, self.body.len())
+            }
+            None => format!("{} bytes", self.body_len),
+        }
+    }
+
     /// The values of every field named `name` (case-insensitive), in order.
     pub fn header_all(&self, name: &str) -> Vec<&str> {
         self.headers
@@ -99,6 +155,48 @@ pub struct Exchange {
     pub insecure: bool,
 }
 
+impl Exchange {
+    /// Keeps at most `cap` bytes of the response body (the head of it), for an exchange kept
+    /// after its step was judged; `body_len` still tells the true length.
+    pub fn trim_bodies(&mut self, cap: usize) {
+        if let Ok(r) = &mut self.response {
+            if r.body.len() > cap {
+                r.body.truncate(cap);
+                r.body.shrink_to_fit();
+                r.truncated = true;
+            }
+        }
+    }
+}
+
+/// Counts requests in a row (across every clone of a [`Client`]) that got no answer at all:
+/// a timeout before the response head, or a failed connect. Any response resets it.
+#[derive(Debug, Default)]
+pub struct Liveness {
+    silent: AtomicUsize,
+}
+
+impl Liveness {
+    /// Records the outcome of one exchange.
+    pub fn record(&self, response: &Result<Response, TransportError>) {
+        match response {
+            Ok(_) => self.silent.store(0, Ordering::Relaxed),
+            Err(TransportError::Timeout | TransportError::Connect(_)) => {
+                self.silent.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Requests in a row without an answer, up to now.
+    pub fn silent_in_a_row(&self) -> usize {
+        self.silent.load(Ordering::Relaxed)
+    }
+}
+
+/// Time left after the deadline for a transport to hand back a partial body.
+const GRACE: Duration = Duration::from_millis(250);
+
 /// An HTTP client for the suite: reqwest (HTTP/1.1 and HTTP/2, rustls) for ordinary
 /// requests, a raw tokio socket for the rest; no proxies, redirects, cookies or
 /// decompression.
@@ -107,6 +205,7 @@ pub struct Client {
     http: reqwest::Client,
     raw_tls: tokio_rustls::TlsConnector,
     options: Arc<ClientOptions>,
+    liveness: Arc<Liveness>,
 }
 
 impl std::fmt::Debug for Client {
@@ -133,12 +232,18 @@ impl Client {
             http: http::build(o, &roots)?,
             raw_tls: tokio_rustls::TlsConnector::from(tls::raw_config(o, &roots)?),
             options: Arc::new(o.clone()),
+            liveness: Arc::new(Liveness::default()),
         })
     }
 
     /// The options this client was built with.
     pub fn options(&self) -> &ClientOptions {
         &self.options
+    }
+
+    /// The counter of unanswered requests, shared by every clone of this client.
+    pub fn liveness(&self) -> Arc<Liveness> {
+        self.liveness.clone()
     }
 
     /// Sends `r` and returns the exchange; never panics, never takes much longer than the
@@ -155,17 +260,24 @@ impl Client {
                 insecure: self.options.insecure,
             };
         }
-        let cap = self.options.body_cap;
+        let limits = Limits {
+            cap: self.options.body_cap,
+            limit: self.options.body_limit,
+            deadline: tokio::time::Instant::from_std(start) + self.options.timeout,
+        };
         let send = async {
             if raw {
-                raw::send(&self.raw_tls, &r, cap).await
+                raw::send(&self.raw_tls, &r, limits).await
             } else {
-                http::send(&self.http, &r, cap).await
+                http::send(&self.http, &r, limits).await
             }
         };
-        let response = tokio::time::timeout(self.options.timeout, send)
+        // The transports stop reading a body at the deadline and return what they have; the
+        // grace lets them do so before the whole exchange is given up.
+        let response = tokio::time::timeout_at(limits.deadline + GRACE, send)
             .await
             .unwrap_or(Err(TransportError::Timeout));
+        self.liveness.record(&response);
         Exchange {
             request: r,
             response,
@@ -174,4 +286,26 @@ impl Client {
             insecure: self.options.insecure,
         }
     }
+}
+
+/// The limits of one exchange, handed to a transport.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Body bytes kept.
+    pub(crate) cap: usize,
+    /// Body bytes read at most.
+    pub(crate) limit: u64,
+    /// When reading stops.
+    pub(crate) deadline: tokio::time::Instant,
+}
+
+/// Whether a response header value is longer than [`HEADER_VALUE_CAP`].
+pub(crate) fn check_header_value(name: &str, value: &[u8]) -> Result<(), TransportError> {
+    if value.len() > HEADER_VALUE_CAP {
+        return Err(TransportError::HeaderTooLarge {
+            name: name.chars().take(64).collect(),
+            len: value.len(),
+        });
+    }
+    Ok(())
 }

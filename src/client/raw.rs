@@ -9,7 +9,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::{Request, Response, TransportError};
+use super::body::{Body, BodyStop, Sink};
+use super::{check_header_value, Limits, Request, Response, TransportError};
 
 /// Largest response head accepted (status line and header fields).
 const HEAD_CAP: usize = 64 * 1024;
@@ -21,12 +22,13 @@ const CHUNK_LINE_CAP: usize = 4096;
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-/// Sends `r` over a fresh connection and reads the response (body capped at `cap`).
-/// The caller bounds the whole call with its timeout.
+/// Sends `r` over a fresh connection and reads the response (body kept up to `limits.cap`,
+/// counted up to `limits.limit`, read until `limits.deadline` at most). The caller bounds the
+/// whole call with its timeout.
 pub(super) async fn send(
     tls: &TlsConnector,
     r: &Request,
-    cap: usize,
+    limits: Limits,
 ) -> Result<Response, TransportError> {
     let https = match r.url.scheme() {
         "https" => true,
@@ -73,9 +75,10 @@ pub(super) async fn send(
     let mut reader = Reader {
         io: stream,
         buf: Vec::new(),
+        deadline: limits.deadline,
     };
     let head = r.method.eq_ignore_ascii_case("HEAD");
-    match (read_response(&mut reader, head, cap).await, write_error) {
+    match (read_response(&mut reader, head, limits).await, write_error) {
         (Err(TransportError::Closed(m)), Some(w)) => Err(TransportError::Closed(format!(
             "{m} (sending the request failed too: {w})"
         ))),
@@ -87,14 +90,17 @@ pub(super) async fn send(
 struct Reader {
     io: Box<dyn Io>,
     buf: Vec<u8>,
+    deadline: tokio::time::Instant,
 }
 
 impl Reader {
     /// Reads more bytes into `buf`; `Ok(0)` at end of stream. A TLS peer that closes without
-    /// `close_notify` counts as end of stream (many servers do).
+    /// `close_notify` counts as end of stream (many servers do). `Err(Timeout)` at the
+    /// deadline.
     async fn fill(&mut self) -> Result<usize, TransportError> {
         let mut chunk = [0u8; 16 * 1024];
-        match self.io.read(&mut chunk).await {
+        let read = tokio::time::timeout_at(self.deadline, self.io.read(&mut chunk)).await;
+        match read.map_err(|_| TransportError::Timeout)? {
             Ok(n) => {
                 self.buf.extend_from_slice(&chunk[..n]);
                 Ok(n)
@@ -112,7 +118,7 @@ fn closed_by(e: io::Error) -> TransportError {
 async fn read_response(
     reader: &mut Reader,
     head_request: bool,
-    cap: usize,
+    limits: Limits,
 ) -> Result<Response, TransportError> {
     loop {
         let Head {
@@ -131,7 +137,9 @@ async fn read_response(
             version,
             headers,
             body: Vec::new(),
+            body_len: 0,
             truncated: false,
+            body_stop: None,
         };
         if head_request || status == 101 || status == 204 || status == 304 {
             return Ok(response);
@@ -144,17 +152,20 @@ async fn read_response(
             .rfind(|c| !c.is_empty())
             .is_some_and(|c| c.eq_ignore_ascii_case("chunked"));
         let has_te = response.header("transfer-encoding").is_some();
-        let (body, truncated) = if chunked {
-            read_chunked(reader, cap).await?
+        let sink = Sink::new(limits.cap, limits.limit);
+        let body = if chunked {
+            read_chunked(reader, sink).await?
         } else if has_te {
-            read_to_close(reader, cap).await?
+            read_to_close(reader, sink).await?
         } else if let Some(len) = content_length(&response)? {
-            read_exact_len(reader, len, cap, status).await?
+            read_exact_len(reader, len, sink, status).await?
         } else {
-            read_to_close(reader, cap).await?
+            read_to_close(reader, sink).await?
         };
-        response.body = body;
-        response.truncated = truncated;
+        response.body = body.bytes;
+        response.body_len = body.len;
+        response.truncated = body.truncated;
+        response.body_stop = body.stop;
         return Ok(response);
     }
 }
@@ -180,12 +191,13 @@ async fn read_head(reader: &mut Reader) -> Result<Head, TransportError> {
                     .headers
                     .iter()
                     .map(|h| {
-                        (
+                        check_header_value(h.name, h.value)?;
+                        Ok((
                             h.name.to_owned(),
                             String::from_utf8_lossy(h.value).into_owned(),
-                        )
+                        ))
                     })
-                    .collect();
+                    .collect::<Result<_, TransportError>>()?;
                 return Ok(Head {
                     len: n,
                     status,
@@ -241,71 +253,69 @@ fn content_length(r: &Response) -> Result<Option<u64>, TransportError> {
     Ok(found)
 }
 
-/// A body being read: keeps at most `cap` bytes and notes whether any were dropped.
-struct Body {
-    bytes: Vec<u8>,
-    cap: usize,
-    truncated: bool,
+/// Moves up to `want` buffered bytes into the body; returns how many were consumed.
+fn take(body: &mut Sink, buf: &mut Vec<u8>, want: u64) -> u64 {
+    let n = buf.len().min(usize::try_from(want).unwrap_or(usize::MAX));
+    let used = body.push(&buf[..n]);
+    buf.drain(..used);
+    used as u64
 }
 
-impl Body {
-    fn new(cap: usize) -> Body {
-        Body {
-            bytes: Vec::new(),
-            cap,
-            truncated: false,
+/// Reads more bytes for a body: `Ok(None)` when reading must stop at the deadline (the body
+/// is marked), `Ok(Some(0))` at end of stream.
+async fn fill_body(reader: &mut Reader, body: &mut Sink) -> Result<Option<usize>, TransportError> {
+    match reader.fill().await {
+        Ok(n) => Ok(Some(n)),
+        Err(TransportError::Timeout) => {
+            body.stop(BodyStop::Timeout);
+            Ok(None)
         }
-    }
-
-    /// Moves up to `want` buffered bytes into the body; returns how many were consumed.
-    fn take(&mut self, buf: &mut Vec<u8>, want: u64) -> u64 {
-        let n = buf.len().min(usize::try_from(want).unwrap_or(usize::MAX));
-        let keep = n.min(self.cap - self.bytes.len());
-        self.bytes.extend_from_slice(&buf[..keep]);
-        self.truncated |= keep < n;
-        buf.drain(..n);
-        n as u64
-    }
-
-    fn done(self) -> (Vec<u8>, bool) {
-        (self.bytes, self.truncated)
+        Err(e) => Err(e),
     }
 }
 
 async fn read_exact_len(
     reader: &mut Reader,
     len: u64,
-    cap: usize,
+    mut body: Sink,
     status: u16,
-) -> Result<(Vec<u8>, bool), TransportError> {
-    let mut body = Body::new(cap);
+) -> Result<Body, TransportError> {
     let mut remaining = len;
     loop {
-        remaining -= body.take(&mut reader.buf, remaining);
-        if remaining == 0 || body.truncated {
+        remaining -= take(&mut body, &mut reader.buf, remaining);
+        if remaining > 0 && body.at_limit() {
+            body.stop(BodyStop::Limit);
+        }
+        if remaining == 0 || body.stopped() {
             return Ok(body.done());
         }
-        if reader.fill().await? == 0 {
-            return Err(TransportError::Closed(format!(
-                "status {status}: the connection closed after {} of {len} body bytes",
-                len - remaining
-            )));
+        match fill_body(reader, &mut body).await? {
+            None => return Ok(body.done()),
+            Some(0) => {
+                return Err(TransportError::Closed(format!(
+                    "status {status}: the connection closed after {} of {len} body bytes",
+                    len - remaining
+                )))
+            }
+            Some(_) => {}
         }
     }
 }
 
-async fn read_to_close(reader: &mut Reader, cap: usize) -> Result<(Vec<u8>, bool), TransportError> {
-    let mut body = Body::new(cap);
+async fn read_to_close(reader: &mut Reader, mut body: Sink) -> Result<Body, TransportError> {
     loop {
-        body.take(&mut reader.buf, u64::MAX);
-        if body.truncated || reader.fill().await? == 0 {
+        take(&mut body, &mut reader.buf, u64::MAX);
+        if body.stopped() {
             return Ok(body.done());
+        }
+        match fill_body(reader, &mut body).await? {
+            None | Some(0) => return Ok(body.done()),
+            Some(_) => {}
         }
     }
 }
 
-async fn read_chunked(reader: &mut Reader, cap: usize) -> Result<(Vec<u8>, bool), TransportError> {
-    let mut body = Body::new(cap);
+async fn read_chunked(reader: &mut Reader, mut body: Sink) -> Result<Body, TransportError> {
     loop {
         // The chunk-size line (httparse also skips chunk extensions).
         let size = loop {
@@ -318,17 +328,21 @@ async fn read_chunked(reader: &mut Reader, cap: usize) -> Result<(Vec<u8>, bool)
                     if reader.buf.len() > CHUNK_LINE_CAP {
                         return Err(TransportError::Other("chunk-size line too long".into()));
                     }
-                    if reader.fill().await? == 0 {
-                        return Err(TransportError::Closed(format!(
-                            "the connection closed inside a chunked body after {} bytes",
-                            body.bytes.len()
-                        )));
+                    match fill_body(reader, &mut body).await? {
+                        None => return Ok(body.done()),
+                        Some(0) => {
+                            return Err(TransportError::Closed(format!(
+                                "the connection closed inside a chunked body after {} bytes",
+                                body.len()
+                            )))
+                        }
+                        Some(_) => {}
                     }
                 }
                 Err(_) => {
                     return Err(TransportError::Other(format!(
                         "malformed chunk size in the body after {} bytes",
-                        body.bytes.len()
+                        body.len()
                     )))
                 }
             }
@@ -339,26 +353,37 @@ async fn read_chunked(reader: &mut Reader, cap: usize) -> Result<(Vec<u8>, bool)
         }
         let mut remaining = size;
         loop {
-            remaining -= body.take(&mut reader.buf, remaining);
-            if body.truncated {
+            remaining -= take(&mut body, &mut reader.buf, remaining);
+            if remaining > 0 && body.at_limit() {
+                body.stop(BodyStop::Limit);
+            }
+            if body.stopped() {
                 return Ok(body.done());
             }
             if remaining == 0 {
                 break;
             }
-            if reader.fill().await? == 0 {
-                return Err(TransportError::Closed(format!(
-                    "the connection closed inside a chunk after {} body bytes",
-                    body.bytes.len()
-                )));
+            match fill_body(reader, &mut body).await? {
+                None => return Ok(body.done()),
+                Some(0) => {
+                    return Err(TransportError::Closed(format!(
+                        "the connection closed inside a chunk after {} body bytes",
+                        body.len()
+                    )))
+                }
+                Some(_) => {}
             }
         }
         // The CRLF after the chunk data.
         while reader.buf.len() < 2 {
-            if reader.fill().await? == 0 {
-                return Err(TransportError::Closed(
-                    "the connection closed after a chunk".into(),
-                ));
+            match fill_body(reader, &mut body).await? {
+                None => return Ok(body.done()),
+                Some(0) => {
+                    return Err(TransportError::Closed(
+                        "the connection closed after a chunk".into(),
+                    ))
+                }
+                Some(_) => {}
             }
         }
         if &reader.buf[..2] != b"\r\n" {
@@ -367,5 +392,10 @@ async fn read_chunked(reader: &mut Reader, cap: usize) -> Result<(Vec<u8>, bool)
             ));
         }
         reader.buf.drain(..2);
+        if body.at_limit() {
+            // The limit falls on a chunk boundary: more chunks may follow; stop here.
+            body.stop(BodyStop::Limit);
+            return Ok(body.done());
+        }
     }
 }

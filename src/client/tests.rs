@@ -17,6 +17,7 @@ fn options() -> ClientOptions {
     ClientOptions {
         timeout: Duration::from_secs(5),
         body_cap: 64 * 1024,
+        body_limit: 1 << 20,
         ca_cert_pem: None,
         insecure: false,
         origins: Default::default(),

@@ -19,65 +19,156 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, Semaphore};
 
-/// Run every case of `plan`, at most `jobs` at a time, sending events to `events`.
+/// Requests in a row without any answer after which a run stops (`--max-silent`).
+pub const DEFAULT_MAX_SILENT: usize = 8;
+
+/// How a run is carried out: parallelism and its circuit breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunSettings {
+    /// Checks running at once (at least 1).
+    pub jobs: usize,
+    /// Stop the run after this many requests in a row (across jobs) got no answer at all
+    /// (timeouts, failed connects); 0 never stops.
+    pub max_silent: usize,
+}
+
+impl RunSettings {
+    /// `jobs` at once, the default circuit breaker.
+    pub fn new(jobs: usize) -> RunSettings {
+        RunSettings {
+            jobs,
+            max_silent: DEFAULT_MAX_SILENT,
+        }
+    }
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct PlanRun {
+    /// One result per check, in plan order.
+    pub results: Vec<CheckResult>,
+    /// Why the run stopped early (the circuit breaker), if it did: every check that had not
+    /// finished is an `error` with this reason.
+    pub stopped: Option<String>,
+}
+
+/// Run every case of `plan`, `settings.jobs` at a time, sending events to `events`.
 ///
-/// Results are also returned, in plan order.
+/// Results are returned in plan order. Retained exchanges keep at most
+/// [`RETAINED_BODY`](crate::client::RETAINED_BODY) body bytes each. When the session's
+/// [`Liveness`](crate::client::Liveness) counts `settings.max_silent` unanswered requests in a
+/// row, the checks still running are stopped and none is started any more.
 pub async fn run_plan(
     session: Arc<dyn Session>,
     plan: &Plan,
-    jobs: usize,
+    settings: RunSettings,
     events: mpsc::UnboundedSender<Event>,
-) -> Vec<CheckResult> {
+) -> PlanRun {
     let _ = events.send(Event::Started {
         total: plan.checks.len(),
     });
-    let sem = Arc::new(Semaphore::new(jobs.max(1)));
+    let liveness = session.liveness().filter(|_| settings.max_silent > 0);
+    let tripped = || {
+        liveness
+            .as_ref()
+            .is_some_and(|l| l.silent_in_a_row() >= settings.max_silent)
+    };
+    let sem = Arc::new(Semaphore::new(settings.jobs.max(1)));
     let mut set = tokio::task::JoinSet::new();
     for (i, check) in plan.checks.iter().enumerate() {
         let session = session.clone();
         let sem = sem.clone();
         let check = check.clone();
         let events = events.clone();
+        let liveness = liveness.clone();
+        let max_silent = settings.max_silent;
         set.spawn(async move {
             let _permit = sem
                 .acquire_owned()
                 .await
                 .expect("semaphore is never closed");
-            let r = session.run_check(&check).await;
+            if liveness
+                .as_ref()
+                .is_some_and(|l| l.silent_in_a_row() >= max_silent)
+            {
+                return (i, None);
+            }
+            let mut r = session.run_check(&check).await;
+            for ex in &mut r.exchanges {
+                ex.trim_bodies(crate::client::RETAINED_BODY);
+            }
             let _ = events.send(Event::Finished(Box::new(r.clone())));
-            (i, r)
+            (i, Some(r))
         });
     }
     let mut results: Vec<Option<CheckResult>> = vec![None; plan.checks.len()];
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((i, r)) => results[i] = Some(r),
-            Err(e) => {
-                // A panic inside a check is a bug of the suite: report it as an error verdict.
-                eprintln!("edgecheck: internal error in a check: {e}");
+    let mut stopped = None;
+    let mut watch = tokio::time::interval(std::time::Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            joined = set.join_next() => match joined {
+                None => break,
+                Some(Ok((i, r))) => results[i] = r,
+                Some(Err(e)) if e.is_panic() => {
+                    // A panic inside a check is a bug of the suite: an error verdict.
+                    eprintln!("edgecheck: internal error in a check: {e}");
+                }
+                Some(Err(_)) => {}
+            },
+            _ = watch.tick(), if stopped.is_none() => {
+                if tripped() {
+                    stopped = Some(stop_reason(liveness.as_deref()));
+                    set.abort_all();
+                }
             }
         }
     }
-    results
+    if stopped.is_none() && results.iter().any(Option::is_none) && tripped() {
+        stopped = Some(stop_reason(liveness.as_deref()));
+    }
+    let results = results
         .into_iter()
         .zip(&plan.checks)
         .map(|(r, c)| {
-            r.unwrap_or_else(|| CheckResult {
-                id: c.id.clone(),
-                title: c.title.clone(),
-                area: c.area.clone(),
-                requirements: c.requirements.clone(),
-                level: c.level,
-                verdict: Verdict::Error,
-                message: "the check panicked: this is a bug in edgecheck; please report it".into(),
-                failure: None,
-                exchanges: Vec::new(),
-                requests: 0,
-                signatures: 0,
-                duration: Default::default(),
+            r.unwrap_or_else(|| {
+                let message = match &stopped {
+                    Some(reason) => reason.clone(),
+                    None => {
+                        "the check panicked: this is a bug in edgecheck; please report it".into()
+                    }
+                };
+                let r = CheckResult {
+                    id: c.id.clone(),
+                    title: c.title.clone(),
+                    area: c.area.clone(),
+                    requirements: c.requirements.clone(),
+                    level: c.level,
+                    verdict: Verdict::Error,
+                    message,
+                    failure: None,
+                    exchanges: Vec::new(),
+                    requests: 0,
+                    signatures: 0,
+                    duration: Default::default(),
+                };
+                if stopped.is_some() {
+                    let _ = events.send(Event::Finished(Box::new(r.clone())));
+                }
+                r
             })
         })
-        .collect()
+        .collect();
+    PlanRun { results, stopped }
+}
+
+/// The message of every check a tripped circuit breaker stopped.
+fn stop_reason(liveness: Option<&crate::client::Liveness>) -> String {
+    let n = liveness.map_or(0, |l| l.silent_in_a_row());
+    format!(
+        "target stopped answering: {n} requests in a row got no answer (timeouts or failed \
+         connects), so the run was stopped before this check finished; not a verdict on the \
+         server (--max-silent sets the number, 0 never stops)"
+    )
 }
 
 /// The number of cores (2 when it cannot be told).

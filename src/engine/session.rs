@@ -2,9 +2,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use super::event::CheckResult;
 use super::plan::CheckInfo;
+use crate::client::Liveness;
 
 /// A boxed future that can move between threads.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -13,4 +15,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait Session: Send + Sync {
     /// Run the check (`check.index` is its position in the profile's list).
     fn run_check<'a>(&'a self, check: &'a CheckInfo) -> BoxFuture<'a, CheckResult>;
+
+    /// The counter of requests in a row without an answer, which the run's circuit breaker
+    /// watches (`None`: the run never stops early).
+    fn liveness(&self) -> Option<Arc<Liveness>> {
+        None
+    }
 }

@@ -26,7 +26,7 @@ pub struct TargetOptions {
     pub page_size: Option<u64>,
     /// Per-request timeout.
     pub timeout: Duration,
-    /// Largest response body read, in bytes.
+    /// Largest response body kept, in bytes (the rest is counted, not kept).
     pub max_body: usize,
     /// Generate this many fresh keys instead of using the fixture pool.
     pub fresh_keys: Option<usize>,
@@ -73,7 +73,7 @@ pub struct PropOptions {
     pub cases: u32,
     /// Longest sequence.
     pub max_steps: usize,
-    /// Time budget for generation (shrinking may go on a little after it).
+    /// Time budget for the whole run: generation, shrinking and the final re-run.
     pub duration: Option<Duration>,
     /// Where findings are written.
     pub findings: PathBuf,

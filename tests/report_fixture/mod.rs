@@ -51,7 +51,9 @@ fn response(status: u16, body: &str) -> Response {
             ("cache-control".into(), "no-store".into()),
         ],
         body: body.as_bytes().to_vec(),
+        body_len: body.len() as u64,
         truncated: false,
+        body_stop: None,
     }
 }
 

@@ -2,4 +2,5 @@
 #![allow(dead_code)]
 
 pub mod fake;
+pub mod hostile;
 pub mod reference;

@@ -234,6 +234,7 @@ pub async fn open_context(opts: &TargetOptions) -> Result<(Arc<Context>, Target)
     let client = match Client::new(&ClientOptions {
         timeout: target.timeout,
         body_cap: opts.max_body,
+        body_limit: crate::client::DEFAULT_BODY_LIMIT,
         ca_cert_pem: target.ca_pem.clone(),
         insecure: opts.insecure,
         origins: origins.clone(),
@@ -326,6 +327,10 @@ impl Session for CaseSession {
             &self.cases[check.index],
             &check.area,
         ))
+    }
+
+    fn liveness(&self) -> Option<Arc<crate::client::Liveness>> {
+        Some(self.ctx.client.liveness())
     }
 }
 

@@ -298,15 +298,33 @@ pub async fn campaign(ctx: Arc<Context>, opts: &FuzzOptions) -> FuzzReport {
             opts.session_len.max(1),
         ));
     }
-    while let Some(joined) = workers.join_next().await {
-        if let Err(e) = joined {
-            shared.error(format!(
-                "a fuzz worker failed: {e}; this is a bug in edgecheck"
-            ));
+    // `--duration` bounds the whole campaign, confirmation included: at the deadline the
+    // workers are stopped wherever they are (a request in flight is dropped).
+    let deadline = shared.deadline.map(tokio::time::Instant::from_std);
+    let drain = async {
+        while let Some(joined) = workers.join_next().await {
+            if let Err(e) = joined {
+                if e.is_panic() {
+                    shared.error(format!(
+                        "a fuzz worker failed: {e}; this is a bug in edgecheck"
+                    ));
+                }
+            }
         }
+    };
+    if within(deadline, drain).await.is_none() {
+        workers.abort_all();
+        while workers.join_next().await.is_some() {}
     }
     done.store(true, Ordering::SeqCst);
-    let canary_checks = canary.await.unwrap_or(0);
+    let canary_abort = canary.abort_handle();
+    let canary_checks = match within(deadline, canary).await {
+        Some(joined) => joined.unwrap_or(0),
+        None => {
+            canary_abort.abort();
+            0
+        }
+    };
     if let Some(p) = progress {
         let _ = p.await;
     }
@@ -314,7 +332,16 @@ pub async fn campaign(ctx: Arc<Context>, opts: &FuzzOptions) -> FuzzReport {
     let mut findings = std::mem::take(&mut *lock(&shared.found));
     let unreachable = findings.iter().any(|f| f.raw.unreachable);
     for f in &mut findings {
-        finding::confirm(&ctx, f, opts.repro).await;
+        // Confirmation counts against `--duration`: once it is over, findings are written
+        // unconfirmed (`reproduced 0/0`).
+        if within(deadline, finding::confirm(&ctx, f, opts.repro))
+            .await
+            .is_none()
+        {
+            // Without tries, `confirm` only builds the case file (no request).
+            finding::confirm(&ctx, f, 0).await;
+            shared.error("--duration ran out before every finding was confirmed".into());
+        }
         match finding::write(&opts.findings, f) {
             Ok(p) => f.path = Some(p),
             Err(e) => shared.error(e.to_string()),
@@ -329,5 +356,16 @@ pub async fn campaign(ctx: Arc<Context>, opts: &FuzzOptions) -> FuzzReport {
         findings,
         errors,
         unreachable,
+    }
+}
+
+/// `fut`, unless `deadline` passes first (`None`).
+async fn within<T>(
+    deadline: Option<tokio::time::Instant>,
+    fut: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d, fut).await.ok(),
+        None => Some(fut.await),
     }
 }

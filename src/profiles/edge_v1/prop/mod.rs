@@ -170,12 +170,18 @@ pub fn run(ctx: Arc<Context>, opts: &PropOptions, handle: tokio::runtime::Handle
                     let shrinking = AtomicBool::new(false);
                     let outcome = runner.run(&gen::sequence(max_steps), |ops| {
                         let over_time = deadline.is_some_and(|d| Instant::now() > d);
-                        if !shrinking.load(Ordering::Relaxed)
-                            && (stop.load(Ordering::Relaxed) || over_time)
+                        if over_time
+                            || (!shrinking.load(Ordering::Relaxed) && stop.load(Ordering::Relaxed))
                         {
                             return Ok(());
                         }
-                        let exec = handle.block_on(execute(&ctx, &ops));
+                        // `--duration` bounds shrinking too: a sequence cut by it is not
+                        // counted, and the run stops.
+                        let Some(exec) = handle.block_on(within(deadline, execute(&ctx, &ops)))
+                        else {
+                            stop.store(true, Ordering::Relaxed);
+                            return Ok(());
+                        };
                         sequences.fetch_add(1, Ordering::Relaxed);
                         steps.fetch_add(exec.steps.len(), Ordering::Relaxed);
                         signatures.fetch_add(exec.signatures, Ordering::Relaxed);
@@ -220,8 +226,16 @@ pub fn run(ctx: Arc<Context>, opts: &PropOptions, handle: tokio::runtime::Handle
     };
     if let Some((seed, ops, original)) = results.into_iter().flatten().next() {
         // Run the minimal sequence once more to record its steps and failure.
-        let exec = handle.block_on(execute(&ctx, &ops));
+        let exec = handle.block_on(within(deadline, execute(&ctx, &ops)));
         sequences.fetch_add(1, Ordering::Relaxed);
+        let Some(exec) = exec else {
+            report.error = Some(
+                "--duration ran out before the shrunk sequence could be run again; give more \
+                 time to record the finding"
+                    .into(),
+            );
+            return finish(report, &sequences, &steps, &signatures, &coverage, started);
+        };
         if let Some((_, message, failure)) = exec.failure {
             let case = finding_case(exec.steps, &failure, seed);
             let path = write_finding(&opts.findings, &case)
@@ -240,6 +254,31 @@ pub fn run(ctx: Arc<Context>, opts: &PropOptions, handle: tokio::runtime::Handle
             });
         }
     }
+    finish(report, &sequences, &steps, &signatures, &coverage, started)
+}
+
+/// `fut`, unless `deadline` passes first (`None`).
+async fn within<T>(
+    deadline: Option<Instant>,
+    fut: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    match deadline {
+        Some(d) => tokio::time::timeout_at(tokio::time::Instant::from_std(d), fut)
+            .await
+            .ok(),
+        None => Some(fut.await),
+    }
+}
+
+/// The report with the counters filled in.
+fn finish(
+    mut report: PropReport,
+    sequences: &AtomicUsize,
+    steps: &AtomicUsize,
+    signatures: &AtomicUsize,
+    coverage: &Mutex<Coverage>,
+    started: Instant,
+) -> PropReport {
     report.sequences = sequences.load(Ordering::Relaxed);
     report.steps = steps.load(Ordering::Relaxed);
     report.signatures = signatures.load(Ordering::Relaxed);

@@ -84,7 +84,19 @@ pub async fn campaign(env: &Env, opts: &RaceOptions) -> RaceReport {
         }
         let seed = opts.seed.wrapping_add(i);
         i += 1;
-        let round = match run::round(env, opts.shape, seed).await {
+        // `--duration` bounds every round too: a round cut by it is dropped, not judged.
+        let round = run::round(env, opts.shape, seed);
+        let round = match opts.duration {
+            Some(d) => {
+                let deadline = tokio::time::Instant::from_std(started + d);
+                match tokio::time::timeout_at(deadline, round).await {
+                    Ok(r) => r,
+                    Err(_) => break,
+                }
+            }
+            None => round.await,
+        };
+        let round = match round {
             Ok(r) => r,
             Err(e) => {
                 report.error = Some(e);

@@ -181,9 +181,23 @@ impl<'a> CaseRun<'a> {
         &self.exchanges
     }
 
-    /// Take the exchanges so far, leaving none.
+    /// Take the exchanges so far, leaving none (each keeps at most
+    /// [`RETAINED_BODY`](crate::client::RETAINED_BODY) body bytes).
     pub fn take_exchanges(&mut self) -> Vec<Exchange> {
-        std::mem::take(&mut self.exchanges)
+        let mut all = std::mem::take(&mut self.exchanges);
+        for ex in &mut all {
+            ex.trim_bodies(crate::client::RETAINED_BODY);
+        }
+        all
+    }
+
+    /// Keep `ex` as the latest exchange. Only the latest keeps its whole body (probes read
+    /// it); the earlier ones keep the head of theirs, so a case holds one large body at most.
+    pub fn record(&mut self, ex: Exchange) {
+        if let Some(last) = self.exchanges.last_mut() {
+            last.trim_bodies(crate::client::RETAINED_BODY);
+        }
+        self.exchanges.push(ex);
     }
 
     /// Signatures made so far.

@@ -21,7 +21,7 @@ impl CaseRun<'_> {
         let pred = self.model.predict(&mreq).map_err(|e| setup(e.into()))?;
         let ex = self.ctx.client.execute(req).await;
         let result = expect::check(self, n, step, endpoint, &pred, &ex);
-        self.exchanges.push(ex);
+        self.record(ex);
         let StepOutcome { status, count } = result?;
         self.model.commit(&mreq, &pred, Observed { status, count });
         Ok(())

@@ -284,6 +284,7 @@ pub async fn run_checks(
     let client = Client::new(&ClientOptions {
         timeout,
         body_cap: 4 << 20,
+        body_limit: crate::client::DEFAULT_BODY_LIMIT,
         ca_cert_pem: None,
         insecure: false,
         origins: Default::default(),
@@ -301,7 +302,14 @@ pub async fn run_checks(
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     drop(rx);
     let session = Arc::new(CaseSession::new(ctx, plan.cases.clone()));
-    Ok(engine::run_plan(session, &plan.plan, jobs, tx).await)
+    // Faults that hang are part of the matrix: the circuit breaker stays off.
+    let settings = engine::RunSettings {
+        jobs,
+        max_silent: 0,
+    };
+    Ok(engine::run_plan(session, &plan.plan, settings, tx)
+        .await
+        .results)
 }
 
 /// Starts and stops the servers a matrix runs against.

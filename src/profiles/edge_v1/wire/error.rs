@@ -32,6 +32,14 @@ pub enum WireError {
     /// A string is not standard padded base64 (B-ENC-B64).
     #[error("invalid base64 (RFC 4648 §4, padded, no whitespace): {0}")]
     Base64(String),
+    /// A URI returned by the server is longer than the suite follows.
+    #[error("a URI of {len} bytes ({head}…) is longer than the suite follows ({} bytes); it is not requested", super::uri::MAX_URI_LEN)]
+    UriTooLong {
+        /// The first characters of the URI.
+        head: String,
+        /// Its length in bytes.
+        len: usize,
+    },
     /// A URI returned by the server cannot be used.
     #[error("unusable URI {uri:?}: {reason}")]
     Uri {

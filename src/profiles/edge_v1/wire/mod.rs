@@ -19,7 +19,7 @@ pub use responses::{
     UpdateResponse,
 };
 pub use ts::is_rfc3339_utc_z;
-pub use uri::resolve_uri;
+pub use uri::{resolve_uri, MAX_URI_LEN};
 
 /// A JSON object as parsed from a response (member order preserved).
 pub type Map = serde_json::Map<String, serde_json::Value>;

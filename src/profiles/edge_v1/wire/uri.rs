@@ -8,6 +8,10 @@ use url::Url;
 
 use super::WireError;
 
+/// Longest URI the suite follows, in bytes (servers' URIs are short paths; RFC 9112 §3
+/// recommends request-targets of at least 8000 octets be supported).
+pub const MAX_URI_LEN: usize = 8 * 1024;
+
 /// Resolves `returned` (an absolute `http(s)` URL or an absolute path) against `ce`.
 pub fn resolve_uri(ce: &Url, returned: &str) -> Result<Url, WireError> {
     let reject = |reason: &str| WireError::Uri {
@@ -16,6 +20,12 @@ pub fn resolve_uri(ce: &Url, returned: &str) -> Result<Url, WireError> {
     };
     if returned.is_empty() {
         return Err(reject("it is empty"));
+    }
+    if returned.len() > MAX_URI_LEN {
+        return Err(WireError::UriTooLong {
+            head: returned.chars().take(80).collect(),
+            len: returned.len(),
+        });
     }
     if let Some(bad) = returned.chars().find(|c| !is_uri_char(*c)) {
         return Err(reject(&format!(
@@ -95,6 +105,17 @@ mod tests {
 
     fn ce() -> Url {
         Url::parse("https://edge.example:8443/api/connection").unwrap()
+    }
+
+    #[test]
+    fn refuses_uris_over_the_length_cap() {
+        let long = format!("/r/{}", "a".repeat(MAX_URI_LEN));
+        assert!(matches!(
+            resolve_uri(&ce(), &long),
+            Err(WireError::UriTooLong { len, .. }) if len == MAX_URI_LEN + 3
+        ));
+        let fits = format!("/r/{}", "a".repeat(MAX_URI_LEN - 3));
+        assert!(resolve_uri(&ce(), &fits).is_ok());
     }
 
     #[test]

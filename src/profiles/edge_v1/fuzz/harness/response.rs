@@ -193,6 +193,7 @@ impl ResponseHarness {
             client: Client::new(&ClientOptions {
                 timeout: Duration::from_secs(2),
                 body_cap: 1 << 20,
+                body_limit: crate::client::DEFAULT_BODY_LIMIT,
                 ca_cert_pem: None,
                 insecure: false,
                 origins: Default::default(),

@@ -56,6 +56,9 @@ pub(super) fn check_form(
             body_text(resp),
         ));
     }
+    if exp.json_object && resp.truncated {
+        return Err(too_large(n, resp));
+    }
     if exp.json_object && wire::parse_object_strict(&resp.body).is_err() {
         return Err(fail(
             verdict,
@@ -71,13 +74,28 @@ pub(super) fn check_form(
 /// A 2xx body over the client's size cap cannot be checked (a suite error).
 pub(super) fn check_complete(n: usize, resp: &Response) -> Result<(), StepFailure> {
     if resp.truncated {
-        return Err(fail(
-            Verdict::Error,
-            n,
-            "",
-            "a body under the size cap".into(),
-            "a truncated body".into(),
-        ));
+        return Err(too_large(n, resp));
     }
     Ok(())
+}
+
+/// The error of a body the suite did not read whole: its size, and why it was cut.
+fn too_large(n: usize, resp: &Response) -> StepFailure {
+    let mut f = fail(
+        Verdict::Error,
+        n,
+        "",
+        "a body the suite can read whole (under --max-body, within the timeout)".into(),
+        format!(
+            "status {} with a body of {}: truncated, not judged",
+            resp.status,
+            resp.body_size_text()
+        ),
+    );
+    f.message = format!(
+        "step {n}: the response body ({}) is larger than the suite reads (--max-body), so it \
+         cannot be judged; edge-v1 answers are small JSON objects",
+        resp.body_size_text()
+    );
+    f
 }

@@ -125,6 +125,11 @@ impl Shared {
         let ex = self.client.execute(req).await;
         let ret = self.clock.now();
         let outcome = Outcome::of(&ex);
+        let mut ex = ex;
+        if !matches!(action, Action::Retrieve { .. }) {
+            // Only retrievals are read further (`retrieve_once`, which trims them after).
+            ex.trim_bodies(crate::client::RETAINED_BODY);
+        }
         let op = Op {
             actor,
             conn: CONN,
@@ -270,6 +275,7 @@ async fn retrieve_once(sh: &Shared, url: &Url, key: &Key, page: usize, actor: &s
         got,
     };
     rec.problem = problem;
+    rec.ex.trim_bodies(crate::client::RETAINED_BODY);
     rec
 }
 
@@ -411,10 +417,12 @@ fn judge(
         if shown.contains(&i) {
             tail.push(r.ex);
         } else {
-            run.exchanges.push(r.ex);
+            run.record(r.ex);
         }
     }
-    run.exchanges.extend(tail);
+    for ex in tail {
+        run.record(ex);
+    }
     result
 }
 
@@ -542,7 +550,9 @@ mod tests {
                     version: "HTTP/1.1".into(),
                     headers: Vec::new(),
                     body: Vec::new(),
+                    body_len: 0,
                     truncated: false,
+                    body_stop: None,
                 }),
                 elapsed: Default::default(),
                 raw: false,
