@@ -113,8 +113,8 @@ fn megabyte_uris_are_not_followed_and_are_an_error() {
         r.message
     );
     assert!(r.message.len() < 1000);
-    // Only the create was sent: the URI was not requested.
-    assert_eq!(h.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // Only the pre-flight request and the create were sent: the URI was not requested.
+    assert_eq!(h.requests.load(std::sync::atomic::Ordering::SeqCst), 2);
     for ex in &r.exchanges {
         assert!(ex.request.url.as_str().len() < 1000);
         let resp = ex.response.as_ref().unwrap();
@@ -125,7 +125,9 @@ fn megabyte_uris_are_not_followed_and_are_an_error() {
 
 #[test]
 fn a_silent_server_stops_run_with_exit_3() {
-    let h = Hostile::start(Mode::Silent);
+    // It answers the pre-flight request, then nothing (a server that never answers at all is
+    // refused by the pre-flight: tests/preflight.rs).
+    let h = Hostile::start(Mode::SilentAfter(1));
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
     let ce = h.ce();

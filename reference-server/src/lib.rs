@@ -37,4 +37,4 @@ pub use edge_v1::faults;
 pub use edge_v1::server::{start, Server, StartError};
 
 /// The profiles this server speaks (`edge-server --profile`).
-pub const PROFILES: [&str; 1] = ["edge-v1"];
+pub const PROFILES: [&str; 1] = [edge_v1::NAME];

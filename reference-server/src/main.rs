@@ -19,7 +19,7 @@ use edge_reference_server::{start, Config, Tls, DEFAULT_CERT_PATH};
 #[command(name = "edge-server", version)]
 struct Args {
     /// The protocol profile to serve.
-    #[arg(long, default_value = "edge-v1", value_parser = clap::builder::PossibleValuesParser::new(edge_reference_server::PROFILES))]
+    #[arg(long, default_value = edge_reference_server::PROFILES[0], value_parser = clap::builder::PossibleValuesParser::new(edge_reference_server::PROFILES))]
     profile: String,
 
     /// Address to listen on (port 0 picks a free port).

@@ -1,5 +1,8 @@
 //! Profile `edge-v1`: the signed REST protocol, its endpoints, signatures, store and faults.
 
+/// The profile's name (`edge-server --profile`).
+pub const NAME: &str = "edge-v1";
+
 pub(crate) mod auth;
 pub(crate) mod clock;
 pub(crate) mod config;

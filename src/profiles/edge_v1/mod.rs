@@ -18,6 +18,5 @@ pub mod wire;
 
 pub use context::Context;
 pub use profile::{
-    builtin_check_ids, catalogue, info, open_context, CaseSession, EdgeV1, BINDING_MD, NAME,
-    REQUIREMENTS_JSON,
+    catalogue, info, open_context, CaseSession, EdgeV1, BINDING_MD, NAME, REQUIREMENTS_JSON,
 };

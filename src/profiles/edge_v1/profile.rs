@@ -108,18 +108,6 @@ impl Profile for EdgeV1 {
     }
 }
 
-/// Every check ID of the built-in cases.
-pub fn builtin_check_ids() -> Vec<String> {
-    cases::builtin()
-        .map(|files| {
-            files
-                .iter()
-                .flat_map(|f| f.cases.iter().map(|c| c.id.clone()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The scripted cases of a run, loaded and validated.
 struct EdgeSuite {
     files: Vec<CaseFile>,
