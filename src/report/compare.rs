@@ -178,15 +178,7 @@ fn outcome_word(o: Outcome) -> &'static str {
 }
 
 fn mark(verdict: &str) -> &'static str {
-    match verdict {
-        "pass" => "✅",
-        "fail" => "❌",
-        "warn" => "⚠️",
-        "error" => "💥",
-        "skip" => "⏭️",
-        "waived" => "➖",
-        _ => "·",
-    }
+    super::markdown::mark(verdict)
 }
 
 /// The failing checks of a cell, at most [`INLINE_CHECKS`] of them, then a count.

@@ -51,9 +51,9 @@ fn fenced(lang: &str, body: &str) -> String {
     format!("{fence}{lang}\n{body}\n{fence}\n")
 }
 
-/// A verdict as a short emphasised word.
-fn badge(v: &str) -> String {
-    let mark = match v {
+/// The mark of a verdict in Markdown (shared by the report, the summary and comparisons).
+pub(crate) fn mark(verdict: &str) -> &'static str {
+    match verdict {
         "pass" => "✅",
         "fail" => "❌",
         "warn" => "⚠️",
@@ -62,8 +62,12 @@ fn badge(v: &str) -> String {
         "waived" => "➖",
         "blocked" => "⛔",
         _ => "·",
-    };
-    format!("{mark} {v}")
+    }
+}
+
+/// A verdict as a short emphasised word.
+fn badge(v: &str) -> String {
+    format!("{} {v}", mark(v))
 }
 
 /// The anchor of a check's failure section (GitHub's heading slugs are not portable, so each
