@@ -83,7 +83,7 @@ impl Request {
     /// Whether the request must go over the raw path: a literal target, a header the HTTP
     /// library owns (`Host`, `Content-Length`, `Transfer-Encoding`, `Connection`, ...), a
     /// method, header name or value the library cannot represent, `CONNECT` (which the
-    /// library would send as a tunnel request), or a body of [`RAW_BODY_MIN`] bytes or more
+    /// library would send as a tunnel request), or a body of `RAW_BODY_MIN` (1 MiB) bytes or more
     /// (a server may answer 413 and close before reading it; the raw path still reads that
     /// answer, where the library reports only the failed write).
     pub fn needs_raw(&self) -> bool {
