@@ -1,7 +1,7 @@
 //! `edgecheck fuzz` against the reference server: the correct server gives no finding;
-//! servers with a crash on a malformed body, a crash on a path, a lax body check or damage
-//! across connections are caught, and each finding's case file replays the failure on the
-//! faulty server and passes on the correct one.
+//! servers with a crash on a malformed body, a crash on a path, a crash on large but valid
+//! values, a lax body check or damage across connections are caught, and each finding's case
+//! file replays the failure on the faulty server and passes on the correct one.
 
 mod support;
 
@@ -43,8 +43,19 @@ fn run(
 /// Fuzz a server with `fault` until the first finding; check its rule, that it reproduced
 /// every time, and that its case file fails on the faulty server and passes on a correct one.
 fn finds(fault: &str, rules: &[&str]) -> fuzz::Finding {
+    finds_with(fault, rules, |_| {}).0
+}
+
+/// [`finds`] with changed options; also returns how long the campaign ran.
+fn finds_with(
+    fault: &str,
+    rules: &[&str],
+    tweak: impl FnOnce(&mut FuzzOptions),
+) -> (fuzz::Finding, Duration) {
     let dir = tempfile::tempdir().unwrap();
-    let (rt, bad, report) = run(&[fault], &options(dir.path(), 1));
+    let mut opts = options(dir.path(), 1);
+    tweak(&mut opts);
+    let (rt, bad, report) = run(&[fault], &opts);
     let f = report.findings.first().cloned().unwrap_or_else(|| {
         panic!(
             "{fault}: no finding in {} requests ({:?})",
@@ -87,6 +98,18 @@ fn finds(fault: &str, rules: &[&str]) -> fuzz::Finding {
         "{fault}: replay fails on the correct server: {}",
         on_good.message
     );
+    (f, report.elapsed)
+}
+
+/// `fuzz --duration 20s` with a fixed seed finds `fault`, a crash on a request the binding
+/// allows, through the valid-extremes mutations.
+fn finds_in_twenty_seconds(fault: &str) -> fuzz::Finding {
+    let (f, elapsed) = finds_with(fault, &["B-NO-5XX"], |o| {
+        o.duration = Some(Duration::from_secs(20));
+        o.max_requests = None;
+    });
+    eprintln!("{fault}: found in {elapsed:.1?} ({})", f.raw.shape);
+    assert!(f.raw.shape.contains("/valid/"), "{}", f.raw.shape);
     f
 }
 
@@ -127,6 +150,18 @@ fn a_crash_on_page_size_zero_is_found() {
 }
 
 #[test]
+fn a_crash_on_a_large_valid_page_size_is_found() {
+    let f = finds_in_twenty_seconds("large-page-size-panics");
+    assert!(f.raw.shape.contains("/valid/page-size/"), "{}", f.raw.shape);
+}
+
+#[test]
+fn a_500_on_the_largest_legal_send_is_found() {
+    let f = finds_in_twenty_seconds("largest-send-500");
+    assert!(f.raw.shape.starts_with("send/valid/"), "{}", f.raw.shape);
+}
+
+#[test]
 fn a_crash_on_a_nul_in_the_path_is_found() {
     let f = finds("nul-path-panics", &["B-NO-5XX"]);
     assert!(f.raw.shape.contains("%00"), "{}", f.raw.shape);
@@ -150,10 +185,14 @@ fn damage_to_another_connection_is_found_by_the_canary() {
 }
 
 /// Canary findings come from another request of the campaign: their case (the canary's
-/// own steps) does not reproduce alone, which the reproduction rate says.
+/// own steps) does not reproduce alone, which the reproduction rate says. The damage may
+/// also show first in a session's own retrieval, so the canary's need not be the first.
 fn finds_canary(fault: &str) -> fuzz::Finding {
     let dir = tempfile::tempdir().unwrap();
-    let (_rt, _bad, report) = run(&[fault], &options(dir.path(), 5));
+    let mut opts = options(dir.path(), 5);
+    opts.max_findings = None;
+    opts.canary_every = Duration::from_millis(200);
+    let (_rt, _bad, report) = run(&[fault], &opts);
     let f = report
         .findings
         .iter()
@@ -161,7 +200,10 @@ fn finds_canary(fault: &str) -> fuzz::Finding {
         .cloned()
         .unwrap_or_else(|| {
             panic!(
-                "{fault}: no canary finding: {:?}",
+                "{fault}: no canary finding in {} requests, {} checks ({:?}): {:?}",
+                report.requests,
+                report.canary_checks,
+                report.errors,
                 report
                     .findings
                     .iter()

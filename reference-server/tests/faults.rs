@@ -541,6 +541,25 @@ async fn conforms(t: &TestServer, fault: Fault) -> bool {
             let body = format!("{{\"connectionID\":\"{}\",\"x\":{deep}}}", conn.cid);
             try_signed(t, "POST", &messages_url(&conn.ru), &k.a, body.as_bytes()).await == Some(400)
         }
+        Fault::LargePageSizePanics => {
+            // pageSize 2,000,000 and 2^31−1 are valid: one message comes back.
+            let conn = t.create(&k.a, None).await;
+            t.send(&conn, &["QQ=="]).await.expect(200);
+            let mut ok = true;
+            for n in [2_000_000u64, 2_147_483_647] {
+                let body = json!({"connectionID": conn.cid, "pageSize": n, "keepMessages": true});
+                let body = serde_json::to_vec(&body).unwrap();
+                ok &=
+                    try_signed(t, "POST", &messages_url(&conn.ru), &k.a, &body).await == Some(200);
+            }
+            ok
+        }
+        Fault::LargestSend500 => {
+            // 16 messages is a legal send; over the queue cap it gets 429, never 5xx.
+            let conn = t.create(&k.a, None).await;
+            let status = t.send(&conn, &["QQ=="; 16]).await.status;
+            status == 200 || status == 429
+        }
         Fault::NulPathPanics => {
             let conn = t.create(&k.a, None).await;
             let url = format!("{}%00/messages", conn.ru);

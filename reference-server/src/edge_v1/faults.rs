@@ -112,6 +112,8 @@ faults! {
     Oversize500 = "oversize-500", "B-SIZE", "A body over the limit gets 500.";
     PageSizeZeroPanics = "page-size-zero-panics", "B-NO-5XX", "`pageSize: 0` makes the handler panic (the connection closes without a response).";
     DeepJsonPanics = "deep-json-panics", "B-NO-5XX", "JSON nested deeper than 32 levels makes the handler panic.";
+    LargePageSizePanics = "large-page-size-panics", "B-NO-5XX", "A retrieval with a valid `pageSize` of 1,000,000 or more makes the handler panic (the connection closes without a response).";
+    LargestSend500 = "largest-send-500", "B-NO-5XX", "A send of exactly 16 messages, or with a `msg` of exactly 16,384 characters (the largest legal send), gets 500.";
     NulPathPanics = "nul-path-panics", "B-NO-5XX", "A path containing `%00` makes the router panic.";
     // Paging and retrieval.
     PageSizeIgnored = "page-size-ignored", "S-RETR-PAGE", "Retrieval returns every message, whatever pageSize and PAGE_SIZE.";

@@ -400,6 +400,14 @@ fn dispatch(
         }
         Op::Retrieve => {
             let body = request::Retrieve::parse(map, &schema).map_err(Failure::bad_request)?;
+            if app.fault(Fault::LargePageSizePanics) {
+                // Valid (≤ 2^31−1, checked by the schema), yet too much for this handler.
+                assert!(
+                    body.page_size.is_none_or(|n| n < LARGE_PAGE_SIZE),
+                    "pageSize {:?} is too large",
+                    body.page_size
+                );
+            }
             let cid = body.connection_id.as_str();
             let authorize = |keys: &Keys| signed.verify_any(app.recipient_keys(keys));
             let page = on_connection(app, token, cid, Party::Recipient, &authorize, |proof| {
@@ -469,6 +477,12 @@ fn dispatch(
                     return Err(Failure::bad_request(e));
                 }
             };
+            if app.fault(Fault::LargestSend500) && is_largest_send(&body.messages) {
+                return Err(Failure::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "send buffer overflow",
+                ));
+            }
             send(app, &signed, token, &body.connection_id, body.messages)?;
             let empty = app
                 .fault(Fault::SendReturnsBody)
@@ -476,6 +490,15 @@ fn dispatch(
             Ok(respond(StatusCode::OK, empty))
         }
     }
+}
+
+/// The smallest `pageSize` that `large-page-size-panics` fails on.
+const LARGE_PAGE_SIZE: u64 = 1_000_000;
+
+/// Whether a send is of the largest size B-SIZE asks servers to accept: 16 messages, or a
+/// `msg` of 16,384 characters (`largest-send-500`).
+fn is_largest_send(messages: &[String]) -> bool {
+    messages.len() == 16 || messages.iter().any(|m| m.len() == 16_384)
 }
 
 /// The URI token of a connection request's path (empty for `CE`).

@@ -195,13 +195,18 @@ async fn worker(ctx: Arc<Context>, shared: Arc<Shared>, seed: u64, len: usize) {
     }
 }
 
+/// Set the canary up, say so through `ready` (the workers start only then, so that no
+/// hostile request can damage it before its first check), then check it every `every`.
 async fn canary_task(
     ctx: Arc<Context>,
     shared: Arc<Shared>,
     every: Duration,
     done: Arc<AtomicBool>,
+    ready: tokio::sync::oneshot::Sender<()>,
 ) -> usize {
-    let mut canary = match canary::Canary::setup(&ctx).await {
+    let setup = canary::Canary::setup(&ctx).await;
+    let _ = ready.send(());
+    let mut canary = match setup {
         Ok(c) => c,
         Err(e) => {
             shared.error(e.to_string());
@@ -283,12 +288,19 @@ pub async fn campaign(ctx: Arc<Context>, opts: &FuzzOptions) -> FuzzReport {
     let progress = opts
         .progress
         .then(|| tokio::spawn(progress_task(shared.clone(), done.clone())));
+    let (ready, canary_ready) = tokio::sync::oneshot::channel();
     let canary = tokio::spawn(canary_task(
         ctx.clone(),
         shared.clone(),
         opts.canary_every,
         done.clone(),
+        ready,
     ));
+    let _ = within(
+        shared.deadline.map(tokio::time::Instant::from_std),
+        canary_ready,
+    )
+    .await;
     let mut workers = tokio::task::JoinSet::new();
     for w in 0..opts.jobs.max(1) {
         workers.spawn(worker(

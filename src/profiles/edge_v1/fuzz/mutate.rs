@@ -12,7 +12,10 @@
 //! - headers: `Content-Type` variants, duplicated and oversized fields, odd `Authorization`;
 //! - signatures: every fault of the catalogue, for both signature headers, and wrong signers;
 //! - paths and methods: near-miss paths, encodings of `CE`, extra segments, undefined methods;
-//! - sizes: `Content-Length` values that lie, chunked bodies, bodies over the limit.
+//! - sizes: `Content-Length` values that lie, chunked bodies, bodies over the limit;
+//! - valid extremes: the boundaries inside what the binding allows (`pageSize` 1, `PAGE_SIZE`,
+//!   2^31−1 and large values, the longest `msg`, the most messages per send, the largest body,
+//!   the shortest and longest `connectionID`), which a correct server accepts.
 
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
@@ -141,6 +144,8 @@ pub struct Site {
     pub wrong_signers: Vec<String>,
     /// A fresh message name for sends that grow.
     pub next_msg: usize,
+    /// The server's `PAGE_SIZE`, when known.
+    pub page_size: Option<usize>,
 }
 
 impl Site {
@@ -317,13 +322,18 @@ const SIZES: &[Operator] = &[
     long_message,
 ];
 
+/// Valid-extremes family: requests at the edges of the valid range (AFL's "interesting
+/// values" inside the range), which the model predicts as accepted.
+const VALID: &[Operator] = &[valid_extreme];
+
 /// Families and their weights.
-const FAMILIES: [(&[Operator], u32); 5] = [
+const FAMILIES: [(&[Operator], u32); 6] = [
     (JSON, 10),
     (HEADERS, 5),
     (SIGNATURES, 4),
     (ROUTES, 3),
     (SIZES, 3),
+    (VALID, 3),
 ];
 
 /// Operators that may be combined with another fault of a different stage.
@@ -1472,12 +1482,9 @@ fn batch(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation> {
     if site.endpoint != Endpoint::Send {
         return None;
     }
-    let n = *pick(rng, &[16usize, 17, 64]);
+    // 16 messages, the most a server must accept, are a valid extreme (`valid_extreme`).
+    let n = *pick(rng, &[17usize, 64]);
     step.messages = Some((0..n).map(|i| format!("fz{}", site.next_msg + i)).collect());
-    if n <= 16 {
-        // B-SIZE: 16 messages per send must be accepted.
-        return Some(Mutation::model(format!("send/size/batch/{n}"), None));
-    }
     Some(Mutation::new(
         format!("send/size/batch/{n}"),
         None,
@@ -1490,12 +1497,9 @@ fn long_message(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutati
     if site.endpoint != Endpoint::Send {
         return None;
     }
-    let n = *pick(rng, &[16_384usize, 16_388, 300_000]);
+    // A msg of 16,384 characters, the longest a server must accept, is a valid extreme.
+    let n = *pick(rng, &[16_388usize, 300_000]);
     set_path(step, "/messages/0/msg", json!("A".repeat(n)));
-    if n == 16_384 {
-        // B-SIZE: a msg of up to 16,384 base64 characters must be accepted.
-        return Some(Mutation::model(format!("send/size/msg/{n}"), None).body());
-    }
     Some(
         Mutation::new(
             format!("send/size/msg/{n}"),
@@ -1505,6 +1509,96 @@ fn long_message(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutati
         )
         .body(),
     )
+}
+
+// ---------------------------------------------------------------- valid extremes
+
+/// The largest `pageSize` (and other integer) the binding allows: 2^31−1 (S-GEN-400).
+pub const MAX_INT: u64 = (1 << 31) - 1;
+
+/// The longest `msg` a server must accept, in base64 characters (B-SIZE).
+pub const MAX_MSG: usize = 16_384;
+
+/// The most messages per send a server must accept (B-SIZE).
+pub const MAX_MESSAGES: usize = 16;
+
+/// The shortest and longest legal `connectionID` (B-CID-FMT).
+pub const CID_LENGTHS: [usize; 2] = [8, 64];
+
+/// A valid request at an edge of the valid range: the model predicts its outcome, so a
+/// correct server passes and one that fails on large but legal values is a finding.
+fn valid_extreme(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation> {
+    match site.endpoint {
+        Endpoint::Retrieve | Endpoint::DeleteMessages => Some(valid_page_size(rng, step, site)),
+        Endpoint::Send => Some(valid_send(rng, step, site)),
+        Endpoint::Create if step.cid.is_none() => Some(valid_cid(rng, step)),
+        _ => None,
+    }
+}
+
+/// The `pageSize` values at the edges of the valid range, large ones most often.
+fn page_sizes(rng: &mut StdRng, page_size: Option<usize>) -> Vec<u64> {
+    let mut v = vec![
+        1,
+        1 << 16,
+        MAX_INT,
+        MAX_INT,
+        MAX_INT - 1,
+        1 << 30,
+        2_000_000,
+        1_000_000,
+        rng.random_range(1_000_000..=MAX_INT),
+        rng.random_range(1_000_000..=MAX_INT),
+    ];
+    if let Some(p) = page_size.map(|p| p as u64).filter(|p| *p < MAX_INT) {
+        v.extend([p, p + 1]);
+    }
+    v
+}
+
+fn valid_page_size(rng: &mut StdRng, step: &mut Step, site: &Site) -> Mutation {
+    let mut sizes = page_sizes(rng, site.page_size);
+    sizes.retain(|&n| Some(n) != step.page_size);
+    let n = *pick(rng, &sizes);
+    step.page_size = Some(n);
+    Mutation::model(format!("{}/valid/page-size/{n}", site.name()), None).body()
+}
+
+fn valid_send(rng: &mut StdRng, step: &mut Step, site: &Site) -> Mutation {
+    let longest = || json!({"$repeat": "A", "times": MAX_MSG});
+    match rng.random_range(0..3) {
+        0 => {
+            step.messages = Some(
+                (0..MAX_MESSAGES)
+                    .map(|i| format!("fz{}", site.next_msg + i))
+                    .collect(),
+            );
+            Mutation::model(format!("send/valid/batch/{MAX_MESSAGES}"), None).body()
+        }
+        1 => {
+            set_path(step, "/messages/0/msg", longest());
+            Mutation::model(format!("send/valid/msg/{MAX_MSG}"), None).body()
+        }
+        _ => {
+            // The largest body B-SIZE asks a server to accept: 16 messages of 16,384 each.
+            step.messages = Some(
+                (0..MAX_MESSAGES)
+                    .map(|i| format!("fz{}", site.next_msg + i))
+                    .collect(),
+            );
+            for i in 0..MAX_MESSAGES {
+                set_path(step, &format!("/messages/{i}/msg"), longest());
+            }
+            Mutation::model(format!("send/valid/body/{MAX_MESSAGES}x{MAX_MSG}"), None).body()
+        }
+    }
+}
+
+fn valid_cid(rng: &mut StdRng, step: &mut Step) -> Mutation {
+    // A fresh ID on every run, so that the finding's case replays on the same server.
+    let n = *pick(rng, &CID_LENGTHS);
+    set(step, "connectionID", json!({ "$freshCid": n }));
+    Mutation::model(format!("create/valid/cid/{n}"), None).body()
 }
 
 #[cfg(test)]
@@ -1537,6 +1631,7 @@ mod tests {
             keep_retrieve: endpoint == Endpoint::Retrieve,
             wrong_signers: vec!["other".into()],
             next_msg: 100,
+            page_size: Some(10),
         }
     }
 
@@ -1672,6 +1767,45 @@ mod tests {
             rest = &rest[size as usize + 2..];
         }
         assert_eq!(out, body);
+    }
+
+    #[test]
+    fn valid_extremes_stay_inside_the_binding_and_are_left_to_the_model() {
+        let mut rng = StdRng::seed_from_u64(13);
+        let mut large_page = false;
+        for e in Endpoint::ALL {
+            let s = site(e);
+            for _ in 0..200 {
+                let mut step = base(e);
+                let Some(m) = valid_extreme(&mut rng, &mut step, &s) else {
+                    assert!(
+                        matches!(
+                            e,
+                            Endpoint::Update | Endpoint::Delete | Endpoint::SenderUpdate
+                        ),
+                        "{}",
+                        e.name()
+                    );
+                    break;
+                };
+                assert_eq!(m.expect, Expect::Model, "{}", m.shape);
+                assert!(m.shape.contains("/valid/"), "{}", m.shape);
+                if let Some(n) = step.page_size {
+                    assert!((1..=MAX_INT).contains(&n), "{n}");
+                    large_page |= n >= 1_000_000;
+                }
+                if let Some(msgs) = &step.messages {
+                    assert_eq!(msgs.len(), MAX_MESSAGES);
+                }
+                for v in step.set_path.iter().flat_map(|p| p.values()) {
+                    assert_eq!(v["times"], json!(MAX_MSG), "{}", m.shape);
+                }
+                if let Some(cid) = step.set.as_ref().and_then(|s| s.get("connectionID")) {
+                    assert!(CID_LENGTHS.contains(&(cid["$freshCid"].as_u64().unwrap() as usize)));
+                }
+            }
+        }
+        assert!(large_page);
     }
 
     #[test]

@@ -310,6 +310,7 @@ impl<'a> Session<'a> {
             keep_retrieve: endpoint == Endpoint::Retrieve && base.keep_messages == Some(true),
             wrong_signers,
             next_msg: self.next_msg,
+            page_size: self.run.ctx().page_size,
         }
     }
 

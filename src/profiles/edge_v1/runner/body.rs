@@ -13,7 +13,7 @@ use crate::profiles::edge_v1::wire;
 
 impl CaseRun<'_> {
     /// Resolve `{"$key": ..}` (with an optional `"encoding": "base64url"`), `{"$cid": ..}`,
-    /// `{"$msgId": ..}`, `{"$msg": ..}`, `{"$repeat": ..}`.
+    /// `{"$msgId": ..}`, `{"$msg": ..}`, `{"$repeat": ..}`, `{"$freshCid": LEN}`.
     pub fn resolve(&mut self, v: &Value) -> Result<Value, StepError> {
         match v {
             Value::Object(o) if o.len() <= 2 && o.keys().any(|k| k.starts_with('$')) => {
@@ -48,6 +48,11 @@ impl CaseRun<'_> {
         }
         if let Some(Value::String(m)) = o.get("$msg") {
             return Ok(Value::String(self.msg(m)));
+        }
+        if let Some(n) = o.get("$freshCid").and_then(Value::as_u64) {
+            return Ok(Value::String(wire::connection_id_of_len(
+                n.min(4096) as usize
+            )));
         }
         if let Some(Value::String(s)) = o.get("$repeat") {
             let n = o.get("times").and_then(Value::as_u64).unwrap_or(1) as usize;

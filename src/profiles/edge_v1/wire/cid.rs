@@ -9,6 +9,15 @@ pub fn connection_id() -> String {
     URL_SAFE_NO_PAD.encode(bits)
 }
 
+/// A fresh random string of `len` base64url characters (a `connectionID` when `len` is 8
+/// to 64; B-CID-FMT).
+pub fn connection_id_of_len(len: usize) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    (0..len)
+        .map(|_| char::from(ALPHABET[rand::random_range(0..64)]))
+        .collect()
+}
+
 /// Whether `s` is a valid `connectionID`: 8 to 64 characters of `[A-Za-z0-9_-]` (B-CID-FMT).
 pub fn is_connection_id(s: &str) -> bool {
     (8..=64).contains(&s.len())
@@ -29,6 +38,16 @@ mod tests {
             assert_eq!(id.len(), 22);
             assert!(is_connection_id(id), "{id}");
         }
+    }
+
+    #[test]
+    fn ids_of_the_legal_lengths_are_valid() {
+        for n in [8, 22, 64] {
+            let id = connection_id_of_len(n);
+            assert_eq!(id.len(), n);
+            assert!(is_connection_id(&id), "{id}");
+        }
+        assert_ne!(connection_id_of_len(64), connection_id_of_len(64));
     }
 
     #[test]

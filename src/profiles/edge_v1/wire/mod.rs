@@ -11,7 +11,7 @@ mod ts;
 mod uri;
 
 pub use b64::{b64, is_b64, unb64};
-pub use cid::{connection_id, is_connection_id};
+pub use cid::{connection_id, connection_id_of_len, is_connection_id};
 pub use error::WireError;
 pub use json::{parse_object_strict, MAX_DEPTH};
 pub use responses::{
