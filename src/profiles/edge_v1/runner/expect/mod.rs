@@ -10,7 +10,6 @@ mod uris;
 use crate::client::{Exchange, Response};
 use crate::engine::event::Verdict;
 use crate::profiles::edge_v1::case::Step;
-use crate::profiles::edge_v1::catalogue;
 use crate::profiles::edge_v1::model::{Endpoint, Outcome, Prediction};
 use crate::profiles::edge_v1::runner::state::{CaseRun, StepFailure};
 
@@ -44,35 +43,11 @@ pub fn check(
         });
     }
     headers::check_complete(n, resp)?;
-    let count = check_success(run, n, step, endpoint, pred, resp, &ex.request.body)
-        .map_err(|f| for_the_case(run, pred, f))?;
+    let count = check_success(run, n, step, endpoint, pred, resp, &ex.request.body)?;
     Ok(StepOutcome { status, count })
 }
 
 /// Rules a wrong answer breaks whatever the check is about.
-const OWN_RULES: [&str; 3] = ["B-NO-5XX", "B-URI-ORIGIN", "S-GEN-HTTPS"];
-
-/// The content of a success answer was wrong. A check about another part of the protocol
-/// (a retrieval showing the effect of a non-atomic send, say), or one that saw only the
-/// endpoint's general success rule broken, was built to observe its own rule through this
-/// answer: the check's first rule is named and the answer's rule stays in the message. A check
-/// about the same part keeps a more specific rule of the answer (S-RETR-NEXT, say).
-fn for_the_case(run: &CaseRun<'_>, pred: &Prediction, mut f: StepFailure) -> StepFailure {
-    let rule = f.failure.rule.as_str();
-    if run.rules.iter().any(|r| r == rule) || OWN_RULES.contains(&rule) {
-        return f;
-    }
-    let area = |id: &str| catalogue().get(id).map(|r| r.area.clone());
-    let same_part = run.rules.iter().any(|r| area(r) == area(rule));
-    if same_part && rule != pred.rule {
-        return f;
-    }
-    if let Some(own) = run.rules.first() {
-        f.failure.actual = format!("{} (seen as {})", f.failure.actual, f.failure.rule);
-        f.failure.rule = own.clone();
-    }
-    f
-}
 
 /// Check a 2xx answer against the outcome the model predicts; the count of messages
 /// returned or deleted.
