@@ -47,8 +47,6 @@ pub fn check(
     Ok(StepOutcome { status, count })
 }
 
-/// Rules a wrong answer breaks whatever the check is about.
-
 /// Check a 2xx answer against the outcome the model predicts; the count of messages
 /// returned or deleted.
 fn check_success(
