@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalogue::requirements::{self, Requirements};
 use crate::client::{redact, Exchange, TransportError};
-use crate::engine::{CheckResult, Verdict};
+use crate::engine::CheckResult;
 
 /// Version tag of the results format.
 pub const SCHEMA: &str = "edgecheck.results/1";
@@ -403,15 +403,6 @@ impl Results {
     }
 }
 
-/// Rank of a verdict name in the order pass < skip < waived < warn < error < fail (unknown
-/// names rank as error: they cannot be counted for or against the server).
-pub fn verdict_rank(verdict: &str) -> usize {
-    Verdict::ALL
-        .iter()
-        .position(|v| v.as_str() == verdict)
-        .unwrap_or(4)
-}
-
 /// What one check says about one rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Observation<'a> {
@@ -432,8 +423,10 @@ pub fn broken_rule(c: &CheckRecord) -> Option<&str> {
         .filter(|r| !r.is_empty())
 }
 
-/// Rank of a rule verdict: pass < skip < waived < blocked < warn < error < fail.
-pub fn rule_verdict_rank(verdict: &str) -> usize {
+/// Rank of a check or rule verdict: pass < skip < waived < blocked < warn < error < fail
+/// (`blocked` is a rule's only; unknown names rank as error: they cannot be counted for or
+/// against the server).
+pub fn verdict_rank(verdict: &str) -> usize {
     match verdict {
         "pass" => 0,
         "skip" => 1,
@@ -481,7 +474,7 @@ pub fn requirement_records(
                     Observation::Verdict(v) => *v,
                     Observation::Blocked(_) => "blocked",
                 })
-                .max_by_key(|v| rule_verdict_rank(v));
+                .max_by_key(|v| verdict_rank(v));
             let verdict = match worst {
                 Some(v) => v.to_string(),
                 None if req.testable == requirements::Testable::No => "not testable".into(),
