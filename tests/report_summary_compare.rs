@@ -43,6 +43,7 @@ fn many_failures(catalogue: &Requirements, per_rule: usize) -> Results {
             verdict: Verdict::Fail,
             message: format!("step 1: {}", r.id),
             failure: Some(Failure {
+                also: Vec::new(),
                 step: 1,
                 rule: r.id.clone(),
                 expected: "status 200".into(),

@@ -42,6 +42,13 @@ pub struct TargetArgs {
     /// and such a body is not judged (verdict error).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY)]
     pub max_body: usize,
+    /// tassis-v2: the server's PreKeysLow limit (with --prekeys-interval); without both, the
+    /// PreKeysLow checks are skipped (the embedded server's are known).
+    #[arg(long, value_name = "LIMIT", requires = "prekeys_interval", value_parser = clap::value_parser!(u32).range(1..))]
+    pub prekeys_low: Option<u32>,
+    /// tassis-v2: the server's PreKeysLow check interval, e.g. 200ms or 5m.
+    #[arg(long, value_name = "DURATION", requires = "prekeys_low", value_parser = humantime::parse_duration)]
+    pub prekeys_interval: Option<Duration>,
 }
 
 impl TargetArgs {
@@ -67,6 +74,8 @@ impl TargetArgs {
             timeout: Duration::from_secs_f64(self.timeout),
             max_body: self.max_body,
             fresh_keys,
+            prekeys_low: self.prekeys_low,
+            prekeys_interval: self.prekeys_interval,
         })
     }
 }

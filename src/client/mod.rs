@@ -14,6 +14,7 @@ mod curl;
 mod error;
 mod http;
 pub mod origin;
+pub mod ws;
 mod raw;
 pub mod redact;
 mod request;
@@ -174,6 +175,7 @@ impl Exchange {
 #[derive(Debug, Default)]
 pub struct Liveness {
     silent: AtomicUsize,
+    gone: std::sync::Mutex<Option<String>>,
 }
 
 impl Liveness {
@@ -186,6 +188,19 @@ impl Liveness {
             }
             Err(_) => {}
         }
+    }
+
+    /// The target is known to be gone (it stopped serving): the run stops at once.
+    pub fn mark_gone(&self, reason: String) {
+        if let Ok(mut g) = self.gone.lock() {
+            g.get_or_insert(reason);
+        }
+        self.silent.store(usize::MAX / 2, Ordering::Relaxed);
+    }
+
+    /// Why the target is known to be gone, if it is.
+    pub fn gone(&self) -> Option<String> {
+        self.gone.lock().ok().and_then(|g| g.clone())
     }
 
     /// Requests in a row without an answer, up to now.

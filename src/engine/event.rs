@@ -56,6 +56,9 @@ pub struct Failure {
     pub step: usize,
     /// The rule the failed expectation rests on.
     pub rule: String,
+    /// Other rules the same observation was seen to break (a crash breaks TB-ALIVE too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<String>,
     /// What the binding allows.
     pub expected: String,
     /// What came back.

@@ -163,6 +163,9 @@ pub async fn run_plan(
 
 /// The message of every check a tripped circuit breaker stopped.
 fn stop_reason(liveness: Option<&crate::client::Liveness>) -> String {
+    if let Some(why) = liveness.and_then(|l| l.gone()) {
+        return format!("target gone: {why}; the run was stopped, not a verdict on this check");
+    }
     let n = liveness.map_or(0, |l| l.silent_in_a_row());
     format!(
         "target stopped answering: {n} requests in a row got no answer (timeouts or failed \

@@ -8,6 +8,7 @@
 
 pub mod edge_v1;
 mod options;
+pub mod tassis_v2;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -156,7 +157,7 @@ pub trait OpenTarget: Send + Sync {
 
 /// Every registered profile; the first is the default.
 pub fn all() -> &'static [&'static dyn Profile] {
-    static ALL: [&dyn Profile; 1] = [&edge_v1::EdgeV1];
+    static ALL: [&dyn Profile; 2] = [&edge_v1::EdgeV1, &tassis_v2::TassisV2];
     &ALL
 }
 

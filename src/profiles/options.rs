@@ -30,6 +30,10 @@ pub struct TargetOptions {
     pub max_body: usize,
     /// Generate this many fresh keys instead of using the fixture pool.
     pub fresh_keys: Option<usize>,
+    /// The server's PreKeysLow limit (`tassis-v2`), when it cannot be discovered.
+    pub prekeys_low: Option<u32>,
+    /// The server's PreKeysLow check interval (`tassis-v2`).
+    pub prekeys_interval: Option<Duration>,
 }
 
 impl TargetOptions {
@@ -59,6 +63,12 @@ impl TargetOptions {
         }
         if self.max_body != DEFAULT_MAX_BODY {
             out.push_str(&format!(" --max-body {}", self.max_body));
+        }
+        if let Some(n) = self.prekeys_low {
+            out.push_str(&format!(" --prekeys-low {n}"));
+        }
+        if let Some(d) = self.prekeys_interval {
+            out.push_str(&format!(" --prekeys-interval {}ms", d.as_millis()));
         }
         out
     }

@@ -108,6 +108,7 @@ pub fn check_results() -> Vec<CheckResult> {
     );
     fail.message = "step 2: S-CREATE-409: expected status 409, got 201".into();
     fail.failure = Some(Failure {
+        also: Vec::new(),
         step: 2,
         rule: "S-CREATE-409".into(),
         expected: "status 409".into(),
@@ -140,6 +141,7 @@ pub fn check_results() -> Vec<CheckResult> {
     );
     warn.message = "step 1: B-CREATE-ONLY: unexpected property `id`".into();
     warn.failure = Some(Failure {
+        also: Vec::new(),
         step: 1,
         rule: "B-CREATE-ONLY".into(),
         expected: "exactly recipientURI and senderURI".into(),

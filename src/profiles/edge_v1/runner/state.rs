@@ -47,6 +47,7 @@ impl StepFailure {
             verdict: Verdict::Error,
             message: format!("step {n}: {m}"),
             failure: Failure {
+                also: Vec::new(),
                 step: n,
                 rule: String::new(),
                 expected: String::new(),
@@ -69,6 +70,7 @@ pub fn failure(
         verdict,
         message: format!("step {n}: {rule}: expected {expected}, got {actual}"),
         failure: Failure {
+            also: Vec::new(),
             step: n,
             rule: rule.into(),
             expected,

@@ -25,6 +25,7 @@ pub(super) fn response(n: usize, ex: &Exchange) -> Result<&Response, StepFailure
         verdict,
         message: format!("step {n}: no response: {e}"),
         failure: Failure {
+            also: Vec::new(),
             step: n,
             rule: rule.into(),
             expected: "a response".into(),
@@ -117,6 +118,7 @@ fn quota(run: &CaseRun<'_>, n: usize, step: &Step, got: String) -> StepFailure {
              and {sending} sent (B-QUOTA allows a cap of {SMALLEST_CAP} or more)"
         ),
         failure: Failure {
+            also: Vec::new(),
             step: n,
             rule: String::new(),
             expected: "a send under the server's queue cap".into(),

@@ -1,0 +1,531 @@
+//! `tassis-v2` as a [`Profile`]: its catalogue, its scripted cases, and the opened target
+//! that runs them (the embedded reference server or `--server wss://host/api`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use url::Url;
+
+use super::case::{Case, CaseFile};
+use super::runner::{self, Ending, Env};
+use super::{cases, keys};
+use crate::catalogue::requirements::Requirements;
+use crate::client::origin::{Origin, OriginPolicy};
+use crate::client::ws::{WsClient, WsLimits};
+use crate::client::{ClientOptions, Liveness};
+use crate::engine::{BoxFuture, CheckInfo, CheckResult, Failure, Session, Verdict};
+use crate::profiles::{
+    Capability, OpenTarget, Outcome, Profile, ProfileError, SelftestOptions, Suite,
+    TargetOptions, DEFAULT_TIMEOUT,
+};
+
+/// The profile's name.
+pub const NAME: &str = "tassis-v2";
+
+/// The catalogue (`conformance/tassis-v2/requirements.json`), embedded at build time.
+pub const REQUIREMENTS_JSON: &str =
+    include_str!("../../../conformance/tassis-v2/requirements.json");
+
+/// The binding text (`conformance/tassis-v2/binding.md`), embedded at build time.
+pub const BINDING_MD: &str = include_str!("../../../conformance/tassis-v2/binding.md");
+
+/// The schema (`conformance/tassis-v2/tassis.proto`).
+pub const PROTO: &str = include_str!("../../../conformance/tassis-v2/tassis.proto");
+
+/// The reply timeout when `--timeout` is left at its default (T-SEQ-REPLY: 5 s).
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// PreKeysLow settings of the embedded server: limit 3, interval 200 ms.
+pub const EMBEDDED_PREKEYS: (u32, Duration) = (3, Duration::from_millis(200));
+
+/// The catalogue, parsed once (the embedded file is checked by the test suite).
+pub fn catalogue() -> &'static Requirements {
+    static CATALOGUE: OnceLock<Requirements> = OnceLock::new();
+    CATALOGUE.get_or_init(|| {
+        Requirements::from_json(REQUIREMENTS_JSON)
+            .unwrap_or_else(|e| panic!("embedded conformance/tassis-v2/requirements.json: {e}"))
+    })
+}
+
+/// The WebSocket + protobuf + XEdDSA protocol `tassis-v2`.
+pub struct TassisV2;
+
+impl Profile for TassisV2 {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn summary(&self) -> &'static str {
+        "protobuf over WebSockets: XEdDSA logins, Signal prekeys handed out once, store and forward with acks"
+    }
+
+    fn catalogue(&self) -> &Requirements {
+        catalogue()
+    }
+
+    fn binding(&self) -> &'static str {
+        BINDING_MD
+    }
+
+    fn capabilities(&self) -> &'static [Capability] {
+        &[Capability::Run, Capability::Selftest, Capability::Keygen]
+    }
+
+    fn suite(&self, files: Option<&[PathBuf]>) -> Result<Box<dyn Suite>, ProfileError> {
+        Ok(Box::new(TassisSuite::load(files)?))
+    }
+
+    fn selftest(&self, opts: &SelftestOptions) -> Result<Outcome, ProfileError> {
+        super::selftest::run(opts)
+    }
+
+    fn keygen(&self, out: &Path, count: usize) -> Result<Vec<PathBuf>, ProfileError> {
+        keys::write_fixture_pool(out, count)
+            .map_err(|e| ProfileError::Internal(format!("keygen: {e}")))
+    }
+}
+
+/// The scripted cases of a run, loaded and validated.
+pub struct TassisSuite {
+    files: Vec<CaseFile>,
+    cases: Arc<Vec<Case>>,
+    checks: Vec<CheckInfo>,
+}
+
+impl TassisSuite {
+    /// Load the built-in cases, or `files`.
+    pub fn load(files: Option<&[PathBuf]>) -> Result<TassisSuite, ProfileError> {
+        let wrap = |m: String| match files {
+            Some(_) => ProfileError::Usage(m),
+            None => ProfileError::Internal(m),
+        };
+        let loaded = match files {
+            Some(paths) => cases::read(paths),
+            None => cases::builtin(),
+        }
+        .map_err(|e| wrap(e.to_string()))?;
+        let problems = cases::validate(&loaded, &|r| catalogue().contains(r));
+        if !problems.is_empty() {
+            let lines: Vec<String> = problems.iter().map(|p| format!("invalid case: {p}")).collect();
+            return Err(wrap(lines.join("\nedgecheck: ")));
+        }
+        let mut all = Vec::new();
+        let mut checks = Vec::new();
+        for f in &loaded {
+            for c in &f.cases {
+                checks.push(CheckInfo {
+                    id: c.id.clone(),
+                    title: c.title.clone(),
+                    area: f.area.clone(),
+                    requirements: c.requirements.clone(),
+                    level: c.level,
+                    index: all.len(),
+                });
+                all.push(c.clone());
+            }
+        }
+        Ok(TassisSuite {
+            files: loaded,
+            cases: Arc::new(all),
+            checks,
+        })
+    }
+
+    /// The cases, in check order.
+    pub fn cases(&self) -> &[Case] {
+        &self.cases
+    }
+}
+
+impl Suite for TassisSuite {
+    fn checks(&self) -> &[CheckInfo] {
+        &self.checks
+    }
+
+    fn cases_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.files).unwrap_or_default()
+    }
+
+    fn open<'a>(
+        &'a self,
+        target: &'a TargetOptions,
+    ) -> BoxFuture<'a, Result<Box<dyn OpenTarget>, ProfileError>> {
+        Box::pin(async move {
+            let opened = open_target(target).await?;
+            let session = Arc::new(TassisSession::new(opened.env.clone(), self.cases.clone()));
+            let t: Box<dyn OpenTarget> = Box::new(TassisTarget {
+                session,
+                opened: Mutex::new(Some(opened)),
+                describe: String::new(),
+            }
+            .described());
+            Ok(t)
+        })
+    }
+}
+
+/// An opened target: what runs the cases, and the embedded server while it is in use.
+pub struct Opened {
+    /// What cases share.
+    pub env: Env,
+    /// The embedded server, if no `--server` was given.
+    pub embedded: Option<edge_reference_server::tassis_v2::TassisServer>,
+    /// The servers' URL, as given or as started.
+    pub url: Url,
+}
+
+impl Opened {
+    /// Stop the embedded server, if any.
+    pub async fn close(self) {
+        if let Some(s) = self.embedded {
+            s.shutdown().await;
+        }
+    }
+}
+
+/// Open the target: start the embedded server or check `--server`; then one connection
+/// reads its hello (exit 3 when that fails).
+pub async fn open_target(opts: &TargetOptions) -> Result<Opened, ProfileError> {
+    let mut ca_pem = match &opts.ca_cert {
+        Some(p) => Some(std::fs::read(p).map_err(|e| {
+            ProfileError::Usage(format!("cannot read --ca-cert {}: {e}", p.display()))
+        })?),
+        None => None,
+    };
+    if opts.servers.len() > 1 {
+        return Err(ProfileError::Usage(
+            "tassis-v2 tests one server: give --server once".into(),
+        ));
+    }
+    let mut prekeys_low = match (opts.prekeys_low, opts.prekeys_interval) {
+        (Some(l), Some(d)) => Some((l, d)),
+        (None, None) => None,
+        _ => {
+            return Err(ProfileError::Usage(
+                "give --prekeys-low and --prekeys-interval together (the server's PreKeysLow \
+                 limit and check interval)"
+                    .into(),
+            ))
+        }
+    };
+    let (url, embedded) = match opts.servers.first() {
+        None => {
+            let config = edge_reference_server::tassis_v2::TassisConfig {
+                listen: "127.0.0.1:0".parse().expect("literal address"),
+                prekeys_low: EMBEDDED_PREKEYS.0,
+                prekeys_interval: EMBEDDED_PREKEYS.1,
+                ..edge_reference_server::tassis_v2::TassisConfig::default()
+            };
+            let server = edge_reference_server::tassis_v2::start(config)
+                .await
+                .map_err(|e| {
+                    ProfileError::Unreachable(format!(
+                        "cannot start the embedded reference server: {e}"
+                    ))
+                })?;
+            ca_pem = server.certificate_pem().map(String::into_bytes);
+            prekeys_low = Some(EMBEDDED_PREKEYS);
+            let url = Url::parse(&server.url()).map_err(|e| {
+                ProfileError::Internal(format!("embedded server URL: {e}"))
+            })?;
+            (url, Some(server))
+        }
+        Some(s) => {
+            let u = Url::parse(s).map_err(|e| {
+                ProfileError::Usage(format!(
+                    "--server {s}: {e}; give the WebSocket URL, e.g. wss://host/api"
+                ))
+            })?;
+            match u.scheme() {
+                "wss" => {}
+                "ws" if opts.allow_http => {}
+                "ws" => {
+                    return Err(ProfileError::Usage(format!(
+                        "--server {s}: plain ws:// needs --allow-http (the TLS rule is then waived)"
+                    )))
+                }
+                other => {
+                    return Err(ProfileError::Usage(format!(
+                        "--server {s}: the scheme is {other}; give wss://host/api (or ws:// with --allow-http)"
+                    )))
+                }
+            }
+            (u, None)
+        }
+    };
+    let mut origins: Vec<Origin> = Origin::of(&url).into_iter().collect();
+    for s in &opts.allow_origins {
+        if let Some(o) = Url::parse(s).ok().as_ref().and_then(Origin::of) {
+            origins.push(o);
+        }
+    }
+    let timeout = if opts.timeout == DEFAULT_TIMEOUT {
+        REPLY_TIMEOUT
+    } else {
+        opts.timeout
+    };
+    let client = WsClient::new(
+        &ClientOptions {
+            timeout,
+            body_cap: opts.max_body,
+            body_limit: crate::client::DEFAULT_BODY_LIMIT,
+            ca_cert_pem: ca_pem,
+            insecure: opts.insecure,
+            origins: OriginPolicy::only(origins),
+        },
+        WsLimits {
+            frame_timeout: timeout,
+            connect_timeout: timeout,
+            max_message: opts.max_body.max(64 * 1024),
+            ..WsLimits::default()
+        },
+    )
+    .map_err(|e| ProfileError::Usage(e.to_string()))?;
+    let env = Env {
+        url: url.clone(),
+        client,
+        reply_timeout: timeout,
+        prekeys_low,
+    };
+    let opened = Opened {
+        env,
+        embedded,
+        url,
+    };
+    if let Err(e) = preflight(&opened.env).await {
+        opened.close().await;
+        return Err(e);
+    }
+    Ok(opened)
+}
+
+/// One connection that reads an AuthChallenge before any check: a target the suite cannot
+/// reach or trust is one clear message and exit 3.
+async fn preflight(env: &Env) -> Result<(), ProfileError> {
+    let ws = env.client.connect(&env.url).await.map_err(|e| {
+        ProfileError::Unreachable(format!(
+            "cannot open a WebSocket to {}: {e}{}",
+            env.url,
+            if e.is_trust() {
+                "; pass the server's certificate or CA with --ca-cert FILE, or --insecure to \
+                 skip the check (testing only)"
+            } else {
+                ""
+            }
+        ))
+    })?;
+    let mut c = runner::Conn::new(ws);
+    let r = c.hello(env.reply_timeout).await;
+    c.disconnect(false).await;
+    // A broken hello is a finding of the checks (T-HELLO), not a reason to stop; a
+    // connection that ends at once is.
+    if let Err(runner::Read::Ended(e)) = r {
+        return Err(ProfileError::Unreachable(format!(
+            "{} accepted a WebSocket but {}; is it a tassis-v2 server?",
+            env.url, e.what
+        )));
+    }
+    Ok(())
+}
+
+/// Runs cases against one opened target; after a hostile case, checks TB-ALIVE.
+pub struct TassisSession {
+    env: Env,
+    cases: Arc<Vec<Case>>,
+    liveness: Arc<Liveness>,
+    gone: Mutex<Option<String>>,
+}
+
+impl TassisSession {
+    /// A session over these cases.
+    pub fn new(env: Env, cases: Arc<Vec<Case>>) -> TassisSession {
+        TassisSession {
+            env,
+            cases,
+            liveness: Arc::new(Liveness::default()),
+            gone: Mutex::new(None),
+        }
+    }
+
+    async fn run(&self, check: &CheckInfo) -> CheckResult {
+        let started = Instant::now();
+        let case = &self.cases[check.index];
+        let mut result = CheckResult {
+            id: check.id.clone(),
+            title: check.title.clone(),
+            area: check.area.clone(),
+            requirements: check.requirements.clone(),
+            level: check.level,
+            verdict: Verdict::Pass,
+            message: String::new(),
+            failure: None,
+            exchanges: Vec::new(),
+            requests: 0,
+            signatures: 0,
+            duration: Duration::ZERO,
+        };
+        if let Some(why) = self.gone.lock().ok().and_then(|g| g.clone()) {
+            result.verdict = Verdict::Error;
+            result.message = format!("target gone: {why}; not a verdict on this check");
+            return result;
+        }
+        let run = runner::run_case(&self.env, case).await;
+        result.requests = run.frames_out;
+        result.signatures = run.logins;
+        match run.ending {
+            Ending::Pass => {}
+            Ending::Skip(why) => {
+                result.verdict = Verdict::Skip;
+                result.message = why;
+            }
+            Ending::Error(why) => {
+                result.verdict = Verdict::Error;
+                result.message = why;
+            }
+            Ending::Broken {
+                step,
+                broken,
+                transcript,
+            } => {
+                result.verdict = verdict_of(&broken.rule);
+                result.message = format!("{}: expected {}; got {}", broken.rule, broken.expected, broken.actual);
+                let actual = if transcript.is_empty() {
+                    broken.actual
+                } else {
+                    format!("{}\nframes: {transcript}", broken.actual)
+                };
+                result.failure = Some(Failure {
+                                        step,
+                    rule: broken.rule,
+                    also: broken.also,
+                    expected: broken.expected,
+                    actual,
+                });
+            }
+        }
+        if case.hostile && result.verdict != Verdict::Error {
+            if let Err(why) = runner::alive(&self.env).await {
+                self.mark_gone(&check.id, &why);
+                let own = result.failure.take();
+                let mut also: Vec<String> = Vec::new();
+                if let Some(f) = &own {
+                    also.push(f.rule.clone());
+                    also.extend(f.also.iter().cloned());
+                }
+                result.verdict = Verdict::Fail;
+                result.message = format!(
+                    "TB-ALIVE: the server stopped serving after this check's frames: {why}"
+                );
+                result.failure = Some(Failure {
+                                        step: own.as_ref().map_or(case.steps.len(), |f| f.step),
+                    rule: "TB-ALIVE".into(),
+                    also,
+                    expected: "the server keeps serving new connections".into(),
+                    actual: format!(
+                        "{why}{}",
+                        own.map(|f| format!("\nbefore that: {} — {}", f.rule, f.actual))
+                            .unwrap_or_default()
+                    ),
+                });
+            }
+        }
+        result.duration = started.elapsed();
+        result
+    }
+
+    fn mark_gone(&self, check: &str, why: &str) {
+        let reason = format!("the server stopped serving after {check} ({why})");
+        if let Ok(mut g) = self.gone.lock() {
+            g.get_or_insert(reason.clone());
+        }
+        self.liveness.mark_gone(reason);
+    }
+}
+
+/// `fail` for a MUST rule, `warn` for a SHOULD or MAY rule.
+fn verdict_of(rule: &str) -> Verdict {
+    match catalogue().get(rule).map(|r| r.level.is_required()) {
+        Some(false) => Verdict::Warn,
+        _ => Verdict::Fail,
+    }
+}
+
+impl Session for TassisSession {
+    fn run_check<'a>(&'a self, check: &'a CheckInfo) -> BoxFuture<'a, CheckResult> {
+        Box::pin(self.run(check))
+    }
+
+    fn liveness(&self) -> Option<Arc<Liveness>> {
+        Some(self.liveness.clone())
+    }
+}
+
+struct TassisTarget {
+    session: Arc<TassisSession>,
+    opened: Mutex<Option<Opened>>,
+    describe: String,
+}
+
+impl TassisTarget {
+    fn described(mut self) -> TassisTarget {
+        let (url, embedded) = self
+            .opened
+            .lock()
+            .ok()
+            .and_then(|o| o.as_ref().map(|o| (o.url.to_string(), o.embedded.is_some())))
+            .unwrap_or_default();
+        self.describe = if embedded {
+            format!("{url} (embedded reference server)")
+        } else {
+            url
+        };
+        self
+    }
+}
+
+impl OpenTarget for TassisTarget {
+    fn session(&self) -> Arc<dyn Session> {
+        self.session.clone()
+    }
+
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+
+    fn options(&self) -> BTreeMap<String, serde_json::Value> {
+        let mut o = BTreeMap::new();
+        if let Some((limit, interval)) = self.session.env.prekeys_low {
+            o.insert("prekeysLow".into(), json!(limit));
+            o.insert("prekeysIntervalMs".into(), json!(interval.as_millis() as u64));
+        }
+        o
+    }
+
+    fn stats(&self, results: &[CheckResult]) -> String {
+        let frames: usize = results.iter().map(|r| r.requests).sum();
+        let logins: usize = results.iter().map(|r| r.signatures).sum();
+        format!("{frames} frames sent, {logins} logins")
+    }
+
+    fn timing(&self, wall: Duration, results: &[CheckResult], jobs: usize) -> Vec<String> {
+        let busy: Duration = results.iter().map(|r| r.duration).sum();
+        vec![format!(
+            "wall {:.1} s for {:.1} s of checks on {jobs} jobs: most checks wait for replies or \
+             for the absence of frames, so more jobs help",
+            wall.as_secs_f64(),
+            busy.as_secs_f64()
+        )]
+    }
+
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
+        let opened = self.opened.lock().ok().and_then(|mut o| o.take());
+        Box::pin(async move {
+            if let Some(o) = opened {
+                o.close().await;
+            }
+        })
+    }
+}

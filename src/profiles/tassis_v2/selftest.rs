@@ -1,0 +1,190 @@
+//! The kill matrix of `tassis-v2`: the checks against reference servers that each break one
+//! rule. The servers are started by the caller (`edgecheck selftest --profile tassis-v2`
+//! with the `selftest` feature, or the test suite); this module runs the checks and judges.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::profile::{open_target, TassisSession, TassisSuite};
+use crate::engine::{run_plan, CheckResult, Plan, RunSettings, Verdict};
+use crate::profiles::{Outcome, ProfileError, SelftestOptions, Suite, TargetOptions};
+
+/// What the checks said of one server.
+#[derive(Debug, Clone)]
+pub struct Verdicts {
+    /// Every result, in plan order.
+    pub results: Vec<CheckResult>,
+}
+
+impl Verdicts {
+    /// Checks that failed or warned.
+    pub fn failed(&self) -> Vec<&CheckResult> {
+        self.results
+            .iter()
+            .filter(|r| matches!(r.verdict, Verdict::Fail | Verdict::Warn))
+            .collect()
+    }
+
+    /// Every rule some check saw broken (`failure.rule` and `failure.also`).
+    pub fn blamed(&self) -> BTreeSet<String> {
+        self.failed()
+            .iter()
+            .filter_map(|r| r.failure.as_ref())
+            .flat_map(|f| std::iter::once(f.rule.clone()).chain(f.also.iter().cloned()))
+            .filter(|r| !r.is_empty())
+            .collect()
+    }
+
+    /// Whether a check linked to `rule` saw `rule` broken: the fault is killed.
+    pub fn kills(&self, rule: &str) -> bool {
+        self.failed().iter().any(|r| {
+            r.requirements.iter().any(|q| q == rule)
+                && r.failure
+                    .as_ref()
+                    .is_some_and(|f| f.rule == rule || f.also.iter().any(|a| a == rule))
+        })
+    }
+}
+
+/// Run the checks selected by `linked_to` (all when `None`) against the server at `url`
+/// (plain `ws://` allowed), `jobs` at a time.
+pub async fn run_against(
+    suite: &TassisSuite,
+    url: &str,
+    linked_to: Option<&str>,
+    jobs: usize,
+) -> Result<Verdicts, ProfileError> {
+    let opts = TargetOptions {
+        servers: vec![url.to_string()],
+        allow_http: true,
+        timeout: crate::profiles::DEFAULT_TIMEOUT,
+        max_body: crate::profiles::DEFAULT_MAX_BODY,
+        prekeys_low: Some(super::EMBEDDED_PREKEYS.0),
+        prekeys_interval: Some(super::EMBEDDED_PREKEYS.1),
+        ..TargetOptions::default()
+    };
+    let opened = open_target(&opts).await?;
+    let session = Arc::new(TassisSession::new(
+        opened.env.clone(),
+        Arc::new(suite.cases().to_vec()),
+    ));
+    let checks = suite
+        .checks()
+        .iter()
+        .filter(|c| linked_to.is_none_or(|r| c.requirements.iter().any(|q| q == r)))
+        .cloned()
+        .collect();
+    let plan = Plan { checks };
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let run = run_plan(session, &plan, RunSettings::new(jobs), tx).await;
+    opened.close().await;
+    Ok(Verdicts {
+        results: run.results,
+    })
+}
+
+/// `edgecheck selftest --profile tassis-v2`.
+pub fn run(opts: &SelftestOptions) -> Result<Outcome, ProfileError> {
+    #[cfg(feature = "selftest")]
+    {
+        command::run(opts)
+    }
+    #[cfg(not(feature = "selftest"))]
+    {
+        let _ = opts;
+        Err(ProfileError::Usage(
+            "selftest needs a build with the faults of the reference server: \
+             cargo run --release --features selftest -- selftest --profile tassis-v2"
+                .into(),
+        ))
+    }
+}
+
+#[cfg(feature = "selftest")]
+mod command {
+    use edge_reference_server::tassis_v2::{faults::Fault, start, TassisConfig};
+    use edge_reference_server::Tls;
+
+    use super::*;
+    use crate::engine::{cores, runtime};
+
+    pub fn run(opts: &SelftestOptions) -> Result<Outcome, ProfileError> {
+        let mut faults: Vec<Fault> = Fault::ALL.to_vec();
+        if opts.list {
+            for f in &faults {
+                println!("{:<36} {}", f.name(), f.rule());
+            }
+            println!("{} faults", faults.len());
+            return Ok(Outcome::Clean);
+        }
+        if !opts.only.is_empty() {
+            let ms: Vec<globset::GlobMatcher> = opts
+                .only
+                .iter()
+                .map(|p| globset::Glob::new(p).map(|g| g.compile_matcher()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| ProfileError::Usage(format!("bad --only pattern: {e}")))?;
+            faults.retain(|f| ms.iter().any(|m| m.is_match(f.name()) || m.is_match(f.rule())));
+        }
+        let suite = TassisSuite::load(None)?;
+        let jobs = opts.jobs.unwrap_or(8).max(1);
+        runtime(cores()).block_on(async {
+            let mut survivors = 0;
+            if !opts.no_baseline {
+                let v = with_server(&suite, None, None, jobs).await?;
+                let bad: Vec<String> = v
+                    .results
+                    .iter()
+                    .filter(|r| r.verdict != Verdict::Pass && r.verdict != Verdict::Skip)
+                    .map(|r| format!("{} {}: {}", r.id, r.verdict.as_str(), r.message))
+                    .collect();
+                println!("fault-free server: {} checks, {} not passed", v.results.len(), bad.len());
+                for b in &bad {
+                    println!("  {b}");
+                }
+                survivors += bad.len();
+            }
+            for f in &faults {
+                let linked = if opts.full { None } else { Some(f.rule()) };
+                let v = with_server(&suite, Some(*f), linked, jobs).await?;
+                let killed = v.kills(f.rule());
+                let blamed: Vec<String> = v.blamed().into_iter().collect();
+                println!(
+                    "{:<36} {:<22} {}  blamed: {}",
+                    f.name(),
+                    f.rule(),
+                    if killed { "killed " } else { "SURVIVED" },
+                    blamed.join(", ")
+                );
+                if !killed {
+                    survivors += 1;
+                }
+            }
+            Ok(if survivors == 0 { Outcome::Clean } else { Outcome::Found })
+        })
+    }
+
+    async fn with_server(
+        suite: &TassisSuite,
+        fault: Option<Fault>,
+        linked: Option<&str>,
+        jobs: usize,
+    ) -> Result<Verdicts, ProfileError> {
+        let server = start(TassisConfig {
+            listen: "127.0.0.1:0".parse().expect("literal address"),
+            tls: Tls::Plain,
+            prekeys_low: super::super::EMBEDDED_PREKEYS.0,
+            prekeys_interval: super::super::EMBEDDED_PREKEYS.1,
+            faults: fault.into_iter().collect(),
+            ..TassisConfig::default()
+        })
+        .await
+        .map_err(|e| ProfileError::Internal(format!("cannot start the reference server: {e}")))?;
+        let url = server.url();
+        let v = run_against(suite, &url, linked, jobs).await;
+        server.shutdown().await;
+        v
+    }
+}
