@@ -406,7 +406,18 @@ impl TassisSession {
                 });
             }
         }
-        if case.hostile && result.verdict != Verdict::Error {
+        let broken = matches!(result.verdict, Verdict::Fail | Verdict::Warn);
+        if broken && self.is_gone() {
+            // Another check saw the server stop while this one ran: not this check's finding.
+            result.verdict = Verdict::Error;
+            result.failure = None;
+            result.message = format!(
+                "target gone while this check ran: {}; not a verdict on this check",
+                self.gone_reason()
+            );
+        } else if (case.hostile && result.verdict != Verdict::Error) || broken {
+            // After hostile frames, and after any failure (a crash shows first as a closed
+            // connection), a fresh connection must still be served (TB-ALIVE).
             if let Err(why) = runner::alive(&self.env).await {
                 self.mark_gone(&check.id, &why);
                 let own = result.failure.take();
@@ -420,7 +431,7 @@ impl TassisSession {
                     "TB-ALIVE: the server stopped serving after this check's frames: {why}"
                 );
                 result.failure = Some(Failure {
-                                        step: own.as_ref().map_or(case.steps.len(), |f| f.step),
+                    step: own.as_ref().map_or(case.steps.len(), |f| f.step),
                     rule: "TB-ALIVE".into(),
                     also,
                     expected: "the server keeps serving new connections".into(),
@@ -434,6 +445,14 @@ impl TassisSession {
         }
         result.duration = started.elapsed();
         result
+    }
+
+    fn is_gone(&self) -> bool {
+        self.gone.lock().map(|g| g.is_some()).unwrap_or(true)
+    }
+
+    fn gone_reason(&self) -> String {
+        self.gone.lock().ok().and_then(|g| g.clone()).unwrap_or_default()
     }
 
     fn mark_gone(&self, check: &str, why: &str) {
