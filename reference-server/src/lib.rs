@@ -29,6 +29,7 @@
 
 pub mod bench;
 pub mod edge_v1;
+pub mod tassis_v2;
 mod tls;
 
 pub use edge_v1::config::{Config, Tls, DEFAULT_CERT_PATH};

@@ -57,7 +57,7 @@ pub fn run(args: RunArgs, files: Option<Vec<PathBuf>>) -> Result<i32, CliError> 
         None => None,
     };
     let target = args.target.options(args.fresh_keys)?;
-    let jobs = args.jobs.unwrap_or_else(|| 2 * cores()).max(1);
+    let jobs = args.jobs.unwrap_or_else(|| profile.default_jobs()).max(1);
     runtime(cores()).block_on(run_async(RunParts {
         args,
         profile,

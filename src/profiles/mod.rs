@@ -94,6 +94,11 @@ pub trait Profile: Send + Sync {
     fn checked_elsewhere(&self) -> &'static [(&'static str, &'static str)] {
         &[]
     }
+    /// Checks run at once when `--jobs` is not given: twice the cores for checks bound by
+    /// the CPU (signatures), more for checks that mostly wait.
+    fn default_jobs(&self) -> usize {
+        2 * crate::engine::cores()
+    }
     /// The scripted checks: the built-in cases, or the case files given to `replay`.
     fn suite(&self, files: Option<&[PathBuf]>) -> Result<Box<dyn Suite>, ProfileError>;
     /// `prop`: generated sequences against the target.

@@ -74,6 +74,11 @@ impl Profile for TassisV2 {
         &[Capability::Run, Capability::Selftest, Capability::Keygen]
     }
 
+    fn default_jobs(&self) -> usize {
+        // Most checks wait for replies, pushes or silence; the cryptography is cheap.
+        16
+    }
+
     fn suite(&self, files: Option<&[PathBuf]>) -> Result<Box<dyn Suite>, ProfileError> {
         Ok(Box::new(TassisSuite::load(files)?))
     }
