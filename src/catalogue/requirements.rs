@@ -150,9 +150,9 @@ impl fmt::Display for Level {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
-    /// Restates the source documents (`S-` rules).
+    /// Restates the source documents (`S-`, `T-` rules).
     Source,
-    /// A decision of the binding (`B-` rules).
+    /// A decision of the binding (`B-`, `TB-` rules).
     Binding,
 }
 
@@ -919,7 +919,7 @@ struct Register {
     count: u32,
     /// For a binding table: each row's (open point and sources, decision), normalised.
     rows: Option<Vec<(Vec<String>, String)>>,
-    /// What the IDs are, for messages: "one of A1 … A37 of …".
+    /// Why an ID is not one of the register's, for messages: "is not one of A1 … A37 of …".
     describe: String,
 }
 
