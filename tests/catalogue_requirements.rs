@@ -1,11 +1,13 @@
-//! The requirement catalogue: complete, consistent with the binding, and its validation can fail.
+//! The requirement catalogues: complete, consistent with their bindings, and their validation
+//! can fail. edge-v1 is read through its profile; tassis-v2 straight from `conformance/`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use edgecheck::catalogue::requirements::{
-    binding_rule_ids, normalize, validate_json, Level, Origin, Problem, Requirement, Requirements,
-    Testable,
+    binding_rule_ids, binding_rule_levels, binding_table_rows, conventions, normalize,
+    validate_json, AmbiguityRegister, Level, Origin, Problem, Requirement, Requirements,
+    SourceDocument, Testable,
 };
 use edgecheck::profiles::edge_v1::{catalogue as builtin, BINDING_MD, REQUIREMENTS_JSON};
 use serde_json::{json, Value};
@@ -128,6 +130,9 @@ fn has(problems: &[Problem], kind: &str, id: &str) -> bool {
                 | Problem::MissingTestableNote { id: i }
                 | Problem::MissingSource { id: i }
                 | Problem::EmptyField { id: i, .. }
+                | Problem::SourceNotFound { id: i, .. }
+                | Problem::SourceDocumentMissing { id: i, .. }
+                | Problem::ForeignDocument { id: i, .. }
                 | Problem::BadAmbiguity { id: i, .. } => i == id,
                 _ => false,
             }
@@ -296,23 +301,323 @@ fn shipped_binding_equals_the_shared_spec() {
     }
 }
 
+/// Checks a catalogue's quotes against its profile's documents in the shared tree: every
+/// quote is found, and with empty texts every quote is reported (the check can fail).
+fn assert_quotes_exact(reqs: &Requirements) {
+    let total: usize = reqs.all().iter().map(|r| r.source.len()).sum();
+    assert!(total > 0, "{}: no source quotes", reqs.profile());
+    let documents = conventions(reqs.profile())
+        .expect("known profile")
+        .documents;
+    let empty: Vec<(SourceDocument, &str)> = documents.iter().map(|&d| (d, "")).collect();
+    let problems = reqs.check_sources(&empty);
+    assert_eq!(problems.len(), total, "{}", report(&problems));
+    assert!(problems.iter().all(|p| p.kind() == "source-not-found"));
+    // A document not given is named as such.
+    let problems = reqs.check_sources(&[]);
+    assert_eq!(problems.len(), total);
+    assert!(problems
+        .iter()
+        .all(|p| p.kind() == "source-document-missing"));
+
+    let texts: Vec<(SourceDocument, String)> = documents
+        .iter()
+        .filter_map(|&d| shared(d.path()).map(|(_, text)| (d, text)))
+        .collect();
+    if texts.len() < documents.len() {
+        eprintln!(
+            "note: the source documents of {} are not all under ../shared next to the checkout; \
+             source quotes not compared",
+            reqs.profile()
+        );
+        return;
+    }
+    let texts: Vec<(SourceDocument, &str)> = texts.iter().map(|(d, t)| (*d, t.as_str())).collect();
+    let problems = reqs.check_sources(&texts);
+    assert!(problems.is_empty(), "problems:\n{}", report(&problems));
+}
+
 #[test]
 fn source_quotes_are_exact() {
-    let total: usize = builtin().all().iter().map(|r| r.source.len()).sum();
-    assert!(total > 0);
-    // Without the documents every quote is missing: the check can fail.
-    assert_eq!(builtin().check_sources("", "").len(), total);
-    match (
-        shared("seeds/000_41bc656468999cc7.txt"),
-        shared("research/protocol-history.md"),
-    ) {
-        (Some((_, implementation)), Some((_, generic))) => {
-            let problems = builtin().check_sources(&implementation, &generic);
-            assert!(problems.is_empty(), "problems:\n{}", report(&problems));
+    assert_quotes_exact(builtin());
+}
+
+// ---- tassis-v2, read from conformance/ without the profile ----
+
+const TASSIS_JSON: &str = include_str!("../conformance/tassis-v2/requirements.json");
+const TASSIS_MD: &str = include_str!("../conformance/tassis-v2/binding.md");
+
+fn tassis() -> Requirements {
+    Requirements::from_json(TASSIS_JSON).expect("conformance/tassis-v2/requirements.json loads")
+}
+
+#[test]
+fn tassis_catalogue_validates_against_its_binding() {
+    let reqs = tassis();
+    assert_eq!(reqs.profile(), "tassis-v2");
+    let problems = reqs.validate(TASSIS_MD);
+    assert!(problems.is_empty(), "problems:\n{}", report(&problems));
+    let problems = validate_json(TASSIS_JSON, TASSIS_MD);
+    assert!(problems.is_empty(), "problems:\n{}", report(&problems));
+    // The file names its binding.
+    let file: serde_json::Value = serde_json::from_str(TASSIS_JSON).unwrap();
+    assert_eq!(file["binding"], "binding.md");
+}
+
+#[test]
+fn tassis_ids_are_the_bindings_in_binding_order() {
+    let binding = binding_rule_ids(TASSIS_MD);
+    assert_eq!(binding.len(), 63, "binding.md has 63 rule IDs");
+    let reqs = tassis();
+    let catalogue: BTreeSet<String> = reqs.ids().into_iter().map(str::to_owned).collect();
+    assert_eq!(binding, catalogue);
+    assert_eq!(reqs.len(), 63, "duplicate IDs in the catalogue");
+    // File order is the order in which the IDs first appear in bold in the binding.
+    let mut order: Vec<(usize, &str)> = binding
+        .iter()
+        .map(|id| {
+            (
+                TASSIS_MD.find(&format!("**{id}**")).expect("bold ID"),
+                id.as_str(),
+            )
+        })
+        .collect();
+    order.sort();
+    let in_binding: Vec<&str> = order.into_iter().map(|(_, id)| id).collect();
+    let in_file: Vec<&str> = reqs.all().iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(in_file, in_binding);
+    for r in reqs.all() {
+        let expected = if r.id.starts_with("TB-") {
+            Origin::Binding
+        } else {
+            Origin::Source
+        };
+        assert_eq!(r.origin, expected, "{}", r.id);
+        assert!(r.text.starts_with(&format!("{} (", r.id)), "{}", r.id);
+        assert!(
+            !r.section.contains('#') && !r.section.contains('`'),
+            "{}",
+            r.id
+        );
+        let kebab = !r.area.is_empty()
+            && r.area
+                .split('-')
+                .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase()));
+        assert!(kebab, "{}: area {:?} is not kebab-case", r.id, r.area);
+    }
+}
+
+#[test]
+fn tassis_levels_are_the_bindings() {
+    let levels = binding_rule_levels(TASSIS_MD);
+    let reqs = tassis();
+    for r in reqs.all() {
+        assert_eq!(Some(&r.level), levels.get(&r.id), "{}", r.id);
+    }
+    for (id, level) in [
+        ("TB-INBOUND-FORM", Level::Must),
+        ("TB-PK-LOW", Level::Must),
+        ("T-NO-TRACE", Level::Must),
+        ("TB-TEXT-FRAME", Level::Should),
+        ("TB-AUTH-CLOSE-FAST", Level::Should),
+        ("TB-KEY-CANON", Level::Should),
+        ("TB-PK-ORDER", Level::May),
+        ("TB-LOGIN-RATE", Level::May),
+        ("TB-RETENTION", Level::May),
+    ] {
+        assert_eq!(levels[id], level, "{id} in binding.md");
+    }
+    assert!(levels.values().all(|l| *l != Level::NoLevel));
+}
+
+#[test]
+fn tassis_texts_are_the_bindings_words() {
+    let reqs = tassis();
+    let mut problems = Vec::new();
+    for r in reqs.all() {
+        let mut changed = r.clone();
+        changed.text.push_str(" And more.");
+        let one = Requirements::from_entries("tassis-v2", vec![changed]).validate(TASSIS_MD);
+        if !has(&one, "text-not-in-binding", &r.id) {
+            problems.push(r.id.clone());
         }
-        _ => eprintln!(
-            "note: ../shared/seeds or ../shared/research not found next to the checkout; \
-             source quotes not compared"
+    }
+    assert!(problems.is_empty(), "texts not checked: {problems:?}");
+    let inbound = reqs.get("TB-INBOUND-FORM").unwrap();
+    assert!(inbound
+        .text
+        .starts_with("TB-INBOUND-FORM (MUST one of two forms; SHOULD the typed one). An inbound message is field 16"));
+}
+
+#[test]
+fn tassis_source_quotes_are_exact() {
+    let reqs = tassis();
+    assert_quotes_exact(&reqs);
+    for r in reqs.all() {
+        let documents: BTreeSet<SourceDocument> = r.source.iter().map(|q| q.document).collect();
+        assert!(
+            documents.iter().all(|d| d.profile() == "tassis-v2"),
+            "{}: {documents:?}",
+            r.id
+        );
+        if r.origin == Origin::Source && r.source.is_empty() {
+            assert!(
+                r.source_note
+                    .as_deref()
+                    .is_some_and(|n| n.contains("No quote")),
+                "{}: a T- rule without quotes says so in sourceNote",
+                r.id
+            );
+        }
+    }
+    assert!(tassis().get("T-ORDER").unwrap().source.is_empty());
+}
+
+#[test]
+fn tassis_testability_is_explained() {
+    let reqs = tassis();
+    let count = |t| reqs.all().iter().filter(|r| r.testable == t).count();
+    assert_eq!(
+        (
+            count(Testable::Yes),
+            count(Testable::Partially),
+            count(Testable::No)
+        ),
+        (54, 8, 1)
+    );
+    for r in reqs.all() {
+        assert!(r.testable_note.is_some(), "{}: testableNote", r.id);
+    }
+    let no_trace = reqs.get("T-NO-TRACE").unwrap();
+    assert_eq!(no_trace.testable, Testable::Partially);
+    let note = no_trace.testable_note.as_deref().unwrap();
+    assert!(
+        note.contains("T-OPAQUE") && note.contains("T-ANON-ONLY"),
+        "{note}"
+    );
+    let low = reqs.get("TB-PK-LOW").unwrap();
+    assert_eq!(low.testable, Testable::Yes);
+    let note = low.testable_note.as_deref().unwrap();
+    assert!(
+        note.contains("--prekeys-low") && note.contains("--prekeys-interval"),
+        "{note}"
+    );
+    for id in ["TB-RETENTION", "TB-LOGIN-RATE"] {
+        assert_eq!(reqs.get(id).unwrap().testable, Testable::Partially, "{id}");
+    }
+    assert_eq!(reqs.get("TB-PK-ORDER").unwrap().testable, Testable::No);
+}
+
+#[test]
+fn tassis_decisions_are_the_bindings_table_and_all_used() {
+    let Some(AmbiguityRegister::BindingTable { prefix, heading }) =
+        conventions("tassis-v2").map(|c| c.ambiguities)
+    else {
+        panic!("tassis-v2 takes its ambiguities from a binding table");
+    };
+    let rows = binding_table_rows(TASSIS_MD, heading).expect("decisions table");
+    assert_eq!(rows.len(), 15);
+    assert_eq!(rows[0][0], "URL");
+    assert_eq!(rows[14][2], "may repeat; stops at LIMIT");
+    let reqs = tassis();
+    let mut used: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for r in reqs.all() {
+        for a in &r.ambiguities {
+            used.entry(a.id.clone()).or_default().push(&r.id);
+            let n = a.number().expect("numbered") as usize;
+            let row = &rows[n - 1];
+            let question = normalize(&a.question);
+            assert!(
+                question.starts_with(&format!("{} — {}", row[0], row[1])),
+                "{}",
+                a.id
+            );
+            assert!(normalize(&a.binding).starts_with(&row[2]), "{}", a.id);
+        }
+    }
+    let expected: BTreeSet<String> = (1..=15).map(|n| format!("{prefix}{n}")).collect();
+    let seen: BTreeSet<String> = used.keys().cloned().collect();
+    assert_eq!(seen, expected, "every decision row is used by a rule");
+    assert!(used["D4"].contains(&"TB-SIG") && used["D4"].contains(&"TB-KEY"));
+    assert!(used["D6"].contains(&"T-AUTH-CLOSE") && used["D6"].contains(&"TB-AUTH-CLOSE-FAST"));
+}
+
+#[test]
+fn a_broken_tassis_catalogue_is_reported() {
+    let mut cat: Value = serde_json::from_str(TASSIS_JSON).unwrap();
+    entry_mut(&mut cat, "TB-SIG")["ambiguities"][0]["id"] = json!("D16");
+    entry_mut(&mut cat, "TB-PK-ALL-KNOWN")["ambiguities"][0]["binding"] = json!("Reworded.");
+    entry_mut(&mut cat, "T-HELLO")["ambiguities"][0]["question"] = json!("Reworded.");
+    entry_mut(&mut cat, "T-CONFIG")["source"][0]["document"] = json!("implementation");
+    entry_mut(&mut cat, "T-ORDER")
+        .as_object_mut()
+        .unwrap()
+        .remove("sourceNote");
+    entry_mut(&mut cat, "TB-KEY")["origin"] = json!("source");
+    entry_mut(&mut cat, "TB-PK-LOW")["level"] = json!("SHOULD");
+    let problems = validate_json(&cat.to_string(), TASSIS_MD);
+    let expected = [
+        ("bad-ambiguity", "TB-SIG"),
+        ("bad-ambiguity", "TB-PK-ALL-KNOWN"),
+        ("bad-ambiguity", "T-HELLO"),
+        ("foreign-document", "T-CONFIG"),
+        ("missing-source", "T-ORDER"),
+        ("origin-mismatch", "TB-KEY"),
+        ("level-mismatch", "TB-PK-LOW"),
+    ];
+    for (kind, id) in expected {
+        assert!(
+            has(&problems, kind, id),
+            "expected {kind} for {id}; got:\n{}",
+            report(&problems)
+        );
+    }
+    assert_eq!(problems.len(), expected.len(), "{}", report(&problems));
+    let text = report(&problems);
+    assert!(text.contains("D1 … D15"), "{text}");
+    assert!(text.contains("sourceNote"), "{text}");
+
+    // Without its decisions table the binding cannot number the ambiguities.
+    let cut = &TASSIS_MD[..TASSIS_MD.find("## Decisions, in one place").unwrap()];
+    let problems = tassis().validate(cut);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.kind() == "missing-decision-table"),
+        "{}",
+        report(&problems)
+    );
+
+    // A profile the catalogue code does not know is named once.
+    cat["profile"] = json!("tassis-v9");
+    let problems = validate_json(&cat.to_string(), TASSIS_MD);
+    assert_eq!(
+        problems
+            .iter()
+            .filter(|p| p.kind() == "unknown-profile")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn shipped_tassis_binding_equals_the_shared_spec() {
+    match shared("spec/tassis.md") {
+        Some((path, text)) => assert!(
+            text == TASSIS_MD,
+            "conformance/tassis-v2/binding.md differs from {}; copy it again",
+            path.display()
+        ),
+        None => eprintln!(
+            "note: ../shared/spec/tassis.md not found next to the checkout; comparison skipped"
         ),
     }
+}
+
+#[test]
+fn tassis_entries_round_trip_through_serde() {
+    let reqs = tassis();
+    let json = serde_json::to_string(reqs.all()).expect("serialise");
+    let back: Vec<Requirement> = serde_json::from_str(&json).expect("parse back");
+    assert_eq!(back.as_slice(), reqs.all());
 }

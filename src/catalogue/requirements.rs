@@ -8,8 +8,87 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Highest ambiguity number of the protocol history (`A1` … `A37`).
-const MAX_AMBIGUITY: u32 = 37;
+/// The rule-ID prefixes a binding uses, with the origin each implies: `S-`/`B-` (edge-v1),
+/// `T-`/`TB-` (tassis-v2).
+pub const RULE_PREFIXES: [(&str, Origin); 4] = [
+    ("S-", Origin::Source),
+    ("B-", Origin::Binding),
+    ("T-", Origin::Source),
+    ("TB-", Origin::Binding),
+];
+
+/// What the catalogue code knows about each profile: its source documents and where its
+/// ambiguities are told. A catalogue whose `profile` is not listed here cannot be validated.
+pub const PROFILES: [Conventions; 2] = [
+    Conventions {
+        profile: "edge-v1",
+        documents: &[SourceDocument::Implementation, SourceDocument::Generic],
+        ambiguities: AmbiguityRegister::Numbered {
+            prefix: "A",
+            count: 37,
+            register: "the protocol history (research/protocol-history.md, section 3)",
+        },
+    },
+    Conventions {
+        profile: "tassis-v2",
+        documents: &[SourceDocument::TassisDocs, SourceDocument::MessagingServer],
+        ambiguities: AmbiguityRegister::BindingTable {
+            prefix: "D",
+            heading: "Decisions, in one place",
+        },
+    },
+];
+
+/// The conventions of one profile (see [`PROFILES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conventions {
+    /// The profile name, as in the catalogue's `profile` field.
+    pub profile: &'static str,
+    /// The documents its `source` quotes may come from.
+    pub documents: &'static [SourceDocument],
+    /// Where its ambiguity IDs come from.
+    pub ambiguities: AmbiguityRegister,
+}
+
+/// Where a profile's ambiguities are told, which fixes their IDs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AmbiguityRegister {
+    /// `{prefix}1` … `{prefix}{count}`, numbered in a document outside the binding. Every
+    /// field of an ambiguity (`question`, `binding`, `later`) must be non-empty.
+    Numbered {
+        /// The letter(s) before the number (`A`).
+        prefix: &'static str,
+        /// The highest number.
+        count: u32,
+        /// The document that tells them, for error messages.
+        register: &'static str,
+    },
+    /// One ambiguity per row of the table that follows the binding heading `heading`
+    /// (columns: open point, source(s), decision): row n is `{prefix}n`. An ambiguity's
+    /// `question` contains the row's first two cells, its `binding` the third (after
+    /// [`normalize`]); `later` may be empty when nothing later is known.
+    BindingTable {
+        /// The letter(s) before the number (`D`).
+        prefix: &'static str,
+        /// The heading the table sits under, markdown removed.
+        heading: &'static str,
+    },
+}
+
+impl AmbiguityRegister {
+    /// The letter(s) before an ambiguity number.
+    pub fn prefix(&self) -> &'static str {
+        match self {
+            AmbiguityRegister::Numbered { prefix, .. }
+            | AmbiguityRegister::BindingTable { prefix, .. } => prefix,
+        }
+    }
+}
+
+/// The conventions of a profile, or `None` for a profile the catalogue code does not know.
+pub fn conventions(profile: &str) -> Option<&'static Conventions> {
+    PROFILES.iter().find(|c| c.profile == profile)
+}
 
 /// Upper bound on the IDs one `PREFIX-a..b` range may expand to (guards hostile markdown).
 const MAX_RANGE: u32 = 100;
@@ -71,25 +150,21 @@ impl fmt::Display for Level {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
-    /// Restates the source documents (`S-` rules).
+    /// Restates the source documents (`S-`, `T-` rules).
     Source,
-    /// A decision of the binding (`B-` rules).
+    /// A decision of the binding (`B-`, `TB-` rules).
     Binding,
 }
 
 impl Origin {
-    /// The origin a rule ID implies by its prefix: a prefix ending in `B` (`B-`, `TB-`,
-    /// `VB-`) is a binding decision, any other upper-case prefix (`S-`, `T-`, `V-`) restates
-    /// the sources.
+    /// The origin a rule ID implies by its prefix (see [`RULE_PREFIXES`]): `S-` and `T-`
+    /// restate the sources, `B-` and `TB-` are decisions of the binding; `None` for any other
+    /// prefix or an ID with nothing after it.
     pub fn of_id(id: &str) -> Option<Origin> {
-        let (prefix, rest) = id.split_once('-')?;
-        if prefix.is_empty() || rest.is_empty() || !prefix.chars().all(|c| c.is_ascii_uppercase()) {
-            return None;
-        }
-        Some(if prefix.ends_with('B') {
-            Origin::Binding
-        } else {
-            Origin::Source
+        RULE_PREFIXES.iter().find_map(|&(prefix, origin)| {
+            id.strip_prefix(prefix)
+                .filter(|rest| !rest.is_empty())
+                .map(|_| origin)
         })
     }
 }
@@ -106,14 +181,63 @@ pub enum Testable {
     No,
 }
 
-/// The source document a quote comes from.
+/// The source document a quote comes from. Each belongs to one profile (see [`PROFILES`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum SourceDocument {
-    /// `edge-messaging-implementation.md`, first version (the seed text of the binding).
+    /// edge-v1: `edge-messaging-implementation.md`, first version (the seed text of the binding).
     Implementation,
-    /// The generic protocol `edge-messaging.md`, as quoted in the protocol history (§2.4).
+    /// edge-v1: the generic protocol `edge-messaging.md`, as quoted in the protocol history (§2.4).
     Generic,
+    /// tassis-v2: the tassis documentation (`docs/README.md` of getlantern/tassis).
+    TassisDocs,
+    /// tassis-v2: the README of messaging-server, the predecessor of tassis.
+    MessagingServer,
+}
+
+impl SourceDocument {
+    /// Every document.
+    pub const ALL: [SourceDocument; 4] = [
+        SourceDocument::Implementation,
+        SourceDocument::Generic,
+        SourceDocument::TassisDocs,
+        SourceDocument::MessagingServer,
+    ];
+
+    /// The spelling used in the catalogue (`implementation`, `tassis-docs`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceDocument::Implementation => "implementation",
+            SourceDocument::Generic => "generic",
+            SourceDocument::TassisDocs => "tassis-docs",
+            SourceDocument::MessagingServer => "messaging-server",
+        }
+    }
+
+    /// Where the text is kept, relative to the shared project tree (`../shared` next to the
+    /// checkout): what [`Requirements::check_sources`] is to be given for this document.
+    pub fn path(self) -> &'static str {
+        match self {
+            SourceDocument::Implementation => "seeds/000_41bc656468999cc7.txt",
+            SourceDocument::Generic => "research/protocol-history.md",
+            SourceDocument::TassisDocs => "seeds/004_b52cf632c043b49f.txt",
+            SourceDocument::MessagingServer => "seeds/001_ca3a3aa26ea9c2b9.txt",
+        }
+    }
+
+    /// The profile whose rules may quote it.
+    pub fn profile(self) -> &'static str {
+        PROFILES
+            .iter()
+            .find(|c| c.documents.contains(&self))
+            .map_or("", |c| c.profile)
+    }
+}
+
+impl fmt::Display for SourceDocument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One exact quote from a source document, typos kept.
@@ -126,41 +250,57 @@ pub struct SourceQuote {
     pub quote: String,
 }
 
-/// An ambiguity of the source documents (protocol history, section 3) that bears on a rule.
+/// An ambiguity of the source documents that bears on a rule: for edge-v1 one of the
+/// protocol history (section 3), for tassis-v2 one row of the binding's decisions table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ambiguity {
-    /// `A1` … `A37`.
+    /// `A1` … `A37` (edge-v1), `D1` … `D15` (tassis-v2): see [`AmbiguityRegister`].
     pub id: String,
     /// What the sources leave open or contradict.
     pub question: String,
-    /// What `edge-v1` chose.
+    /// What the binding chose.
     pub binding: String,
-    /// What later versions of the protocol did.
+    /// What later versions of the protocol or the implementation did (may be empty in a
+    /// [`AmbiguityRegister::BindingTable`] register when nothing later is known).
     pub later: String,
+}
+
+impl Ambiguity {
+    /// The number after the ID's letters (`A17` → 17, `D3` → 3), for ordering a register.
+    pub fn number(&self) -> Option<u32> {
+        let digits = self.id.trim_start_matches(|c: char| c.is_ascii_uppercase());
+        if digits.is_empty() || digits.len() == self.id.len() {
+            return None;
+        }
+        digits.parse().ok()
+    }
 }
 
 /// One rule of the binding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Requirement {
-    /// The rule ID (`S-CREATE-201`, `B-SIG-INPUT`, ...).
+    /// The rule ID (`S-CREATE-201`, `B-SIG-INPUT`, `T-HELLO`, `TB-SIG`, ...).
     pub id: String,
     /// Its level.
     pub level: Level,
-    /// `source` for `S-` rules, `binding` for `B-` rules.
+    /// `source` for `S-`/`T-` rules, `binding` for `B-`/`TB-` rules.
     pub origin: Origin,
     /// The heading of the binding section it sits under, markdown removed.
     pub section: String,
-    /// The part of the protocol it is about.
     /// The part of the protocol a rule is about (`create`, `signatures`, ...): the profile's
     /// own list, in kebab-case.
     pub area: String,
     /// The rule's wording in the binding, markdown removed (see [`normalize`]).
     pub text: String,
-    /// For `S-` rules, the exact sentences of the source documents it restates.
+    /// For source rules (`S-`, `T-`), the exact sentences of the source documents it restates.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub source: Vec<SourceQuote>,
+    /// For source rules: what the quotes do not cover, i.e. the parts that rest on the
+    /// implementation rather than on the documents. Required when `source` is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_note: Option<String>,
     /// How far a black-box client can check it.
     pub testable: Testable,
     /// Why, and what a client can and cannot see (required unless `testable` is `yes`).
@@ -219,7 +359,7 @@ impl Requirements {
         }
     }
 
-    /// The profile the catalogue describes (`edge-v1`).
+    /// The profile the catalogue describes (`edge-v1`, `tassis-v2`).
     pub fn profile(&self) -> &str {
         &self.profile
     }
@@ -262,20 +402,27 @@ impl Requirements {
     /// Checks the catalogue against the binding's markdown; an empty list means consistent.
     pub fn validate(&self, binding_md: &str) -> Vec<Problem> {
         let ids: Vec<String> = self.entries.iter().map(|r| r.id.clone()).collect();
-        check_entries(&self.entries, &ids, binding_md)
+        check_entries(&self.profile, &self.entries, &ids, binding_md)
     }
 
-    /// Checks every source quote against the source documents' text: `implementation` is
-    /// the implementation document, `generic` the text that quotes the generic protocol.
-    pub fn check_sources(&self, implementation: &str, generic: &str) -> Vec<Problem> {
-        let implementation = normalize(implementation);
-        let generic = normalize(generic);
+    /// Checks every source quote against the text of its document: `documents` gives the
+    /// text of each document (at least those of the profile, see [`SourceDocument::path`]).
+    /// Each quote must appear in its document after [`normalize`]; a quote of a document not
+    /// given is reported as [`Problem::SourceDocumentMissing`].
+    pub fn check_sources(&self, documents: &[(SourceDocument, &str)]) -> Vec<Problem> {
+        let texts: BTreeMap<SourceDocument, String> = documents
+            .iter()
+            .map(|&(document, text)| (document, normalize(text)))
+            .collect();
         let mut problems = Vec::new();
         for r in &self.entries {
             for q in &r.source {
-                let haystack = match q.document {
-                    SourceDocument::Implementation => &implementation,
-                    SourceDocument::Generic => &generic,
+                let Some(haystack) = texts.get(&q.document) else {
+                    problems.push(Problem::SourceDocumentMissing {
+                        id: r.id.clone(),
+                        document: q.document,
+                    });
+                    continue;
                 };
                 let quote = normalize(&q.quote);
                 if quote.is_empty() || !haystack.contains(&quote) {
@@ -320,7 +467,8 @@ pub enum Problem {
         /// The rule ID.
         id: String,
     },
-    /// `origin` does not match the ID prefix (`S-` source, `B-` binding), or no such prefix.
+    /// `origin` does not match the ID prefix (`S-`/`T-` source, `B-`/`TB-` binding), or no
+    /// such prefix.
     OriginMismatch {
         /// The rule ID.
         id: String,
@@ -365,7 +513,7 @@ pub enum Problem {
         /// The rule ID.
         id: String,
     },
-    /// An `S-` rule without a source quote.
+    /// A source rule (`S-`, `T-`) with neither a source quote nor a `sourceNote`.
     MissingSource {
         /// The rule ID.
         id: String,
@@ -379,6 +527,33 @@ pub enum Problem {
         /// The quote.
         quote: String,
     },
+    /// A quote of a document whose text was not given to [`Requirements::check_sources`].
+    SourceDocumentMissing {
+        /// The rule ID.
+        id: String,
+        /// The document not given.
+        document: SourceDocument,
+    },
+    /// A quote of a document that belongs to another profile.
+    ForeignDocument {
+        /// The rule ID.
+        id: String,
+        /// The document quoted.
+        document: SourceDocument,
+        /// The catalogue's profile.
+        profile: String,
+    },
+    /// The catalogue's `profile` is not one of [`PROFILES`].
+    UnknownProfile {
+        /// The profile named.
+        profile: String,
+    },
+    /// The profile's ambiguities are the rows of a binding table, and the binding has no
+    /// table under that heading.
+    MissingDecisionTable {
+        /// The heading looked for.
+        heading: String,
+    },
     /// A field that must not be empty is empty.
     EmptyField {
         /// The rule ID.
@@ -386,14 +561,15 @@ pub enum Problem {
         /// The field (`text`, `section`, `source`, ...).
         field: &'static str,
     },
-    /// An ambiguity with a bad ID (not `A1` … `A37`), an empty field, or listed twice.
+    /// An ambiguity with an ID outside the profile's register (`A1` … `A37`, `D1` … `D15`),
+    /// an empty field, listed twice, or (for a binding table) not telling its row.
     BadAmbiguity {
         /// The rule ID.
         id: String,
         /// The ambiguity ID.
         ambiguity: String,
-        /// What is wrong.
-        reason: &'static str,
+        /// What is wrong and what to do.
+        reason: String,
     },
     /// One ambiguity told differently by two entries (the report keeps one register).
     InconsistentAmbiguity {
@@ -423,6 +599,10 @@ impl Problem {
             Problem::MissingTestableNote { .. } => "missing-testable-note",
             Problem::MissingSource { .. } => "missing-source",
             Problem::SourceNotFound { .. } => "source-not-found",
+            Problem::SourceDocumentMissing { .. } => "source-document-missing",
+            Problem::ForeignDocument { .. } => "foreign-document",
+            Problem::UnknownProfile { .. } => "unknown-profile",
+            Problem::MissingDecisionTable { .. } => "missing-decision-table",
             Problem::EmptyField { .. } => "empty-field",
             Problem::BadAmbiguity { .. } => "bad-ambiguity",
             Problem::InconsistentAmbiguity { .. } => "inconsistent-ambiguity",
@@ -451,7 +631,7 @@ impl fmt::Display for Problem {
             }
             Problem::OriginMismatch { id, origin } => write!(
                 f,
-                "{id}: origin {origin:?} does not match the ID; S- rules are \"source\", B- rules \"binding\""
+                "{id}: origin {origin:?} does not match the ID; S- and T- rules are \"source\", B- and TB- rules \"binding\""
             ),
             Problem::LevelMismatch {
                 id,
@@ -483,7 +663,8 @@ impl fmt::Display for Problem {
             ),
             Problem::MissingSource { id } => write!(
                 f,
-                "{id}: S- rule without a source quote; quote the source sentence(s) it restates"
+                "{id}: source rule without a source quote; quote the source sentence(s) it restates, \
+                 or say in sourceNote why the source documents have none"
             ),
             Problem::SourceNotFound {
                 id,
@@ -491,7 +672,41 @@ impl fmt::Display for Problem {
                 quote,
             } => write!(
                 f,
-                "{id}: quote not found in the {document:?} document: {quote:?}; quote it exactly, typos kept"
+                "{id}: quote not found in the {document} document ({}): {quote:?}; quote it exactly, typos kept",
+                document.path()
+            ),
+            Problem::SourceDocumentMissing { id, document } => write!(
+                f,
+                "{id}: quotes the {document} document, whose text was not given; pass {} to check_sources",
+                document.path()
+            ),
+            Problem::ForeignDocument {
+                id,
+                document,
+                profile,
+            } => write!(
+                f,
+                "{id}: quotes the {document} document, which belongs to {}, not {profile}; quote one of {}",
+                document.profile(),
+                conventions(profile)
+                    .map(|c| c
+                        .documents
+                        .iter()
+                        .map(|d| d.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "))
+                    .unwrap_or_default()
+            ),
+            Problem::UnknownProfile { profile } => write!(
+                f,
+                "profile {profile:?} is unknown to the catalogue code; use one of {} or add its \
+                 conventions to PROFILES in src/catalogue/requirements.rs",
+                PROFILES.map(|c| c.profile).join(", ")
+            ),
+            Problem::MissingDecisionTable { heading } => write!(
+                f,
+                "binding.md has no table under the heading {heading:?}; the profile's ambiguities \
+                 are its rows, so restore the table or the heading"
             ),
             Problem::EmptyField { id, field } => write!(f, "{id}: {field} is empty"),
             Problem::BadAmbiguity {
@@ -561,14 +776,26 @@ pub fn validate_json(json: &str, binding_md: &str) -> Vec<Problem> {
             Err(_) => {}
         }
     }
-    problems.extend(check_entries(&entries, &ids, binding_md));
+    problems.extend(check_entries(&file.profile, &entries, &ids, binding_md));
     problems
 }
 
 /// The checks shared by [`Requirements::validate`] and [`validate_json`]. `ids` holds the ID
 /// of every entry of the file, including entries that failed to parse.
-fn check_entries(entries: &[Requirement], ids: &[String], binding_md: &str) -> Vec<Problem> {
+fn check_entries(
+    profile: &str,
+    entries: &[Requirement],
+    ids: &[String],
+    binding_md: &str,
+) -> Vec<Problem> {
     let mut problems = Vec::new();
+    let conventions = conventions(profile);
+    if conventions.is_none() && !profile.trim().is_empty() {
+        problems.push(Problem::UnknownProfile {
+            profile: profile.to_owned(),
+        });
+    }
+    let register = conventions.map(|c| Register::new(c.ambiguities, binding_md, &mut problems));
 
     let mut seen = BTreeSet::new();
     let mut reported = BTreeSet::new();
@@ -612,8 +839,8 @@ fn check_entries(entries: &[Requirement], ids: &[String], binding_md: &str) -> V
         }
         check_text(r, &sections, &mut problems);
         check_testable(r, &mut problems);
-        check_source(r, &mut problems);
-        check_ambiguities(r, &mut ambiguities, &mut problems);
+        check_source(r, conventions, &mut problems);
+        check_ambiguities(r, register.as_ref(), &mut ambiguities, &mut problems);
     }
     problems
 }
@@ -651,8 +878,15 @@ fn check_testable(r: &Requirement, problems: &mut Vec<Problem>) {
     }
 }
 
-fn check_source(r: &Requirement, problems: &mut Vec<Problem>) {
-    if r.id.starts_with("S-") && r.source.is_empty() {
+fn check_source(r: &Requirement, conventions: Option<&Conventions>, problems: &mut Vec<Problem>) {
+    let note = r.source_note.as_deref();
+    if note.is_some_and(|n| n.trim().is_empty()) {
+        problems.push(Problem::EmptyField {
+            id: r.id.clone(),
+            field: "sourceNote",
+        });
+    } else if Origin::of_id(&r.id) == Some(Origin::Source) && r.source.is_empty() && note.is_none()
+    {
         problems.push(Problem::MissingSource { id: r.id.clone() });
     }
     if r.source.iter().any(|q| q.quote.trim().is_empty()) {
@@ -661,36 +895,143 @@ fn check_source(r: &Requirement, problems: &mut Vec<Problem>) {
             field: "source.quote",
         });
     }
+    if let Some(c) = conventions {
+        let foreign: BTreeSet<SourceDocument> = r
+            .source
+            .iter()
+            .map(|q| q.document)
+            .filter(|d| !c.documents.contains(d))
+            .collect();
+        for document in foreign {
+            problems.push(Problem::ForeignDocument {
+                id: r.id.clone(),
+                document,
+                profile: c.profile.to_owned(),
+            });
+        }
+    }
+}
+
+/// A profile's ambiguity register, resolved against the binding.
+struct Register {
+    prefix: &'static str,
+    /// The highest ambiguity number.
+    count: u32,
+    /// For a binding table: each row's (open point and sources, decision), normalised.
+    rows: Option<Vec<(Vec<String>, String)>>,
+    /// Why an ID is not one of the register's, for messages: "is not one of A1 … A37 of …".
+    describe: String,
+}
+
+impl Register {
+    fn new(register: AmbiguityRegister, binding_md: &str, problems: &mut Vec<Problem>) -> Register {
+        match register {
+            AmbiguityRegister::Numbered {
+                prefix,
+                count,
+                register,
+            } => Register {
+                prefix,
+                count,
+                rows: None,
+                describe: format!("is not one of {prefix}1 … {prefix}{count} of {register}"),
+            },
+            AmbiguityRegister::BindingTable { prefix, heading } => {
+                let rows = binding_table_rows(binding_md, heading).unwrap_or_else(|| {
+                    problems.push(Problem::MissingDecisionTable {
+                        heading: heading.to_owned(),
+                    });
+                    Vec::new()
+                });
+                let count = u32::try_from(rows.len()).unwrap_or(u32::MAX);
+                let rows = rows
+                    .into_iter()
+                    .map(|mut cells| {
+                        cells.resize(3, String::new());
+                        let decision = cells.pop().unwrap_or_default();
+                        (cells, decision)
+                    })
+                    .collect();
+                Register {
+                    prefix,
+                    count,
+                    rows: Some(rows),
+                    describe: format!(
+                        "is not one of {prefix}1 … {prefix}{count}, the rows of the binding's \
+                         table \"{heading}\""
+                    ),
+                }
+            }
+        }
+    }
+
+    /// The row number of an ambiguity ID, when it is one of the register's.
+    fn number(&self, id: &str) -> Option<u32> {
+        let n = id.strip_prefix(self.prefix)?.parse::<u32>().ok()?;
+        ((1..=self.count).contains(&n) && id == format!("{}{n}", self.prefix)).then_some(n)
+    }
+
+    /// Why an ambiguity does not tell its row of a binding table, if it does not.
+    fn row_mismatch(&self, n: u32, a: &Ambiguity) -> Option<String> {
+        let rows = self.rows.as_ref()?;
+        let (asked, decision) = rows.get(usize::try_from(n).ok()?.checked_sub(1)?)?;
+        let question = normalize(&a.question);
+        if let Some(cell) = asked.iter().find(|c| !question.contains(c.as_str())) {
+            return Some(format!(
+                "has a question without {cell:?}; the question names the row's open point and \
+                 what the sources say"
+            ));
+        }
+        (!normalize(&a.binding).contains(decision.as_str())).then(|| {
+            format!(
+                "has a binding without the row's decision {decision:?}; copy it, markdown removed"
+            )
+        })
+    }
 }
 
 fn check_ambiguities<'a>(
     r: &'a Requirement,
+    scheme: Option<&Register>,
     register: &mut BTreeMap<&'a str, (&'a str, &'a Ambiguity)>,
     problems: &mut Vec<Problem>,
 ) {
     let mut listed = BTreeSet::new();
     for a in &r.ambiguities {
-        let bad = |reason| Problem::BadAmbiguity {
+        let bad = |reason: String| Problem::BadAmbiguity {
             id: r.id.clone(),
             ambiguity: a.id.clone(),
             reason,
         };
-        let number = a.id.strip_prefix('A').and_then(|n| n.parse::<u32>().ok());
-        if !matches!(number, Some(n) if (1..=MAX_AMBIGUITY).contains(&n))
-            || a.id != format!("A{}", number.unwrap_or(0))
-        {
-            problems.push(bad("is not one of A1 … A37 of the protocol history"));
-            continue;
-        }
+        // An unknown profile is reported once; its ambiguity IDs cannot be judged.
+        let number = match scheme {
+            Some(s) => match s.number(&a.id) {
+                Some(n) => Some(n),
+                None => {
+                    problems.push(bad(s.describe.clone()));
+                    continue;
+                }
+            },
+            None => None,
+        };
         if !listed.insert(a.id.as_str()) {
-            problems.push(bad("is listed twice"));
+            problems.push(bad("is listed twice".into()));
             continue;
         }
-        if [&a.question, &a.binding, &a.later]
-            .iter()
-            .any(|s| s.trim().is_empty())
+        let later_optional = scheme.is_some_and(|s| s.rows.is_some());
+        if a.question.trim().is_empty()
+            || a.binding.trim().is_empty()
+            || (a.later.trim().is_empty() && !later_optional)
         {
-            problems.push(bad("has an empty question, binding or later"));
+            problems.push(bad(if later_optional {
+                "has an empty question or binding".into()
+            } else {
+                "has an empty question, binding or later".into()
+            }));
+            continue;
+        }
+        if let Some(reason) = scheme.zip(number).and_then(|(s, n)| s.row_mismatch(n, a)) {
+            problems.push(bad(reason));
             continue;
         }
         match register.get(a.id.as_str()) {
@@ -729,14 +1070,18 @@ pub fn normalize(text: &str) -> String {
     out
 }
 
-/// Every bold rule ID (`**S-…**`, `**B-…**`) in the binding's markdown; a range such as
+/// Every bold rule ID (`**S-…**`, `**B-…**`, `**T-…**`, `**TB-…**`, see [`RULE_PREFIXES`]) in
+/// the binding's markdown; a range such as
 /// `S-PRIV-1..5` is expanded to `S-PRIV-1` … `S-PRIV-5`.
 pub fn binding_rule_ids(markdown: &str) -> BTreeSet<String> {
     binding_rule_levels(markdown).into_keys().collect()
 }
 
 /// Every bold rule ID of the binding with the level written after it (`**B-CACHE** (SHOULD)`);
-/// [`Level::NoLevel`] when none is written. Ranges are expanded as in [`binding_rule_ids`].
+/// [`Level::NoLevel`] when none is written. The level is the first word(s) inside the
+/// parentheses, whatever follows: `(MUST one of two forms; SHOULD the typed one)`,
+/// `(MUST, testable when …)` and `(MUST reject / SHOULD 403)` are all `MUST`. Ranges are
+/// expanded as in [`binding_rule_ids`].
 pub fn binding_rule_levels(markdown: &str) -> BTreeMap<String, Level> {
     // Bold spans are the odd-numbered pieces between `**` delimiters; the binding uses no
     // other `**`, so a split is exact and needs no markdown parser.
@@ -768,12 +1113,12 @@ pub fn binding_rule_levels(markdown: &str) -> BTreeMap<String, Level> {
     rules
 }
 
-/// Whether a bold span is a rule ID: `S-` or `B-`, then upper-case letters, digits and `-`,
-/// optionally ending in a numeric range `N..M`.
+/// Whether a bold span is a rule ID: one of [`RULE_PREFIXES`], then upper-case letters,
+/// digits and `-`, optionally ending in a numeric range `N..M`.
 fn is_rule_token(token: &str) -> bool {
-    let Some(rest) = token
-        .strip_prefix("S-")
-        .or_else(|| token.strip_prefix("B-"))
+    let Some(rest) = RULE_PREFIXES
+        .iter()
+        .find_map(|(prefix, _)| token.strip_prefix(prefix))
     else {
         return false;
     };
@@ -825,6 +1170,31 @@ fn level_after(text: &str) -> Level {
             })
         })
         .unwrap_or(Level::NoLevel)
+}
+
+/// The rows of the first markdown table under a heading of the binding (`heading` compared
+/// after [`normalize`]), header and separator rows left out, each row's cells normalised;
+/// `None` when there is no such heading or no table before the next heading.
+pub fn binding_table_rows(markdown: &str, heading: &str) -> Option<Vec<Vec<String>>> {
+    let heading = normalize(heading);
+    let mut lines = markdown.lines().skip_while(|line| {
+        !(line.starts_with('#') && normalize(line.trim_start_matches('#')) == heading)
+    });
+    lines.next()?;
+    let table: Vec<&str> = lines
+        .take_while(|line| !line.starts_with('#'))
+        .skip_while(|line| !line.trim_start().starts_with('|'))
+        .take_while(|line| line.trim_start().starts_with('|'))
+        .collect();
+    if table.len() < 2 {
+        return None;
+    }
+    let cells = |line: &str| -> Vec<String> {
+        let inner = line.trim().trim_start_matches('|');
+        let inner = inner.strip_suffix('|').unwrap_or(inner);
+        inner.split('|').map(normalize).collect()
+    };
+    Some(table[2..].iter().map(|line| cells(line)).collect())
 }
 
 /// The binding's sections: each heading (markdown removed) with its normalised body, up to
@@ -887,6 +1257,84 @@ mod tests {
         assert!(!is_rule_token("S-A..5"));
         assert!(!is_rule_token("S-a"));
         assert!(is_rule_token("S-PRIV-1..5"));
+    }
+
+    #[test]
+    fn tassis_ids_and_levels_as_written() {
+        let md = "- **TB-INBOUND-FORM** (MUST one of two forms; SHOULD the typed one). a\n\
+                  - **TB-PK-LOW** (MUST, testable when the user gives `--prekeys-low`). b\n\
+                  - **T-NO-TRACE** (MUST, partially testable). c\n\
+                  - **TB-PK-ORDER** (MAY). d\n- **TB-TEXT-FRAME** (SHOULD). e\n\
+                  **TC-X** (MUST) **T-** **TB-**";
+        let levels = binding_rule_levels(md);
+        let expected: BTreeMap<String, Level> = [
+            ("TB-INBOUND-FORM", Level::Must),
+            ("TB-PK-LOW", Level::Must),
+            ("T-NO-TRACE", Level::Must),
+            ("TB-PK-ORDER", Level::May),
+            ("TB-TEXT-FRAME", Level::Should),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        assert_eq!(levels, expected);
+    }
+
+    #[test]
+    fn origins_follow_the_prefixes() {
+        for (id, origin) in [
+            ("S-CREATE-201", Some(Origin::Source)),
+            ("B-CACHE", Some(Origin::Binding)),
+            ("T-HELLO", Some(Origin::Source)),
+            ("TB-SIG", Some(Origin::Binding)),
+            ("TB-", None),
+            ("T-", None),
+            ("X-Y", None),
+            ("TBX", None),
+        ] {
+            assert_eq!(Origin::of_id(id), origin, "{id}");
+        }
+    }
+
+    #[test]
+    fn documents_belong_to_one_profile() {
+        for d in SourceDocument::ALL {
+            let owners = PROFILES.iter().filter(|c| c.documents.contains(&d)).count();
+            assert_eq!(owners, 1, "{d}");
+            let json = serde_json::to_string(&d).unwrap();
+            assert_eq!(json, format!("\"{}\"", d.as_str()));
+        }
+        assert_eq!(SourceDocument::TassisDocs.profile(), "tassis-v2");
+        assert_eq!(SourceDocument::Generic.profile(), "edge-v1");
+        assert!(conventions("edge-v1").is_some() && conventions("nope").is_none());
+    }
+
+    #[test]
+    fn ambiguity_numbers() {
+        let a = |id: &str| Ambiguity {
+            id: id.into(),
+            question: String::new(),
+            binding: String::new(),
+            later: String::new(),
+        };
+        assert_eq!(a("A17").number(), Some(17));
+        assert_eq!(a("D3").number(), Some(3));
+        assert_eq!(a("17").number(), None);
+        assert_eq!(a("D").number(), None);
+    }
+
+    #[test]
+    fn tables_under_a_heading() {
+        let md = "## Other\n| a | b |\n|---|---|\n| x | y |\n## Decisions, in one place\n\
+                  \ntext\n| open | src | decision |\n|---|---|---|\n| `URL` | seed | one *URL* |\n\
+                  | b | c | d |\nafter\n| not | this |\n## Next";
+        let rows = binding_table_rows(md, "Decisions, in one place").unwrap();
+        assert_eq!(
+            rows,
+            vec![vec!["URL", "seed", "one URL"], vec!["b", "c", "d"]]
+        );
+        assert_eq!(binding_table_rows(md, "Next"), None);
+        assert_eq!(binding_table_rows(md, "Missing"), None);
     }
 
     #[test]
