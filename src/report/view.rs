@@ -61,7 +61,7 @@ pub struct Row<'a> {
 /// One ambiguity of the sources with the rules it bears on.
 #[derive(Debug, Clone)]
 pub struct Ambiguity<'a> {
-    /// `A1` … `A37`.
+    /// `A1` … `A37` (edge-v1) or `D1` … (a binding's decisions table).
     pub id: String,
     /// What the sources leave open.
     pub question: String,
@@ -279,7 +279,10 @@ pub fn options_line(options: &BTreeMap<String, serde_json::Value>) -> String {
 }
 
 fn ambiguity_number(id: &str) -> u32 {
-    id.trim_start_matches('A').parse().unwrap_or(u32::MAX)
+    // `A12` (edge-v1's protocol history) or `D3` (a binding's decisions table).
+    id.trim_start_matches(|c: char| c.is_ascii_uppercase())
+        .parse()
+        .unwrap_or(u32::MAX)
 }
 
 fn ambiguities<'a>(results: &'a Results, reqs: &Requirements) -> Vec<Ambiguity<'a>> {
