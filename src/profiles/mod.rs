@@ -8,6 +8,7 @@
 
 pub mod edge_v1;
 mod options;
+pub mod tassis_v2;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
