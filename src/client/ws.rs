@@ -34,6 +34,9 @@ use url::Url;
 
 use super::{origin::OriginPolicy, tls, ClientError, ClientOptions};
 
+/// How long a close frame's reply may take to send.
+const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(1);
+
 /// Largest response head [`WsClient::plain_get`] reads.
 const PLAIN_HEAD_CAP: usize = 64 * 1024;
 
@@ -183,7 +186,7 @@ pub enum Incoming {
     Binary(Vec<u8>),
     /// A text message.
     Text(String),
-    /// A close frame (the reply was sent); the connection is over.
+    /// A close frame (the reply close frame was sent); the connection is over.
     Closed {
         /// Its status code, if it had one.
         code: Option<u16>,
@@ -438,7 +441,7 @@ fn handshake_error(e: TError) -> WsError {
             None,
             "the answer's head is over 64 KiB or came in too many small pieces".into(),
         ),
-        TError::Protocol(p) => failed(Some(101), format!("the upgrade answer is invalid: {p}")),
+        TError::Protocol(p) => failed(None, format!("the upgrade answer is invalid: {p}")),
         TError::Io(e) => failed(
             None,
             format!("the connection failed during the upgrade: {e}"),
@@ -582,6 +585,9 @@ impl WsConn {
                 }
                 Message::Close(frame) => {
                     self.end("closed by the server");
+                    // The reply close frame is queued; send it now, briefly (a courtesy).
+                    let courtesy = self.limits.frame_timeout.min(CLOSE_REPLY_WAIT);
+                    let _ = tokio::time::timeout(courtesy, self.ws.flush()).await;
                     let (code, reason) = match frame {
                         Some(f) => (Some(u16::from(f.code)), f.reason.as_str().to_owned()),
                         None => (None, String::new()),
