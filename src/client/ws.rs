@@ -338,7 +338,7 @@ impl WsClient {
             let (ws, _response) =
                 tokio_tungstenite::client_async_with_config(url.as_str(), io, Some(config))
                     .await
-                    .map_err(handshake_error)?;
+                    .map_err(|e| handshake_error(e, url))?;
             Ok(WsConn {
                 ws,
                 limits: self.limits,
@@ -426,7 +426,7 @@ async fn read_status(io: &mut Io) -> Result<u16, WsError> {
 }
 
 /// The error of a failed upgrade.
-fn handshake_error(e: TError) -> WsError {
+fn handshake_error(e: TError, url: &Url) -> WsError {
     let failed = |status, detail: String| WsError::Handshake { status, detail };
     match e {
         TError::Http(response) => {
@@ -447,7 +447,7 @@ fn handshake_error(e: TError) -> WsError {
             format!("the connection failed during the upgrade: {e}"),
         ),
         TError::Url(e) => WsError::Url {
-            url: String::new(),
+            url: url.as_str().chars().take(200).collect(),
             reason: e.to_string(),
         },
         other => failed(None, other.to_string()),
@@ -794,18 +794,19 @@ mod tests {
 
     #[test]
     fn handshake_errors_keep_the_status() {
+        let u = Url::parse("ws://example.org/api").unwrap();
         let response = tokio_tungstenite::tungstenite::http::Response::builder()
             .status(426)
             .body(None)
             .unwrap();
         assert_eq!(
-            handshake_error(TError::Http(Box::new(response))),
+            handshake_error(TError::Http(Box::new(response)), &u),
             WsError::Handshake {
                 status: Some(426),
                 detail: "the server answered 426 instead of 101 Switching Protocols".into()
             }
         );
-        let e = handshake_error(TError::AttackAttempt);
+        let e = handshake_error(TError::AttackAttempt, &u);
         assert!(matches!(e, WsError::Handshake { status: None, .. }));
         assert!(!e.is_transport());
         assert!(e.to_string().contains("upgrade failed"));
