@@ -20,6 +20,7 @@ pub mod redact;
 mod request;
 pub mod shell;
 mod tls;
+pub mod ws;
 
 #[cfg(test)]
 mod tests;
