@@ -14,7 +14,6 @@ mod curl;
 mod error;
 mod http;
 pub mod origin;
-pub mod ws;
 mod raw;
 pub mod redact;
 mod request;

@@ -314,7 +314,7 @@ async fn preflight(env: &Env) -> Result<(), ProfileError> {
         ProfileError::Unreachable(format!(
             "cannot open a WebSocket to {}: {e}{}",
             env.url,
-            if e.is_trust() {
+            if matches!(e, crate::client::ws::WsError::Tls { .. }) {
                 "; pass the server's certificate or CA with --ca-cert FILE, or --insecure to \
                  skip the check (testing only)"
             } else {

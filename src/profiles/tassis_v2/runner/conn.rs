@@ -219,7 +219,7 @@ impl Conn {
                 self.ws = None;
                 return Err(Read::Ended(ended));
             }
-            Incoming::Gone(why) => {
+            Incoming::Gone { detail: why, .. } => {
                 self.note("← connection dropped".into());
                 let ended = Ended {
                     code: None,

@@ -128,9 +128,9 @@ pub fn build(
         }
         Corrupt::NoSignature => Vec::new(),
         Corrupt::Malleated => xeddsa::malleate(&sign(key, &login, style)).to_vec(),
-        Corrupt::ForgedP => xeddsa::forge_degenerate(&U_P, &login).to_vec(),
-        Corrupt::ForgedPMinus1 => xeddsa::forge_degenerate(&U_P_MINUS_1, &login).to_vec(),
-        Corrupt::ForgedZero => xeddsa::forge_degenerate(&[0; 32], &login).to_vec(),
+        Corrupt::ForgedP => xeddsa::forge_degenerate(&U_P, &login).map_or_else(Vec::new, |s| s.to_vec()),
+        Corrupt::ForgedPMinus1 => xeddsa::forge_degenerate(&U_P_MINUS_1, &login).map_or_else(Vec::new, |s| s.to_vec()),
+        Corrupt::ForgedZero => xeddsa::forge_degenerate(&[0; 32], &login).map_or_else(Vec::new, |s| s.to_vec()),
         _ => sign(key, &login, style).to_vec(),
     };
     frame(seq, login, signature)

@@ -57,7 +57,7 @@ async fn upgrade(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
             "a 4xx status (tassis: 426) to a GET without upgrade",
             format!("status {status}"),
         ))),
-        Err(e) if e.is_timeout() => Err(broken(Broken::new(
+        Err(crate::client::ws::WsError::Timeout { .. }) => Err(broken(Broken::new(
             "TB-WS-UPGRADE",
             "a 4xx status to a GET without upgrade",
             "no answer within the timeout",
