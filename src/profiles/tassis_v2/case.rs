@@ -99,6 +99,7 @@ pub enum Corrupt {
     /// Identity key u = p, signed without any private key (small-order point).
     ForgedP,
     /// Identity key u = p − 1, signed without any private key (small-order point).
+    #[serde(rename = "forged-p-minus-1")]
     ForgedPMinus1,
     /// Identity key u = 0 (small-order point), forged.
     ForgedZero,
