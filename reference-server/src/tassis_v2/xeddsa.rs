@@ -115,6 +115,7 @@ pub(crate) mod tests {
     use super::*;
     use curve25519_dalek::constants::ED25519_BASEPOINT_POINT as B;
     use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+    use curve25519_dalek::traits::IsIdentity as _;
     use rand::RngCore as _;
     use sha2::{Digest as _, Sha512};
 
