@@ -117,7 +117,7 @@ where
     }
     let mut idle_timeout = shared.settings.idle_timeout;
     if shared.on(Fault::IdleClose10s) {
-        idle_timeout = idle_timeout.min(Duration::from_secs(10));
+        idle_timeout /= 6;
     }
     let nonce = shared.new_nonce();
     let mut conn = Conn {

@@ -221,6 +221,23 @@ impl Client {
         }
     }
 
+    /// The next binary frame as sent.
+    pub async fn read_raw(&mut self, wait: Duration) -> Result<Bytes, Ended> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let frame = match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return Err(Ended::Timeout),
+                Ok(None) | Ok(Some(Err(_))) => return Err(Ended::Closed(None)),
+                Ok(Some(Ok(frame))) => frame,
+            };
+            match frame {
+                Frame::Binary(b) => return Ok(b),
+                Frame::Close(c) => return Err(Ended::Closed(c.map(|c| u16::from(c.code)))),
+                _ => {}
+            }
+        }
+    }
+
     /// The next reply (anything but InboundMessage and PreKeysLow), keeping pushes aside.
     pub async fn reply(&mut self, wait: Duration) -> Result<wire::Message, Ended> {
         let deadline = tokio::time::Instant::now() + wait;
