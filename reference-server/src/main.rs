@@ -203,15 +203,7 @@ impl Args {
     }
 
     fn into_config(self) -> Config {
-        let tls = if self.http {
-            Tls::Plain
-        } else if let (Some(cert), Some(key)) = (self.tls_cert, self.tls_key) {
-            Tls::Files { cert, key }
-        } else {
-            Tls::SelfSigned {
-                write_to: Some(self.cert_out),
-            }
-        };
+        let tls = self.tls();
         // With the `faults` feature `Config` has one more field, left at its default.
         #[allow(clippy::needless_update)]
         Config {

@@ -81,7 +81,7 @@ faults! {
     SignatureUnchecked = "signature-unchecked", "T-AUTH-FAIL", "Any 64-byte signature is accepted: the login signature is not verified.";
     NonceNotChecked = "nonce-not-checked", "T-AUTH-FAIL", "The login's nonce is not compared with the connection's (replays are accepted too).";
     ReplayAccepted = "replay-accepted", "T-AUTH-FAIL", "A login with the nonce of any earlier connection of this server is accepted: captured AuthResponses can be replayed.";
-    SignBitIgnored = "sign-bit-ignored", "TB-SIG", "The Edwards sign bit in signature[63] is not used: libsignal-style signatures of keys whose sign bit is 1 fail.";
+    SignBitIgnored = "sign-bit-ignored", "TB-SIG", "The Edwards sign bit in `signature[63]` is not used: libsignal-style signatures of keys whose sign bit is 1 fail.";
     MalleableS = "malleable-s", "TB-SIG", "Signatures with s >= L are accepted (s is reduced modulo L).";
     ReserializeLogin = "reserialize-login", "TB-SIG", "The signature is verified over the Login re-encoded by the server, not over the bytes received.";
     FailedLoginStillServes = "failed-login-still-serves", "T-AUTH-CLOSE", "After a failed login the connection stays open and anonymous, and keeps serving (also breaks TB-AUTH-CLOSE-FAST).";
