@@ -855,3 +855,31 @@ async fn shutdown_closes_sessions_with_1001() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_backlog_of_a_thousand_arrives_in_order() {
+    let server = server().await;
+    let id = Identity::new();
+    let mut sender = Client::connect(&server).await;
+    // Pipelined sends, then their acks.
+    for i in 0..1000u32 {
+        let m = wire::OutboundMessage {
+            to: Some(id.address("r")),
+            unidentified_sender_message: Bytes::from(i.to_be_bytes().to_vec()),
+        };
+        sender.send(i, Payload::OutboundMessage(m)).await;
+    }
+    for i in 0..1000u32 {
+        let r = sender.reply(REPLY).await.unwrap();
+        assert_eq!(r.sequence, i);
+        assert!(is_ack(r.payload.as_ref().unwrap()));
+    }
+    let started = std::time::Instant::now();
+    let mut r = Client::connect(&server).await;
+    r.login_ok(&id, "r").await;
+    for i in 0..1000u32 {
+        let (_, bytes) = r.inbound(REPLY).await.unwrap();
+        assert_eq!(bytes.as_ref(), &i.to_be_bytes());
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

@@ -35,7 +35,7 @@ const UNKNOWN_IDENTITY: &str = "unknown_identity";
 const UNKNOWN_ERROR: &str = "unknown_error";
 const INVALID_REQUEST: &str = "invalid_request";
 
-/// How long one write may take before the connection is given up.
+/// How long writing one frame may take before the connection is given up.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a closing handshake may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -326,14 +326,15 @@ impl Conn {
         if self.out.is_empty() {
             return Ok(());
         }
-        let frames = std::mem::take(&mut self.out);
-        let write = async {
-            for frame in frames {
-                ws.feed(Frame::Binary(frame)).await?;
+        // Each frame (and the final flush) gets its own deadline: a slow reader that makes
+        // progress is served, a stalled one is given up.
+        for frame in std::mem::take(&mut self.out) {
+            match timeout(WRITE_TIMEOUT, ws.feed(Frame::Binary(frame))).await {
+                Ok(Ok(())) => {}
+                _ => return Err(()),
             }
-            ws.flush().await
-        };
-        match timeout(WRITE_TIMEOUT, write).await {
+        }
+        match timeout(WRITE_TIMEOUT, ws.flush()).await {
             Ok(Ok(())) => Ok(()),
             _ => Err(()),
         }
