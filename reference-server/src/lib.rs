@@ -1,5 +1,6 @@
-//! Reference server for edgecheck's profiles, one module per profile; today `edge-v1`, the
-//! signed REST protocol.
+//! Reference server for edgecheck's profiles, one module per profile: `edge-v1`, the signed
+//! REST protocol (the crate root re-exports it), and [`tassis_v2`], the WebSocket + protobuf
+//! messaging back end.
 //!
 //! It implements every server-side rule of the binding (`conformance/edge-v1/binding.md` in
 //! the edgecheck repository), and depends on nothing of edgecheck: the six
@@ -38,4 +39,4 @@ pub use edge_v1::faults;
 pub use edge_v1::server::{start, Server, StartError};
 
 /// The profiles this server speaks (`edge-server --profile`).
-pub const PROFILES: [&str; 1] = [edge_v1::NAME];
+pub const PROFILES: [&str; 2] = [edge_v1::NAME, tassis_v2::NAME];

@@ -1,20 +1,23 @@
-//! `edge-server`: the reference server of edgecheck's profiles (`--profile`, default edge-v1).
+//! `edge-server`: the reference server of edgecheck's profiles (`--profile`, default edge-v1;
+//! also tassis-v2).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _, Parser};
+use edge_reference_server::tassis_v2::{self, TassisConfig};
 use edge_reference_server::{start, Config, Tls, DEFAULT_CERT_PATH};
 
-/// Reference server for edgecheck's protocol profiles (default: edge-v1, the signed REST
-/// protocol).
+/// Reference server for edgecheck's protocol profiles: edge-v1 (the default, the signed REST
+/// protocol) and tassis-v2 (WebSocket + protobuf messaging at /api).
 ///
-/// By default it serves HTTPS on 127.0.0.1:8443 with a self-signed certificate for
-/// localhost, 127.0.0.1 and ::1, written to edge-server-cert.pem so that clients can trust
-/// it. State is kept in memory only, and nothing about requests is logged. Stop it with
-/// Ctrl-C or SIGTERM.
+/// By default it serves HTTPS (edge-v1) or WSS (tassis-v2) on 127.0.0.1:8443 with a
+/// self-signed certificate for localhost, 127.0.0.1 and ::1, written to edge-server-cert.pem
+/// so that clients can trust it. State is kept in memory only, and nothing about requests,
+/// identities or payloads is logged. Stop it with Ctrl-C or SIGTERM.
 #[derive(Debug, Parser)]
 #[command(name = "edge-server", version)]
 struct Args {
@@ -52,19 +55,55 @@ struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     queue_cap: Option<u64>,
 
-    /// Most connections held open at once; when all are taken, the one that has waited
-    /// longest for a request head is closed to admit a new one (lowered to fit `ulimit -n`).
-    #[arg(long, value_name = "N", default_value_t = 16_384, value_parser = clap::value_parser!(u64).range(1..))]
-    max_connections: u64,
+    /// Most connections held open at once (lowered to fit `ulimit -n`). edge-v1: when all are
+    /// taken, the one that has waited longest for a request head is closed to admit a new one
+    /// (default 16384); tassis-v2: new connections are closed at once (default 4096).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: Option<u64>,
 
     /// Seconds a connection may take to deliver a whole request head, from accept or from the
     /// end of the previous response (idle keep-alive connections are closed then).
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     head_timeout: u64,
 
-    /// Seconds a client may take to complete the TLS handshake.
+    /// Seconds a client may take to complete the TLS handshake (tassis-v2: and the HTTP
+    /// upgrade request).
     #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
     handshake_timeout: u64,
+
+    /// tassis-v2: Configuration.maxAttachmentSize and the maxUploadSize of upload
+    /// authorizations, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 5_000_000, value_parser = clap::value_parser!(i64).range(1..))]
+    max_attachment: i64,
+
+    /// tassis-v2: PreKeysLow limit; a registered device holding fewer one-time prekeys is
+    /// asked for more.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    prekeys_low: u32,
+
+    /// tassis-v2: keysRequested of PreKeysLow.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    prekeys_request: u32,
+
+    /// tassis-v2: how often an authenticated connection checks its device's one-time
+    /// prekeys: milliseconds (200) or with a unit (200ms, 1.5s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = tassis_v2::parse_duration)]
+    prekeys_interval: Duration,
+
+    // The help text is an attribute: rustdoc would flag the bare URL in a doc comment.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = tassis_v2::DEFAULT_UPLOAD_BASE,
+        help = "tassis-v2: absolute URL under which upload authorizations point (the server \
+                stores no uploads)"
+    )]
+    upload_base: String,
+
+    /// tassis-v2: seconds without a client data frame after which a connection is closed
+    /// (pings do not count).
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    idle_timeout: u64,
 
     /// Serve plain HTTP without TLS. For local use only: the binding requires HTTPS.
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key", "cert_out"])]
@@ -88,17 +127,83 @@ struct Args {
     cert_out: PathBuf,
 }
 
+/// Flags that only one profile reads.
+const EDGE_ONLY: [&str; 6] = [
+    "base_path",
+    "public_url",
+    "page_size",
+    "body_limit",
+    "queue_cap",
+    "head_timeout",
+];
+const TASSIS_ONLY: [&str; 6] = [
+    "max_attachment",
+    "prekeys_low",
+    "prekeys_request",
+    "prekeys_interval",
+    "upload_base",
+    "idle_timeout",
+];
+
+/// Refuses flags given on the command line that the chosen profile does not read.
+fn check_profile_flags(matches: &ArgMatches, profile: &str) -> Result<(), String> {
+    let (foreign, owner) = if profile == tassis_v2::NAME {
+        (&EDGE_ONLY, "edge-v1")
+    } else {
+        (&TASSIS_ONLY, tassis_v2::NAME)
+    };
+    for id in foreign {
+        if matches.value_source(id) == Some(ValueSource::CommandLine) {
+            return Err(format!(
+                "--{} applies to profile {owner} only; drop it or pass --profile {owner}",
+                id.replace('_', "-")
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Args {
-    fn into_config(self) -> Config {
-        let tls = if self.http {
+    fn tls(&self) -> Tls {
+        if self.http {
             Tls::Plain
-        } else if let (Some(cert), Some(key)) = (self.tls_cert, self.tls_key) {
-            Tls::Files { cert, key }
+        } else if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            Tls::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            }
         } else {
             Tls::SelfSigned {
-                write_to: Some(self.cert_out),
+                write_to: Some(self.cert_out.clone()),
             }
-        };
+        }
+    }
+
+    fn into_tassis_config(self) -> TassisConfig {
+        let tls = self.tls();
+        // With the `faults` feature `TassisConfig` has one more field, left at its default.
+        #[allow(clippy::needless_update)]
+        TassisConfig {
+            listen: self.listen,
+            tls,
+            max_attachment_size: self.max_attachment,
+            prekeys_low: self.prekeys_low,
+            prekeys_request: self.prekeys_request,
+            prekeys_interval: self.prekeys_interval,
+            upload_base: self.upload_base,
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            handshake_timeout: Duration::from_secs(self.handshake_timeout),
+            max_connections: self
+                .max_connections
+                .map_or(TassisConfig::default().max_connections, |n| {
+                    usize::try_from(n).unwrap_or(usize::MAX)
+                }),
+            ..TassisConfig::default()
+        }
+    }
+
+    fn into_config(self) -> Config {
+        let tls = self.tls();
         // With the `faults` feature `Config` has one more field, left at its default.
         #[allow(clippy::needless_update)]
         Config {
@@ -111,7 +216,11 @@ impl Args {
                 .queue_cap
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             tls,
-            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            max_connections: self
+                .max_connections
+                .map_or(Config::default().max_connections, |n| {
+                    usize::try_from(n).unwrap_or(usize::MAX)
+                }),
             head_timeout: Duration::from_secs(self.head_timeout),
             handshake_timeout: Duration::from_secs(self.handshake_timeout),
             ..Config::default()
@@ -121,7 +230,20 @@ impl Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = Args::parse().into_config();
+    let matches = Args::command().get_matches();
+    let args = match Args::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
+    if let Err(why) = check_profile_flags(&matches, &args.profile) {
+        Args::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, why)
+            .exit();
+    }
+    if args.profile == tassis_v2::NAME {
+        return serve_tassis(args.into_tassis_config()).await;
+    }
+    let config = args.into_config();
     let server = match start(config).await {
         Ok(server) => server,
         Err(e) => {
@@ -130,6 +252,23 @@ async fn main() -> ExitCode {
         }
     };
     println!("edge-server listening on {}", server.create_url());
+    if let Some(path) = server.certificate_path() {
+        println!("self-signed certificate written to {}", path.display());
+    }
+    wait_for_signal().await;
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn serve_tassis(config: TassisConfig) -> ExitCode {
+    let server = match tassis_v2::start(config).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("edge-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("edge-server listening on {}", server.url());
     if let Some(path) = server.certificate_path() {
         println!("self-signed certificate written to {}", path.display());
     }
