@@ -28,6 +28,10 @@ const ALSO_BREAKS: &[(&str, &[&str])] = &[
     ("crash-login-no-address", &["TB-ALIVE"]),
     // No reply at all is T-SEQ-REPLY by definition.
     ("upload-nonpositive-silent", &["T-SEQ-REPLY"]),
+    ("seq-zero-ignored", &["T-SEQ-REPLY"]),
+    ("send-no-ack", &["T-SEQ-REPLY"]),
+    // A crash on a large frame is also the server gone.
+    ("large-frame-crash", &["TB-ALIVE"]),
 ];
 
 fn also(fault: &str) -> Vec<&'static str> {

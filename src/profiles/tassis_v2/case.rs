@@ -215,6 +215,9 @@ pub enum ReplyKind {
     NoPreKeys,
     /// An empty `UploadAuthorizations` or an `Error` (TB-UPLOAD-NONE).
     NoUploads,
+    /// A frame over the server's limit: accepted (`Ack`), refused with an `Error`, or the
+    /// connection closed with a close frame (1009); dropped without one breaks the rule.
+    Refusal,
 }
 
 /// What one returned device entry must hold.

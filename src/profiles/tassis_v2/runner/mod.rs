@@ -247,6 +247,7 @@ pub async fn alive(env: &Env) -> Result<(), String> {
         .await
         .map_err(|e| format!("a fresh connection failed: {e}"))?;
     let mut c = Conn::new(ws);
+    c.strict = false;
     let deadline = std::time::Instant::now() + env.reply_timeout;
     let mut nonce = None;
     while nonce.is_none() {
@@ -269,11 +270,14 @@ pub async fn alive(env: &Env) -> Result<(), String> {
         .map_err(|e| format!("a fresh connection: {}", e.what))?;
     loop {
         match c.next(deadline).await {
-            Ok(Some(Frame {
-                payload: Some(crate::profiles::tassis_v2::wire::Payload::Ack(_))
-                    | Some(crate::profiles::tassis_v2::wire::Payload::Error(_)),
-                ..
-            })) => {
+            // Any answer to the login, whatever its sequence (other checks judge it).
+            Ok(Some(Frame { payload, .. }))
+                if !matches!(
+                    payload,
+                    Some(crate::profiles::tassis_v2::wire::Payload::InboundMessage(_))
+                        | Some(crate::profiles::tassis_v2::wire::Payload::PreKeysLow(_))
+                ) =>
+            {
                 c.disconnect(false).await;
                 return Ok(());
             }

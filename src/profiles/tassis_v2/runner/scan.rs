@@ -11,6 +11,8 @@ pub struct Field<'a> {
     pub wire_type: u8,
     /// The bytes of a length-delimited field (empty for the others).
     pub data: &'a [u8],
+    /// The value of a varint field (0 for the others).
+    pub value: u64,
 }
 
 fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
@@ -40,9 +42,10 @@ pub fn fields(buf: &[u8]) -> Option<Vec<Field<'_>>> {
         if number == 0 {
             return None;
         }
+        let mut value = 0;
         let data: &[u8] = match wire_type {
             0 => {
-                varint(buf, &mut pos)?;
+                value = varint(buf, &mut pos)?;
                 &[]
             }
             1 => {
@@ -66,6 +69,7 @@ pub fn fields(buf: &[u8]) -> Option<Vec<Field<'_>>> {
             number,
             wire_type,
             data,
+            value,
         });
     }
     Some(out)
@@ -78,6 +82,13 @@ pub enum InboundForm {
     Typed(Vec<u8>),
     /// Field 16 holds the bytes themselves (the seed's form).
     Raw(Vec<u8>),
+}
+
+/// The `sequence` (field 1) of a frame, 0 when absent.
+pub fn sequence(frame: &[u8]) -> u32 {
+    fields(frame)
+        .and_then(|f| f.iter().rev().find(|f| f.number == 1 && f.wire_type == 0).map(|f| f.value as u32))
+        .unwrap_or(0)
 }
 
 /// What a frame with field 16 carries, given the bytes the suite may have sent

@@ -137,6 +137,9 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, step: &Step) -> Result<(), Stop> {
             uploads_at_most,
             rule,
         } => {
+            if *reply == ReplyKind::Refusal {
+                return refusal(ctx, conn, *seq, rule).await;
+            }
             let frame = reply_to(ctx, conn, *seq, rule).await?;
             judge_reply(ctx, conn, *seq, &frame, *reply, error, pre_keys.as_deref(), *uploads_at_most, rule)
                 .map_err(|b| Stop::Broken(b, Some(conn.clone())))
@@ -178,6 +181,14 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, step: &Step) -> Result<(), Stop> {
             let c = ctx.conn(conn)?;
             match c.next(deadline).await {
                 Ok(None) | Err(Read::Ended(_)) => Ok(()),
+                Ok(Some(f)) if c.answered.contains(&f.seq) && !c.unanswered_ok.contains(&f.seq) => Err(Stop::Broken(
+                    Broken::new(
+                        "T-SEQ-REPLY",
+                        format!("exactly one reply to sequence {}", f.seq),
+                        format!("a second reply: {}", describe(&f.payload)),
+                    ),
+                    Some(conn.clone()),
+                )),
                 Ok(Some(f)) => Err(Stop::Broken(
                     Broken::new(rule, "no frame", format!("seq {} {}", f.seq, describe(&f.payload))),
                     Some(conn.clone()),
@@ -486,6 +497,7 @@ pub(crate) async fn reply_to(ctx: &mut Ctx<'_>, conn: &str, seq: u32, rule: &str
     let c = ctx.conn(conn)?;
     if let Some(f) = c.replies.remove(&seq) {
         c.awaiting.remove(&seq);
+        c.answered.insert(seq);
         return Ok(f);
     }
     let deadline = Instant::now() + timeout;
@@ -514,6 +526,7 @@ pub(crate) async fn reply_to(ctx: &mut Ctx<'_>, conn: &str, seq: u32, rule: &str
         }
         if f.seq == seq {
             c.awaiting.remove(&seq);
+            c.answered.insert(seq);
             return Ok(f);
         }
         if c.awaiting.contains(&f.seq) {
@@ -523,6 +536,16 @@ pub(crate) async fn reply_to(ctx: &mut Ctx<'_>, conn: &str, seq: u32, rule: &str
         if c.unanswered_ok.contains(&f.seq) {
             continue;
         }
+        if c.answered.contains(&f.seq) {
+            return Err(Stop::Broken(
+                Broken::new(
+                    "T-SEQ-REPLY",
+                    format!("exactly one reply to sequence {}", f.seq),
+                    format!("a second reply: {}", describe(&f.payload)),
+                ),
+                Some(conn.to_string()),
+            ));
+        }
         return Err(Stop::Broken(
             Broken::new(
                 "T-SEQ-ECHO",
@@ -531,6 +554,30 @@ pub(crate) async fn reply_to(ctx: &mut Ctx<'_>, conn: &str, seq: u32, rule: &str
             ),
             Some(conn.to_string()),
         ));
+    }
+}
+
+/// The answer to an oversized frame: any reply, an Error, or a close frame.
+async fn refusal(ctx: &mut Ctx<'_>, conn: &str, seq: u32, rule: &str) -> Result<(), Stop> {
+    let deadline = Instant::now() + ctx.env.reply_timeout;
+    let c = ctx.conn(conn)?;
+    let broken = |actual: String| {
+        Stop::Broken(
+            Broken::new(rule, "a reply, an Error, or a close frame (code 1009)", actual),
+            Some(conn.to_string()),
+        )
+    };
+    loop {
+        match c.next(deadline).await {
+            Ok(Some(f)) if f.seq == seq || matches!(f.payload, Some(Payload::Error(_))) => {
+                return Ok(())
+            }
+            Ok(Some(_)) => {}
+            Err(Read::Ended(e)) if e.code.is_some() => return Ok(()),
+            Err(Read::Ended(e)) => return Err(broken(e.what)),
+            Err(Read::Broken(b)) => return Err(Stop::Broken(b, Some(conn.to_string()))),
+            Ok(None) => return Err(broken("nothing within the timeout".into())),
+        }
     }
 }
 
@@ -588,6 +635,7 @@ fn judge_reply(
             judge_uploads(&u.authorizations, uploads_at_most.unwrap_or(usize::MAX), max)
         }
         (ReplyKind::UploadAuthorizations, _) => Err(wrong("uploadAuthorizations".into())),
+        (ReplyKind::Refusal, _) => Ok(()),
     }
 }
 
@@ -793,7 +841,13 @@ async fn expect_no_push(
         None => None,
     };
     let c = ctx.conn(conn)?;
-    let from = c.pushes.len();
+    // A message named by its bytes must not have come at all on this connection; other
+    // pushes count from this step on.
+    let from = if kind == PushKind::Inbound && want.is_some() {
+        0
+    } else {
+        c.pushes.len()
+    };
     let deadline = Instant::now() + within;
     loop {
         let bad = c.pushes_since(from).iter().find(|p| match kind {
