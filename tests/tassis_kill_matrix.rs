@@ -94,7 +94,10 @@ fn every_fault_is_killed_and_blamed_truthfully() {
         let took = started.elapsed();
         let blamed = v.blamed();
         let allowed: BTreeSet<&str> = std::iter::once(f.rule()).chain(also(f.name())).collect();
-        let extra: Vec<&String> = blamed.iter().filter(|b| !allowed.contains(b.as_str())).collect();
+        let extra: Vec<&String> = blamed
+            .iter()
+            .filter(|b| !allowed.contains(b.as_str()))
+            .collect();
         lines.push(format!(
             "{:<34} {:<20} {:>5} ms  blamed: {}",
             f.name(),
@@ -138,7 +141,11 @@ fn a_crash_is_its_own_rule_plus_tb_alive_and_later_checks_are_errors() {
         .unwrap();
         let started = Instant::now();
         let v = run_against(&suite, &server.url(), None, 1).await.unwrap();
-        assert!(started.elapsed() < Duration::from_secs(120), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{:?}",
+            started.elapsed()
+        );
         server.shutdown().await;
         v
     });
@@ -152,9 +159,16 @@ fn a_crash_is_its_own_rule_plus_tb_alive_and_later_checks_are_errors() {
     let after = &v.results[crashed + 1..];
     assert!(!after.is_empty());
     assert!(
-        after.iter().all(|r| r.verdict == Verdict::Error && r.message.contains("gone")),
+        after
+            .iter()
+            .all(|r| r.verdict == Verdict::Error && r.message.contains("gone")),
         "{:?}",
-        after.iter().map(|r| (&r.id, r.verdict, &r.message)).collect::<Vec<_>>()
+        after
+            .iter()
+            .map(|r| (&r.id, r.verdict, &r.message))
+            .collect::<Vec<_>>()
     );
-    assert!(v.results[..crashed].iter().all(|r| r.verdict != Verdict::Fail));
+    assert!(v.results[..crashed]
+        .iter()
+        .all(|r| r.verdict != Verdict::Fail));
 }

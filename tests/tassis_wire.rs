@@ -29,7 +29,11 @@ fn check<M: prost::Message + Default + PartialEq + std::fmt::Debug>(
         .unwrap_or_else(|| panic!("{name} is not in tassis.proto"));
     let bytes = value.encode_to_vec();
     let dm = DynamicMessage::decode(desc.clone(), bytes.as_slice()).expect("decodes");
-    assert_eq!(dm.unknown_fields().count(), 0, "{name}: fields unknown to the .proto");
+    assert_eq!(
+        dm.unknown_fields().count(),
+        0,
+        "{name}: fields unknown to the .proto"
+    );
     for (field, v) in want {
         let f = desc
             .get_field_by_name(field)
@@ -55,23 +59,119 @@ fn every_message_matches_the_proto() {
         identity_key: vec![1; 32],
         device_id: b"d1".to_vec(),
     };
-    check(&pool, "Error", &wire::Error { name: "unauthorized".into(), description: "x".into() },
-        &[("name", Value::String("unauthorized".into())), ("description", Value::String("x".into()))]);
-    check(&pool, "Address", &addr, &[("identityKey", b(&[1; 32])), ("deviceId", b(b"d1"))]);
-    check(&pool, "Configuration", &wire::Configuration { max_attachment_size: 5 }, &[("maxAttachmentSize", Value::I64(5))]);
-    check(&pool, "AuthChallenge", &wire::AuthChallenge { nonce: vec![7; 32] }, &[("nonce", b(&[7; 32]))]);
-    check(&pool, "Login", &wire::Login { address: Some(addr.clone()), nonce: vec![7; 4] },
-        &[("address", Value::Message(DynamicMessage::decode(pool.get_message_by_name("tassis.Address").unwrap(), addr.encode_to_vec().as_slice()).unwrap())), ("nonce", b(&[7; 4]))]);
-    check(&pool, "AuthResponse", &wire::AuthResponse { login: vec![1], signature: vec![2; 64] },
-        &[("login", b(&[1])), ("signature", b(&[2; 64]))]);
-    check(&pool, "Register", &wire::Register { signed_pre_key: vec![3], one_time_pre_keys: vec![vec![4], vec![5]] },
-        &[("signedPreKey", b(&[3])), ("oneTimePreKeys", Value::List(vec![b(&[4]), b(&[5])]))]);
-    check(&pool, "RequestPreKeys", &wire::RequestPreKeys { identity_key: vec![1; 32], known_device_ids: vec![b"d".to_vec()] },
-        &[("identityKey", b(&[1; 32])), ("knownDeviceIds", Value::List(vec![b(b"d")]))]);
-    let pk = wire::PreKey { device_id: b"d".to_vec(), signed_pre_key: vec![3], one_time_pre_key: vec![4] };
-    check(&pool, "PreKey", &pk, &[("deviceId", b(b"d")), ("signedPreKey", b(&[3])), ("oneTimePreKey", b(&[4]))]);
-    check(&pool, "PreKeysLow", &wire::PreKeysLow { keys_requested: 4 }, &[("keysRequested", Value::U32(4))]);
-    check(&pool, "RequestUploadAuthorizations", &wire::RequestUploadAuthorizations { num_requested: -1 }, &[("numRequested", Value::I32(-1))]);
+    check(
+        &pool,
+        "Error",
+        &wire::Error {
+            name: "unauthorized".into(),
+            description: "x".into(),
+        },
+        &[
+            ("name", Value::String("unauthorized".into())),
+            ("description", Value::String("x".into())),
+        ],
+    );
+    check(
+        &pool,
+        "Address",
+        &addr,
+        &[("identityKey", b(&[1; 32])), ("deviceId", b(b"d1"))],
+    );
+    check(
+        &pool,
+        "Configuration",
+        &wire::Configuration {
+            max_attachment_size: 5,
+        },
+        &[("maxAttachmentSize", Value::I64(5))],
+    );
+    check(
+        &pool,
+        "AuthChallenge",
+        &wire::AuthChallenge { nonce: vec![7; 32] },
+        &[("nonce", b(&[7; 32]))],
+    );
+    check(
+        &pool,
+        "Login",
+        &wire::Login {
+            address: Some(addr.clone()),
+            nonce: vec![7; 4],
+        },
+        &[
+            (
+                "address",
+                Value::Message(
+                    DynamicMessage::decode(
+                        pool.get_message_by_name("tassis.Address").unwrap(),
+                        addr.encode_to_vec().as_slice(),
+                    )
+                    .unwrap(),
+                ),
+            ),
+            ("nonce", b(&[7; 4])),
+        ],
+    );
+    check(
+        &pool,
+        "AuthResponse",
+        &wire::AuthResponse {
+            login: vec![1],
+            signature: vec![2; 64],
+        },
+        &[("login", b(&[1])), ("signature", b(&[2; 64]))],
+    );
+    check(
+        &pool,
+        "Register",
+        &wire::Register {
+            signed_pre_key: vec![3],
+            one_time_pre_keys: vec![vec![4], vec![5]],
+        },
+        &[
+            ("signedPreKey", b(&[3])),
+            ("oneTimePreKeys", Value::List(vec![b(&[4]), b(&[5])])),
+        ],
+    );
+    check(
+        &pool,
+        "RequestPreKeys",
+        &wire::RequestPreKeys {
+            identity_key: vec![1; 32],
+            known_device_ids: vec![b"d".to_vec()],
+        },
+        &[
+            ("identityKey", b(&[1; 32])),
+            ("knownDeviceIds", Value::List(vec![b(b"d")])),
+        ],
+    );
+    let pk = wire::PreKey {
+        device_id: b"d".to_vec(),
+        signed_pre_key: vec![3],
+        one_time_pre_key: vec![4],
+    };
+    check(
+        &pool,
+        "PreKey",
+        &pk,
+        &[
+            ("deviceId", b(b"d")),
+            ("signedPreKey", b(&[3])),
+            ("oneTimePreKey", b(&[4])),
+        ],
+    );
+    check(
+        &pool,
+        "PreKeysLow",
+        &wire::PreKeysLow { keys_requested: 4 },
+        &[("keysRequested", Value::U32(4))],
+    );
+    check(
+        &pool,
+        "RequestUploadAuthorizations",
+        &wire::RequestUploadAuthorizations { num_requested: -1 },
+        &[("numRequested", Value::I32(-1))],
+    );
     let mut form = HashMap::new();
     form.insert("k".to_string(), "v".to_string());
     let ua = wire::UploadAuthorization {
@@ -81,16 +181,57 @@ fn every_message_matches_the_proto() {
         max_upload_size: 9,
         download_url: "https://d/".into(),
     };
-    check(&pool, "UploadAuthorization", &ua, &[
-        ("uploadURL", Value::String("https://u/".into())),
-        ("uploadFormData", Value::Map([(prost_reflect::MapKey::String("k".into()), Value::String("v".into()))].into_iter().collect())),
-        ("authorizationExpiresAt", Value::I64(1_700_000_000_000)),
-        ("maxUploadSize", Value::I64(9)),
-        ("downloadURL", Value::String("https://d/".into())),
-    ]);
-    check(&pool, "OutboundMessage", &wire::OutboundMessage { to: Some(addr.clone()), unidentified_sender_message: vec![8] },
-        &[("to", Value::Message(DynamicMessage::decode(pool.get_message_by_name("tassis.Address").unwrap(), addr.encode_to_vec().as_slice()).unwrap())), ("unidentifiedSenderMessage", b(&[8]))]);
-    check(&pool, "InboundMessage", &wire::InboundMessage { unidentified_sender_message: vec![8] }, &[("unidentifiedSenderMessage", b(&[8]))]);
+    check(
+        &pool,
+        "UploadAuthorization",
+        &ua,
+        &[
+            ("uploadURL", Value::String("https://u/".into())),
+            (
+                "uploadFormData",
+                Value::Map(
+                    [(
+                        prost_reflect::MapKey::String("k".into()),
+                        Value::String("v".into()),
+                    )]
+                    .into_iter()
+                    .collect(),
+                ),
+            ),
+            ("authorizationExpiresAt", Value::I64(1_700_000_000_000)),
+            ("maxUploadSize", Value::I64(9)),
+            ("downloadURL", Value::String("https://d/".into())),
+        ],
+    );
+    check(
+        &pool,
+        "OutboundMessage",
+        &wire::OutboundMessage {
+            to: Some(addr.clone()),
+            unidentified_sender_message: vec![8],
+        },
+        &[
+            (
+                "to",
+                Value::Message(
+                    DynamicMessage::decode(
+                        pool.get_message_by_name("tassis.Address").unwrap(),
+                        addr.encode_to_vec().as_slice(),
+                    )
+                    .unwrap(),
+                ),
+            ),
+            ("unidentifiedSenderMessage", b(&[8])),
+        ],
+    );
+    check(
+        &pool,
+        "InboundMessage",
+        &wire::InboundMessage {
+            unidentified_sender_message: vec![8],
+        },
+        &[("unidentifiedSenderMessage", b(&[8]))],
+    );
 }
 
 #[test]
@@ -121,8 +262,14 @@ fn every_payload_sits_at_its_field_of_message() {
         let bytes = wire::encode(9, p.clone());
         let dm = DynamicMessage::decode(desc.clone(), bytes.as_slice()).unwrap();
         assert_eq!(dm.unknown_fields().count(), 0, "{name}");
-        let f = desc.get_field_by_name(name).unwrap_or_else(|| panic!("no field {name}"));
-        assert!(dm.has_field(&f), "{name} is not at its field ({})", f.number());
+        let f = desc
+            .get_field_by_name(name)
+            .unwrap_or_else(|| panic!("no field {name}"));
+        assert!(
+            dm.has_field(&f),
+            "{name} is not at its field ({})",
+            f.number()
+        );
         assert_eq!(*dm.get_field_by_name("sequence").unwrap(), Value::U32(9));
         let back = wire::Message::decode(dm.encode_to_vec().as_slice()).unwrap();
         assert_eq!(back.payload, Some(p), "{name}");

@@ -18,8 +18,8 @@ use crate::client::ws::{WsClient, WsLimits};
 use crate::client::{ClientOptions, Liveness};
 use crate::engine::{BoxFuture, CheckInfo, CheckResult, Failure, Session, Verdict};
 use crate::profiles::{
-    Capability, OpenTarget, Outcome, Profile, ProfileError, SelftestOptions, Suite,
-    TargetOptions, DEFAULT_TIMEOUT,
+    Capability, OpenTarget, Outcome, Profile, ProfileError, SelftestOptions, Suite, TargetOptions,
+    DEFAULT_TIMEOUT,
 };
 
 /// The profile's name.
@@ -114,7 +114,10 @@ impl TassisSuite {
         .map_err(|e| wrap(e.to_string()))?;
         let problems = cases::validate(&loaded, &|r| catalogue().contains(r));
         if !problems.is_empty() {
-            let lines: Vec<String> = problems.iter().map(|p| format!("invalid case: {p}")).collect();
+            let lines: Vec<String> = problems
+                .iter()
+                .map(|p| format!("invalid case: {p}"))
+                .collect();
             return Err(wrap(lines.join("\nedgecheck: ")));
         }
         let mut all = Vec::new();
@@ -161,12 +164,14 @@ impl Suite for TassisSuite {
         Box::pin(async move {
             let opened = open_target(target).await?;
             let session = Arc::new(TassisSession::new(opened.env.clone(), self.cases.clone()));
-            let t: Box<dyn OpenTarget> = Box::new(TassisTarget {
-                session,
-                opened: Mutex::new(Some(opened)),
-                describe: String::new(),
-            }
-            .described());
+            let t: Box<dyn OpenTarget> = Box::new(
+                TassisTarget {
+                    session,
+                    opened: Mutex::new(Some(opened)),
+                    describe: String::new(),
+                }
+                .described(),
+            );
             Ok(t)
         })
     }
@@ -233,9 +238,8 @@ pub async fn open_target(opts: &TargetOptions) -> Result<Opened, ProfileError> {
                 })?;
             ca_pem = server.certificate_pem().map(String::into_bytes);
             prekeys_low = Some(EMBEDDED_PREKEYS);
-            let url = Url::parse(&server.url()).map_err(|e| {
-                ProfileError::Internal(format!("embedded server URL: {e}"))
-            })?;
+            let url = Url::parse(&server.url())
+                .map_err(|e| ProfileError::Internal(format!("embedded server URL: {e}")))?;
             (url, Some(server))
         }
         Some(s) => {
@@ -295,11 +299,7 @@ pub async fn open_target(opts: &TargetOptions) -> Result<Opened, ProfileError> {
         reply_timeout: timeout,
         prekeys_low,
     };
-    let opened = Opened {
-        env,
-        embedded,
-        url,
-    };
+    let opened = Opened { env, embedded, url };
     if let Err(e) = preflight(&opened.env).await {
         opened.close().await;
         return Err(e);
@@ -396,14 +396,17 @@ impl TassisSession {
                 transcript,
             } => {
                 result.verdict = verdict_of(&broken.rule);
-                result.message = format!("{}: expected {}; got {}", broken.rule, broken.expected, broken.actual);
+                result.message = format!(
+                    "{}: expected {}; got {}",
+                    broken.rule, broken.expected, broken.actual
+                );
                 let actual = if transcript.is_empty() {
                     broken.actual
                 } else {
                     format!("{}\nframes: {transcript}", broken.actual)
                 };
                 result.failure = Some(Failure {
-                                        step,
+                    step,
                     rule: broken.rule,
                     also: broken.also,
                     expected: broken.expected,
@@ -457,7 +460,11 @@ impl TassisSession {
     }
 
     fn gone_reason(&self) -> String {
-        self.gone.lock().ok().and_then(|g| g.clone()).unwrap_or_default()
+        self.gone
+            .lock()
+            .ok()
+            .and_then(|g| g.clone())
+            .unwrap_or_default()
     }
 
     fn mark_gone(&self, check: &str, why: &str) {
@@ -499,7 +506,10 @@ impl TassisTarget {
             .opened
             .lock()
             .ok()
-            .and_then(|o| o.as_ref().map(|o| (o.url.to_string(), o.embedded.is_some())))
+            .and_then(|o| {
+                o.as_ref()
+                    .map(|o| (o.url.to_string(), o.embedded.is_some()))
+            })
             .unwrap_or_default();
         self.describe = if embedded {
             format!("{url} (embedded reference server)")
@@ -523,7 +533,10 @@ impl OpenTarget for TassisTarget {
         let mut o = BTreeMap::new();
         if let Some((limit, interval)) = self.session.env.prekeys_low {
             o.insert("prekeysLow".into(), json!(limit));
-            o.insert("prekeysIntervalMs".into(), json!(interval.as_millis() as u64));
+            o.insert(
+                "prekeysIntervalMs".into(),
+                json!(interval.as_millis() as u64),
+            );
         }
         o
     }

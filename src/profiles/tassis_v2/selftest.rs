@@ -126,7 +126,10 @@ mod command {
                 .map(|p| globset::Glob::new(p).map(|g| g.compile_matcher()))
                 .collect::<Result<_, _>>()
                 .map_err(|e| ProfileError::Usage(format!("bad --only pattern: {e}")))?;
-            faults.retain(|f| ms.iter().any(|m| m.is_match(f.name()) || m.is_match(f.rule())));
+            faults.retain(|f| {
+                ms.iter()
+                    .any(|m| m.is_match(f.name()) || m.is_match(f.rule()))
+            });
         }
         let suite = TassisSuite::load(None)?;
         let jobs = opts.jobs.unwrap_or(8).max(1);
@@ -140,7 +143,11 @@ mod command {
                     .filter(|r| r.verdict != Verdict::Pass && r.verdict != Verdict::Skip)
                     .map(|r| format!("{} {}: {}", r.id, r.verdict.as_str(), r.message))
                     .collect();
-                println!("fault-free server: {} checks, {} not passed", v.results.len(), bad.len());
+                println!(
+                    "fault-free server: {} checks, {} not passed",
+                    v.results.len(),
+                    bad.len()
+                );
                 for b in &bad {
                     println!("  {b}");
                 }
@@ -162,7 +169,11 @@ mod command {
                     survivors += 1;
                 }
             }
-            Ok(if survivors == 0 { Outcome::Clean } else { Outcome::Found })
+            Ok(if survivors == 0 {
+                Outcome::Clean
+            } else {
+                Outcome::Found
+            })
         })
     }
 

@@ -13,7 +13,10 @@ pub struct Message {
     #[prost(uint32, tag = "1")]
     pub sequence: u32,
     /// What the frame carries.
-    #[prost(oneof = "Payload", tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 15, 16")]
+    #[prost(
+        oneof = "Payload",
+        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 15, 16"
+    )]
     pub payload: Option<Payload>,
 }
 

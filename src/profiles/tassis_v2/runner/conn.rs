@@ -208,7 +208,10 @@ impl Conn {
                     Some(c) => format!("the server closed the connection (code {c} {reason})"),
                     None => "the server closed the connection".to_string(),
                 };
-                self.note(format!("← close {}", code.map_or(String::new(), |c| c.to_string())));
+                self.note(format!(
+                    "← close {}",
+                    code.map_or(String::new(), |c| c.to_string())
+                ));
                 let ended = Ended { code, what };
                 self.ended = Some(ended.clone());
                 self.ws = None;
@@ -247,7 +250,11 @@ impl Conn {
                     raw,
                 };
                 self.check_server_seq(&frame)?;
-                self.note(format!("← seq {} inboundMessage ({} bytes)", frame.seq, bytes.len()));
+                self.note(format!(
+                    "← seq {} inboundMessage ({} bytes)",
+                    frame.seq,
+                    bytes.len()
+                ));
                 self.pushes.push(Push::Inbound {
                     seq: frame.seq,
                     bytes,
@@ -302,7 +309,10 @@ impl Conn {
         if frame.seq != want && self.strict {
             return Err(Read::Broken(Broken::new(
                 "TB-SEQ-SERVER",
-                format!("the server's own counter: {} with sequence {want}", describe(&frame.payload)),
+                format!(
+                    "the server's own counter: {} with sequence {want}",
+                    describe(&frame.payload)
+                ),
                 format!("sequence {}", frame.seq),
             )));
         }

@@ -48,12 +48,24 @@ fn reordered(identity: &[u8], device: &[u8], nonce: &[u8]) -> Vec<u8> {
 }
 
 fn frame(seq: u32, login: Vec<u8>, signature: Vec<u8>) -> Vec<u8> {
-    wire::encode(seq, Payload::AuthResponse(AuthResponse { login, signature }))
+    wire::encode(
+        seq,
+        Payload::AuthResponse(AuthResponse { login, signature }),
+    )
 }
 
 /// A correct login of `key` as `device`, XEdDSA-signed.
 pub fn correct(key: &IdentityKey, device: &[u8], nonce: &[u8], seq: u32) -> Vec<u8> {
-    build(key, device, nonce, seq, Corrupt::None, Style::Xeddsa, None, None)
+    build(
+        key,
+        device,
+        nonce,
+        seq,
+        Corrupt::None,
+        Style::Xeddsa,
+        None,
+        None,
+    )
 }
 
 /// An AuthResponse frame: `other` signs for [`Corrupt::OtherKey`], `other_nonce` is the
@@ -128,9 +140,15 @@ pub fn build(
         }
         Corrupt::NoSignature => Vec::new(),
         Corrupt::Malleated => xeddsa::malleate(&sign(key, &login, style)).to_vec(),
-        Corrupt::ForgedP => xeddsa::forge_degenerate(&U_P, &login).map_or_else(Vec::new, |s| s.to_vec()),
-        Corrupt::ForgedPMinus1 => xeddsa::forge_degenerate(&U_P_MINUS_1, &login).map_or_else(Vec::new, |s| s.to_vec()),
-        Corrupt::ForgedZero => xeddsa::forge_degenerate(&[0; 32], &login).map_or_else(Vec::new, |s| s.to_vec()),
+        Corrupt::ForgedP => {
+            xeddsa::forge_degenerate(&U_P, &login).map_or_else(Vec::new, |s| s.to_vec())
+        }
+        Corrupt::ForgedPMinus1 => {
+            xeddsa::forge_degenerate(&U_P_MINUS_1, &login).map_or_else(Vec::new, |s| s.to_vec())
+        }
+        Corrupt::ForgedZero => {
+            xeddsa::forge_degenerate(&[0; 32], &login).map_or_else(Vec::new, |s| s.to_vec())
+        }
         _ => sign(key, &login, style).to_vec(),
     };
     frame(seq, login, signature)
@@ -150,19 +168,65 @@ mod tests {
         };
         let ok = decode(&correct(&key, b"d1", &nonce, 3));
         assert!(xeddsa::verify(&key.public(), &ok.login, &ok.signature).is_ok());
-        let re = decode(&build(&key, b"d1", &nonce, 3, Corrupt::Reordered, Style::Libsignal, None, None));
+        let re = decode(&build(
+            &key,
+            b"d1",
+            &nonce,
+            3,
+            Corrupt::Reordered,
+            Style::Libsignal,
+            None,
+            None,
+        ));
         assert_ne!(re.login, ok.login);
-        assert_eq!(Login::decode(re.login.as_slice()).unwrap(), Login::decode(ok.login.as_slice()).unwrap());
+        assert_eq!(
+            Login::decode(re.login.as_slice()).unwrap(),
+            Login::decode(ok.login.as_slice()).unwrap()
+        );
         assert!(xeddsa::verify(&key.public(), &re.login, &re.signature).is_ok());
-        let bad = decode(&build(&key, b"d1", &nonce, 3, Corrupt::SignedCanonicalSentReordered, Style::Xeddsa, None, None));
+        let bad = decode(&build(
+            &key,
+            b"d1",
+            &nonce,
+            3,
+            Corrupt::SignedCanonicalSentReordered,
+            Style::Xeddsa,
+            None,
+            None,
+        ));
         assert!(xeddsa::verify(&key.public(), &bad.login, &bad.signature).is_err());
-        for c in [Corrupt::WrongSignature, Corrupt::Malleated, Corrupt::SignedAddressNonce] {
+        for c in [
+            Corrupt::WrongSignature,
+            Corrupt::Malleated,
+            Corrupt::SignedAddressNonce,
+        ] {
             let a = decode(&build(&key, b"d1", &nonce, 3, c, Style::Xeddsa, None, None));
-            assert!(xeddsa::verify(&key.public(), &a.login, &a.signature).is_err(), "{c:?}");
+            assert!(
+                xeddsa::verify(&key.public(), &a.login, &a.signature).is_err(),
+                "{c:?}"
+            );
         }
-        let short = decode(&build(&key, b"d1", &nonce, 3, Corrupt::ShortSignature, Style::Xeddsa, None, None));
+        let short = decode(&build(
+            &key,
+            b"d1",
+            &nonce,
+            3,
+            Corrupt::ShortSignature,
+            Style::Xeddsa,
+            None,
+            None,
+        ));
         assert_eq!(short.signature.len(), 63);
-        let forged = decode(&build(&key, b"d1", &nonce, 3, Corrupt::ForgedP, Style::Xeddsa, None, None));
+        let forged = decode(&build(
+            &key,
+            b"d1",
+            &nonce,
+            3,
+            Corrupt::ForgedP,
+            Style::Xeddsa,
+            None,
+            None,
+        ));
         let l = Login::decode(forged.login.as_slice()).unwrap();
         assert_eq!(l.address.unwrap().identity_key, U_P);
     }

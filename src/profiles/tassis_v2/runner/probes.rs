@@ -77,7 +77,9 @@ async fn nonces(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
             opened.push(open(ctx).await?);
         }
         for mut c in opened {
-            c.hello(ctx.env.reply_timeout).await.map_err(|r| ended("T-HELLO", r))?;
+            c.hello(ctx.env.reply_timeout)
+                .await
+                .map_err(|r| ended("T-HELLO", r))?;
             nonces.push(c.nonce.clone());
             c.disconnect(false).await;
             ctx.absorb(&c);
@@ -85,15 +87,25 @@ async fn nonces(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     }
     let rule = "TB-NONCE";
     if let Some(short) = nonces.iter().find(|n| n.len() < 16) {
-        return Err(broken(Broken::new(rule, "nonces of at least 16 bytes", format!("{} bytes", short.len()))));
+        return Err(broken(Broken::new(
+            rule,
+            "nonces of at least 16 bytes",
+            format!("{} bytes", short.len()),
+        )));
     }
     for (i, a) in nonces.iter().enumerate() {
         if let Some(j) = nonces[..i].iter().position(|b| b == a) {
-            return Err(broken(Broken::new(rule, "a fresh nonce on every connection", format!("connections {j} and {i} got the same nonce"))));
+            return Err(broken(Broken::new(
+                rule,
+                "a fresh nonce on every connection",
+                format!("connections {j} and {i} got the same nonce"),
+            )));
         }
     }
     let len = nonces.iter().map(Vec::len).min().unwrap_or(0);
-    let fixed: Vec<usize> = (0..len).filter(|&p| nonces.iter().all(|n| n[p] == nonces[0][p])).collect();
+    let fixed: Vec<usize> = (0..len)
+        .filter(|&p| nonces.iter().all(|n| n[p] == nonces[0][p]))
+        .collect();
     if !fixed.is_empty() {
         return Err(broken(Broken::new(
             rule,
@@ -110,23 +122,45 @@ async fn nonces(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
                 (Some(f), Some(l)) => l - f + 1,
                 _ => 0,
             };
-            span <= 4 && (if le { diff.first().is_some_and(|&f| f == 0) } else { diff.last().is_some_and(|&l| l == len - 1) })
+            span <= 4
+                && (if le {
+                    diff.first().is_some_and(|&f| f == 0)
+                } else {
+                    diff.last().is_some_and(|&l| l == len - 1)
+                })
         })
     };
     if counts(true) || counts(false) {
-        return Err(broken(Broken::new(rule, "unpredictable nonces", "consecutive nonces differ only in their low bytes: a counter")));
+        return Err(broken(Broken::new(
+            rule,
+            "unpredictable nonces",
+            "consecutive nonces differ only in their low bytes: a counter",
+        )));
     }
     Ok(())
 }
 
 /// Connect, log in and register `keys` one-time keys; the connection stays open.
-async fn registered(ctx: &mut Ctx<'_>, key: &IdentityKey, device: &[u8], spk: &[u8], keys: Vec<Vec<u8>>) -> Result<Conn, Stop> {
+async fn registered(
+    ctx: &mut Ctx<'_>,
+    key: &IdentityKey,
+    device: &[u8],
+    spk: &[u8],
+    keys: Vec<Vec<u8>>,
+) -> Result<Conn, Stop> {
     let mut c = open(ctx).await?;
-    c.hello(ctx.env.reply_timeout).await.map_err(|r| ended("T-HELLO", r))?;
+    c.hello(ctx.env.reply_timeout)
+        .await
+        .map_err(|r| ended("T-HELLO", r))?;
     let frame = login::correct(key, device, &c.nonce, 1);
-    c.send(frame, "login".into()).await.map_err(|e| broken(Broken::new("T-AUTH-OK", "", e.what)))?;
+    c.send(frame, "login".into())
+        .await
+        .map_err(|e| broken(Broken::new("T-AUTH-OK", "", e.what)))?;
     ctx.logins += 1;
-    want_reply(ctx, &mut c, 1, "T-AUTH-OK", |p| matches!(p, Some(Payload::Ack(_)))).await?;
+    want_reply(ctx, &mut c, 1, "T-AUTH-OK", |p| {
+        matches!(p, Some(Payload::Ack(_)))
+    })
+    .await?;
     let reg = wire::encode(
         2,
         Payload::Register(wire::Register {
@@ -134,26 +168,52 @@ async fn registered(ctx: &mut Ctx<'_>, key: &IdentityKey, device: &[u8], spk: &[
             one_time_pre_keys: keys,
         }),
     );
-    c.send(reg, "register".into()).await.map_err(|e| broken(Broken::new("T-REG-ACK", "", e.what)))?;
-    want_reply(ctx, &mut c, 2, "T-REG-ACK", |p| matches!(p, Some(Payload::Ack(_)))).await?;
+    c.send(reg, "register".into())
+        .await
+        .map_err(|e| broken(Broken::new("T-REG-ACK", "", e.what)))?;
+    want_reply(ctx, &mut c, 2, "T-REG-ACK", |p| {
+        matches!(p, Some(Payload::Ack(_)))
+    })
+    .await?;
     Ok(c)
 }
 
 /// Read until the reply to `seq` (pushes are kept); `ok` judges it.
-async fn want_reply(ctx: &Ctx<'_>, c: &mut Conn, seq: u32, rule: &str, ok: impl Fn(&Option<Payload>) -> bool) -> Result<Option<Payload>, Stop> {
+async fn want_reply(
+    ctx: &Ctx<'_>,
+    c: &mut Conn,
+    seq: u32,
+    rule: &str,
+    ok: impl Fn(&Option<Payload>) -> bool,
+) -> Result<Option<Payload>, Stop> {
     let deadline = Instant::now() + ctx.env.reply_timeout;
     loop {
         match c.next(deadline).await {
-            Ok(Some(f)) if matches!(f.payload, Some(Payload::InboundMessage(_)) | Some(Payload::PreKeysLow(_))) => {}
+            Ok(Some(f))
+                if matches!(
+                    f.payload,
+                    Some(Payload::InboundMessage(_)) | Some(Payload::PreKeysLow(_))
+                ) => {}
             Ok(Some(f)) if f.seq == seq => {
                 if ok(&f.payload) {
                     return Ok(f.payload);
                 }
-                return Err(broken(Broken::new(rule, format!("the right reply to sequence {seq}"), super::conn::describe(&f.payload))));
+                return Err(broken(Broken::new(
+                    rule,
+                    format!("the right reply to sequence {seq}"),
+                    super::conn::describe(&f.payload),
+                )));
             }
             Ok(Some(_)) => {}
             Ok(None) => {
-                return Err(broken(Broken::new(rule, format!("a reply to sequence {seq}"), "none within the timeout").and("T-SEQ-REPLY")))
+                return Err(broken(
+                    Broken::new(
+                        rule,
+                        format!("a reply to sequence {seq}"),
+                        "none within the timeout",
+                    )
+                    .and("T-SEQ-REPLY"),
+                ))
             }
             Err(r) => return Err(ended(rule, r)),
         }
@@ -163,13 +223,17 @@ async fn want_reply(ctx: &Ctx<'_>, c: &mut Conn, seq: u32, rule: &str, ok: impl 
 /// T-PK-ONCE across concurrent requesters: 16 keys, 24 anonymous requests at once.
 async fn concurrent_prekeys(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     let key = IdentityKey::generate();
-    let keys: Vec<Vec<u8>> = (0..16).map(|i| ctx.values.eval(&format!("$otpk{i}")).unwrap_or_default()).collect();
+    let keys: Vec<Vec<u8>> = (0..16)
+        .map(|i| ctx.values.eval(&format!("$otpk{i}")).unwrap_or_default())
+        .collect();
     let spk = ctx.values.eval("$spk").unwrap_or_default();
     let mut owner = registered(ctx, &key, b"d1", &spk, keys.clone()).await?;
     let mut conns = Vec::new();
     for _ in 0..24 {
         let mut c = open(ctx).await?;
-        c.hello(ctx.env.reply_timeout).await.map_err(|r| ended("T-HELLO", r))?;
+        c.hello(ctx.env.reply_timeout)
+            .await
+            .map_err(|r| ended("T-HELLO", r))?;
         conns.push(c);
     }
     let request = wire::encode(
@@ -180,11 +244,16 @@ async fn concurrent_prekeys(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
         }),
     );
     for c in &mut conns {
-        c.send(request.clone(), "requestPreKeys".into()).await.map_err(|e| broken(Broken::new("T-PK-DEVICES", "", e.what)))?;
+        c.send(request.clone(), "requestPreKeys".into())
+            .await
+            .map_err(|e| broken(Broken::new("T-PK-DEVICES", "", e.what)))?;
     }
     let mut got: Vec<Vec<u8>> = Vec::new();
     for mut c in conns {
-        let p = want_reply(ctx, &mut c, 5, "T-PK-DEVICES", |p| matches!(p, Some(Payload::PreKeys(_)))).await?;
+        let p = want_reply(ctx, &mut c, 5, "T-PK-DEVICES", |p| {
+            matches!(p, Some(Payload::PreKeys(_)))
+        })
+        .await?;
         if let Some(Payload::PreKeys(p)) = p {
             for k in p.pre_keys {
                 if !k.one_time_pre_key.is_empty() {
@@ -203,7 +272,10 @@ async fn concurrent_prekeys(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
             return Err(broken(Broken::new(
                 "T-PK-ONCE",
                 "each one-time prekey handed out at most once, also to concurrent requesters",
-                format!("{} handed out twice among 24 concurrent requests", ctx.values.name_of(k).unwrap_or_default()),
+                format!(
+                    "{} handed out twice among 24 concurrent requests",
+                    ctx.values.name_of(k).unwrap_or_default()
+                ),
             )));
         }
         seen.push(k);
@@ -220,10 +292,18 @@ async fn concurrent_prekeys(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
 
 /// Send `n` messages to an address while it is offline, then log in: all arrive within
 /// `within`, in order (T-ORDER), unchanged (T-DELIVER).
-async fn deliver_many(ctx: &mut Ctx<'_>, n: usize, within: Duration, rule: &str) -> Result<(), Stop> {
+async fn deliver_many(
+    ctx: &mut Ctx<'_>,
+    n: usize,
+    within: Duration,
+    rule: &str,
+) -> Result<(), Stop> {
     let key = IdentityKey::generate();
     let mut sender = open(ctx).await?;
-    sender.hello(ctx.env.reply_timeout).await.map_err(|r| ended("T-HELLO", r))?;
+    sender
+        .hello(ctx.env.reply_timeout)
+        .await
+        .map_err(|r| ended("T-HELLO", r))?;
     let mut sent = Vec::with_capacity(n);
     // Pipelined in windows of 50: each send's Ack before the next window.
     for chunk in (0..n).collect::<Vec<_>>().chunks(50) {
@@ -239,31 +319,49 @@ async fn deliver_many(ctx: &mut Ctx<'_>, n: usize, within: Duration, rule: &str)
                     unidentified_sender_message: body.clone(),
                 }),
             );
-            sender.send(frame, "outboundMessage".into()).await.map_err(|e| broken(Broken::new("T-SEND-ACK", "", e.what)))?;
+            sender
+                .send(frame, "outboundMessage".into())
+                .await
+                .map_err(|e| broken(Broken::new("T-SEND-ACK", "", e.what)))?;
             sent.push(body);
         }
         for &i in chunk {
-            want_reply(ctx, &mut sender, 100 + i as u32, "T-SEND-ACK", |p| matches!(p, Some(Payload::Ack(_)))).await?;
+            want_reply(ctx, &mut sender, 100 + i as u32, "T-SEND-ACK", |p| {
+                matches!(p, Some(Payload::Ack(_)))
+            })
+            .await?;
         }
     }
     sender.disconnect(false).await;
     ctx.absorb(&sender);
     let mut c = open(ctx).await?;
-    c.hello(ctx.env.reply_timeout).await.map_err(|r| ended("T-HELLO", r))?;
+    c.hello(ctx.env.reply_timeout)
+        .await
+        .map_err(|r| ended("T-HELLO", r))?;
     c.sent_payloads = sent.clone();
     let start = Instant::now();
     let frame = login::correct(&key, b"d1", &c.nonce, 1);
-    c.send(frame, "login".into()).await.map_err(|e| broken(Broken::new("T-AUTH-OK", "", e.what)))?;
+    c.send(frame, "login".into())
+        .await
+        .map_err(|e| broken(Broken::new("T-AUTH-OK", "", e.what)))?;
     ctx.logins += 1;
     let deadline = start + within;
-    let received = |c: &Conn| c.pushes.iter().filter(|p| matches!(p, Push::Inbound { .. })).count();
+    let received = |c: &Conn| {
+        c.pushes
+            .iter()
+            .filter(|p| matches!(p, Push::Inbound { .. }))
+            .count()
+    };
     while received(&c) < n {
         match c.next(deadline).await {
             Ok(Some(_)) => {}
             Ok(None) => {
                 return Err(broken(Broken::new(
                     "T-DELIVER",
-                    format!("{n} stored messages delivered within {} s of login", within.as_secs()),
+                    format!(
+                        "{n} stored messages delivered within {} s of login",
+                        within.as_secs()
+                    ),
                     format!("{} arrived", received(&c)),
                 )))
             }
@@ -280,7 +378,11 @@ async fn deliver_many(ctx: &mut Ctx<'_>, n: usize, within: Duration, rule: &str)
         .collect();
     for (i, b) in order.iter().enumerate().take(n) {
         if !sent.contains(b) {
-            return Err(broken(Broken::new("T-DELIVER", "the bytes sent, unchanged", format!("message {i} is bytes never sent"))));
+            return Err(broken(Broken::new(
+                "T-DELIVER",
+                "the bytes sent, unchanged",
+                format!("message {i} is bytes never sent"),
+            )));
         }
         if **b != sent[i] {
             let _ = rule;
@@ -300,7 +402,9 @@ async fn deliver_many(ctx: &mut Ctx<'_>, n: usize, within: Duration, rule: &str)
 /// after less than 15 s without data, or despite data, fails).
 async fn idle(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     let mut c = open(ctx).await?;
-    c.hello(ctx.env.reply_timeout).await.map_err(|r| ended("T-HELLO", r))?;
+    c.hello(ctx.env.reply_timeout)
+        .await
+        .map_err(|r| ended("T-HELLO", r))?;
     let start = Instant::now();
     let mut seq = 1_000_000;
     for wait in [15, 15, 1] {
@@ -321,12 +425,20 @@ async fn idle(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
         }
         seq += 1;
         c.unanswered_ok.insert(seq);
-        c.send(wire::encode(seq, Payload::Ack(wire::Ack {})), "keep-alive ack".into())
-            .await
-            .map_err(|e| broken(Broken::new("TB-IDLE", "the connection open", e.what)))?;
+        c.send(
+            wire::encode(seq, Payload::Ack(wire::Ack {})),
+            "keep-alive ack".into(),
+        )
+        .await
+        .map_err(|e| broken(Broken::new("TB-IDLE", "the connection open", e.what)))?;
     }
     c.send(
-        wire::encode(9, Payload::RequestUploadAuthorizations(wire::RequestUploadAuthorizations { num_requested: 1 })),
+        wire::encode(
+            9,
+            Payload::RequestUploadAuthorizations(wire::RequestUploadAuthorizations {
+                num_requested: 1,
+            }),
+        ),
         "requestUploadAuthorizations".into(),
     )
     .await
@@ -344,15 +456,22 @@ async fn inbound_form(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     let key = IdentityKey::generate();
     let body = ctx.values.eval("$form").unwrap_or_default();
     let mut rx = open(ctx).await?;
-    rx.hello(ctx.env.reply_timeout).await.map_err(|r| ended("T-HELLO", r))?;
+    rx.hello(ctx.env.reply_timeout)
+        .await
+        .map_err(|r| ended("T-HELLO", r))?;
     rx.sent_payloads.push(body.clone());
     rx.send(login::correct(&key, b"d1", &rx.nonce, 1), "login".into())
         .await
         .map_err(|e| broken(Broken::new("T-AUTH-OK", "", e.what)))?;
     ctx.logins += 1;
-    want_reply(ctx, &mut rx, 1, "T-AUTH-OK", |p| matches!(p, Some(Payload::Ack(_)))).await?;
+    want_reply(ctx, &mut rx, 1, "T-AUTH-OK", |p| {
+        matches!(p, Some(Payload::Ack(_)))
+    })
+    .await?;
     let mut tx = open(ctx).await?;
-    tx.hello(ctx.env.reply_timeout).await.map_err(|r| ended("T-HELLO", r))?;
+    tx.hello(ctx.env.reply_timeout)
+        .await
+        .map_err(|r| ended("T-HELLO", r))?;
     let frame = wire::encode(
         2,
         Payload::OutboundMessage(wire::OutboundMessage {
@@ -363,11 +482,20 @@ async fn inbound_form(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
             unidentified_sender_message: body.clone(),
         }),
     );
-    tx.send(frame, "outboundMessage".into()).await.map_err(|e| broken(Broken::new("T-SEND-ACK", "", e.what)))?;
-    want_reply(ctx, &mut tx, 2, "T-SEND-ACK", |p| matches!(p, Some(Payload::Ack(_)))).await?;
+    tx.send(frame, "outboundMessage".into())
+        .await
+        .map_err(|e| broken(Broken::new("T-SEND-ACK", "", e.what)))?;
+    want_reply(ctx, &mut tx, 2, "T-SEND-ACK", |p| {
+        matches!(p, Some(Payload::Ack(_)))
+    })
+    .await?;
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
-        if let Some(Push::Inbound { typed, .. }) = rx.pushes.iter().find(|p| matches!(p, Push::Inbound { bytes, .. } if *bytes == body)) {
+        if let Some(Push::Inbound { typed, .. }) = rx
+            .pushes
+            .iter()
+            .find(|p| matches!(p, Push::Inbound { bytes, .. } if *bytes == body))
+        {
             let typed = *typed;
             rx.disconnect(false).await;
             tx.disconnect(false).await;
@@ -384,7 +512,13 @@ async fn inbound_form(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
         }
         match rx.next(deadline).await {
             Ok(Some(_)) => {}
-            Ok(None) => return Err(broken(Broken::new("T-DELIVER", "the message within 3 s", "none came"))),
+            Ok(None) => {
+                return Err(broken(Broken::new(
+                    "T-DELIVER",
+                    "the message within 3 s",
+                    "none came",
+                )))
+            }
             Err(r) => return Err(ended("T-DELIVER", r)),
         }
     }

@@ -87,7 +87,12 @@ pub enum InboundForm {
 /// The `sequence` (field 1) of a frame, 0 when absent.
 pub fn sequence(frame: &[u8]) -> u32 {
     fields(frame)
-        .and_then(|f| f.iter().rev().find(|f| f.number == 1 && f.wire_type == 0).map(|f| f.value as u32))
+        .and_then(|f| {
+            f.iter()
+                .rev()
+                .find(|f| f.number == 1 && f.wire_type == 0)
+                .map(|f| f.value as u32)
+        })
         .unwrap_or(0)
 }
 
@@ -150,10 +155,7 @@ mod tests {
         leaky.extend_from_slice(&inner);
         leaky.extend_from_slice(&[0xa0, 0x01, 1]);
         let (_, extra) = inbound(&leaky, &[]).unwrap();
-        assert_eq!(
-            extra,
-            ["field 20 of Message", "field 4 of InboundMessage"]
-        );
+        assert_eq!(extra, ["field 20 of Message", "field 4 of InboundMessage"]);
         assert!(fields(&[0xff]).is_none());
         assert!(fields(&[0x0a, 10, 1]).is_none());
     }

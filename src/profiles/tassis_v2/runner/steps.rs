@@ -4,9 +4,7 @@ use std::time::{Duration, Instant};
 
 use super::conn::{describe, Conn, Frame, Push, Read};
 use super::{login, probes, Broken, Ctx, Stop};
-use crate::profiles::tassis_v2::case::{
-    Msg, PreKeyExpect, PushKind, RawFrame, ReplyKind, Step,
-};
+use crate::profiles::tassis_v2::case::{Msg, PreKeyExpect, PushKind, RawFrame, ReplyKind, Step};
 use crate::profiles::tassis_v2::wire::{self, Payload};
 
 /// The error names of TB-ERROR-NAMES.
@@ -58,7 +56,10 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, step: &Step) -> Result<(), Stop> {
             style,
             from,
         } => {
-            let device = ctx.values.eval(device).map_err(|e| Stop::Error(e.to_string()))?;
+            let device = ctx
+                .values
+                .eval(device)
+                .map_err(|e| Stop::Error(e.to_string()))?;
             let other_nonce = match from {
                 Some(f) => Some(ctx.conn(f)?.nonce.clone()),
                 None => None,
@@ -88,7 +89,9 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, step: &Step) -> Result<(), Stop> {
         }
         Step::ReplayLogin { conn, from, seq } => {
             let frame = ctx.conn(from)?.login_frame.clone().ok_or_else(|| {
-                Stop::Error(format!("no login was sent on `{from}` to replay; fix the case"))
+                Stop::Error(format!(
+                    "no login was sent on `{from}` to replay; fix the case"
+                ))
             })?;
             // Same bytes, this step's sequence number.
             let mut msg: wire::Message = prost::Message::decode(frame.as_slice())
@@ -96,16 +99,27 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, step: &Step) -> Result<(), Stop> {
             msg.sequence = *seq;
             let c = ctx.conn(conn)?;
             c.awaiting.insert(*seq);
-            c.send(prost::Message::encode_to_vec(&msg), format!("seq {seq} replayed authResponse"))
-                .await
-                .map_err(|e| blame(Stop::Broken(Broken::new("", "", e.what), Some(conn.clone())), "T-AUTH-FAIL"))?;
+            c.send(
+                prost::Message::encode_to_vec(&msg),
+                format!("seq {seq} replayed authResponse"),
+            )
+            .await
+            .map_err(|e| {
+                blame(
+                    Stop::Broken(Broken::new("", "", e.what), Some(conn.clone())),
+                    "T-AUTH-FAIL",
+                )
+            })?;
             ctx.logins += 1;
             Ok(())
         }
         Step::Send { conn, seq, msg } => send(ctx, conn, *seq, msg).await,
         Step::SendRaw { conn, frame } => send_raw(ctx, conn, *frame).await,
         Step::Ack { conn, bytes } => {
-            let want = ctx.values.eval(bytes).map_err(|e| Stop::Error(e.to_string()))?;
+            let want = ctx
+                .values
+                .eval(bytes)
+                .map_err(|e| Stop::Error(e.to_string()))?;
             let c = ctx.conn(conn)?;
             let seq = c
                 .pushes
@@ -122,9 +136,17 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, step: &Step) -> Result<(), Stop> {
                     ))
                 })?;
             c.unanswered_ok.insert(seq);
-            c.send(wire::encode(seq, Payload::Ack(wire::Ack {})), format!("seq {seq} ack"))
-                .await
-                .map_err(|e| blame(Stop::Broken(Broken::new("", "", e.what), Some(conn.clone())), "T-ACK-DONE"))?;
+            c.send(
+                wire::encode(seq, Payload::Ack(wire::Ack {})),
+                format!("seq {seq} ack"),
+            )
+            .await
+            .map_err(|e| {
+                blame(
+                    Stop::Broken(Broken::new("", "", e.what), Some(conn.clone())),
+                    "T-ACK-DONE",
+                )
+            })?;
             ctx.acked.entry(conn.clone()).or_default().push(seq);
             Ok(())
         }
@@ -141,8 +163,18 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, step: &Step) -> Result<(), Stop> {
                 return refusal(ctx, conn, *seq, rule).await;
             }
             let frame = reply_to(ctx, conn, *seq, rule).await?;
-            judge_reply(ctx, conn, *seq, &frame, *reply, error, pre_keys.as_deref(), *uploads_at_most, rule)
-                .map_err(|b| Stop::Broken(b, Some(conn.clone())))
+            judge_reply(
+                ctx,
+                conn,
+                *seq,
+                &frame,
+                *reply,
+                error,
+                pre_keys.as_deref(),
+                *uploads_at_most,
+                rule,
+            )
+            .map_err(|b| Stop::Broken(b, Some(conn.clone())))
         }
         Step::ExpectPush {
             conn,
@@ -181,16 +213,22 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, step: &Step) -> Result<(), Stop> {
             let c = ctx.conn(conn)?;
             match c.next(deadline).await {
                 Ok(None) | Err(Read::Ended(_)) => Ok(()),
-                Ok(Some(f)) if c.answered.contains(&f.seq) && !c.unanswered_ok.contains(&f.seq) => Err(Stop::Broken(
-                    Broken::new(
-                        "T-SEQ-REPLY",
-                        format!("exactly one reply to sequence {}", f.seq),
-                        format!("a second reply: {}", describe(&f.payload)),
-                    ),
-                    Some(conn.clone()),
-                )),
+                Ok(Some(f)) if c.answered.contains(&f.seq) && !c.unanswered_ok.contains(&f.seq) => {
+                    Err(Stop::Broken(
+                        Broken::new(
+                            "T-SEQ-REPLY",
+                            format!("exactly one reply to sequence {}", f.seq),
+                            format!("a second reply: {}", describe(&f.payload)),
+                        ),
+                        Some(conn.clone()),
+                    ))
+                }
                 Ok(Some(f)) => Err(Stop::Broken(
-                    Broken::new(rule, "no frame", format!("seq {} {}", f.seq, describe(&f.payload))),
+                    Broken::new(
+                        rule,
+                        "no frame",
+                        format!("seq {} {}", f.seq, describe(&f.payload)),
+                    ),
                     Some(conn.clone()),
                 )),
                 Err(Read::Broken(b)) => Err(Stop::Broken(b, Some(conn.clone()))),
@@ -275,7 +313,12 @@ pub(crate) async fn open(ctx: &Ctx<'_>) -> Result<Conn, Stop> {
         .connect(&ctx.env.url)
         .await
         .map(Conn::new)
-        .map_err(|e| Stop::Error(format!("could not open a WebSocket to {}: {e}", ctx.env.url)))
+        .map_err(|e| {
+            Stop::Error(format!(
+                "could not open a WebSocket to {}: {e}",
+                ctx.env.url
+            ))
+        })
 }
 
 fn payload_of(ctx: &mut Ctx<'_>, msg: &Msg) -> Result<Option<Payload>, Stop> {
@@ -407,9 +450,12 @@ async fn send(ctx: &mut Ctx<'_>, conn: &str, seq: u32, msg: &Msg) -> Result<(), 
     } else {
         c.unanswered_ok.insert(seq);
     }
-    c.send(bytes, what)
-        .await
-        .map_err(|e| Stop::Broken(Broken::new("TB-ALIVE", "the connection open", e.what), Some(conn.to_string())))?;
+    c.send(bytes, what).await.map_err(|e| {
+        Stop::Broken(
+            Broken::new("TB-ALIVE", "the connection open", e.what),
+            Some(conn.to_string()),
+        )
+    })?;
     if let Some(p) = sent {
         // Every connection of the case may receive it.
         for c in ctx.conns.values_mut() {
@@ -438,7 +484,10 @@ async fn send_raw(ctx: &mut Ctx<'_>, conn: &str, frame: RawFrame) -> Result<(), 
         c.unanswered_ok.insert(RAW_SEQ);
     }
     let r = match frame {
-        RawFrame::Garbage => c.send(vec![0xff, 0xff, 0xff, 0x0f, 0x42], "garbage".into()).await,
+        RawFrame::Garbage => {
+            c.send(vec![0xff, 0xff, 0xff, 0x0f, 0x42], "garbage".into())
+                .await
+        }
         RawFrame::Empty => c.send(Vec::new(), "an empty binary frame".into()).await,
         RawFrame::Truncated => {
             let mut b = register;
@@ -460,13 +509,26 @@ async fn send_raw(ctx: &mut Ctx<'_>, conn: &str, frame: RawFrame) -> Result<(), 
         }
         RawFrame::Text => c.send_text("hello, server".into()).await,
         RawFrame::Max | RawFrame::Oversized => {
-            let total = if frame == RawFrame::Max { 32_768 } else { 1 << 20 };
+            let total = if frame == RawFrame::Max {
+                32_768
+            } else {
+                1 << 20
+            };
             let bytes = padded_outbound(to, total);
             c.awaiting.insert(RAW_SEQ);
-            c.send(bytes, format!("seq {RAW_SEQ} outboundMessage of {total} bytes")).await
+            c.send(
+                bytes,
+                format!("seq {RAW_SEQ} outboundMessage of {total} bytes"),
+            )
+            .await
         }
     };
-    r.map_err(|e| Stop::Broken(Broken::new("TB-ALIVE", "the connection open", e.what), Some(conn.to_string())))
+    r.map_err(|e| {
+        Stop::Broken(
+            Broken::new("TB-ALIVE", "the connection open", e.what),
+            Some(conn.to_string()),
+        )
+    })
 }
 
 /// An OutboundMessage frame of exactly `total` bytes.
@@ -492,7 +554,12 @@ pub fn padded_outbound(to: wire::Address, total: usize) -> Vec<u8> {
 }
 
 /// Read frames until the reply to `seq` comes.
-pub(crate) async fn reply_to(ctx: &mut Ctx<'_>, conn: &str, seq: u32, rule: &str) -> Result<Frame, Stop> {
+pub(crate) async fn reply_to(
+    ctx: &mut Ctx<'_>,
+    conn: &str,
+    seq: u32,
+    rule: &str,
+) -> Result<Frame, Stop> {
     let timeout = ctx.env.reply_timeout;
     let c = ctx.conn(conn)?;
     if let Some(f) = c.replies.remove(&seq) {
@@ -563,7 +630,11 @@ async fn refusal(ctx: &mut Ctx<'_>, conn: &str, seq: u32, rule: &str) -> Result<
     let c = ctx.conn(conn)?;
     let broken = |actual: String| {
         Stop::Broken(
-            Broken::new(rule, "a reply, an Error, or a close frame (code 1009)", actual),
+            Broken::new(
+                rule,
+                "a reply, an Error, or a close frame (code 1009)",
+                actual,
+            ),
             Some(conn.to_string()),
         )
     };
@@ -611,18 +682,34 @@ fn judge_reply(
     }
     match (want, &f.payload) {
         (ReplyKind::Login, Some(Payload::Ack(_))) => Ok(()),
-        (ReplyKind::Login, Some(Payload::Error(_))) => Err(wrong(format!("ack (sequence {seq}): a successful login"))),
+        (ReplyKind::Login, Some(Payload::Error(_))) => {
+            Err(wrong(format!("ack (sequence {seq}): a successful login")))
+        }
         // A later revision's ChatNumber (field 19) passes (TB-LOGIN-REPLY).
-        (ReplyKind::Login, None) if super::scan::fields(&f.raw).is_some_and(|fs| fs.iter().any(|x| x.number == 19)) => Ok(()),
-        (ReplyKind::Login, _) => Err(Broken::new("TB-LOGIN-REPLY", format!("ack (sequence {seq})"), got.clone())),
+        (ReplyKind::Login, None)
+            if super::scan::fields(&f.raw).is_some_and(|fs| fs.iter().any(|x| x.number == 19)) =>
+        {
+            Ok(())
+        }
+        (ReplyKind::Login, _) => Err(Broken::new(
+            "TB-LOGIN-REPLY",
+            format!("ack (sequence {seq})"),
+            got.clone(),
+        )),
         (ReplyKind::Ack, Some(Payload::Ack(_))) => Ok(()),
         (ReplyKind::Ack, _) => Err(wrong(format!("ack (sequence {seq})"))),
         (ReplyKind::Error, Some(Payload::Error(e))) if allowed_error(errors, &e.name) => Ok(()),
         (ReplyKind::Error, _) => Err(wrong(format!("error {}", errors.join(" or ")))),
         (ReplyKind::NoPreKeys, Some(Payload::PreKeys(p))) if p.pre_keys.is_empty() => Ok(()),
         (ReplyKind::NoPreKeys, Some(Payload::Error(e))) if e.name == "unknown_identity" => Ok(()),
-        (ReplyKind::NoPreKeys, _) => Err(wrong("preKeys with no entries, or error unknown_identity".into())),
-        (ReplyKind::NoUploads, Some(Payload::UploadAuthorizations(u))) if u.authorizations.is_empty() => Ok(()),
+        (ReplyKind::NoPreKeys, _) => Err(wrong(
+            "preKeys with no entries, or error unknown_identity".into(),
+        )),
+        (ReplyKind::NoUploads, Some(Payload::UploadAuthorizations(u)))
+            if u.authorizations.is_empty() =>
+        {
+            Ok(())
+        }
         (ReplyKind::NoUploads, Some(Payload::Error(_))) => Ok(()),
         (ReplyKind::NoUploads, _) => Err(wrong("an empty uploadAuthorizations or an error".into())),
         (ReplyKind::PreKeys, Some(Payload::PreKeys(p))) => match pre_keys {
@@ -631,8 +718,15 @@ fn judge_reply(
         },
         (ReplyKind::PreKeys, _) => Err(wrong("preKeys".into())),
         (ReplyKind::UploadAuthorizations, Some(Payload::UploadAuthorizations(u))) => {
-            let max = ctx.conns.get(conn).map_or(0, |c| c.config.max_attachment_size);
-            judge_uploads(&u.authorizations, uploads_at_most.unwrap_or(usize::MAX), max)
+            let max = ctx
+                .conns
+                .get(conn)
+                .map_or(0, |c| c.config.max_attachment_size);
+            judge_uploads(
+                &u.authorizations,
+                uploads_at_most.unwrap_or(usize::MAX),
+                max,
+            )
         }
         (ReplyKind::UploadAuthorizations, _) => Err(wrong("uploadAuthorizations".into())),
         (ReplyKind::Refusal, _) => Ok(()),
@@ -665,8 +759,14 @@ fn judge_pre_keys(
             }
         })
     };
-    let got_devs: Vec<String> = got.iter().map(|p| String::from_utf8_lossy(&p.device_id).into_owned()).collect();
-    let want_devs: Vec<String> = want.iter().map(|w| String::from_utf8_lossy(&w.1).into_owned()).collect();
+    let got_devs: Vec<String> = got
+        .iter()
+        .map(|p| String::from_utf8_lossy(&p.device_id).into_owned())
+        .collect();
+    let want_devs: Vec<String> = want
+        .iter()
+        .map(|w| String::from_utf8_lossy(&w.1).into_owned())
+        .collect();
     let mut g = got_devs.clone();
     g.sort();
     let mut w = want_devs.clone();
@@ -695,7 +795,10 @@ fn judge_pre_keys(
                 return Err(Broken::new(
                     "T-PK-ONCE",
                     "each one-time prekey handed out at most once",
-                    format!("device {dev}: {} again", name(&p.one_time_pre_key, &ctx.values)),
+                    format!(
+                        "device {dev}: {} again",
+                        name(&p.one_time_pre_key, &ctx.values)
+                    ),
                 ));
             }
             ctx.handed_out.push(p.one_time_pre_key.clone());
@@ -730,18 +833,33 @@ fn judge_pre_keys(
     Ok(())
 }
 
-fn judge_uploads(auths: &[wire::UploadAuthorization], at_most: usize, max_attachment: i64) -> Result<(), Broken> {
+fn judge_uploads(
+    auths: &[wire::UploadAuthorization],
+    at_most: usize,
+    max_attachment: i64,
+) -> Result<(), Broken> {
     let rule = "T-UPLOAD";
     if auths.is_empty() || auths.len() > at_most {
-        return Err(Broken::new(rule, format!("1 to {at_most} authorizations"), format!("{}", auths.len())));
+        return Err(Broken::new(
+            rule,
+            format!("1 to {at_most} authorizations"),
+            format!("{}", auths.len()),
+        ));
     }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     for (i, a) in auths.iter().enumerate() {
-        for (what, u) in [("uploadURL", &a.upload_url), ("downloadURL", &a.download_url)] {
+        for (what, u) in [
+            ("uploadURL", &a.upload_url),
+            ("downloadURL", &a.download_url),
+        ] {
             if url::Url::parse(u).is_err() {
-                return Err(Broken::new(rule, format!("authorization {i}: an absolute {what}"), format!("{:?}", clip(u))));
+                return Err(Broken::new(
+                    rule,
+                    format!("authorization {i}: an absolute {what}"),
+                    format!("{:?}", clip(u)),
+                ));
             }
         }
         let lo = now + 60_000 - 5_000;
@@ -756,7 +874,9 @@ fn judge_uploads(auths: &[wire::UploadAuthorization], at_most: usize, max_attach
         if a.max_upload_size <= 0 || a.max_upload_size > max_attachment {
             return Err(Broken::new(
                 rule,
-                format!("authorization {i}: maxUploadSize in 1..={max_attachment} (maxAttachmentSize)"),
+                format!(
+                    "authorization {i}: maxUploadSize in 1..={max_attachment} (maxAttachmentSize)"
+                ),
                 a.max_upload_size.to_string(),
             ));
         }
@@ -788,20 +908,32 @@ async fn expect_push(
     let deadline = Instant::now() + within;
     let c = ctx.conn(conn)?;
     let hit = |c: &Conn| {
-        c.pushes_since(0).iter().enumerate().skip(if kind == PushKind::PreKeysLow { from } else { 0 }).find_map(|(i, p)| {
-            let ok = match kind {
-                PushKind::Inbound => inbound_matches(p, want.as_deref()),
-                PushKind::PreKeysLow => matches!(p, Push::PreKeysLow { .. }),
-            };
-            ok.then_some(i)
-        })
+        c.pushes_since(0)
+            .iter()
+            .enumerate()
+            .skip(if kind == PushKind::PreKeysLow {
+                from
+            } else {
+                0
+            })
+            .find_map(|(i, p)| {
+                let ok = match kind {
+                    PushKind::Inbound => inbound_matches(p, want.as_deref()),
+                    PushKind::PreKeysLow => matches!(p, Push::PreKeysLow { .. }),
+                };
+                ok.then_some(i)
+            })
     };
     loop {
         if let Some(i) = hit(c) {
             if let Push::PreKeysLow { keys_requested, .. } = &c.pushes[i] {
                 if *keys_requested == 0 {
                     return Err(Stop::Broken(
-                        Broken::new("TB-PK-LOW", "PreKeysLow with keysRequested > 0", "keysRequested 0"),
+                        Broken::new(
+                            "TB-PK-LOW",
+                            "PreKeysLow with keysRequested > 0",
+                            "keysRequested 0",
+                        ),
                         Some(conn.to_string()),
                     ));
                 }
@@ -819,7 +951,11 @@ async fn expect_push(
                     (PushKind::PreKeysLow, _) => "a preKeysLow".into(),
                 };
                 return Err(Stop::Broken(
-                    Broken::new(rule, format!("{what} within {} ms", within.as_millis()), "none came"),
+                    Broken::new(
+                        rule,
+                        format!("{what} within {} ms", within.as_millis()),
+                        "none came",
+                    ),
                     Some(conn.to_string()),
                 ));
             }
@@ -856,11 +992,18 @@ async fn expect_no_push(
         });
         if let Some(p) = bad {
             let what = match p {
-                Push::Inbound { seq, .. } => format!("an inboundMessage (seq {seq}){}", bytes.map_or(String::new(), |b| format!(" with {b}"))),
+                Push::Inbound { seq, .. } => format!(
+                    "an inboundMessage (seq {seq}){}",
+                    bytes.map_or(String::new(), |b| format!(" with {b}"))
+                ),
                 Push::PreKeysLow { .. } => "a preKeysLow".into(),
             };
             return Err(Stop::Broken(
-                Broken::new(rule, format!("no such push within {} ms", within.as_millis()), what),
+                Broken::new(
+                    rule,
+                    format!("no such push within {} ms", within.as_millis()),
+                    what,
+                ),
                 Some(conn.to_string()),
             ));
         }

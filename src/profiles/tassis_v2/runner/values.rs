@@ -17,7 +17,9 @@ use crate::profiles::tassis_v2::xeddsa::IdentityKey;
 
 /// A byte expression that does not parse.
 #[derive(Debug, thiserror::Error)]
-#[error("bad byte expression `{expr}`: {why}; write \"\", $name, $name/N, key:NAME, text:… or hex:…")]
+#[error(
+    "bad byte expression `{expr}`: {why}; write \"\", $name, $name/N, key:NAME, text:… or hex:…"
+)]
 pub struct ValueError {
     /// The expression.
     pub expr: String,
