@@ -311,6 +311,8 @@ pub struct Model {
     live_cids: BTreeMap<String, ConnName>,
     /// Every message name ever sent, with its connection (for `fromMessageID` of another one).
     sent: BTreeMap<MsgName, ConnName>,
+    /// Messages still queued when their connection was deleted (gone with it, S-DEL-PERM).
+    gone: BTreeSet<MsgName>,
 }
 
 impl Model {
@@ -592,7 +594,7 @@ impl Model {
             Endpoint::Send => {
                 if conn.disabled {
                     let mut p =
-                        Prediction::reject(&(400..500).collect::<Vec<_>>(), "B-SEND-DISABLED");
+                        Prediction::reject(&(400..500).collect::<Vec<_>>(), conn.disabled_rule());
                     p.preferred = Some(([403].into_iter().collect(), "B-SEND-DISABLED"));
                     return p;
                 }
@@ -637,6 +639,7 @@ impl Model {
                 if let Some(conn) = self.conns.get_mut(&req.conn) {
                     conn.live = false;
                     let gone: Vec<MsgName> = conn.queue.drain(..).collect();
+                    self.gone.extend(gone.iter().cloned());
                     conn.removed.extend(gone);
                     self.live_cids.remove(&conn.cid);
                 }
@@ -667,6 +670,11 @@ impl Model {
                 }
             }
         }
+    }
+
+    /// Whether message `msg` was queued on its connection when that connection was deleted.
+    pub fn gone_with_connection(&self, msg: &str) -> bool {
+        self.gone.contains(msg)
     }
 
     /// The connection that a message name was sent to, if any.

@@ -43,6 +43,8 @@ pub struct Conn {
     pub sk_changed_by_sender: bool,
     /// Sends refused.
     pub disabled: bool,
+    /// Disabled by the create request, no update having set `disabled` since (S-CREATE-DIS).
+    pub disabled_by_create: bool,
     /// Queued messages in receive order.
     pub queue: Vec<MsgName>,
     /// Messages removed (retrieved without keep, deleted, or gone with the connection).
@@ -64,6 +66,7 @@ impl Conn {
             su_changed_by_sender: false,
             sk_changed_by_sender: false,
             disabled,
+            disabled_by_create: disabled,
             queue: Vec::new(),
             removed: BTreeSet::new(),
         }
@@ -79,6 +82,16 @@ impl Conn {
             Phase::Secured
         } else {
             Phase::Open
+        }
+    }
+
+    /// The rule that refuses sends while the connection is disabled: the create's (S-CREATE-DIS)
+    /// until an update sets `disabled`, then B-SEND-DISABLED.
+    pub fn disabled_rule(&self) -> &'static str {
+        if self.disabled_by_create {
+            "S-CREATE-DIS"
+        } else {
+            "B-SEND-DISABLED"
         }
     }
 
@@ -110,6 +123,7 @@ impl Conn {
         }
         if let Some(d) = p.disabled {
             self.disabled = d;
+            self.disabled_by_create = false;
         }
     }
 

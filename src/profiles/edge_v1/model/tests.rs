@@ -283,6 +283,43 @@ fn disabled_refuses_sends_and_keeps_messages() {
 }
 
 #[test]
+fn a_connection_created_disabled_refuses_sends_by_the_create_rule_until_an_update_sets_it() {
+    let mut m = Model::new(Some(50));
+    let mut r = Request::new("c", Endpoint::Create);
+    r.params.recipient = Some("rk".into());
+    r.params.disabled = Some(true);
+    r.auth = key("rk");
+    step(&mut m, r, 201, None);
+    let p = send(&mut m, "c", Auth::None, &["x"]);
+    assert_eq!(p.rule, "S-CREATE-DIS");
+    // 403 stays B-SEND-DISABLED's preference.
+    assert_eq!(p.preferred.as_ref().unwrap().1, "B-SEND-DISABLED");
+    let mut u = Request::new("c", Endpoint::Update);
+    u.auth = key("rk");
+    u.params.sender = Some("sk".into());
+    u.params.disabled = Some(true);
+    step(&mut m, u, 200, None);
+    assert_eq!(send(&mut m, "c", key("sk"), &["x"]).rule, "B-SEND-DISABLED");
+}
+
+#[test]
+fn messages_queued_at_deletion_are_gone_with_the_connection() {
+    let mut m = Model::new(Some(50));
+    create(&mut m, "c", "rk");
+    commit_send(&mut m, "c", Auth::None, &["a", "b"]);
+    let r = retrieve(&m, "c", "rk", Some(1), None, false);
+    step(&mut m, r, 200, Some(1));
+    let mut d = Request::new("c", Endpoint::Delete);
+    d.auth = key("rk");
+    step(&mut m, d, 200, None);
+    assert!(
+        !m.gone_with_connection("a"),
+        "removed by the retrieval before"
+    );
+    assert!(m.gone_with_connection("b"));
+}
+
+#[test]
 fn deleted_connection_is_gone_and_its_id_reusable() {
     let mut m = Model::new(Some(50));
     create(&mut m, "c", "rk");

@@ -1,7 +1,7 @@
 //! The state of one case while it runs: names bound to keys, connections and messages, the
 //! model, the exchanges so far, and how a step that did not pass ended.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use url::Url;
@@ -130,6 +130,19 @@ pub struct CaseRun<'a> {
     pub(super) waived: Option<String>,
     /// A probe found the capability it checks absent (verdict skip, with the reason).
     pub(super) skipped: Option<String>,
+    /// Old URIs the server was seen to refuse (see `expect::old_uri_refusal`): one that works
+    /// again later was kept.
+    pub(super) refused_uris: HashSet<String>,
+    /// Messages of sends the server refused, with the rule that says such a refusal stores
+    /// nothing (see `CaseRun::note_refused_send`).
+    pub(super) refused_msgs: HashMap<String, &'static str>,
+    /// Connections that had a send refused, with that rule (the latest refusal).
+    pub(super) refused_sends: HashMap<String, &'static str>,
+    /// Connections that had a PUT refused, with what it asked for (`ru`, `su`, `rk`, `sk`,
+    /// `disabled`): a refused PUT changes nothing (B-RUPD-ATOMIC).
+    pub(super) refused_updates: HashMap<String, BTreeSet<&'static str>>,
+    /// Messages whose latest retrieval kept them (`keepMessages: true`).
+    pub(super) kept: HashSet<String>,
 }
 
 impl<'a> CaseRun<'a> {
@@ -150,6 +163,11 @@ impl<'a> CaseRun<'a> {
             warning: None,
             waived: None,
             skipped: None,
+            refused_uris: HashSet::new(),
+            refused_msgs: HashMap::new(),
+            refused_sends: HashMap::new(),
+            refused_updates: HashMap::new(),
+            kept: HashSet::new(),
         }
     }
 

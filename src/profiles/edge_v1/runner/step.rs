@@ -23,8 +23,52 @@ impl CaseRun<'_> {
         let result = expect::check(self, n, step, endpoint, &pred, &ex);
         self.record(ex);
         let StepOutcome { status, count } = result?;
+        if !(200..300).contains(&status) {
+            if let Some(r) = expect::old_uri_refusal(step, &pred) {
+                self.refused_uris.insert(r);
+            }
+            match endpoint {
+                Endpoint::Send => self.note_refused_send(step, status),
+                Endpoint::Update | Endpoint::SenderUpdate => self.note_refused_update(step),
+                _ => {}
+            }
+        }
         self.model.commit(&mreq, &pred, Observed { status, count });
         Ok(())
+    }
+
+    /// Remember the messages of a send refused with `status`, under the rule that says such a
+    /// refusal stores nothing: over the queue cap (429, B-QUOTA), a batch with an invalid
+    /// message (400, B-SEND-ATOMIC), a disabled connection (403, S-CREATE-DIS or
+    /// B-SEND-DISABLED). A message of it that shows up later was stored by the refused send.
+    fn note_refused_send(&mut self, step: &Step, status: u16) {
+        let names = step.messages.as_deref().unwrap_or_default();
+        let rule = match status {
+            429 => "B-QUOTA",
+            400 if names.len() > 1 => "B-SEND-ATOMIC",
+            403 => match self.model.conn(&step.conn) {
+                Some(c) if c.live && c.disabled => c.disabled_rule(),
+                _ => return,
+            },
+            _ => return,
+        };
+        for m in names {
+            self.refused_msgs.insert(m.clone(), rule);
+        }
+        self.refused_sends.insert(step.conn.clone(), rule);
+    }
+
+    /// Remember what a refused PUT asked for on its connection.
+    fn note_refused_update(&mut self, step: &Step) {
+        let asked = [
+            ("ru", step.new_recipient_uri == Some(true)),
+            ("su", step.new_sender_uri == Some(true)),
+            ("rk", step.recipient.is_some()),
+            ("sk", step.sender.is_some()),
+            ("disabled", step.disabled == Some(true)),
+        ];
+        let entry = self.refused_updates.entry(step.conn.clone()).or_default();
+        entry.extend(asked.iter().filter(|(_, on)| *on).map(|(what, _)| *what));
     }
 
     /// Delete every connection the model holds live, as step `n` (correct requests, still

@@ -1,11 +1,14 @@
 //! Checks one response against a step's expectations and the model's prediction, and learns
 //! what the server chose (URIs, message ids).
 
+mod cause;
 mod fail;
 mod headers;
 mod retrieval;
 mod status;
 mod uris;
+
+pub(super) use status::old_uri_refusal;
 
 use crate::client::{Exchange, Response};
 use crate::engine::event::Verdict;
@@ -32,9 +35,9 @@ pub fn check(
     ex: &Exchange,
 ) -> Result<StepOutcome, StepFailure> {
     let resp = status::response(n, ex)?;
-    status::check_status(run, n, step, pred, resp)?;
+    status::check_status(run, n, step, endpoint, pred, resp)?;
     let exp = step.expect.clone().unwrap_or_default();
-    headers::check_form(run, n, &exp, resp)?;
+    headers::check_form(run, n, &exp, resp, pred)?;
     let status = resp.status;
     if !(200..300).contains(&status) {
         return Ok(StepOutcome {
@@ -70,7 +73,7 @@ fn check_success(
         Outcome::Deleted => check_empty(n, "S-DEL-200", resp).map(|()| None),
         Outcome::Sent => check_empty(n, "S-SEND-200", resp).map(|()| None),
         Outcome::DeletedMessages(sel) => {
-            retrieval::check_deleted_messages(run, n, sel, &exp, resp).map(Some)
+            retrieval::check_deleted_messages(run, n, sel, &exp, resp, &step.conn).map(Some)
         }
         Outcome::Retrieved(sel) => {
             retrieval::check_retrieved(run, n, sel, resp, &exp, &step.conn).map(Some)

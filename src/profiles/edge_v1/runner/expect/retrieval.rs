@@ -20,6 +20,7 @@ pub(super) fn check_deleted_messages(
     sel: &Selection,
     exp: &Expect,
     resp: &Response,
+    conn: &str,
 ) -> Result<usize, StepFailure> {
     let o = object(n, "S-DELM-200", resp)?;
     let d = o.get("deleted").and_then(Value::as_u64).ok_or_else(|| {
@@ -35,7 +36,7 @@ pub(super) fn check_deleted_messages(
         return Err(fail(
             Verdict::Fail,
             n,
-            "S-DELM-200",
+            deleted_rule(run, conn, sel.max, d),
             format!("deleted {}", sel.max),
             format!("deleted {d}"),
         ));
@@ -45,13 +46,27 @@ pub(super) fn check_deleted_messages(
             return Err(fail(
                 run.level_verdict(),
                 n,
-                "S-DELM-200",
+                deleted_rule(run, conn, want as usize, d),
                 format!("deleted {want}"),
                 format!("deleted {d}"),
             ));
         }
     }
     Ok(d)
+}
+
+/// The rule a `deleted` count of `got` where `want` were due breaks: exactly PAGE_SIZE out of more
+/// is the selection capped by PAGE_SIZE (S-DELM-SEL: not capped); more than the connection
+/// holds after a send to it was refused is that send having stored messages (the refusal's
+/// rule); any other count is S-DELM-200 (n the number removed).
+fn deleted_rule(run: &CaseRun<'_>, conn: &str, want: usize, got: usize) -> &'static str {
+    if run.model.page_size.is_some_and(|ps| got == ps && want > ps) {
+        return "S-DELM-SEL";
+    }
+    match run.refused_sends.get(conn) {
+        Some(rule) if got > want => rule,
+        _ => "S-DELM-200",
+    }
 }
 
 /// A retrieval answered: the page the model selects, each message as sent and as known
@@ -80,6 +95,13 @@ pub(super) fn check_retrieved(
     check_expected_messages(run, n, exp, sel, count)?;
     check_next(run, n, o.get("nextMessageID"), sel.candidates.get(count))?;
     check_expected_next(run, n, exp, sel.candidates.get(count))?;
+    for name in sel.candidates.iter().take(count) {
+        if sel.removes {
+            run.kept.remove(name);
+        } else {
+            run.kept.insert(name.clone());
+        }
+    }
     Ok(count)
 }
 
@@ -111,7 +133,9 @@ fn messages<'o>(
 }
 
 /// As many messages as the model's selection allows; too many because removed ones came back
-/// is history (S-PRIV-NOHIST-MSG), not paging.
+/// is history (S-PRIV-NOHIST-MSG), because messages of a deleted connection came back, a
+/// connection that was not gone (S-DEL-PERM), or because a refused send stored messages (the
+/// rule of that refusal), not paging.
 fn check_count(
     run: &CaseRun<'_>,
     n: usize,
@@ -128,11 +152,20 @@ fn check_count(
     } else {
         format!("{} to {} messages", sel.min, sel.max)
     };
-    let resurrected = msgs
+    let back: Vec<&str> = msgs
         .iter()
         .filter_map(|m| m.get("msg").and_then(Value::as_str))
-        .any(|got| misplaced_rule(run, conn, got) == "S-RETR-REMOVE");
-    let rule = if resurrected {
+        .map(|got| misplaced_rule(run, conn, got))
+        .collect();
+    let refused = msgs
+        .iter()
+        .filter_map(|m| m.get("msg").and_then(Value::as_str))
+        .find_map(|got| refused_send_rule(run, got));
+    let rule = if let Some(rule) = refused {
+        rule
+    } else if back.contains(&"S-DEL-PERM") {
+        "S-DEL-PERM"
+    } else if back.contains(&"S-RETR-REMOVE") {
         "S-PRIV-NOHIST-MSG"
     } else {
         "S-RETR-PAGE"
@@ -390,10 +423,25 @@ fn check_expected_next(
     Ok(())
 }
 
-/// The rule a message in the wrong place breaks: one removed before (S-RETR-REMOVE), one of
-/// another connection (B-ISOLATION), one of this connection out of order (S-RETR-200), or one
-/// never sent as such (B-MSG-FMT: altered).
+/// The rule a refused send broke when `got` is one of its messages (see
+/// `CaseRun::note_refused_send`).
+fn refused_send_rule(run: &CaseRun<'_>, got: &str) -> Option<&'static str> {
+    let name = run
+        .msgs
+        .iter()
+        .find(|(_, v)| v.as_str() == got)
+        .map(|(k, _)| k)?;
+    run.refused_msgs.get(name).copied()
+}
+
+/// The rule a message in the wrong place breaks: one of a send the server refused (the rule of
+/// that refusal), one that was queued on a connection when it was deleted (S-DEL-PERM), one
+/// removed before (S-RETR-REMOVE), one of another connection (B-ISOLATION), one of this
+/// connection out of order (S-RETR-200), or one never sent as such (B-MSG-FMT: altered).
 fn misplaced_rule(run: &CaseRun<'_>, conn: &str, got: &str) -> &'static str {
+    if let Some(rule) = refused_send_rule(run, got) {
+        return rule;
+    }
     let Some(name) = run
         .msgs
         .iter()
@@ -407,6 +455,7 @@ fn misplaced_rule(run: &CaseRun<'_>, conn: &str, got: &str) -> &'static str {
         .conn(conn)
         .is_some_and(|c| c.removed.contains(name));
     match run.model.message_conn(name) {
+        _ if run.model.gone_with_connection(name) => "S-DEL-PERM",
         _ if removed => "S-RETR-REMOVE",
         Some(other) if other != conn => "B-ISOLATION",
         _ => "S-RETR-200",
