@@ -225,6 +225,8 @@ pub async fn open_target(opts: &TargetOptions) -> Result<Opened, ProfileError> {
         None => {
             let config = edge_reference_server::tassis_v2::TassisConfig {
                 listen: "127.0.0.1:0".parse().expect("literal address"),
+                // Trusted in memory; no certificate file is written.
+                tls: edge_reference_server::Tls::SelfSigned { write_to: None },
                 prekeys_low: EMBEDDED_PREKEYS.0,
                 prekeys_interval: EMBEDDED_PREKEYS.1,
                 ..edge_reference_server::tassis_v2::TassisConfig::default()
@@ -342,6 +344,9 @@ pub struct TassisSession {
     cases: Arc<Vec<Case>>,
     liveness: Arc<Liveness>,
     gone: Mutex<Option<String>>,
+    /// Hostile checks run alone (write), the others together (read): a crash is then
+    /// blamed on the frames that caused it, not on a check that happened to run beside them.
+    exclusive: tokio::sync::RwLock<()>,
 }
 
 impl TassisSession {
@@ -352,6 +357,7 @@ impl TassisSession {
             cases,
             liveness: Arc::new(Liveness::default()),
             gone: Mutex::new(None),
+            exclusive: tokio::sync::RwLock::new(()),
         }
     }
 
@@ -372,6 +378,27 @@ impl TassisSession {
             signatures: 0,
             duration: Duration::ZERO,
         };
+        if let Some(why) = self.gone.lock().ok().and_then(|g| g.clone()) {
+            result.verdict = Verdict::Error;
+            result.message = format!("target gone: {why}; not a verdict on this check");
+            return result;
+        }
+        if case.hostile {
+            let _alone = self.exclusive.write().await;
+            self.run_and_judge(check, case, result, started).await
+        } else {
+            let _together = self.exclusive.read().await;
+            self.run_and_judge(check, case, result, started).await
+        }
+    }
+
+    async fn run_and_judge(
+        &self,
+        check: &CheckInfo,
+        case: &Case,
+        mut result: CheckResult,
+        started: Instant,
+    ) -> CheckResult {
         if let Some(why) = self.gone.lock().ok().and_then(|g| g.clone()) {
             result.verdict = Verdict::Error;
             result.message = format!("target gone: {why}; not a verdict on this check");
