@@ -236,3 +236,23 @@ fn python_check_fails_on_a_flipped_signature_bit() {
     assert!(!ok, "a flipped bit went unnoticed:\n{stdout}");
     assert!(stderr.contains(&file.vectors[0].name), "{stderr}");
 }
+
+#[test]
+fn the_reference_server_agrees_with_every_vector() {
+    let file = fixture_vectors();
+    for v in &file.vectors {
+        let accepted = edge_reference_server::tassis_v2::accepts_login_signature(
+            &unhex(&v.identity_key),
+            &unhex(&v.message),
+            &unhex(&v.signature),
+        );
+        assert_eq!(
+            accepted,
+            v.verdict == "valid",
+            "{}: the reference server {} it (expected {})",
+            v.name,
+            if accepted { "accepts" } else { "refuses" },
+            v.verdict
+        );
+    }
+}

@@ -35,4 +35,17 @@ pub mod wire;
 pub(crate) mod xeddsa;
 
 pub use config::{parse_duration, TassisConfig, DEFAULT_UPLOAD_BASE};
+
+/// Whether the server accepts `signature` over `login` for `identity_key`, as a login checks
+/// it: a 32-byte key without bit 255 (TB-KEY-LEN, TB-KEY-CANON), a 64-byte signature, and
+/// XEdDSA verification per TB-SIG. For checking signature vectors against this server.
+pub fn accepts_login_signature(identity_key: &[u8], login: &[u8], signature: &[u8]) -> bool {
+    let (Ok(key), Ok(sig)) = (
+        <[u8; 32]>::try_from(identity_key),
+        <[u8; 64]>::try_from(signature),
+    ) else {
+        return false;
+    };
+    key[31] & 0x80 == 0 && xeddsa::verify(&key, login, &sig, xeddsa::Lax::default())
+}
 pub use server::{start, TassisServer, MAX_MESSAGE, PATH};

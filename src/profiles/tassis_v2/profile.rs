@@ -413,6 +413,10 @@ impl TassisSession {
                 result.verdict = Verdict::Skip;
                 result.message = why;
             }
+            Ending::Waived(why) => {
+                result.verdict = Verdict::Waived;
+                result.message = why;
+            }
             Ending::Error(why) => {
                 result.verdict = Verdict::Error;
                 result.message = why;

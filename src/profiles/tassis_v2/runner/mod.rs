@@ -84,6 +84,8 @@ pub enum Ending {
     },
     /// The case could not run here (a need is missing).
     Skip(String),
+    /// The user waived what the case checks (`--allow-http` for a `ws://` target).
+    Waived(String),
     /// The suite could not judge: a transport problem, or a bad case.
     Error(String),
 }
@@ -171,6 +173,9 @@ impl<'e> Ctx<'e> {
     }
 }
 
+/// The reason of checks that need TLS on a `ws://` target (allowed only with `--allow-http`).
+const WAIVED_TLS: &str = "waived by --allow-http: the target is plain ws://, so TLS is not checked";
+
 /// Why a case cannot run against this target, if it cannot.
 pub fn missing_need(env: &Env, case: &Case) -> Option<String> {
     for n in &case.needs {
@@ -183,7 +188,7 @@ pub fn missing_need(env: &Env, case: &Case) -> Option<String> {
                 )
             }
             Need::Tls if env.url.scheme() != "wss" => {
-                return Some("needs a wss:// target".into());
+                return Some(WAIVED_TLS.into());
             }
             _ => {}
         }
@@ -195,6 +200,7 @@ pub fn missing_need(env: &Env, case: &Case) -> Option<String> {
 pub async fn run_case(env: &Env, case: &Case) -> CaseRun {
     let mut ctx = Ctx::new(env);
     let ending = match missing_need(env, case) {
+        Some(why) if why == WAIVED_TLS => Ending::Waived(why),
         Some(why) => Ending::Skip(why),
         None => {
             let mut ending = Ending::Pass;
