@@ -1,6 +1,15 @@
 //! POSIX shell words: quoting bytes for a command line, and reading a quoted word back.
 
-use crate::report::escape::is_unsafe;
+/// Whether a character must not reach a display raw: C0 controls, DEL, C1 controls
+/// (U+0080–U+009F) and the bidirectional controls (U+061C, U+200E, U+200F, U+202A–U+202E,
+/// U+2066–U+2069), which reorder the text around them.
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+}
 
 /// Quotes bytes for a POSIX shell: `'…'` when the text is valid UTF-8 without control or
 /// bidirectional characters, else bash's `$'…'` with `\xHH` escapes (so no such character is

@@ -8,16 +8,7 @@
 
 use std::borrow::Cow;
 
-/// Whether a character must not reach a display raw: C0 controls, DEL, C1 controls
-/// (U+0080–U+009F) and the bidirectional controls (U+061C, U+200E, U+200F, U+202A–U+202E,
-/// U+2066–U+2069), which reorder the text around them.
-pub fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
-        )
-}
+pub use crate::client::shell::is_unsafe;
 
 /// How line breaks and tabs are treated by [`controls`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

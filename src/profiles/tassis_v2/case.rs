@@ -1,7 +1,7 @@
 //! The case-file format of `tassis-v2` (`docs/tassis-v2.md`, "Case files"): serde types.
 //!
 //! A case is a list of steps over named WebSocket connections. Byte values are written as
-//! expressions ([`crate::profiles::tassis_v2::runner::values`]): `$name` is 32 fresh random
+//! expressions (the runner's `values` module): `$name` is 32 fresh random
 //! bytes of this run, `key:alice` the public identity key of a fresh key named `alice`,
 //! `text:d1` literal UTF-8, `hex:00ff` literal bytes, `""` nothing.
 
