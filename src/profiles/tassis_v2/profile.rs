@@ -312,17 +312,9 @@ pub async fn open_target(opts: &TargetOptions) -> Result<Opened, ProfileError> {
 /// One connection that reads an AuthChallenge before any check: a target the suite cannot
 /// reach or trust is one clear message and exit 3.
 async fn preflight(env: &Env) -> Result<(), ProfileError> {
+    // The transport's errors carry their own hint (--ca-cert / --insecure for TLS).
     let ws = env.client.connect(&env.url).await.map_err(|e| {
-        ProfileError::Unreachable(format!(
-            "cannot open a WebSocket to {}: {e}{}",
-            env.url,
-            if matches!(e, crate::client::ws::WsError::Tls { .. }) {
-                "; pass the server's certificate or CA with --ca-cert FILE, or --insecure to \
-                 skip the check (testing only)"
-            } else {
-                ""
-            }
-        ))
+        ProfileError::Unreachable(format!("cannot open a WebSocket to {}: {e}", env.url))
     })?;
     let mut c = runner::Conn::new(ws);
     let r = c.hello(env.reply_timeout).await;
