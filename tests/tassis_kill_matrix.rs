@@ -75,7 +75,10 @@ fn the_fault_free_server_passes_every_check() {
     let bad: Vec<String> = v
         .results
         .iter()
-        .filter(|r| r.verdict != Verdict::Pass)
+        // The servers here are plain ws://: the TLS check is waived, never passed.
+        .filter(|r| {
+            r.verdict != Verdict::Pass && !(r.verdict == Verdict::Waived && r.id == "transport/tls")
+        })
         .map(|r| format!("{} {}: {}", r.id, r.verdict.as_str(), r.message))
         .collect();
     assert!(bad.is_empty(), "{}", bad.join("\n"));
