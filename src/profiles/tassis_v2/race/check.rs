@@ -185,10 +185,8 @@ fn empty_while_left(h: &[Event]) -> Option<Violation> {
                     invoke: qi,
                     got: qg,
                     ..
-                } if j != i && qi < ret => {
-                    if qg.as_ref().is_none_or(|k| !k.is_empty()) {
-                        taken += 1;
-                    }
+                } if j != i && qi < ret && qg.as_ref().is_none_or(|k| !k.is_empty()) => {
+                    taken += 1;
                 }
                 _ => {}
             }
