@@ -880,25 +880,6 @@ impl Conn {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn constant_time_comparison() {
-        assert!(same_bytes(b"abc", b"abc"));
-        assert!(!same_bytes(b"abc", b"abd"));
-        assert!(!same_bytes(b"abc", b"ab"));
-    }
-
-    #[test]
-    fn device_ids() {
-        assert!(check_device(b"").is_err());
-        assert!(check_device(&[7; 64]).is_ok());
-        assert!(check_device(&[7; 65]).is_err());
-    }
-}
-
 /// One connection without a socket, for the cargo-fuzz target (`fuzzing.rs`).
 pub(crate) struct Detached {
     conn: Conn,
@@ -971,5 +952,24 @@ impl Detached {
             .map(|b| b.to_vec())
             .collect();
         (out, self.conn.then == Then::Continue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_comparison() {
+        assert!(same_bytes(b"abc", b"abc"));
+        assert!(!same_bytes(b"abc", b"abd"));
+        assert!(!same_bytes(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn device_ids() {
+        assert!(check_device(b"").is_err());
+        assert!(check_device(&[7; 64]).is_ok());
+        assert!(check_device(&[7; 65]).is_err());
     }
 }
