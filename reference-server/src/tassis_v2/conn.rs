@@ -880,6 +880,81 @@ impl Conn {
     }
 }
 
+/// One connection without a socket, for the cargo-fuzz target (`fuzzing.rs`).
+pub(crate) struct Detached {
+    conn: Conn,
+}
+
+impl Detached {
+    /// A fresh anonymous connection of `shared`, with this nonce; its hello is discarded.
+    pub(crate) fn new(shared: Arc<Shared>, nonce: Bytes) -> Detached {
+        let idle_timeout = shared.settings.idle_timeout;
+        let mut conn = Conn {
+            shared,
+            peer: SocketAddr::from(([127, 0, 0, 1], 9)),
+            next_seq: 1,
+            nonce,
+            state: State::Anonymous,
+            address: None,
+            session: None,
+            pushes: None,
+            delivered: HashMap::new(),
+            next_check: None,
+            sent_low: false,
+            anonymous_requests: 0,
+            out: Vec::new(),
+            then: Then::Continue,
+            last_data: Instant::now(),
+            idle_timeout,
+        };
+        conn.hello();
+        conn.out.clear();
+        Detached { conn }
+    }
+
+    /// Log in as `identity`/`device` without a signature (the fuzz target's authenticated
+    /// start); the reply is discarded.
+    pub(crate) fn authenticate(&mut self, identity: Vec<u8>, device: Vec<u8>) {
+        self.conn.authenticate(
+            0,
+            Address {
+                identity: identity.into(),
+                device: device.into(),
+            },
+        );
+        self.conn.out.clear();
+    }
+
+    /// Handle one binary frame as the connection task would, then deliver what the store
+    /// pushed; returns the frames written. `false` in the second place: the connection would
+    /// end here (closed, or the server crashed).
+    pub(crate) async fn frame(&mut self, bytes: Bytes) -> (Vec<Vec<u8>>, bool) {
+        if self.conn.then != Then::Continue {
+            return (Vec::new(), false);
+        }
+        self.conn.on_binary(bytes).await;
+        while let Some(rx) = self.conn.pushes.as_mut() {
+            match rx.try_recv() {
+                Ok(Push::Inbound(message)) => {
+                    if self.conn.state == State::Authenticated {
+                        self.conn.deliver(message);
+                    }
+                }
+                Ok(Push::CheckPreKeys) => self.conn.check_prekeys(),
+                Err(_) => break,
+            }
+        }
+        if self.conn.then == Then::Crash {
+            self.conn.shared.crash();
+        }
+        let out = std::mem::take(&mut self.conn.out)
+            .into_iter()
+            .map(|b| b.to_vec())
+            .collect();
+        (out, self.conn.then == Then::Continue)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

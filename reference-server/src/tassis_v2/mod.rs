@@ -28,6 +28,8 @@ pub(crate) mod conn;
 pub mod faults;
 #[cfg(not(feature = "faults"))]
 pub(crate) mod faults;
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod server;
 pub(crate) mod shared;
 pub(crate) mod store;

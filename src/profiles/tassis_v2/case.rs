@@ -194,6 +194,33 @@ pub enum RawFrame {
     Oversized,
     /// A frame cut in the middle of a field.
     Truncated,
+    /// Exactly the bytes of `bytes` (a byte expression, e.g. `hex:0802…`), sent as
+    /// `framing` says (what `edgecheck fuzz` writes).
+    Bytes,
+}
+
+/// How the bytes of a `send-raw` step with `frame: "bytes"` go on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Framing {
+    /// One binary frame.
+    #[default]
+    Binary,
+    /// One text frame (the bytes as they are, UTF-8 or not).
+    Text,
+    /// A binary message in three fragments (binary, continuation, final continuation).
+    Fragments,
+    /// The first fragment of a binary message, then a close frame before the rest.
+    UnfinishedClose,
+    /// The first fragment of a binary message, then the TCP connection dropped.
+    UnfinishedAbort,
+}
+
+impl Framing {
+    /// Whether this is the default (left out of case files).
+    pub fn is_binary(&self) -> bool {
+        *self == Framing::Binary
+    }
 }
 
 /// What reply a request expects.
@@ -300,6 +327,12 @@ pub enum Step {
         conn: String,
         /// Which frame.
         frame: RawFrame,
+        /// The bytes of `frame: "bytes"` (a byte expression).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bytes: Option<String>,
+        /// How `frame: "bytes"` is framed (default: one binary frame).
+        #[serde(default, skip_serializing_if = "Framing::is_binary")]
+        framing: Framing,
     },
     /// Acknowledge the InboundMessage that carried these bytes on this connection.
     #[serde(rename_all = "camelCase")]

@@ -4,6 +4,7 @@
 
 pub mod case;
 pub mod cases;
+pub mod fuzz;
 pub mod keys;
 mod profile;
 pub mod race;

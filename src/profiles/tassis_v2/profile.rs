@@ -18,8 +18,8 @@ use crate::client::ws::{WsClient, WsLimits};
 use crate::client::{ClientOptions, Liveness};
 use crate::engine::{BoxFuture, CheckInfo, CheckResult, Failure, Session, Verdict};
 use crate::profiles::{
-    Capability, OpenTarget, Outcome, Profile, ProfileError, RaceOptions, SelftestOptions, Suite,
-    TargetOptions, DEFAULT_TIMEOUT,
+    Capability, FuzzOptions, OpenTarget, Outcome, Profile, ProfileError, RaceOptions,
+    SelftestOptions, Suite, TargetOptions, DEFAULT_TIMEOUT,
 };
 
 /// The profile's name.
@@ -73,9 +73,10 @@ impl Profile for TassisV2 {
     fn capabilities(&self) -> &'static [Capability] {
         &[
             Capability::Run,
+            Capability::Fuzz,
+            Capability::Race,
             Capability::Selftest,
             Capability::Keygen,
-            Capability::Race,
         ]
     }
 
@@ -90,6 +91,10 @@ impl Profile for TassisV2 {
 
     fn selftest(&self, opts: &SelftestOptions) -> Result<Outcome, ProfileError> {
         super::selftest::run(opts)
+    }
+
+    fn fuzz(&self, target: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, ProfileError> {
+        super::fuzz::fuzz(target, opts)
     }
 
     fn race(&self, target: &TargetOptions, opts: &RaceOptions) -> Result<Outcome, ProfileError> {

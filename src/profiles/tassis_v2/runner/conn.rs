@@ -8,7 +8,8 @@ use prost::Message as _;
 
 use super::scan::{self, InboundForm};
 use super::Broken;
-use crate::client::ws::{Incoming, WsConn};
+use crate::client::ws::{Incoming, RawFrame, WsConn};
+use crate::profiles::tassis_v2::case::Framing;
 use crate::profiles::tassis_v2::wire::{self, Configuration, Payload};
 
 /// Frames kept for a failure's transcript.
@@ -149,6 +150,55 @@ impl Conn {
             }
         }
         Ok(())
+    }
+
+    /// Send `bytes` framed as `framing` says (`send-raw` with `frame: "bytes"`): one binary
+    /// or text frame, three fragments, or a first fragment followed by a close frame or by
+    /// dropping the connection. Failures to send show on the next read, as for [`Conn::send`].
+    pub async fn send_framed(&mut self, bytes: Vec<u8>, framing: Framing) {
+        self.note(format!("→ {} bytes ({framing:?})", bytes.len()));
+        self.frames_out += 1;
+        let Some(ws) = self.ws.as_mut() else {
+            return;
+        };
+        let frame = |fin: bool, opcode: u8, payload: Vec<u8>| RawFrame {
+            fin,
+            rsv: [false; 3],
+            opcode,
+            payload,
+        };
+        let third = bytes.len() / 3;
+        let r = match framing {
+            Framing::Binary => ws.send_binary(bytes).await,
+            Framing::Text => ws.send_frame(frame(true, 1, bytes)).await,
+            Framing::Fragments => {
+                let (a, rest) = bytes.split_at(third);
+                let (b, c) = rest.split_at(third);
+                let mut r = ws.send_frame(frame(false, 2, a.to_vec())).await;
+                if r.is_ok() {
+                    r = ws.send_frame(frame(false, 0, b.to_vec())).await;
+                }
+                if r.is_ok() {
+                    r = ws.send_frame(frame(true, 0, c.to_vec())).await;
+                }
+                r
+            }
+            Framing::UnfinishedClose | Framing::UnfinishedAbort => {
+                let first = bytes[..third.max(1).min(bytes.len())].to_vec();
+                let r = ws.send_frame(frame(false, 2, first)).await;
+                if framing == Framing::UnfinishedClose {
+                    // A close frame (1000) in the middle of a fragmented message.
+                    let _ = ws.send_frame(frame(true, 8, vec![0x03, 0xe8])).await;
+                    // Give the server a moment to read it before the connection goes.
+                    let _ = ws.recv(Duration::from_millis(50)).await;
+                }
+                self.disconnect(true).await;
+                r
+            }
+        };
+        if let Err(e) = r {
+            self.note(format!("  (not sent: {e})"));
+        }
     }
 
     /// Close politely, or drop the TCP connection.

@@ -5,7 +5,7 @@
 //! ([`Broken`]); a transport problem of the suite's own side is an error, never a failure.
 
 mod conn;
-mod login;
+pub(crate) mod login;
 pub mod probes;
 pub mod scan;
 mod steps;

@@ -4,7 +4,9 @@ use std::time::{Duration, Instant};
 
 use super::conn::{describe, Conn, Frame, Push, Read};
 use super::{login, probes, Broken, Ctx, Stop};
-use crate::profiles::tassis_v2::case::{Msg, PreKeyExpect, PushKind, RawFrame, ReplyKind, Step};
+use crate::profiles::tassis_v2::case::{
+    Framing, Msg, PreKeyExpect, PushKind, RawFrame, ReplyKind, Step,
+};
 use crate::profiles::tassis_v2::wire::{self, Payload};
 
 /// The error names of TB-ERROR-NAMES.
@@ -114,7 +116,13 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, step: &Step) -> Result<(), Stop> {
             Ok(())
         }
         Step::Send { conn, seq, msg } => send(ctx, conn, *seq, msg).await,
-        Step::SendRaw { conn, frame } => send_raw(ctx, conn, *frame).await,
+        Step::SendRaw {
+            conn,
+            frame: RawFrame::Bytes,
+            bytes,
+            framing,
+        } => send_bytes(ctx, conn, bytes.as_deref(), *framing).await,
+        Step::SendRaw { conn, frame, .. } => send_raw(ctx, conn, *frame).await,
         Step::Ack { conn, bytes } => {
             let want = ctx
                 .values
@@ -508,6 +516,8 @@ async fn send_raw(ctx: &mut Ctx<'_>, conn: &str, frame: RawFrame) -> Result<(), 
             c.send_text(text).await
         }
         RawFrame::Text => c.send_text("hello, server".into()).await,
+        // Handled by `send_bytes`.
+        RawFrame::Bytes => Ok(()),
         RawFrame::Max | RawFrame::Oversized => {
             let total = if frame == RawFrame::Max {
                 32_768
@@ -529,6 +539,26 @@ async fn send_raw(ctx: &mut Ctx<'_>, conn: &str, frame: RawFrame) -> Result<(), 
             Some(conn.to_string()),
         )
     })
+}
+
+/// `send-raw` with `frame: "bytes"`: exactly these bytes, framed as `framing` says. Replies
+/// to them are not judged (their sequence numbers are not known to the case).
+async fn send_bytes(
+    ctx: &mut Ctx<'_>,
+    conn: &str,
+    bytes: Option<&str>,
+    framing: Framing,
+) -> Result<(), Stop> {
+    let expr = bytes.ok_or_else(|| {
+        Stop::Error("`frame: \"bytes\"` needs `bytes` (e.g. \"hex:0801\"); fix the case".into())
+    })?;
+    let b = ctx
+        .values
+        .eval(expr)
+        .map_err(|e| Stop::Error(e.to_string()))?;
+    let c = ctx.conn(conn)?;
+    c.send_framed(b, framing).await;
+    Ok(())
 }
 
 /// An OutboundMessage frame of exactly `total` bytes.

@@ -1,0 +1,123 @@
+//! Findings: deduplicated by root cause (rule + frame kind), re-run for a reproduction rate,
+//! and written as replayable case files (`edgecheck replay --profile tassis-v2 FILE`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::session::Raw;
+use crate::engine::Level;
+use crate::profiles::tassis_v2::case::{Case, CaseFile, Step};
+use crate::profiles::tassis_v2::runner::{self, Ending, Env};
+
+/// One distinct finding.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// The first observation (its steps minimized when the server could be restarted).
+    pub raw: Raw,
+    /// Its deduplication key: rule and frame kind.
+    pub key: String,
+    /// How often it was seen.
+    pub count: usize,
+    /// Re-runs of its case that showed it again.
+    pub reproduced: usize,
+    /// Re-runs of its case (0 when the server could not be re-run: a `--server` that
+    /// stopped serving).
+    pub tries: usize,
+    /// Where its case file was written.
+    pub path: Option<PathBuf>,
+    /// How long into the campaign it was first seen.
+    pub after: Duration,
+}
+
+/// The deduplication key of an observation: rule and frame kind.
+pub fn key(raw: &Raw) -> String {
+    format!("{} {}", raw.rule, raw.kind)
+}
+
+/// A file-name slug of a key (`tb-alive-authresponse-short-signature`).
+pub fn slug(key: &str) -> String {
+    let mut s = String::new();
+    for c in key.chars() {
+        if c.is_ascii_alphanumeric() {
+            s.push(c.to_ascii_lowercase());
+        } else if !s.ends_with('-') {
+            s.push('-');
+        }
+    }
+    s.trim_matches('-').chars().take(80).collect()
+}
+
+/// The case of an observation with these steps: hostile, so replay checks TB-ALIVE.
+pub fn case(raw: &Raw, steps: Vec<Step>) -> Case {
+    let mut requirements = vec![raw.rule.clone()];
+    for r in &raw.also {
+        if !requirements.contains(r) {
+            requirements.push(r.clone());
+        }
+    }
+    requirements.retain(|r| crate::profiles::tassis_v2::catalogue().contains(r));
+    if requirements.is_empty() {
+        requirements.push("TB-ALIVE".into());
+    }
+    Case {
+        id: format!("fuzz/{}", slug(&key(raw))),
+        title: raw.message.chars().take(200).collect(),
+        requirements,
+        level: Level::Must,
+        hostile: true,
+        needs: Vec::new(),
+        steps,
+    }
+}
+
+/// Whether running `steps` shows the observation again: for a crash, the server stops
+/// serving; otherwise a step sees the same rule broken.
+pub async fn shows(env: &Env, raw: &Raw, steps: &[Step]) -> bool {
+    let c = case(raw, steps.to_vec());
+    let run = runner::run_case(env, &c).await;
+    if raw.crashed {
+        return runner::alive(env).await.is_err();
+    }
+    matches!(&run.ending, Ending::Broken { broken, .. } if broken.rule == raw.rule)
+}
+
+/// Write the finding's case file into `dir` (created if missing).
+pub fn write(dir: &Path, f: &Finding) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        format!(
+            "cannot create the findings directory {}: {e}; give a writable --findings DIR",
+            dir.display()
+        )
+    })?;
+    let c = case(&f.raw, f.raw.steps.clone());
+    let file = CaseFile {
+        area: "fuzz".into(),
+        title: format!(
+            "found by edgecheck fuzz: {} (reproduced {}/{})",
+            f.key, f.reproduced, f.tries
+        ),
+        cases: vec![c],
+    };
+    let path = dir.join(format!("{}.json", slug(&f.key)));
+    let text = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text + "\n").map_err(|e| {
+        format!(
+            "cannot write {}: {e}; give a writable --findings DIR",
+            path.display()
+        )
+    })?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_file_names() {
+        assert_eq!(
+            slug("TB-ALIVE authResponse/short-signature"),
+            "tb-alive-authresponse-short-signature"
+        );
+    }
+}

@@ -1,0 +1,337 @@
+//! `edgecheck fuzz --profile tassis-v2`: sessions of valid and hostile frames against one
+//! server, TB-ALIVE after every hostile frame, a canary between sessions, and findings
+//! deduplicated by rule and frame kind, re-run for a reproduction rate and written as case
+//! files that `edgecheck replay --profile tassis-v2 FILE` runs.
+//!
+//! One session runs at a time, so a server that stops serving is blamed on the frame just
+//! sent. The embedded server is restarted after a crash and the campaign goes on; a
+//! `--server` that stops serving ends the campaign.
+
+pub mod canary;
+pub mod finding;
+pub mod gen;
+pub mod mutate;
+pub mod session;
+pub mod target;
+
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+pub use finding::Finding;
+use session::{Counts, End, Raw};
+use target::Target;
+
+use crate::engine::{cores, runtime};
+use crate::profiles::{FuzzOptions, Outcome, ProfileError, TargetOptions};
+
+/// What a campaign did and found.
+#[derive(Debug, Default)]
+pub struct FuzzReport {
+    /// Frames sent, liveness checks, hostile frames.
+    pub counts: Counts,
+    /// Sessions run.
+    pub sessions: usize,
+    /// Canary checks run.
+    pub canary_checks: usize,
+    /// Restarts of the embedded server.
+    pub restarts: usize,
+    /// Distinct findings, in the order found.
+    pub findings: Vec<Finding>,
+    /// Problems of the suite's side (never blamed on the server).
+    pub errors: Vec<String>,
+    /// The `--server` stopped serving and could not be restarted.
+    pub target_gone: bool,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl FuzzReport {
+    /// Frames per second.
+    pub fn rate(&self) -> f64 {
+        self.counts.frames as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// `edgecheck fuzz --profile tassis-v2`.
+pub fn fuzz(target: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, ProfileError> {
+    if opts.write_corpus.is_some() {
+        return Err(ProfileError::Usage(
+            "--write-corpus grows the corpora of edge-v1's cargo-fuzz targets; the tassis_frame \
+             target's seeds are in fixtures/corpus/tassis_frame (docs/fuzzing.md)"
+                .into(),
+        ));
+    }
+    let rt = runtime(cores());
+    let report = rt.block_on(campaign(target, opts))?;
+    println!(
+        "{} frames ({} hostile) in {:.1} s ({:.0} frames/s), {} sessions, {} liveness checks, \
+         {} canary checks, {} restart(s), {} finding(s)",
+        report.counts.frames,
+        report.counts.hostile,
+        report.elapsed.as_secs_f64(),
+        report.rate(),
+        report.sessions,
+        report.counts.alive_checks,
+        report.canary_checks,
+        report.restarts,
+        report.findings.len()
+    );
+    let flags = target.flags();
+    for f in &report.findings {
+        println!();
+        println!("FINDING {}: {}", f.raw.rule, f.raw.message);
+        let rate = if f.tries == 0 {
+            "not re-run (the server stopped serving and cannot be restarted)".to_string()
+        } else {
+            format!("reproduced {}/{}", f.reproduced, f.tries)
+        };
+        println!(
+            "  kind {} · seen {} time(s) · first after {:.1} s · {rate}",
+            f.raw.kind,
+            f.count,
+            f.after.as_secs_f64()
+        );
+        if let Some(p) = &f.path {
+            println!("  case file: {}", p.display());
+            println!(
+                "  replay:    edgecheck replay --profile {} {}{flags}",
+                super::NAME,
+                p.display()
+            );
+        }
+    }
+    for e in report.errors.iter().take(5) {
+        eprintln!("edgecheck: fuzz: {e}");
+    }
+    if !report.findings.is_empty() {
+        return Ok(Outcome::Found);
+    }
+    if report.target_gone {
+        return Err(ProfileError::Unreachable(
+            "the target stopped answering during fuzz; see the messages above".into(),
+        ));
+    }
+    if report.counts.frames == 0 {
+        return Err(ProfileError::Internal(format!(
+            "fuzz sent no frame{}",
+            report
+                .errors
+                .first()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        )));
+    }
+    println!("no finding");
+    Ok(Outcome::Clean)
+}
+
+/// Run a campaign against the target of `target_opts` (the embedded server when no
+/// `--server` is given).
+pub async fn campaign(
+    target_opts: &TargetOptions,
+    opts: &FuzzOptions,
+) -> Result<FuzzReport, ProfileError> {
+    let mut t = Target::open(target_opts).await?;
+    let start = Instant::now();
+    let deadline = opts.duration.map(|d| start + d);
+    eprintln!(
+        "edgecheck fuzz · seed {} · {} · {}",
+        opts.seed,
+        opts.duration
+            .map_or_else(|| "no time limit".into(), |d| format!("{} s", d.as_secs())),
+        t.describe()
+    );
+    let mut rng = StdRng::seed_from_u64(opts.seed);
+    let mut report = FuzzReport::default();
+    let mut next_canary = start + opts.canary_every;
+    let mut last_progress = start;
+    loop {
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d)
+            || opts.max_requests.is_some_and(|m| report.counts.frames >= m)
+            || opts
+                .max_findings
+                .is_some_and(|m| report.findings.len() >= m)
+        {
+            break;
+        }
+        let Some(env) = t.env().cloned() else {
+            break;
+        };
+        if opts.progress && now.duration_since(last_progress) >= Duration::from_secs(5) {
+            last_progress = now;
+            eprintln!(
+                "  {:.0} s: {} frames, {} finding(s)",
+                now.duration_since(start).as_secs_f64(),
+                report.counts.frames,
+                report.findings.len()
+            );
+        }
+        let end = session::run(
+            &env,
+            &mut rng,
+            opts.session_len.max(1),
+            deadline,
+            &mut report.counts,
+        )
+        .await;
+        report.sessions += 1;
+        let mut raw = match end {
+            End::Done => None,
+            End::Found(raw) => Some(raw),
+            End::Error(e) => {
+                // A connection the server refused: blame it only if a liveness check fails.
+                match crate::profiles::tassis_v2::runner::alive(&env).await {
+                    Ok(()) => {
+                        note_error(&mut report, e);
+                        None
+                    }
+                    Err(why) => Some(Raw {
+                        rule: "TB-ALIVE".into(),
+                        also: Vec::new(),
+                        kind: "unknown (between sessions)".into(),
+                        message: format!("TB-ALIVE: the server stopped serving: {why}"),
+                        steps: vec![crate::profiles::tassis_v2::case::Step::Connect {
+                            conn: "a".into(),
+                        }],
+                        prefix: 1,
+                        crashed: true,
+                    }),
+                }
+            }
+        };
+        if raw.is_none() && Instant::now() >= next_canary {
+            next_canary = Instant::now() + opts.canary_every;
+            report.canary_checks += 1;
+            if let Err((rule, also, message)) = canary::check(&env).await {
+                let crashed = crate::profiles::tassis_v2::runner::alive(&env)
+                    .await
+                    .is_err();
+                if rule.is_empty() && !crashed {
+                    note_error(&mut report, message);
+                } else {
+                    raw = Some(Raw {
+                        rule: if crashed { "TB-ALIVE".into() } else { rule },
+                        also,
+                        kind: "canary".into(),
+                        message,
+                        steps: canary::case().steps.clone(),
+                        prefix: canary::case().steps.len(),
+                        crashed,
+                    });
+                }
+            }
+        }
+        let Some(raw) = raw else {
+            continue;
+        };
+        if !record(&mut t, &mut report, raw, opts, start).await {
+            break;
+        }
+    }
+    report.elapsed = start.elapsed();
+    report.restarts = t.restarts;
+    t.close().await;
+    Ok(report)
+}
+
+fn note_error(report: &mut FuzzReport, e: String) {
+    if report.errors.len() < 100 {
+        report.errors.push(e);
+    }
+}
+
+/// Count or add an observation, restart the embedded server after a crash. `false`: the
+/// campaign cannot go on (a `--server` stopped serving).
+async fn record(
+    t: &mut Target,
+    report: &mut FuzzReport,
+    mut raw: Raw,
+    opts: &FuzzOptions,
+    start: Instant,
+) -> bool {
+    let key = finding::key(&raw);
+    if let Some(f) = report.findings.iter_mut().find(|f| f.key == key) {
+        f.count += 1;
+        return !raw.crashed || restart(t, report).await;
+    }
+    let mut f = Finding {
+        key,
+        count: 1,
+        reproduced: 0,
+        tries: 0,
+        path: None,
+        after: start.elapsed(),
+        raw: raw.clone(),
+    };
+    let mut go_on = true;
+    if raw.crashed && t.embedded() {
+        // A fresh server for each run: first try the last frame alone, then count.
+        if raw.steps.len() > raw.prefix + 1 {
+            let mut minimal = raw.steps[..raw.prefix].to_vec();
+            minimal.extend(raw.steps.last().cloned());
+            if restart(t, report).await {
+                if let Some(env) = t.env().cloned() {
+                    if finding::shows(&env, &raw, &minimal).await {
+                        raw.steps = minimal;
+                    }
+                }
+            }
+        }
+        for _ in 0..opts.repro {
+            if !restart(t, report).await {
+                break;
+            }
+            let Some(env) = t.env().cloned() else { break };
+            f.tries += 1;
+            if finding::shows(&env, &raw, &raw.steps).await {
+                f.reproduced += 1;
+            }
+        }
+        go_on = restart(t, report).await;
+    } else if raw.crashed {
+        // A --server that stopped serving: nothing can re-run it.
+        report.target_gone = true;
+        go_on = false;
+    } else if let Some(env) = t.env().cloned() {
+        for _ in 0..opts.repro {
+            f.tries += 1;
+            if finding::shows(&env, &raw, &raw.steps).await {
+                f.reproduced += 1;
+            }
+        }
+        if runner_gone(&env).await {
+            go_on = t.embedded() && restart(t, report).await;
+            report.target_gone |= !t.embedded();
+        }
+    }
+    f.raw = raw;
+    match finding::write(&opts.findings, &f) {
+        Ok(p) => f.path = Some(p),
+        Err(e) => note_error(report, e),
+    }
+    report.findings.push(f);
+    go_on
+}
+
+async fn runner_gone(env: &crate::profiles::tassis_v2::runner::Env) -> bool {
+    crate::profiles::tassis_v2::runner::alive(env)
+        .await
+        .is_err()
+}
+
+async fn restart(t: &mut Target, report: &mut FuzzReport) -> bool {
+    if !t.embedded() {
+        report.target_gone = true;
+        return false;
+    }
+    match t.restart().await {
+        Ok(()) => true,
+        Err(e) => {
+            note_error(report, format!("cannot restart the embedded server: {e}"));
+            false
+        }
+    }
+}
