@@ -6,6 +6,7 @@ pub mod case;
 pub mod cases;
 pub mod keys;
 mod profile;
+pub mod prop;
 pub mod runner;
 pub mod selftest;
 pub mod wire;

@@ -18,8 +18,8 @@ use crate::client::ws::{WsClient, WsLimits};
 use crate::client::{ClientOptions, Liveness};
 use crate::engine::{BoxFuture, CheckInfo, CheckResult, Failure, Session, Verdict};
 use crate::profiles::{
-    Capability, OpenTarget, Outcome, Profile, ProfileError, SelftestOptions, Suite, TargetOptions,
-    DEFAULT_TIMEOUT,
+    Capability, OpenTarget, Outcome, Profile, ProfileError, PropOptions, SelftestOptions, Suite,
+    TargetOptions, DEFAULT_TIMEOUT,
 };
 
 /// The profile's name.
@@ -71,7 +71,12 @@ impl Profile for TassisV2 {
     }
 
     fn capabilities(&self) -> &'static [Capability] {
-        &[Capability::Run, Capability::Selftest, Capability::Keygen]
+        &[
+            Capability::Run,
+            Capability::Prop,
+            Capability::Selftest,
+            Capability::Keygen,
+        ]
     }
 
     fn default_jobs(&self) -> usize {
@@ -85,6 +90,10 @@ impl Profile for TassisV2 {
 
     fn selftest(&self, opts: &SelftestOptions) -> Result<Outcome, ProfileError> {
         super::selftest::run(opts)
+    }
+
+    fn prop(&self, target: &TargetOptions, opts: &PropOptions) -> Result<Outcome, ProfileError> {
+        super::prop::prop(target, opts)
     }
 
     fn keygen(&self, out: &Path, count: usize) -> Result<Vec<PathBuf>, ProfileError> {
