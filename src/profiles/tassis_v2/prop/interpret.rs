@@ -202,7 +202,7 @@ impl Interpreter {
                     seq: 1,
                     corrupt: Corrupt::None,
                     // Both signature conventions verify (TB-SIG).
-                    style: if self.conns % 2 == 0 {
+                    style: if self.conns.is_multiple_of(2) {
                         Style::Libsignal
                     } else {
                         Style::Xeddsa
