@@ -184,7 +184,7 @@ fn clean_run(cases: u32, duration: Duration) -> PropReport {
 
 #[test]
 fn the_correct_server_gives_no_finding() {
-    let r = clean_run(40, Duration::from_secs(15));
+    let r = clean_run(150, Duration::from_secs(15));
     assert!(r.sequences >= 10, "only {} sequences", r.sequences);
     let (hit, total) = r.coverage.ratio();
     assert!(hit * 4 >= total * 3, "only {hit} of {total} transitions");

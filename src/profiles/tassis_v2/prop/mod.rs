@@ -119,6 +119,7 @@ pub fn run(env: &Env, opts: &PropOptions, handle: &tokio::runtime::Handle) -> Pr
                     let config = Config {
                         cases: per_worker,
                         max_shrink_iters: 1024,
+                        max_global_rejects: 64,
                         failure_persistence: None,
                         ..Config::default()
                     };
@@ -130,10 +131,16 @@ pub fn run(env: &Env, opts: &PropOptions, handle: &tokio::runtime::Handle) -> Pr
                     let shrinking = AtomicBool::new(false);
                     let outcome = runner.run(&gen::sequence(max_steps), |ops| {
                         let over = deadline.is_some_and(|d| Instant::now() > d);
-                        if over
-                            || (!shrinking.load(Ordering::Relaxed) && stop.load(Ordering::Relaxed))
-                        {
-                            return Ok(());
+                        if shrinking.load(Ordering::Relaxed) {
+                            if over {
+                                // Out of time: every further simplification "passes", so
+                                // shrinking ends with what it has.
+                                return Ok(());
+                            }
+                        } else if over || stop.load(Ordering::Relaxed) {
+                            // Rejections end the runner (max_global_rejects) without running
+                            // or generating the remaining cases.
+                            return Err(TestCaseError::reject("the run is over"));
                         }
                         let p = plan(&ops, push);
                         if p.steps.is_empty() {
