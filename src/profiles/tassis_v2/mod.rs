@@ -7,6 +7,7 @@ pub mod cases;
 pub mod fuzz;
 pub mod keys;
 mod profile;
+pub mod prop;
 pub mod race;
 pub mod runner;
 pub mod selftest;

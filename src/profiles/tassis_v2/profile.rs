@@ -18,7 +18,7 @@ use crate::client::ws::{WsClient, WsLimits};
 use crate::client::{ClientOptions, Liveness};
 use crate::engine::{BoxFuture, CheckInfo, CheckResult, Failure, Session, Verdict};
 use crate::profiles::{
-    Capability, FuzzOptions, OpenTarget, Outcome, Profile, ProfileError, RaceOptions,
+    Capability, FuzzOptions, OpenTarget, Outcome, Profile, ProfileError, PropOptions, RaceOptions,
     SelftestOptions, Suite, TargetOptions, DEFAULT_TIMEOUT,
 };
 
@@ -73,6 +73,7 @@ impl Profile for TassisV2 {
     fn capabilities(&self) -> &'static [Capability] {
         &[
             Capability::Run,
+            Capability::Prop,
             Capability::Fuzz,
             Capability::Race,
             Capability::Selftest,
@@ -91,6 +92,10 @@ impl Profile for TassisV2 {
 
     fn selftest(&self, opts: &SelftestOptions) -> Result<Outcome, ProfileError> {
         super::selftest::run(opts)
+    }
+
+    fn prop(&self, target: &TargetOptions, opts: &PropOptions) -> Result<Outcome, ProfileError> {
+        super::prop::prop(target, opts)
     }
 
     fn fuzz(&self, target: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, ProfileError> {
