@@ -18,22 +18,6 @@ pub struct Field {
     pub raw: Vec<u8>,
 }
 
-fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
-    let mut v: u64 = 0;
-    for shift in (0..70).step_by(7) {
-        let b = *buf.get(*pos)?;
-        *pos += 1;
-        if shift == 63 && b > 1 {
-            return None;
-        }
-        v |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Some(v);
-        }
-    }
-    None
-}
-
 /// The varint encoding of `v`.
 pub fn varint(mut v: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(10);
@@ -54,13 +38,13 @@ pub fn parse(buf: &[u8]) -> Option<Vec<Field>> {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < buf.len() {
-        let key = read_varint(buf, &mut pos)?;
+        let key = crate::profiles::tassis_v2::runner::scan::varint(buf, &mut pos)?;
         let number = u32::try_from(key >> 3).ok().filter(|n| *n != 0)?;
         let wire_type = (key & 7) as u8;
         let start = pos;
         let raw = match wire_type {
             0 => {
-                read_varint(buf, &mut pos)?;
+                crate::profiles::tassis_v2::runner::scan::varint(buf, &mut pos)?;
                 buf[start..pos].to_vec()
             }
             1 | 5 => {
@@ -69,7 +53,10 @@ pub fn parse(buf: &[u8]) -> Option<Vec<Field>> {
                 buf[start..pos].to_vec()
             }
             2 => {
-                let len = usize::try_from(read_varint(buf, &mut pos)?).ok()?;
+                let len = usize::try_from(crate::profiles::tassis_v2::runner::scan::varint(
+                    buf, &mut pos,
+                )?)
+                .ok()?;
                 let end = pos.checked_add(len).filter(|e| *e <= buf.len())?;
                 let d = buf[pos..end].to_vec();
                 pos = end;

@@ -15,7 +15,8 @@ pub struct Field<'a> {
     pub value: u64,
 }
 
-fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+/// Reads the varint at `pos` and moves past it; `None` when it is cut short or overlong.
+pub fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
     let mut v: u64 = 0;
     for shift in (0..70).step_by(7) {
         let b = *buf.get(*pos)?;

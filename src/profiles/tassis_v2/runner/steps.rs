@@ -922,6 +922,22 @@ fn inbound_matches(p: &Push, want: Option<&[u8]>) -> bool {
     matches!(p, Push::Inbound { bytes, .. } if want.is_none_or(|w| w == bytes.as_slice()))
 }
 
+/// Whether `p` is the push a step looks for: of `kind`, and for inbound messages with the
+/// bytes `want` (any when `None`).
+fn push_matches(p: &Push, kind: PushKind, want: Option<&[u8]>) -> bool {
+    match kind {
+        PushKind::Inbound => inbound_matches(p, want),
+        PushKind::PreKeysLow => matches!(p, Push::PreKeysLow { .. }),
+    }
+}
+
+/// The bytes of an optional byte expression.
+fn eval_opt(ctx: &mut Ctx<'_>, bytes: Option<&str>) -> Result<Option<Vec<u8>>, Stop> {
+    bytes
+        .map(|b| ctx.values.eval(b).map_err(|e| Stop::Error(e.to_string())))
+        .transpose()
+}
+
 async fn expect_push(
     ctx: &mut Ctx<'_>,
     conn: &str,
@@ -930,10 +946,7 @@ async fn expect_push(
     within: Duration,
     rule: &str,
 ) -> Result<(), Stop> {
-    let want = match bytes {
-        Some(b) => Some(ctx.values.eval(b).map_err(|e| Stop::Error(e.to_string()))?),
-        None => None,
-    };
+    let want = eval_opt(ctx, bytes)?;
     let from = ctx.seen.get(conn).copied().unwrap_or(0);
     let deadline = Instant::now() + within;
     let c = ctx.conn(conn)?;
@@ -946,13 +959,7 @@ async fn expect_push(
             } else {
                 0
             })
-            .find_map(|(i, p)| {
-                let ok = match kind {
-                    PushKind::Inbound => inbound_matches(p, want.as_deref()),
-                    PushKind::PreKeysLow => matches!(p, Push::PreKeysLow { .. }),
-                };
-                ok.then_some(i)
-            })
+            .find_map(|(i, p)| push_matches(p, kind, want.as_deref()).then_some(i))
     };
     loop {
         if let Some(i) = hit(c) {
@@ -1002,10 +1009,7 @@ async fn expect_no_push(
     within: Duration,
     rule: &str,
 ) -> Result<(), Stop> {
-    let want = match bytes {
-        Some(b) => Some(ctx.values.eval(b).map_err(|e| Stop::Error(e.to_string()))?),
-        None => None,
-    };
+    let want = eval_opt(ctx, bytes)?;
     let c = ctx.conn(conn)?;
     // A message named by its bytes must not have come at all on this connection; other
     // pushes count from this step on.
@@ -1016,10 +1020,10 @@ async fn expect_no_push(
     };
     let deadline = Instant::now() + within;
     loop {
-        let bad = c.pushes_since(from).iter().find(|p| match kind {
-            PushKind::Inbound => inbound_matches(p, want.as_deref()),
-            PushKind::PreKeysLow => matches!(p, Push::PreKeysLow { .. }),
-        });
+        let bad = c
+            .pushes_since(from)
+            .iter()
+            .find(|p| push_matches(p, kind, want.as_deref()));
         if let Some(p) = bad {
             let what = match p {
                 Push::Inbound { seq, .. } => format!(
