@@ -447,10 +447,39 @@ impl Session<'_> {
         })
     }
 
+    /// Lets the server process the frames already sent before liveness is checked: a request
+    /// after them on the same connection, whose reply (frames are processed in order,
+    /// TB-ORDERED) or the connection's end shows they were handled; at most 200 ms on a
+    /// connection that is no longer served. Without it a crash could happen just after a
+    /// liveness check and be blamed on a later frame.
+    async fn barrier(&mut self) {
+        const BARRIER_SEQ: u32 = 0x7fff_fff0;
+        if self.conn.ended.is_some() {
+            return;
+        }
+        self.conn.unanswered_ok.insert(BARRIER_SEQ);
+        let request = wire::encode(
+            BARRIER_SEQ,
+            Payload::RequestUploadAuthorizations(wire::RequestUploadAuthorizations {
+                num_requested: 1,
+            }),
+        );
+        let _ = self.conn.send(request, "barrier".into()).await;
+        let until = Instant::now() + Duration::from_millis(200);
+        loop {
+            match self.conn.next(until).await {
+                Ok(Some(f)) if f.seq != BARRIER_SEQ => {}
+                Err(Read::Broken(_)) => {}
+                _ => break,
+            }
+        }
+    }
+
     /// TB-ALIVE after hostile frames (checked twice before the server is blamed): the window
     /// is cleared when the server still serves.
     async fn alive(&mut self, counts: &mut Counts) -> Option<End> {
         counts.alive_checks += 1;
+        self.barrier().await;
         let mut verdict = runner::alive(self.env).await;
         if verdict.is_err() {
             // Once more after a pause: a server that is only slow (a loaded machine) is not
