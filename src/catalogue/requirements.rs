@@ -9,17 +9,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The rule-ID prefixes a binding uses, with the origin each implies: `S-`/`B-` (edge-v1),
-/// `T-`/`TB-` (tassis-v2).
-pub const RULE_PREFIXES: [(&str, Origin); 4] = [
+/// `T-`/`TB-` (tassis-v2), `V-`/`VB-` (simplex-v5).
+pub const RULE_PREFIXES: [(&str, Origin); 6] = [
     ("S-", Origin::Source),
     ("B-", Origin::Binding),
     ("T-", Origin::Source),
     ("TB-", Origin::Binding),
+    ("V-", Origin::Source),
+    ("VB-", Origin::Binding),
 ];
 
 /// What the catalogue code knows about each profile: its source documents and where its
 /// ambiguities are told. A catalogue whose `profile` is not listed here cannot be validated.
-pub const PROFILES: [Conventions; 2] = [
+pub const PROFILES: [Conventions; 3] = [
     Conventions {
         profile: "edge-v1",
         documents: &[SourceDocument::Implementation, SourceDocument::Generic],
@@ -35,6 +37,14 @@ pub const PROFILES: [Conventions; 2] = [
         ambiguities: AmbiguityRegister::BindingTable {
             prefix: "D",
             heading: "Decisions, in one place",
+        },
+    },
+    Conventions {
+        profile: "simplex-v5",
+        documents: &[SourceDocument::SimplexHistory],
+        ambiguities: AmbiguityRegister::BindingTable {
+            prefix: "D",
+            heading: "7. Decisions, in one place",
         },
     },
 ];
@@ -64,8 +74,8 @@ pub enum AmbiguityRegister {
         register: &'static str,
     },
     /// One ambiguity per row of the table that follows the binding heading `heading`
-    /// (columns: open point, source(s), decision): row n is `{prefix}n`. An ambiguity's
-    /// `question` contains the row's first two cells, its `binding` the third (after
+    /// (columns: open point, source(s) if any, decision last): row n is `{prefix}n`. An
+    /// ambiguity's `question` contains every cell but the last, its `binding` the last (after
     /// [`normalize`]); `later` may be empty when nothing later is known.
     BindingTable {
         /// The letter(s) before the number (`D`).
@@ -150,16 +160,16 @@ impl fmt::Display for Level {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
-    /// Restates the source documents (`S-`, `T-` rules).
+    /// Restates the source documents (`S-`, `T-`, `V-` rules).
     Source,
-    /// A decision of the binding (`B-`, `TB-` rules).
+    /// A decision of the binding (`B-`, `TB-`, `VB-` rules).
     Binding,
 }
 
 impl Origin {
-    /// The origin a rule ID implies by its prefix (see [`RULE_PREFIXES`]): `S-` and `T-`
-    /// restate the sources, `B-` and `TB-` are decisions of the binding; `None` for any other
-    /// prefix or an ID with nothing after it.
+    /// The origin a rule ID implies by its prefix (see [`RULE_PREFIXES`]): `S-`, `T-` and `V-`
+    /// restate the sources, `B-`, `TB-` and `VB-` are decisions of the binding; `None` for any
+    /// other prefix or an ID with nothing after it.
     pub fn of_id(id: &str) -> Option<Origin> {
         RULE_PREFIXES.iter().find_map(|&(prefix, origin)| {
             id.strip_prefix(prefix)
@@ -193,15 +203,19 @@ pub enum SourceDocument {
     TassisDocs,
     /// tassis-v2: the README of messaging-server, the predecessor of tassis.
     MessagingServer,
+    /// simplex-v5: the final `simplex-messaging-implementation.md` and the earlier texts its
+    /// taken-over rules come from, as quoted in the protocol history (§2.1–§2.4).
+    SimplexHistory,
 }
 
 impl SourceDocument {
     /// Every document.
-    pub const ALL: [SourceDocument; 4] = [
+    pub const ALL: [SourceDocument; 5] = [
         SourceDocument::Implementation,
         SourceDocument::Generic,
         SourceDocument::TassisDocs,
         SourceDocument::MessagingServer,
+        SourceDocument::SimplexHistory,
     ];
 
     /// The spelling used in the catalogue (`implementation`, `tassis-docs`, ...).
@@ -211,6 +225,7 @@ impl SourceDocument {
             SourceDocument::Generic => "generic",
             SourceDocument::TassisDocs => "tassis-docs",
             SourceDocument::MessagingServer => "messaging-server",
+            SourceDocument::SimplexHistory => "simplex-history",
         }
     }
 
@@ -222,6 +237,7 @@ impl SourceDocument {
             SourceDocument::Generic => "research/protocol-history.md",
             SourceDocument::TassisDocs => "seeds/004_b52cf632c043b49f.txt",
             SourceDocument::MessagingServer => "seeds/001_ca3a3aa26ea9c2b9.txt",
+            SourceDocument::SimplexHistory => "research/protocol-history.md",
         }
     }
 
@@ -294,7 +310,7 @@ pub struct Requirement {
     pub area: String,
     /// The rule's wording in the binding, markdown removed (see [`normalize`]).
     pub text: String,
-    /// For source rules (`S-`, `T-`), the exact sentences of the source documents it restates.
+    /// For source rules (`S-`, `T-`, `V-`), the exact sentences of the source documents it restates.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub source: Vec<SourceQuote>,
     /// For source rules: what the quotes do not cover, i.e. the parts that rest on the
@@ -513,7 +529,7 @@ pub enum Problem {
         /// The rule ID.
         id: String,
     },
-    /// A source rule (`S-`, `T-`) with neither a source quote nor a `sourceNote`.
+    /// A source rule (`S-`, `T-`, `V-`) with neither a source quote nor a `sourceNote`.
     MissingSource {
         /// The rule ID.
         id: String,
@@ -631,7 +647,7 @@ impl fmt::Display for Problem {
             }
             Problem::OriginMismatch { id, origin } => write!(
                 f,
-                "{id}: origin {origin:?} does not match the ID; S- and T- rules are \"source\", B- and TB- rules \"binding\""
+                "{id}: origin {origin:?} does not match the ID; S-, T- and V- rules are \"source\", B-, TB- and VB- rules \"binding\""
             ),
             Problem::LevelMismatch {
                 id,
@@ -947,8 +963,12 @@ impl Register {
                 let rows = rows
                     .into_iter()
                     .map(|mut cells| {
-                        cells.resize(3, String::new());
-                        let decision = cells.pop().unwrap_or_default();
+                        // The decision is the last column; a table of one column has none.
+                        let decision = if cells.len() > 1 {
+                            cells.pop().unwrap_or_default()
+                        } else {
+                            String::new()
+                        };
                         (cells, decision)
                     })
                     .collect();
@@ -1070,7 +1090,7 @@ pub fn normalize(text: &str) -> String {
     out
 }
 
-/// Every bold rule ID (`**S-…**`, `**B-…**`, `**T-…**`, `**TB-…**`, see [`RULE_PREFIXES`]) in
+/// Every bold rule ID (`**S-…**`, `**B-…**`, `**T-…**`, `**TB-…**`, `**V-…**`, `**VB-…**`, see [`RULE_PREFIXES`]) in
 /// the binding's markdown; a range such as
 /// `S-PRIV-1..5` is expanded to `S-PRIV-1` … `S-PRIV-5`.
 pub fn binding_rule_ids(markdown: &str) -> BTreeSet<String> {
@@ -1156,11 +1176,13 @@ fn expand_range(token: &str) -> Vec<String> {
     }
 }
 
-/// The level in `(MUST …)` right after a rule ID, or [`Level::NoLevel`].
+/// The level in `(MUST …)` right after a rule ID, or [`Level::NoLevel`]. A rule whose level
+/// is only how it is reported, `(reported as SHOULD)`, has that level.
 fn level_after(text: &str) -> Level {
     let Some(inner) = text.trim_start().strip_prefix('(') else {
         return Level::NoLevel;
     };
+    let inner = inner.strip_prefix("reported as ").unwrap_or(inner);
     // Longest spelling first: "MUST NOT" before "MUST".
     [Level::MustNot, Level::Must, Level::Should, Level::May]
         .into_iter()
@@ -1265,9 +1287,14 @@ mod tests {
                   - **TB-PK-LOW** (MUST, testable when the user gives `--prekeys-low`). b\n\
                   - **T-NO-TRACE** (MUST, partially testable). c\n\
                   - **TB-PK-ORDER** (MAY). d\n- **TB-TEXT-FRAME** (SHOULD). e\n\
-                  **TC-X** (MUST) **T-** **TB-**";
+                  **TC-X** (MUST) **T-** **TB-**\n\
+                  - **V-TIMING** (MUST \"aim to\"; reported as SHOULD). f\n\
+                  - **V-WS-TIMING** (reported as SHOULD). g\n- **VB-X** (reported as). h";
         let levels = binding_rule_levels(md);
         let expected: BTreeMap<String, Level> = [
+            ("V-TIMING", Level::Must),
+            ("V-WS-TIMING", Level::Should),
+            ("VB-X", Level::NoLevel),
             ("TB-INBOUND-FORM", Level::Must),
             ("TB-PK-LOW", Level::Must),
             ("T-NO-TRACE", Level::Must),
@@ -1287,6 +1314,10 @@ mod tests {
             ("B-CACHE", Some(Origin::Binding)),
             ("T-HELLO", Some(Origin::Source)),
             ("TB-SIG", Some(Origin::Binding)),
+            ("V-WS-SUB", Some(Origin::Source)),
+            ("VB-ROUTE", Some(Origin::Binding)),
+            ("VB-", None),
+            ("V-", None),
             ("TB-", None),
             ("T-", None),
             ("X-Y", None),

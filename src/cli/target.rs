@@ -35,6 +35,15 @@ pub struct TargetArgs {
     /// The server's PAGE_SIZE, when it cannot be discovered from outside.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub page_size: Option<u64>,
+    /// simplex-v5: the server's LARGE_MESSAGE in bytes (messages larger than it come without
+    /// `msg` in pages and pushes); without it that rule is skipped (the embedded server's is
+    /// known).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub large_message: Option<u64>,
+    /// simplex-v5: the server's MAX_WEBSOCKET_MESSAGE in bytes (default 65536, the binding's
+    /// minimum).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(65536..))]
+    pub max_ws: Option<u64>,
     /// Per-request timeout in seconds.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT.as_secs_f64())]
     pub timeout: f64,
@@ -71,6 +80,8 @@ impl TargetArgs {
             insecure: self.insecure,
             allow_origins: self.allow_origins.clone(),
             page_size: self.page_size,
+            large_message: self.large_message,
+            max_ws: self.max_ws,
             timeout: Duration::from_secs_f64(self.timeout),
             max_body: self.max_body,
             fresh_keys,

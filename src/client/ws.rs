@@ -329,14 +329,42 @@ impl WsClient {
     /// Connects to a `ws://` or `wss://` URL and completes the upgrade, all within
     /// `connect_timeout`.
     pub async fn connect(&self, url: &Url) -> Result<WsConn, WsError> {
+        self.connect_with(url, &[]).await
+    }
+
+    /// As [`WsClient::connect`], with more header fields on the upgrade request (a `Cookie`
+    /// the server must refuse, say). A name or value HTTP cannot carry is an error of the
+    /// caller ([`WsError::Url`]).
+    pub async fn connect_with(
+        &self,
+        url: &Url,
+        headers: &[(String, String)],
+    ) -> Result<WsConn, WsError> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
         let after = self.limits.connect_timeout;
         let config = WebSocketConfig::default()
             .max_message_size(Some(self.limits.max_message))
             .max_frame_size(Some(self.limits.max_message));
+        let bad = |reason: String| WsError::Url {
+            url: url.as_str().chars().take(200).collect(),
+            reason,
+        };
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| bad(e.to_string()))?;
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| bad(format!("header name {name:?}: {e}")))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|e| bad(format!("header value {value:?}: {e}")))?;
+            request.headers_mut().append(name, value);
+        }
         let connect = async {
             let (io, _) = self.open(url).await?;
             let (ws, _response) =
-                tokio_tungstenite::client_async_with_config(url.as_str(), io, Some(config))
+                tokio_tungstenite::client_async_with_config(request, io, Some(config))
                     .await
                     .map_err(|e| handshake_error(e, url))?;
             Ok(WsConn {

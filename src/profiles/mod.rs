@@ -6,8 +6,10 @@
 //! only through [`Profile`]; adding one is a new module and one line in [`all`]
 //! (`docs/architecture.md`, "How to add a profile").
 
+pub mod common;
 pub mod edge_v1;
 mod options;
+pub mod simplex_v5;
 pub mod tassis_v2;
 
 use std::collections::BTreeMap;
@@ -162,7 +164,11 @@ pub trait OpenTarget: Send + Sync {
 
 /// Every registered profile; the first is the default.
 pub fn all() -> &'static [&'static dyn Profile] {
-    static ALL: [&dyn Profile; 2] = [&edge_v1::EdgeV1, &tassis_v2::TassisV2];
+    static ALL: [&dyn Profile; 3] = [
+        &edge_v1::EdgeV1,
+        &tassis_v2::TassisV2,
+        &simplex_v5::SimplexV5,
+    ];
     &ALL
 }
 

@@ -24,6 +24,10 @@ pub struct TargetOptions {
     pub allow_origins: Vec<String>,
     /// The server's page size, when it cannot be discovered from outside.
     pub page_size: Option<u64>,
+    /// The server's LARGE_MESSAGE (`simplex-v5`), when it cannot be discovered.
+    pub large_message: Option<u64>,
+    /// The server's MAX_WEBSOCKET_MESSAGE (`simplex-v5`; default 64 KiB).
+    pub max_ws: Option<u64>,
     /// Per-request timeout.
     pub timeout: Duration,
     /// Largest response body kept, in bytes (the rest is counted, not kept).
@@ -57,6 +61,12 @@ impl TargetOptions {
         }
         if let Some(n) = self.page_size {
             out.push_str(&format!(" --page-size {n}"));
+        }
+        if let Some(n) = self.large_message {
+            out.push_str(&format!(" --large-message {n}"));
+        }
+        if let Some(n) = self.max_ws {
+            out.push_str(&format!(" --max-ws {n}"));
         }
         if self.timeout != DEFAULT_TIMEOUT {
             out.push_str(&format!(" --timeout {}", self.timeout.as_secs_f64()));
@@ -198,12 +208,15 @@ mod tests {
         o.insecure = true;
         o.allow_origins = vec!["https://x:1".into()];
         o.page_size = Some(7);
+        o.large_message = Some(4096);
+        o.max_ws = Some(65536);
         o.timeout = Duration::from_secs(2);
         o.max_body = 100;
         assert_eq!(
             o.flags(),
             " --server https://h/connection --allow-http --ca-cert ca.pem --insecure \
-             --allow-origin https://x:1 --page-size 7 --timeout 2 --max-body 100"
+             --allow-origin https://x:1 --page-size 7 --large-message 4096 --max-ws 65536 \
+             --timeout 2 --max-body 100"
         );
     }
 }

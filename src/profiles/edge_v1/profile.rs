@@ -7,14 +7,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use url::Url;
 
 use super::case::{Case, CaseFile};
 use super::sign::KeyPool;
 use super::target::{Target, TargetError};
 use super::{cases, commands, runner, Context};
 use crate::catalogue::requirements::Requirements;
-use crate::client::origin::{Origin, OriginPolicy};
 use crate::client::{Client, ClientOptions, TransportError};
 use crate::engine::{BoxFuture, CheckInfo, CheckResult, Session};
 use crate::profiles::{
@@ -208,7 +206,8 @@ pub async fn open_context(opts: &TargetOptions) -> Result<(Arc<Context>, Target)
         TargetError::Config(m) => ProfileError::Usage(m),
         TargetError::Unreachable(m) => ProfileError::Unreachable(m),
     })?;
-    let origins = match origin_policy(&target.servers, &opts.allow_origins) {
+    let origins = match crate::profiles::common::origin_policy(&target.servers, &opts.allow_origins)
+    {
         Ok(p) => p,
         Err(e) => {
             target.close().await;
@@ -272,24 +271,6 @@ async fn preflight(ctx: &Context) -> Result<(), ProfileError> {
         return Err(ProfileError::Unreachable(hint));
     }
     Ok(())
-}
-
-/// The origins a run may contact: those of the servers under test and of `--allow-origin`.
-fn origin_policy(servers: &[Url], extra: &[String]) -> Result<OriginPolicy, ProfileError> {
-    let mut origins: Vec<Origin> = servers.iter().filter_map(Origin::of).collect();
-    for s in extra {
-        let o = Url::parse(s)
-            .ok()
-            .as_ref()
-            .and_then(Origin::of)
-            .ok_or_else(|| {
-                ProfileError::Usage(format!(
-                    "--allow-origin {s}: give an origin as a URL, e.g. https://host:8443"
-                ))
-            })?;
-        origins.push(o);
-    }
-    Ok(OriginPolicy::only(origins))
 }
 
 /// Runs cases of the suite against one context.

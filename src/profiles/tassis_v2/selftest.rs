@@ -2,51 +2,15 @@
 //! rule. The servers are started by the caller (`edgecheck selftest --profile tassis-v2`
 //! with the `selftest` feature, or the test suite); this module runs the checks and judges.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
 use super::profile::{open_target, TassisSession, TassisSuite};
-use crate::engine::{run_plan, CheckResult, Plan, RunSettings, Verdict};
+use crate::engine::{run_plan, Plan, RunSettings};
 use crate::profiles::{Outcome, ProfileError, SelftestOptions, Suite, TargetOptions};
 
-/// What the checks said of one server.
-#[derive(Debug, Clone)]
-pub struct Verdicts {
-    /// Every result, in plan order.
-    pub results: Vec<CheckResult>,
-}
-
-impl Verdicts {
-    /// Checks that failed or warned.
-    pub fn failed(&self) -> Vec<&CheckResult> {
-        self.results
-            .iter()
-            .filter(|r| matches!(r.verdict, Verdict::Fail | Verdict::Warn))
-            .collect()
-    }
-
-    /// Every rule some check saw broken (`failure.rule` and `failure.also`).
-    pub fn blamed(&self) -> BTreeSet<String> {
-        self.failed()
-            .iter()
-            .filter_map(|r| r.failure.as_ref())
-            .flat_map(|f| std::iter::once(f.rule.clone()).chain(f.also.iter().cloned()))
-            .filter(|r| !r.is_empty())
-            .collect()
-    }
-
-    /// Whether a check linked to `rule` saw `rule` broken: the fault is killed.
-    pub fn kills(&self, rule: &str) -> bool {
-        self.failed().iter().any(|r| {
-            r.requirements.iter().any(|q| q == rule)
-                && r.failure
-                    .as_ref()
-                    .is_some_and(|f| f.rule == rule || f.also.iter().any(|a| a == rule))
-        })
-    }
-}
+pub use crate::profiles::common::Verdicts;
 
 /// Run the checks selected by `linked_to` (all when `None`) against the server at `url`
 /// (plain `ws://` allowed), `jobs` at a time.
@@ -108,7 +72,7 @@ mod command {
     use edge_reference_server::Tls;
 
     use super::*;
-    use crate::engine::{cores, runtime};
+    use crate::engine::{cores, runtime, Verdict};
 
     pub fn run(opts: &SelftestOptions) -> Result<Outcome, ProfileError> {
         let mut faults: Vec<Fault> = Fault::ALL.to_vec();

@@ -26,7 +26,7 @@ pub fn parse_object_strict(bytes: &[u8]) -> Result<Map, WireError> {
 }
 
 /// Parses any JSON value with the same strictness as [`parse_object_strict`].
-pub(crate) fn parse_value_strict(text: &str) -> Result<Value, WireError> {
+pub fn parse_value_strict(text: &str) -> Result<Value, WireError> {
     let problem = RefCell::new(None);
     let mut de = serde_json::Deserializer::from_str(text);
     let seed = Strict {

@@ -13,7 +13,7 @@ mod uri;
 pub use b64::{b64, is_b64, unb64};
 pub use cid::{connection_id, connection_id_of_len, is_connection_id};
 pub use error::WireError;
-pub use json::{parse_object_strict, MAX_DEPTH};
+pub use json::{parse_object_strict, parse_value_strict, MAX_DEPTH};
 pub use responses::{
     CreateResponse, DeleteMessagesResponse, FormatProblem, Message, RetrieveResponse,
     UpdateResponse,

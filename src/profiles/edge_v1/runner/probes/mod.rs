@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::client::origin::{judge_uri, UriOrigin};
 use crate::client::Request as HttpRequest;
 use crate::engine::event::Verdict;
+use crate::profiles::common::{contains_window, key_material, looks_like_counter, varying_parts};
 use crate::profiles::edge_v1::case::Step;
 use crate::profiles::edge_v1::model::Endpoint;
 use crate::profiles::edge_v1::runner::state::{failure, CaseRun, StepFailure};
@@ -120,104 +121,6 @@ fn https(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> {
     Ok(())
 }
 
-/// Encodings of key material that must not appear inside URIs (S-URI-GEN).
-fn key_material(spki: &[u8], cid: &str) -> Vec<(String, String)> {
-    use sha1::Digest as _;
-    let mut out = vec![("connectionID".to_string(), cid.to_string())];
-    let sha1 = sha1::Sha1::digest(spki).to_vec();
-    let sha256 = sha2::Sha256::digest(spki).to_vec();
-    for (what, bytes) in [
-        ("key", spki.to_vec()),
-        ("SHA-1 of key", sha1),
-        ("SHA-256 of key", sha256),
-    ] {
-        let std = wire::b64(&bytes);
-        let url = std.replace('+', "-").replace('/', "_");
-        out.push((format!("{what} (hex)"), hex::encode(&bytes)));
-        out.push((
-            format!("{what} (base64)"),
-            std.trim_end_matches('=').to_string(),
-        ));
-        out.push((
-            format!("{what} (base64url)"),
-            url.trim_end_matches('=').to_string(),
-        ));
-    }
-    out
-}
-
-/// Whether `uri` contains any 16-character window of `material` (case-insensitive for hex).
-fn contains_window(uri: &str, material: &str) -> bool {
-    const W: usize = 16;
-    let lower = uri.to_ascii_lowercase();
-    let m = material.as_bytes();
-    if m.len() < W {
-        return uri.contains(material);
-    }
-    m.windows(W).step_by(4).any(|w| {
-        let w = std::str::from_utf8(w).unwrap_or_default();
-        uri.contains(w)
-            || lower.contains(&w.to_ascii_lowercase()) && w.bytes().all(|b| b.is_ascii_hexdigit())
-    })
-}
-
-/// The part of each string that differs from all others: strip the longest common prefix and
-/// suffix.
-fn varying_parts(all: &[String]) -> Vec<String> {
-    if all.len() < 2 {
-        return all.to_vec();
-    }
-    let first = all[0].as_bytes();
-    let mut pre = first.len();
-    let mut suf = first.len();
-    for s in &all[1..] {
-        let b = s.as_bytes();
-        pre = pre.min(first.iter().zip(b).take_while(|(a, b)| a == b).count());
-        suf = suf.min(
-            first
-                .iter()
-                .rev()
-                .zip(b.iter().rev())
-                .take_while(|(a, b)| a == b)
-                .count(),
-        );
-    }
-    all.iter()
-        .map(|s| {
-            let end = s.len().saturating_sub(suf).max(pre);
-            s.get(pre..end).unwrap_or_default().to_string()
-        })
-        .collect()
-}
-
-/// Whether consecutive values look like a counter: as numbers (decimal, hex or base64url
-/// read as a big-endian integer) they differ by less than 2^16.
-fn looks_like_counter(parts: &[String]) -> bool {
-    fn value(s: &str) -> Option<u128> {
-        if s.is_empty() || s.len() > 21 {
-            return None;
-        }
-        if let Ok(v) = s.parse::<u128>() {
-            return Some(v);
-        }
-        if let Ok(v) = u128::from_str_radix(s, 16) {
-            return Some(v);
-        }
-        const ALPHA: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        s.chars().try_fold(0u128, |acc, c| {
-            ALPHA
-                .find(c)
-                .map(|d| acc.wrapping_mul(64).wrapping_add(d as u128))
-        })
-    }
-    let vals: Vec<Option<u128>> = parts.iter().map(|p| value(p)).collect();
-    let close = vals
-        .windows(2)
-        .filter(|w| matches!((w[0], w[1]), (Some(a), Some(b)) if a.abs_diff(b) < (1 << 16)))
-        .count();
-    parts.len() > 2 && close * 2 >= parts.len() - 1
-}
-
 /// S-URI-GEN / S-PRIV-URI: URIs carry no ID, key or key hash, are distinct, not counters, and
 /// carry enough varying material.
 async fn uri_privacy(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepFailure> {
@@ -231,7 +134,7 @@ async fn uri_privacy(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(),
         let live = run.conns[&conn].clone();
         let key = run.key(&format!("{conn}.rk"));
         let (ru, su) = (live.ru[0].to_string(), live.su[0].to_string());
-        for (what, m) in key_material(key.spki_der(), &live.cid) {
+        for (what, m) in key_material(key.spki_der(), Some(&live.cid)) {
             for (name, uri) in [("recipientURI", &ru), ("senderURI", &su)] {
                 if contains_window(uri, &m) {
                     return Err(failure(
@@ -463,7 +366,7 @@ mod tests {
     #[test]
     fn key_windows_are_found_in_any_encoding() {
         let spki: Vec<u8> = (0..=255u8).collect();
-        for (_, m) in key_material(&spki, "cidcidcidcid") {
+        for (_, m) in key_material(&spki, Some("cidcidcidcid")) {
             let uri = format!(
                 "https://x/connection/zz{}zz",
                 &m[m.len().saturating_sub(20)..]

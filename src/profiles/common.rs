@@ -1,0 +1,172 @@
+//! Checks shared by the profiles' probes: key material that must not show in URIs, and the
+//! varying part of server-chosen strings that must not be a visible counter; the origins a
+//! run may contact; the verdicts of a kill-matrix run.
+
+/// Encodings of key material (and of a connection ID, where the protocol has one) that must
+/// not appear inside URIs: the key's DER and its SHA-1 and SHA-256 hashes, in hex, base64
+/// and base64url (S-URI-GEN, V-URI).
+pub fn key_material(spki: &[u8], cid: Option<&str>) -> Vec<(String, String)> {
+    use base64::Engine as _;
+    use sha1::Digest as _;
+    let mut out: Vec<(String, String)> = cid
+        .map(|c| ("connectionID".to_string(), c.to_string()))
+        .into_iter()
+        .collect();
+    let sha1 = sha1::Sha1::digest(spki).to_vec();
+    let sha256 = sha2::Sha256::digest(spki).to_vec();
+    for (what, bytes) in [
+        ("key", spki.to_vec()),
+        ("SHA-1 of key", sha1),
+        ("SHA-256 of key", sha256),
+    ] {
+        let std = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let url = std.replace('+', "-").replace('/', "_");
+        out.push((format!("{what} (hex)"), hex::encode(&bytes)));
+        out.push((
+            format!("{what} (base64)"),
+            std.trim_end_matches('=').to_string(),
+        ));
+        out.push((
+            format!("{what} (base64url)"),
+            url.trim_end_matches('=').to_string(),
+        ));
+    }
+    out
+}
+
+/// Whether `uri` contains any 16-character window of `material` (case-insensitive for hex).
+pub fn contains_window(uri: &str, material: &str) -> bool {
+    const W: usize = 16;
+    let lower = uri.to_ascii_lowercase();
+    let m = material.as_bytes();
+    if m.len() < W {
+        return uri.contains(material);
+    }
+    m.windows(W).step_by(4).any(|w| {
+        let w = std::str::from_utf8(w).unwrap_or_default();
+        uri.contains(w)
+            || lower.contains(&w.to_ascii_lowercase()) && w.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
+/// The part of each string that differs from all others: strip the longest common prefix and
+/// suffix.
+pub fn varying_parts(all: &[String]) -> Vec<String> {
+    if all.len() < 2 {
+        return all.to_vec();
+    }
+    let first = all[0].as_bytes();
+    let mut pre = first.len();
+    let mut suf = first.len();
+    for s in &all[1..] {
+        let b = s.as_bytes();
+        pre = pre.min(first.iter().zip(b).take_while(|(a, b)| a == b).count());
+        suf = suf.min(
+            first
+                .iter()
+                .rev()
+                .zip(b.iter().rev())
+                .take_while(|(a, b)| a == b)
+                .count(),
+        );
+    }
+    all.iter()
+        .map(|s| {
+            let end = s.len().saturating_sub(suf).max(pre);
+            s.get(pre..end).unwrap_or_default().to_string()
+        })
+        .collect()
+}
+
+/// Whether consecutive values look like a counter: as numbers (decimal, hex or base64url
+/// read as a big-endian integer) they differ by less than 2^16.
+pub fn looks_like_counter(parts: &[String]) -> bool {
+    fn value(s: &str) -> Option<u128> {
+        if s.is_empty() || s.len() > 21 {
+            return None;
+        }
+        if let Ok(v) = s.parse::<u128>() {
+            return Some(v);
+        }
+        if let Ok(v) = u128::from_str_radix(s, 16) {
+            return Some(v);
+        }
+        const ALPHA: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        s.chars().try_fold(0u128, |acc, c| {
+            ALPHA
+                .find(c)
+                .map(|d| acc.wrapping_mul(64).wrapping_add(d as u128))
+        })
+    }
+    let vals: Vec<Option<u128>> = parts.iter().map(|p| value(p)).collect();
+    let close = vals
+        .windows(2)
+        .filter(|w| matches!((w[0], w[1]), (Some(a), Some(b)) if a.abs_diff(b) < (1 << 16)))
+        .count();
+    parts.len() > 2 && close * 2 >= parts.len() - 1
+}
+
+/// The origins a run may contact: those of the servers under test and of `--allow-origin`.
+pub fn origin_policy(
+    servers: &[url::Url],
+    extra: &[String],
+) -> Result<crate::client::origin::OriginPolicy, crate::profiles::ProfileError> {
+    use crate::client::origin::{Origin, OriginPolicy};
+    use crate::profiles::ProfileError;
+    let mut origins: Vec<Origin> = servers.iter().filter_map(Origin::of).collect();
+    for s in extra {
+        let o = url::Url::parse(s)
+            .ok()
+            .as_ref()
+            .and_then(Origin::of)
+            .ok_or_else(|| {
+                ProfileError::Usage(format!(
+                    "--allow-origin {s}: give an origin as a URL, e.g. https://host:8443"
+                ))
+            })?;
+        origins.push(o);
+    }
+    Ok(OriginPolicy::only(origins))
+}
+
+/// What the checks said of one server (the kill matrices of the profiles).
+#[derive(Debug, Clone)]
+pub struct Verdicts {
+    /// Every result, in plan order.
+    pub results: Vec<crate::engine::CheckResult>,
+}
+
+impl Verdicts {
+    /// Checks that failed or warned.
+    pub fn failed(&self) -> Vec<&crate::engine::CheckResult> {
+        self.results
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.verdict,
+                    crate::engine::Verdict::Fail | crate::engine::Verdict::Warn
+                )
+            })
+            .collect()
+    }
+
+    /// Every rule some check saw broken (`failure.rule` and `failure.also`).
+    pub fn blamed(&self) -> std::collections::BTreeSet<String> {
+        self.failed()
+            .iter()
+            .filter_map(|r| r.failure.as_ref())
+            .flat_map(|f| std::iter::once(f.rule.clone()).chain(f.also.iter().cloned()))
+            .filter(|r| !r.is_empty())
+            .collect()
+    }
+
+    /// Whether a check linked to `rule` saw `rule` broken: the fault is killed.
+    pub fn kills(&self, rule: &str) -> bool {
+        self.failed().iter().any(|r| {
+            r.requirements.iter().any(|q| q == rule)
+                && r.failure
+                    .as_ref()
+                    .is_some_and(|f| f.rule == rule || f.also.iter().any(|a| a == rule))
+        })
+    }
+}

@@ -1,0 +1,63 @@
+//! The kill matrix of `simplex-v5`: the checks against reference servers that each break one
+//! rule. The servers are started by the caller (`edgecheck selftest --profile simplex-v5`
+//! with the `selftest` feature, or the test suite); this module runs the checks and judges.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::profile::{open_target, SimplexSession, SimplexSuite};
+use crate::engine::{run_plan, Plan, RunSettings};
+use crate::profiles::{Outcome, ProfileError, SelftestOptions, Suite, TargetOptions};
+
+pub use crate::profiles::common::Verdicts;
+
+/// Run the checks selected by `linked_to` (all when `None`) against the server whose create
+/// endpoint is `url` (plain `http://` allowed), `jobs` at a time. `page_size` and
+/// `large_message` are the server's configuration.
+pub async fn run_against(
+    suite: &SimplexSuite,
+    url: &str,
+    page_size: usize,
+    large_message: usize,
+    linked_to: Option<&str>,
+    jobs: usize,
+) -> Result<Verdicts, ProfileError> {
+    let opts = TargetOptions {
+        servers: vec![url.to_string()],
+        allow_http: true,
+        timeout: crate::profiles::DEFAULT_TIMEOUT,
+        max_body: crate::profiles::DEFAULT_MAX_BODY,
+        page_size: Some(page_size as u64),
+        large_message: Some(large_message as u64),
+        ..TargetOptions::default()
+    };
+    let opened = open_target(&opts).await?;
+    let session = Arc::new(SimplexSession::new(
+        opened.env.clone(),
+        Arc::new(suite.cases().to_vec()),
+    ));
+    let checks = suite
+        .checks()
+        .iter()
+        .filter(|c| linked_to.is_none_or(|r| c.requirements.iter().any(|q| q == r)))
+        .cloned()
+        .collect();
+    let plan = Plan { checks };
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let run = run_plan(session, &plan, RunSettings::new(jobs), tx).await;
+    opened.close().await;
+    Ok(Verdicts {
+        results: run.results,
+    })
+}
+
+/// `edgecheck selftest --profile simplex-v5`.
+pub fn run(opts: &SelftestOptions) -> Result<Outcome, ProfileError> {
+    let _ = opts;
+    Err(ProfileError::Usage(
+        "selftest needs a build with the faults of the reference server: \
+         cargo run --release --features selftest -- selftest --profile simplex-v5"
+            .into(),
+    ))
+}
