@@ -36,6 +36,7 @@ pub(crate) mod server;
 pub(crate) mod store;
 pub(crate) mod verify;
 pub(crate) mod ws;
+pub(crate) mod wsproto;
 
 pub use config::{SimplexConfig, MIN_MAX_WS};
 pub use server::{start, SimplexServer};

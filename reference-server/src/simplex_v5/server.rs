@@ -313,7 +313,7 @@ async fn route(
     tx: &Mutex<Option<oneshot::Sender<OnUpgrade>>>,
     sessions: Arc<Sessions>,
 ) -> Response<Body> {
-    if ws::is_upgrade(&request) {
+    if ws::is_upgrade(sessions.app(), &request) {
         let app = sessions.app().clone();
         if let Some(response) = ws::refuse(&app, &request) {
             return response;

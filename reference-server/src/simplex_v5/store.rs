@@ -173,6 +173,20 @@ impl Store {
         })
     }
 
+    /// [`Store::lookup`] with the token compared case-insensitively (`uri-case-insensitive`
+    /// only: it scans every token).
+    pub(crate) fn lookup_ignore_case(&self, token: &str) -> Option<Lookup> {
+        let exact = {
+            let state = self.lock();
+            state
+                .tokens
+                .keys()
+                .find(|t| t.eq_ignore_ascii_case(token))
+                .cloned()
+        };
+        self.lookup(&exact?)
+    }
+
     /// The recipient token of a live connection.
     pub(crate) fn recipient_token(&self, conn: ConnId) -> Option<String> {
         self.lock().conns.get(&conn).map(|c| c.ru.clone())

@@ -343,6 +343,21 @@ pub fn b64(byte: u8, n: usize) -> String {
     STANDARD.encode(vec![byte; n])
 }
 
+/// Binary messages for the tests.
+#[allow(async_fn_in_trait)]
+pub trait SendBinary {
+    /// Sends one binary message.
+    async fn send_binary_for_test(&mut self, bytes: &[u8]);
+}
+
+impl SendBinary for WebSocketStream<Box<dyn Io>> {
+    async fn send_binary_for_test(&mut self, bytes: &[u8]) {
+        self.send(Frame::binary(bytes.to_vec()))
+            .await
+            .expect("send");
+    }
+}
+
 /// Any byte stream.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
