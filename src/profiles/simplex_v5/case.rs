@@ -5,13 +5,15 @@
 //! order) and judges every answer against it, so most steps need no spelled-out expectation:
 //! a `retrieve` knows which page must come back, a push which message it must carry.
 //!
-//! Strings of bodies, queries, suffixes and WebSocket requests may hold placeholders,
-//! expanded by the runner: `{rk}` / `{sk}` (the SPKI base64 of the connection's keys),
-//! `{key:NAME}`, `{special:rsa1024}` (a key of the pool's special kinds), `{msg:NAME}` (the
-//! base64 of a message's bytes), `{id:NAME}` (the ID the server gave a message), `{ru}` /
-//! `{su}` (the URIs exactly as create returned them; `{ru:CONN}` for another connection),
-//! `{rupath}` / `{supath}` (their paths), and `{random-id}` (a fresh valid message ID that
-//! no server has given out).
+//! Strings of bodies, queries, suffixes, headers and WebSocket requests may hold
+//! placeholders, expanded by the runner: `${rk}` / `${sk}` (the SPKI base64 of the
+//! connection's keys; `${rk-url}` in the base64url alphabet, `${rk-nl}` with a line break),
+//! `${key:NAME}`, `${special:rsa1024}` (a key of the pool's special kinds), `${msg:NAME}`
+//! (the base64 of a message's bytes), `${id:NAME}` (the ID the server gave a message),
+//! `${ru}` / `${su}` (the URIs exactly as create returned them; `${ru:CONN}` for another
+//! connection), `${rupath}` / `${supath}` (their paths), `${nonce:SESSION}`, `${random-id}`
+//! (a fresh valid message ID no server has given out), and in `ws-expect` replies `${any}`
+//! (any value).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -118,7 +120,8 @@ pub struct Rest {
     /// The connection (default `c`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conn: Option<String>,
-    /// create: the size of `RK` (2048, 3072 or 4096 bits; default 2048).
+    /// create: the size of `RK`; secure: the size of the new `SK` (2048, 3072 or 4096 bits;
+    /// default 2048).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bits: Option<usize>,
     /// secure: the name of the key that becomes `SK` (default `<conn>.sk`).

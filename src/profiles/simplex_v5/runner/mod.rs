@@ -290,6 +290,13 @@ impl<'e> Ctx<'e> {
         Ok(out)
     }
 
+    /// The name of `RK` of connection `conn` (also before create has answered).
+    fn rk_name(&self, conn: &str) -> String {
+        self.conns
+            .get(conn)
+            .map_or_else(|| format!("{conn}.rk"), |c| c.rk.clone())
+    }
+
     fn placeholder(&mut self, name: &str, conn: &str) -> Result<String, Stop> {
         let (what, arg) = match name.split_once(':') {
             Some((w, a)) => (w, Some(a)),
@@ -298,16 +305,28 @@ impl<'e> Ctx<'e> {
         let of = arg.unwrap_or(conn);
         Ok(match what {
             "rk" => {
-                let k = self.conn(of)?.rk.clone();
+                let k = self.rk_name(of);
                 b64(self.key(&k).spki_der())
             }
             "sk" => {
                 let k = self
-                    .conn(of)?
-                    .sk
-                    .clone()
+                    .conns
+                    .get(of)
+                    .and_then(|c| c.sk.clone())
                     .unwrap_or_else(|| format!("{of}.sk"));
                 b64(self.key(&k).spki_der())
+            }
+            // RK in the base64url alphabet, and with a line break (B-ENC-B64).
+            "rk-url" => {
+                let k = self.rk_name(of);
+                b64(self.key(&k).spki_der())
+                    .replace('+', "-")
+                    .replace('/', "_")
+            }
+            "rk-nl" => {
+                let k = self.rk_name(of);
+                let t = b64(self.key(&k).spki_der());
+                format!("{}\n{}", &t[..64], &t[64..])
             }
             "key" => b64(self.key(of).spki_der()),
             "special" => {

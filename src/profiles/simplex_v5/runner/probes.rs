@@ -20,6 +20,7 @@ use crate::profiles::simplex_v5::case::Rest;
 
 /// Names of all probes, for validation of case files.
 pub const NAMES: &[&str] = &[
+    "paging",
     "uri-privacy",
     "message-id-privacy",
     "oversized-body",
@@ -29,6 +30,7 @@ pub const NAMES: &[&str] = &[
 /// Run the probe `name`.
 pub(crate) async fn run(ctx: &mut Ctx<'_>, name: &str) -> Result<(), Stop> {
     match name {
+        "paging" => paging(ctx).await,
         "uri-privacy" => uri_privacy(ctx).await,
         "message-id-privacy" => message_id_privacy(ctx).await,
         "oversized-body" => oversized_body(ctx).await,
@@ -42,6 +44,35 @@ fn rest_step(conn: &str) -> Rest {
         conn: Some(conn.to_string()),
         ..Rest::default()
     }
+}
+
+/// V-RETR with PAGE_SIZE known: PAGE_SIZE + 2 messages come back as a full page with
+/// `nextMessageID`, then the last two; a page from the second message is full again.
+async fn paging(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
+    let Some(ps) = ctx.env.page_size else {
+        return Err(Stop::Skip(
+            "needs the server's PAGE_SIZE: give --page-size N".into(),
+        ));
+    };
+    if ps > 500 {
+        return Err(Stop::Skip(format!(
+            "PAGE_SIZE {ps} needs more than 500 messages; the check is skipped"
+        )));
+    }
+    let conn = "paged";
+    rest::run(ctx, Op::Create, &rest_step(conn)).await?;
+    let names: Vec<String> = (0..ps + 2).map(|i| format!("p{i}")).collect();
+    for n in &names {
+        let mut s = rest_step(conn);
+        s.msg = Some(n.clone());
+        rest::run(ctx, Op::Send, &s).await?;
+    }
+    for from in [None, Some(ps), Some(1), Some(ps + 1)] {
+        let mut r = rest_step(conn);
+        r.from = from.map(|i| names[i].clone());
+        rest::run(ctx, Op::Retrieve, &r).await?;
+    }
+    Ok(())
 }
 
 /// V-URI: RU ≠ SU, no key or key hash inside, distinct across creations, no visible counter,

@@ -140,6 +140,18 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, op: Op, r: &Rest) -> Result<(), Stop>
             .map_err(|e| Stop::Error(format!("{e}; fix the case")))?;
         ctx.keys.insert(rk_name.clone(), key);
     }
+    // A sender key of another size.
+    if let (Op::Secure, Some(bits)) = (op, r.bits) {
+        let name = r.sender.clone().unwrap_or_else(|| format!("{conn}.sk"));
+        if !ctx.keys.contains_key(&name) {
+            let key = ctx
+                .env
+                .pool
+                .take_sized(bits)
+                .map_err(|e| Stop::Error(format!("{e}; fix the case")))?;
+            ctx.keys.insert(name, key);
+        }
+    }
     // A new message of a send.
     let mut sent: Option<(String, Vec<u8>)> = None;
     if op == Op::Send {

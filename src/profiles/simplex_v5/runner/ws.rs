@@ -636,11 +636,25 @@ fn identify(ctx: &Ctx<'_>, conn: &str, p: &Pushed) -> Option<String> {
             return Some(n.clone());
         }
     }
-    let text = m.get("msg").and_then(Value::as_str)?;
-    ctx.msgs
+    if let Some(text) = m.get("msg").and_then(Value::as_str) {
+        return ctx
+            .msgs
+            .iter()
+            .find(|(_, x)| x.conn == conn && x.b64 == text)
+            .map(|(n, _)| n.clone());
+    }
+    // A large message without msg whose ID the suite has not seen yet: the earliest such
+    // message of the connection with that size.
+    let size = m.get("size").and_then(Value::as_u64)?;
+    let c = ctx.conns.get(conn)?;
+    c.msgs
         .iter()
-        .find(|(_, x)| x.conn == conn && x.b64 == text)
-        .map(|(n, _)| n.clone())
+        .find(|n| {
+            ctx.msgs
+                .get(*n)
+                .is_some_and(|x| x.id.is_none() && x.bytes.len() as u64 == size)
+        })
+        .cloned()
 }
 
 /// `expect-pushes`: the next pushes for the connection carry exactly these messages, in
