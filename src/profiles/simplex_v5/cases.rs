@@ -38,6 +38,11 @@ pub struct CaseFileError {
     pub why: String,
 }
 
+/// The stems of the built-in case files (`create`, `websocket`, ...).
+pub fn builtin_names() -> Vec<&'static str> {
+    BUILTIN.iter().map(|(name, _)| *name).collect()
+}
+
 /// The built-in case files.
 pub fn builtin() -> Result<Vec<CaseFile>, CaseFileError> {
     BUILTIN
