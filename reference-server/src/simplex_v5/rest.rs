@@ -303,9 +303,10 @@ impl<'r> Signed<'r> {
         }
     }
 
-    /// The equal-cost verification of a request that fails anyway.
-    fn burn(&self, app: &App) {
-        if !app.fault(Fault::SkipVerifyUnknownUri) {
+    /// The equal-cost verification of a request that fails anyway; `unknown` when its URI
+    /// does not exist (which `skip-verify-unknown-uri` answers without it).
+    fn burn(&self, app: &App, unknown: bool) {
+        if !(unknown && app.fault(Fault::SkipVerifyUnknownUri)) {
             app.verifier.burn(&self.digest, self.signature.as_deref());
         }
     }
@@ -321,8 +322,8 @@ fn live(
 ) -> Result<Lookup, Failure> {
     match token.and_then(|t| app.store.lookup(t)) {
         Some(found) if found.role == role => Ok(found),
-        _ => {
-            signed.burn(app);
+        found => {
+            signed.burn(app, found.is_none());
             Err(Failure::Unknown)
         }
     }
@@ -428,7 +429,7 @@ fn values(
         }
         _ => {
             let exists = token.and_then(|t| app.store.lookup(t)).is_some();
-            signed.burn(app);
+            signed.burn(app, !exists);
             if exists && app.fault(Fault::LiveUriWrongMethod405) {
                 return Err(Failure::Method);
             }

@@ -348,6 +348,8 @@ pub fn b64(byte: u8, n: usize) -> String {
 pub trait SendBinary {
     /// Sends one binary message.
     async fn send_binary_for_test(&mut self, bytes: &[u8]);
+    /// The next frame within [`REPLY`]; `None` when the connection ended or broke.
+    async fn next_frame_for_test(&mut self) -> Option<Frame>;
 }
 
 impl SendBinary for WebSocketStream<Box<dyn Io>> {
@@ -355,6 +357,14 @@ impl SendBinary for WebSocketStream<Box<dyn Io>> {
         self.send(Frame::binary(bytes.to_vec()))
             .await
             .expect("send");
+    }
+
+    async fn next_frame_for_test(&mut self) -> Option<Frame> {
+        match tokio::time::timeout(REPLY, self.next()).await {
+            Ok(Some(Ok(frame))) => Some(frame),
+            Ok(_) => None,
+            Err(_) => panic!("nothing within {REPLY:?}"),
+        }
     }
 }
 
