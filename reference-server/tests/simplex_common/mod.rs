@@ -172,12 +172,39 @@ impl Resp {
     }
 }
 
-/// A server started in-process and a client for it.
-pub struct TestServer {
-    pub server: SimplexServer,
+/// A client of one server: its create endpoint and WebSocket URL.
+pub struct Api {
     pub client: reqwest::Client,
     pub ce: String,
     pub ws: String,
+}
+
+impl Api {
+    /// A client for the plain-HTTP server whose create endpoint is `ce`.
+    pub fn remote(ce: &str) -> Api {
+        Api {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+            ce: ce.to_owned(),
+            ws: ce.replace("http://", "ws://"),
+        }
+    }
+}
+
+/// A server started in-process and a client for it.
+pub struct TestServer {
+    pub server: SimplexServer,
+    pub api: Api,
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 /// Plain HTTP on 127.0.0.1, free port, defaults otherwise; `tweak` adjusts the config.
@@ -189,18 +216,9 @@ pub async fn plain_with(tweak: impl FnOnce(&mut SimplexConfig)) -> TestServer {
     };
     tweak(&mut config);
     let server = start(config).await.expect("server starts");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
-    let ce = server.create_url();
-    let ws = server.ws_url();
-    TestServer {
-        server,
-        client,
-        ce,
-        ws,
-    }
+    let mut api = Api::remote(&server.create_url());
+    api.ws = server.ws_url();
+    TestServer { server, api }
 }
 
 /// Plain HTTP with the defaults.
@@ -223,7 +241,7 @@ impl Conn {
     }
 }
 
-impl TestServer {
+impl Api {
     /// Sends a request as given: no header added, not even Content-Type.
     pub async fn raw(
         &self,
