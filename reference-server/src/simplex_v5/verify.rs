@@ -20,6 +20,7 @@ pub(crate) struct Verifier {
 }
 
 impl Verifier {
+    /// A verifier with the dummy key parsed.
     pub(crate) fn new() -> Verifier {
         Verifier {
             // A constant of this file, checked by the unit test below.

@@ -67,6 +67,7 @@ pub(crate) struct Sessions {
 }
 
 impl Sessions {
+    /// The sessions of the server whose REST side is `app`.
     pub(crate) fn new(
         app: Arc<App>,
         max_message: usize,
