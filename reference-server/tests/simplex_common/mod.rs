@@ -25,7 +25,7 @@ use tokio_tungstenite::WebSocketStream;
 /// How long a test waits for a reply or push.
 pub const REPLY: Duration = Duration::from_secs(3);
 /// How long a test waits to be sure nothing comes.
-pub const QUIET: Duration = Duration::from_millis(300);
+pub const QUIET: Duration = Duration::from_millis(200);
 
 /// An RSA key pair from `tests/keys/`.
 pub struct Key {
@@ -35,8 +35,20 @@ pub struct Key {
 }
 
 impl Key {
-    /// Loads `tests/keys/<name>.pem`.
+    /// Loads `tests/keys/<name>.pem` (once per test binary).
     pub fn load(name: &str) -> Arc<Key> {
+        static LOADED: std::sync::Mutex<Vec<(String, Arc<Key>)>> =
+            std::sync::Mutex::new(Vec::new());
+        let mut loaded = LOADED.lock().unwrap();
+        if let Some((_, key)) = loaded.iter().find(|(n, _)| n == name) {
+            return key.clone();
+        }
+        let key = Key::read(name);
+        loaded.push((name.to_owned(), key.clone()));
+        key
+    }
+
+    fn read(name: &str) -> Arc<Key> {
         let path = format!("{}/tests/keys/{name}.pem", env!("CARGO_MANIFEST_DIR"));
         let pem = std::fs::read_to_string(&path).expect("fixture key");
         let private = rsa::RsaPrivateKey::from_pkcs8_pem(&pem).expect("PKCS#8 PEM");
