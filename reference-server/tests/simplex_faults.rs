@@ -300,23 +300,26 @@ async fn probe(fault: Fault, t: Arc<TestServer>) {
             assert_eq!(drain(&mut ws).await, ["AA==", "AQ=="]);
         }
         Fault::DoublePush => {
+            // A backlog of 30 (pushed over about 300 ms by the faulty server) and 10 more
+            // messages sent while it is being pushed.
             let conn = Arc::new(t.create(&rk).await);
-            for i in 0..10u8 {
+            for i in 0..30u8 {
                 t.send(&conn, &b64(i, 1)).await.ok();
             }
             let mut ws = Ws::open(&t.ws).await;
             let request = ws.subscribe_request("s", &conn.ru, &rk);
+            ws.send(&request).await;
             let sender = {
                 let (t, conn) = (t.clone(), conn.clone());
                 tokio::spawn(async move {
-                    for i in 10..20u8 {
+                    for i in 30..40u8 {
                         t.send(&conn, &b64(i, 1)).await.ok();
+                        tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 })
             };
-            ws.send(&request).await;
             sender.await.unwrap();
-            let expected: Vec<String> = (0..20u8).map(|i| b64(i, 1)).collect();
+            let expected: Vec<String> = (0..40u8).map(|i| b64(i, 1)).collect();
             assert_eq!(drain(&mut ws).await, expected);
         }
         Fault::PushAfterUnsubscribe => {
