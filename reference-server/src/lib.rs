@@ -1,6 +1,7 @@
 //! Reference server for edgecheck's profiles, one module per profile: `edge-v1`, the signed
-//! REST protocol (the crate root re-exports it), and [`tassis_v2`], the WebSocket + protobuf
-//! messaging back end.
+//! REST protocol (the crate root re-exports it), [`tassis_v2`], the WebSocket + protobuf
+//! messaging back end, and [`simplex_v5`], the last REST revision of simplex messaging with
+//! its WebSocket API.
 //!
 //! It implements every server-side rule of the binding (`conformance/edge-v1/binding.md` in
 //! the edgecheck repository), and depends on nothing of edgecheck: the six
@@ -29,7 +30,9 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+mod body;
 pub mod edge_v1;
+pub mod simplex_v5;
 pub mod tassis_v2;
 mod tls;
 
@@ -39,4 +42,4 @@ pub use edge_v1::faults;
 pub use edge_v1::server::{start, Server, StartError};
 
 /// The profiles this server speaks (`edge-server --profile`).
-pub const PROFILES: [&str; 2] = [edge_v1::NAME, tassis_v2::NAME];
+pub const PROFILES: [&str; 3] = [edge_v1::NAME, tassis_v2::NAME, simplex_v5::NAME];

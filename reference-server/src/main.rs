@@ -1,5 +1,5 @@
 //! `edge-server`: the reference server of edgecheck's profiles (`--profile`, default edge-v1;
-//! also tassis-v2).
+//! also tassis-v2 and simplex-v5).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,13 +8,15 @@ use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _, Parser};
+use edge_reference_server::simplex_v5::{self, SimplexConfig};
 use edge_reference_server::tassis_v2::{self, TassisConfig};
 use edge_reference_server::{start, Config, Tls, DEFAULT_CERT_PATH};
 
 /// Reference server for edgecheck's protocol profiles: edge-v1 (the default, the signed REST
-/// protocol) and tassis-v2 (WebSocket + protobuf messaging at /api).
+/// protocol), tassis-v2 (WebSocket + protobuf messaging at /api) and simplex-v5 (the last
+/// REST revision with its WebSocket API on the create endpoint).
 ///
-/// By default it serves HTTPS (edge-v1) or WSS (tassis-v2) on 127.0.0.1:8443 with a
+/// By default it serves HTTPS (edge-v1, simplex-v5) or WSS (tassis-v2) on 127.0.0.1:8443 with a
 /// self-signed certificate for localhost, 127.0.0.1 and ::1, written to edge-server-cert.pem
 /// so that clients can trust it. State is kept in memory only, and nothing about requests,
 /// identities or payloads is logged. Stop it with Ctrl-C or SIGTERM.
@@ -43,9 +45,20 @@ struct Args {
     )]
     public_url: Option<String>,
 
-    /// PAGE_SIZE: the most messages one retrieval returns.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
-    page_size: u32,
+    /// PAGE_SIZE: the most messages one retrieval returns (default 50; simplex-v5: 10, the
+    /// exact length of a full page).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    page_size: Option<u32>,
+
+    /// simplex-v5: LARGE_MESSAGE, in bytes; pages and pushes list larger messages without
+    /// `msg`.
+    #[arg(long, value_name = "BYTES", default_value_t = 4096)]
+    large_message: usize,
+
+    /// simplex-v5: MAX_WEBSOCKET_MESSAGE, the largest client WebSocket message, in bytes (at
+    /// least 65536).
+    #[arg(long, value_name = "BYTES", default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(65_536..))]
+    max_ws: u64,
 
     /// Largest request body in bytes; larger bodies get 413.
     #[arg(long, default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
@@ -100,8 +113,8 @@ struct Args {
     )]
     upload_base: String,
 
-    /// tassis-v2: seconds without a client data frame after which a connection is closed
-    /// (pings do not count).
+    /// tassis-v2, simplex-v5: seconds without a client data message after which a WebSocket
+    /// connection is closed (pings do not count).
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     idle_timeout: u64,
 
@@ -127,36 +140,40 @@ struct Args {
     cert_out: PathBuf,
 }
 
-/// Flags that only one profile reads.
-const EDGE_ONLY: [&str; 6] = [
-    "base_path",
-    "public_url",
-    "page_size",
-    "body_limit",
-    "queue_cap",
-    "head_timeout",
-];
-const TASSIS_ONLY: [&str; 6] = [
-    "max_attachment",
-    "prekeys_low",
-    "prekeys_request",
-    "prekeys_interval",
-    "upload_base",
-    "idle_timeout",
+const EDGE: &str = "edge-v1";
+const TASSIS: &str = tassis_v2::NAME;
+const SIMPLEX: &str = simplex_v5::NAME;
+
+/// Flags that not every profile reads, with the profiles that read them.
+const PROFILE_FLAGS: [(&str, &[&str]); 14] = [
+    ("base_path", &[EDGE, SIMPLEX]),
+    ("public_url", &[EDGE, SIMPLEX]),
+    ("page_size", &[EDGE, SIMPLEX]),
+    ("body_limit", &[EDGE, SIMPLEX]),
+    ("queue_cap", &[EDGE]),
+    ("head_timeout", &[EDGE, SIMPLEX]),
+    ("max_attachment", &[TASSIS]),
+    ("prekeys_low", &[TASSIS]),
+    ("prekeys_request", &[TASSIS]),
+    ("prekeys_interval", &[TASSIS]),
+    ("upload_base", &[TASSIS]),
+    ("idle_timeout", &[TASSIS, SIMPLEX]),
+    ("large_message", &[SIMPLEX]),
+    ("max_ws", &[SIMPLEX]),
 ];
 
 /// Refuses flags given on the command line that the chosen profile does not read.
 fn check_profile_flags(matches: &ArgMatches, profile: &str) -> Result<(), String> {
-    let (foreign, owner) = if profile == tassis_v2::NAME {
-        (&EDGE_ONLY, "edge-v1")
-    } else {
-        (&TASSIS_ONLY, tassis_v2::NAME)
-    };
-    for id in foreign {
+    for (id, readers) in PROFILE_FLAGS {
+        if readers.contains(&profile) {
+            continue;
+        }
         if matches.value_source(id) == Some(ValueSource::CommandLine) {
+            let owners = readers.join(" or ");
             return Err(format!(
-                "--{} applies to profile {owner} only; drop it or pass --profile {owner}",
-                id.replace('_', "-")
+                "--{} applies to profile {owners} only; drop it or pass --profile {}",
+                id.replace('_', "-"),
+                readers[0]
             ));
         }
     }
@@ -202,6 +219,33 @@ impl Args {
         }
     }
 
+    fn into_simplex_config(self) -> SimplexConfig {
+        let tls = self.tls();
+        // With the `faults` feature `SimplexConfig` has one more field, left at its default.
+        #[allow(clippy::needless_update)]
+        SimplexConfig {
+            listen: self.listen,
+            tls,
+            base_path: self.base_path,
+            public_url: self.public_url,
+            page_size: self
+                .page_size
+                .map_or(SimplexConfig::default().page_size, |n| n as usize),
+            large_message: self.large_message,
+            max_ws_message: usize::try_from(self.max_ws).unwrap_or(usize::MAX),
+            body_limit: usize::try_from(self.body_limit).unwrap_or(usize::MAX),
+            max_connections: self
+                .max_connections
+                .map_or(SimplexConfig::default().max_connections, |n| {
+                    usize::try_from(n).unwrap_or(usize::MAX)
+                }),
+            head_timeout: Duration::from_secs(self.head_timeout),
+            handshake_timeout: Duration::from_secs(self.handshake_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            ..SimplexConfig::default()
+        }
+    }
+
     fn into_config(self) -> Config {
         let tls = self.tls();
         // With the `faults` feature `Config` has one more field, left at its default.
@@ -210,7 +254,7 @@ impl Args {
             listen: self.listen,
             base_path: self.base_path,
             public_url: self.public_url,
-            page_size: self.page_size as usize,
+            page_size: self.page_size.map_or(50, |n| n as usize),
             body_limit: usize::try_from(self.body_limit).unwrap_or(usize::MAX),
             queue_cap: self
                 .queue_cap
@@ -243,6 +287,9 @@ async fn main() -> ExitCode {
     if args.profile == tassis_v2::NAME {
         return serve_tassis(args.into_tassis_config()).await;
     }
+    if args.profile == simplex_v5::NAME {
+        return serve_simplex(args.into_simplex_config()).await;
+    }
     let config = args.into_config();
     let server = match start(config).await {
         Ok(server) => server,
@@ -269,6 +316,23 @@ async fn serve_tassis(config: TassisConfig) -> ExitCode {
         }
     };
     println!("edge-server listening on {}", server.url());
+    if let Some(path) = server.certificate_path() {
+        println!("self-signed certificate written to {}", path.display());
+    }
+    wait_for_signal().await;
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn serve_simplex(config: SimplexConfig) -> ExitCode {
+    let server = match simplex_v5::start(config).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("edge-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("edge-server listening on {}", server.create_url());
     if let Some(path) = server.certificate_path() {
         println!("self-signed certificate written to {}", path.display());
     }

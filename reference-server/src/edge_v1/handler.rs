@@ -6,12 +6,11 @@
 
 use std::cell::OnceCell;
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_lc_rs::digest::Digest;
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hyper::body::{Body as _, Incoming};
+use http_body_util::Full;
+use hyper::body::Incoming;
 use hyper::header::{
     HeaderMap, HeaderValue, ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, SET_COOKIE,
 };
@@ -20,6 +19,7 @@ use hyper::{Method, Request, Response, StatusCode, Uri};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::body::{MediaStrictness, Unread};
 use crate::edge_v1::auth::{self, HeaderError, HeaderLeniency};
 use crate::edge_v1::faults::{Fault, Faults};
 use crate::edge_v1::json::{self, Strictness};
@@ -32,9 +32,6 @@ use crate::edge_v1::store::{
 
 /// Response body type.
 pub(crate) type Body = Full<Bytes>;
-
-/// How long a client may take to send a request body.
-const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Optimistic attempts (verify outside the lock) before verifying under the lock.
 const OPTIMISTIC_ATTEMPTS: usize = 4;
@@ -252,86 +249,32 @@ fn resolve(app: &App, path: &str) -> Option<Endpoint> {
     }
 }
 
-/// Most bytes of an over-limit body read and thrown away before the refusal is sent, so that
-/// the client finishes sending and reads the answer instead of meeting a reset connection
-/// (RFC 9112 §9.6, lingering close). Bigger bodies are refused without reading them.
-const DRAIN_CAP: u64 = 16 * 1024 * 1024;
-/// Longest time spent draining an over-limit body.
-const DRAIN_TIME: Duration = Duration::from_secs(2);
-
-/// Why a body was not read.
-enum Unread {
-    TooLarge,
-    Broken,
-}
-
-/// Reads the body, refusing more than `limit` bytes (with `too_large`, 413) from
-/// `Content-Length` before reading, or while counting the bytes of a chunked body; never
-/// buffers more than `limit`.
+/// Reads the body (see [`crate::body::read_limited`]), answering 413 (or `too_large`) for
+/// one over `limit`.
 async fn read_body(
-    mut body: Incoming,
+    body: Incoming,
     limit: usize,
     too_large: StatusCode,
 ) -> Result<Bytes, Response<Body>> {
-    let refuse = || {
-        let mut response = failure(Failure::new(
-            too_large,
-            format!("the body is larger than {limit} bytes"),
-        ));
-        // Whatever is left unread makes the connection unusable for another request.
-        response
-            .headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
-        response
-    };
-    let declared = body.size_hint().lower();
-    if declared > limit as u64 {
-        if declared <= DRAIN_CAP {
-            drain(&mut body).await;
+    match crate::body::read_limited(body, limit).await {
+        Ok(bytes) => Ok(bytes),
+        Err(Unread::TooLarge) => {
+            let mut response = failure(Failure::new(
+                too_large,
+                format!("the body is larger than {limit} bytes"),
+            ));
+            // Whatever is left unread makes the connection unusable for another request.
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            Err(response)
         }
-        return Err(refuse());
-    }
-    let read = async {
-        let mut buf = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|_| Unread::Broken)?;
-            if let Ok(data) = frame.into_data() {
-                if buf.len() + data.len() > limit {
-                    return Err(Unread::TooLarge);
-                }
-                buf.extend_from_slice(&data);
-            }
-        }
-        Ok(Bytes::from(buf))
-    };
-    match tokio::time::timeout(BODY_TIMEOUT, read).await {
-        Err(_) => Err(failure(Failure::new(
+        Err(Unread::Timeout) => Err(failure(Failure::new(
             StatusCode::REQUEST_TIMEOUT,
             "the body took too long to arrive",
         ))),
-        Ok(Err(Unread::TooLarge)) => {
-            drain(&mut body).await;
-            Err(refuse())
-        }
-        Ok(Err(Unread::Broken)) => Err(failure(Failure::bad_request("the body could not be read"))),
-        Ok(Ok(bytes)) => Ok(bytes),
+        Err(Unread::Broken) => Err(failure(Failure::bad_request("the body could not be read"))),
     }
-}
-
-/// Reads and discards the rest of a body, up to [`DRAIN_CAP`] bytes and [`DRAIN_TIME`].
-async fn drain(body: &mut Incoming) {
-    let discard = async {
-        let mut seen = 0u64;
-        while let Some(Ok(frame)) = body.frame().await {
-            if let Some(data) = frame.data_ref() {
-                seen += data.len() as u64;
-                if seen > DRAIN_CAP {
-                    return;
-                }
-            }
-        }
-    };
-    let _ = tokio::time::timeout(DRAIN_TIME, discard).await;
 }
 
 /// Checks the body and runs `op` (steps 2 to 5 of §3.1).
@@ -894,40 +837,9 @@ impl<'r> Signed<'r> {
     }
 }
 
-/// How [`check_content_type`] reads the media type beyond the binding (for fault injection).
-#[derive(Debug, Clone, Copy, Default)]
-struct MediaStrictness {
-    /// Refuse any parameter (`; charset=utf-8`).
-    refuse_parameters: bool,
-    /// Compare the media type case-sensitively.
-    case_sensitive: bool,
-}
-
 /// `Content-Type: application/json` (parameters allowed), exactly one field (B-CT-400).
-///
-/// One case-insensitive comparison of the media type; a MIME crate would add nothing here.
 fn check_content_type(headers: &HeaderMap, strictness: MediaStrictness) -> Result<(), Failure> {
-    let mut values = headers.get_all(CONTENT_TYPE).iter();
-    let wanted = "send Content-Type: application/json";
-    let value = values.next().ok_or_else(|| Failure::bad_request(wanted))?;
-    if values.next().is_some() {
-        return Err(Failure::bad_request("send exactly one Content-Type field"));
-    }
-    let media = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split(';').next())
-        .map(|m| m.trim_matches([' ', '\t']));
-    if strictness.refuse_parameters && value.as_bytes().contains(&b';') {
-        return Err(Failure::bad_request(wanted));
-    }
-    match media {
-        Some("application/json") => Ok(()),
-        Some(m) if m.eq_ignore_ascii_case("application/json") && !strictness.case_sensitive => {
-            Ok(())
-        }
-        _ => Err(Failure::bad_request(wanted)),
-    }
+    crate::body::check_content_type(headers, strictness).map_err(Failure::bad_request)
 }
 
 #[derive(Serialize)]

@@ -139,6 +139,14 @@ impl PublicKey {
         &self.der
     }
 
+    /// The modulus length in bytes (the length of every signature this key makes); 0 for a
+    /// key that is not RSA.
+    pub(crate) fn modulus_len(&self) -> usize {
+        spki_modulus_bits(&self.der)
+            .or_else(|_| pkcs1_modulus_bits(&self.der))
+            .map_or(0, |bits| bits.div_ceil(8))
+    }
+
     /// Whether `signature` is an RSASSA-PSS (SHA-256, MGF1-SHA-256, salt 32) signature of the
     /// message whose SHA-256 is `digest`.
     pub(crate) fn verify(&self, digest: &Digest, signature: &[u8]) -> bool {
