@@ -118,6 +118,8 @@ fn us(ns: f64) -> f64 {
 
 /// Microseconds as text: `48.2 µs`, `1.25 ms` from 10 ms up.
 pub fn format_us(v: f64) -> String {
+    // No `-0.0`: a value that rounds to zero is zero.
+    let v = if v.abs() < 0.05 { 0.0 } else { v };
     if v.abs() >= 10_000.0 {
         format!("{:.2} ms", v / 1000.0)
     } else {
@@ -372,6 +374,7 @@ mod tests {
     fn numbers_read_well() {
         assert_eq!(format_us(48.24), "48.2 µs");
         assert_eq!(format_us(12_500.0), "12.50 ms");
+        assert_eq!(format_us(-0.04), "0.0 µs");
         assert_eq!(format_level(0.99), "99 %");
         assert_eq!(format_level(1.0 - 0.01 / 6.0), "99.833 %");
     }

@@ -387,4 +387,23 @@ mod tests {
         assert_eq!((pairs[0].a, pairs[0].b), (0, 2));
         assert!((level - 0.99).abs() < 1e-12);
     }
+
+    /// The cost of the default analysis (4 classes of 500 samples, 10,000 resamples each):
+    /// `cargo test --lib timing::stats::tests::bootstrap_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn bootstrap_cost() {
+        let c = classes(1, &[0.0; 4], loopback);
+        let r = Rule {
+            resamples: 10_000,
+            ..rule(1)
+        };
+        let t = std::time::Instant::now();
+        let (_, pairs) = compare(&c, &r);
+        eprintln!(
+            "4 classes x 500 samples, 10000 resamples, {} pairs: {:?}",
+            pairs.len(),
+            t.elapsed()
+        );
+    }
 }
