@@ -56,19 +56,28 @@ fn label(v: f64) -> String {
     }
 }
 
-/// The classes of a warned pair.
-fn warned(t: &TimingReport) -> Vec<&str> {
-    let mut names = Vec::new();
+/// The classes that stand out: those in the most warned pairs (the one cause that is faster
+/// than all others, typically; both classes when only one pair warned).
+fn standing_out(t: &TimingReport) -> Vec<&str> {
+    let mut count: Vec<(&str, usize)> = t.classes.iter().map(|c| (c.name.as_str(), 0)).collect();
     for p in t.pairs.iter().filter(|p| p.verdict == TimingVerdict::Warn) {
-        names.push(p.a.as_str());
-        names.push(p.b.as_str());
+        for (name, n) in count.iter_mut() {
+            if *name == p.a || *name == p.b {
+                *n += 1;
+            }
+        }
     }
-    names
+    let most = count.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    count
+        .into_iter()
+        .filter(|(_, n)| most > 0 && *n == most)
+        .map(|(name, _)| name)
+        .collect()
 }
 
 /// A box plot of the classes of `t` (whiskers p10 to p90, box p25 to p75, a bar at the
-/// median, the median written at the right), on an axis in µs; classes of a warned pair in
-/// the warning colour. Empty when no class has samples. Every text is escaped.
+/// median, the median written at the right), on an axis in µs; the classes that stand out in
+/// the warned pairs in the warning colour. Empty when no class has samples. Every text is escaped.
 pub fn svg(t: &TimingReport) -> String {
     let shown: Vec<&ClassSummary> = t.classes.iter().filter(|c| c.n > 0).collect();
     if shown.is_empty() {
@@ -84,7 +93,7 @@ pub fn svg(t: &TimingReport) -> String {
     let x = |v: f64| LEFT + (v - d0) / (d1 - d0) * (WIDTH - LEFT - RIGHT);
     let height = TOP + ROW * shown.len() as f64 + AXIS;
     let axis_y = TOP + ROW * shown.len() as f64 + 2.0;
-    let warned = warned(t);
+    let warned = standing_out(t);
     let what = format!(
         "Response times of the failures of {}, per cause, in microseconds",
         t.endpoint
@@ -249,6 +258,13 @@ mod tests {
         assert!(!s.contains("<URI>"));
         assert!(s.contains("secure &lt;PUT&gt;"));
         assert_eq!(s.matches("fill=\"#fff1c2\"").count(), 2);
+        // Of three classes, the one in every warned pair stands out.
+        let mut r = report();
+        r.classes.push(class("unsigned", 256.0));
+        let mut p = r.pairs[0].clone();
+        p.b = "unsigned".into();
+        r.pairs.push(p);
+        assert_eq!(standing_out(&r), ["unknown <URI> & co"]);
         assert!(s.contains(">205</text>") && s.contains(">255</text>"));
         assert!(s.len() < 6000, "{} bytes", s.len());
     }

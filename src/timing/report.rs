@@ -235,6 +235,7 @@ impl TimingReport {
         if let Some(p) = largest(&warned) {
             let more = match warned.len() {
                 1 => String::new(),
+                2 => "; one more pair differs".to_string(),
                 k => format!("; {} more pairs differ", k - 1),
             };
             return (
@@ -262,13 +263,19 @@ impl TimingReport {
         } else {
             (&p.b, &p.a, -p.ci_high_us, -p.ci_low_us)
         };
-        format!(
-            "{fast:?} answers {} faster than {slow:?} ({} CI {} to {}, threshold {})",
-            format_us(p.diff_us.abs()),
+        let interval = format!(
+            "{} CI {} to {}, threshold {}",
             format_level(self.level),
             format_us(lo),
             format_us(hi),
             format_us(p.threshold_us)
+        );
+        if format_us(p.diff_us.abs()) == format_us(0.0) {
+            return format!("{fast:?} and {slow:?} have the same median ({interval})");
+        }
+        format!(
+            "{fast:?} answers {} faster than {slow:?} ({interval})",
+            format_us(p.diff_us.abs())
         )
     }
 
