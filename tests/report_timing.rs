@@ -21,7 +21,11 @@ fn measurement(shift: u64) -> Measurement {
         (0..300u64)
             .map(|i| {
                 // A spread of 50 µs, and one request in 33 preempted for 1.5 ms.
-                let preempted = if (i + offset) % 33 == 0 { 1500 } else { 0 };
+                let preempted = if (i + offset).is_multiple_of(33) {
+                    1500
+                } else {
+                    0
+                };
                 (240 + (i * 37 + offset) % 50 + preempted - minus) * 1000
             })
             .collect()

@@ -205,7 +205,7 @@ mod tests {
                     return Err(ProbeError::Transport("reset".into()));
                 }
                 if let Some((bad, every)) = self.bad {
-                    if class == bad && n % every == 0 {
+                    if class == bad && n.is_multiple_of(every) {
                         return Err(ProbeError::Unexpected {
                             outcome: "400".into(),
                             expected: "401".into(),
