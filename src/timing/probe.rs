@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-/// A boxed future that can move between threads: the same type as
-/// [`crate::engine::BoxFuture`] (both are `futures_util`'s alias), named here so that this
-/// module does not depend on the engine, whose results carry timing reports.
+/// A boxed future that can move between threads: the same type as the engine's `BoxFuture`
+/// (both spell `Pin<Box<dyn Future + Send>>`), named here so that this module does not
+/// depend on the engine, whose results carry timing reports.
 pub use futures_util::future::BoxFuture;
 
 /// The name of a failure class, as reports show it (`unknown URI`, `wrong signature`, ...).
