@@ -4,12 +4,12 @@
 //! for unknown URIs, the typical fault. The check must warn on the faulty server and not on
 //! the correct one.
 //!
-//! Error rates (not run by default; figures in docs/timing.md):
+//! Error rates (not run by default; method and figures in docs/timing.md):
 //!
 //! ```sh
-//! cargo test --release --test timing_loopback -- --ignored --nocapture
-//! EDGECHECK_TIMING_RUNS=20 EDGECHECK_TIMING_SAMPLES=500 cargo test --release \
-//!     --test timing_loopback error_rates -- --ignored --nocapture
+//! cargo test --test timing_loopback error_rates -- --ignored --nocapture
+//! EDGECHECK_TIMING_RUNS=150 EDGECHECK_TIMING_SAMPLES=300 EDGECHECK_TIMING_MODE=correct \
+//!     cargo test --test timing_loopback error_rates -- --ignored --nocapture
 //! ```
 
 use std::convert::Infallible;
@@ -285,9 +285,8 @@ fn show(r: &TimingReport) -> String {
     )
 }
 
-/// Samples per class in the two tests that run by default: enough to see the 40 µs fault of
-/// this server every time in the 20-run measurements (docs/timing.md), with a run of about a
-/// second or two.
+/// Samples per class in the tests that run by default: enough to see the 55 µs fault of this
+/// server in every run of the error-rate measurements (docs/timing.md), in under a second.
 const TEST_SAMPLES: usize = 300;
 
 #[tokio::test]
