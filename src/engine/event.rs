@@ -124,9 +124,9 @@ impl CheckResult {
     /// Puts a timing measurement on this result and lets it judge `rule` (V-TIMING, say):
     /// a difference over the thresholds is a warning whatever the check's level (timing is
     /// never a failure), and a measurement that could not be judged is an error (never the
-    /// server's fault). A verdict already worse stays. The measured requests are counted.
+    /// server's fault). A verdict already worse stays. The requests sent are counted.
     pub fn attach_timing(&mut self, report: TimingReport, rule: &str) {
-        self.requests += report.requests();
+        self.requests += report.requests;
         let verdict = match report.verdict {
             TimingVerdict::Pass => Verdict::Pass,
             TimingVerdict::Warn => Verdict::Warn,

@@ -217,6 +217,7 @@ mod tests {
             summary: "…".into(),
             settings: TimingConfig::default(),
             level: 0.998,
+            requests: 2200,
             rounds: 500,
             error_rounds: 0,
             wall_ms: 900,

@@ -96,6 +96,8 @@ pub struct TimingReport {
     pub settings: TimingConfig,
     /// Confidence level of each pair's interval (Bonferroni: 1 − (1 − family) / pairs).
     pub level: f64,
+    /// Requests sent, warm-up and dropped answers included.
+    pub requests: usize,
     /// Measured rounds (each class once per round).
     pub rounds: usize,
     /// Rounds in which a request was answered otherwise than intended (dropped).
@@ -192,6 +194,7 @@ impl TimingReport {
             summary: String::new(),
             settings: config.clone(),
             level,
+            requests: m.sent,
             rounds: m.rounds,
             error_rounds: m.error_rounds,
             wall_ms: m.wall.as_millis() as u64,
@@ -278,11 +281,6 @@ impl TimingReport {
             format_us(p.diff_us.abs())
         )
     }
-
-    /// Samples measured in all classes.
-    pub fn requests(&self) -> usize {
-        self.classes.iter().map(|c| c.n).sum()
-    }
 }
 
 #[cfg(test)]
@@ -297,6 +295,7 @@ mod tests {
             samples: vec![base.iter().map(|x| x - shift_ns).collect(), base.clone()],
             outcomes: vec![BTreeMap::from([("401".into(), 200)]); 2],
             unexpected: vec![BTreeMap::new(); 2],
+            sent: 410,
             rounds: 200,
             error_rounds: 0,
             stop,
@@ -325,7 +324,7 @@ mod tests {
             r.summary
         );
         assert_eq!(r.classes[1].median_us, 259.5);
-        assert_eq!(r.requests(), 400);
+        assert_eq!(r.requests, 410);
         assert_eq!(r.wall_ms, 321);
     }
 

@@ -74,6 +74,8 @@ pub struct Measurement {
     pub outcomes: Vec<BTreeMap<String, usize>>,
     /// Per class, unintended answers (dropped), warm-up included.
     pub unexpected: Vec<BTreeMap<String, usize>>,
+    /// Requests sent, warm-up and dropped ones included.
+    pub sent: usize,
     /// Measured rounds (after warm-up).
     pub rounds: usize,
     /// Measured rounds in which at least one request was dropped.
@@ -94,6 +96,7 @@ pub async fn run(probe: &mut dyn TimingProbe, config: &TimingConfig) -> Measurem
         outcomes: vec![BTreeMap::new(); k],
         unexpected: vec![BTreeMap::new(); k],
         names,
+        sent: 0,
         rounds: 0,
         error_rounds: 0,
         stop: None,
@@ -117,6 +120,7 @@ pub async fn run(probe: &mut dyn TimingProbe, config: &TimingConfig) -> Measurem
         rng.shuffle(&mut order);
         let mut dropped = false;
         for &c in &order {
+            m.sent += 1;
             let sample = match tokio::time::timeout_at(deadline, probe.sample(c)).await {
                 Err(_) => {
                     m.stop = Some(Stop::Deadline(config.deadline()));
@@ -235,6 +239,7 @@ mod tests {
         assert_eq!(m.stop, None);
         assert_eq!(m.rounds, 20);
         assert_eq!(p.log.len(), 22 * 3);
+        assert_eq!(m.sent, 22 * 3);
         for round in p.log.chunks(3) {
             let mut r = round.to_vec();
             r.sort_unstable();
