@@ -4,7 +4,7 @@
 cd "$SRC/edgecheck"
 cargo fuzz build -O
 out_dir=fuzz/target/x86_64-unknown-linux-gnu/release
-for target in server_request suite_response differential tassis_frame; do
+for target in server_request suite_response differential tassis_frame tassis_differential; do
   cp "$out_dir/$target" "$OUT/"
   (cd "fixtures/corpus/$target" && zip -q -r "$OUT/${target}_seed_corpus.zip" .)
   if [ -f "fuzz/$target.dict" ]; then

@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 
 secs="${FUZZ_SECS:-20}"
 proof_secs="${FUZZ_PROOF_SECS:-120}"
-targets=(server_request suite_response differential tassis_frame)
+targets=(server_request suite_response differential tassis_frame tassis_differential)
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 

@@ -10,3 +10,4 @@ pub mod client;
 pub mod engine;
 pub mod profiles;
 pub mod report;
+pub mod timing;

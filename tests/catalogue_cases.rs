@@ -142,8 +142,9 @@ mod simplex {
         // refused handshake, ok: false, an invalid reply, or no push), positive when one
         // expects success; a probe is both. PROPERTIES are judged on every answer of their
         // kind (a size, a timestamp, a header): their negative side is a server that answers
-        // otherwise, which the kill matrix (tests/simplex_kill_matrix.rs) provides. PENDING
-        // rules are checked elsewhere (tests/profiles.rs).
+        // otherwise, which the kill matrix (tests/simplex_kill_matrix.rs) provides. The timing
+        // rules are pending (tests/profiles.rs); S-PRIV-QUIET is checked by the reference
+        // server's process test.
         const PROPERTIES: &[&str] = &[
             "V-RETR-SIZE",
             "V-RETR-LARGE",

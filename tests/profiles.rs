@@ -72,13 +72,6 @@ const PENDING: &[(&str, &str, &str)] = &[
         "V-WS-TIMING",
         "src/timing/ (the timing measurement and its probes)",
     ),
-    // Silence of `edge-server --profile simplex-v5` while serving: a process test of the
-    // reference server, as reference-server/tests/process.rs is for edge-v1.
-    (
-        "simplex-v5",
-        "S-PRIV-QUIET",
-        "reference-server/tests/simplex_process.rs (listed in checked_elsewhere)",
-    ),
 ];
 
 #[test]

@@ -339,6 +339,7 @@ fn check(id: &str, rules: &[&str], verdict: &str, broken: Option<&str>) -> Check
         duration_ms: 1,
         exchanges: Vec::new(),
         baseline: None,
+        timing: None,
     }
 }
 

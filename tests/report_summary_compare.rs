@@ -53,6 +53,7 @@ fn many_failures(catalogue: &Requirements, per_rule: usize) -> Results {
             requests: 1,
             signatures: 1,
             duration: Duration::from_millis(3),
+            timing: None,
         })
         .collect();
     Results::new(

@@ -102,16 +102,22 @@ fn finds(fault: Fault, rules: &[&str]) {
         )
     });
     eprintln!(
-        "{fault}: {} sequences, shrunk from {} to {} operations ({} steps) in {:.1} s: {}: {}\n{:#?}",
+        "{fault}: {} sequences, shrunk from {} to {} operations, {} to {} steps ({} candidates, out of time: {}) in {:.1} s: {}: {}\n{:#?}",
         report.sequences,
         f.original_ops,
         f.shrunk_ops,
+        f.minimized.before,
         f.case.steps.len(),
+        f.minimized.trials,
+        f.minimized.out_of_time,
         started.elapsed().as_secs_f64(),
         f.broken.rule,
         f.broken.actual,
         f.ops
     );
+    for (i, step) in f.case.steps.iter().enumerate() {
+        eprintln!("  {:>2} {}", i + 1, serde_json::to_string(step).unwrap());
+    }
     assert!(
         rules.contains(&f.broken.rule.as_str()),
         "{fault}: blamed {} ({})",
@@ -123,6 +129,12 @@ fn finds(fault: Fault, rules: &[&str]) {
         "{fault}: shrunk to {} operations: {:#?}",
         f.shrunk_ops,
         f.ops
+    );
+    // Steps the failure does not need are dropped (a request and its reply go together).
+    assert!(
+        f.case.steps.len() <= 14,
+        "{fault}: {} steps left",
+        f.case.steps.len()
     );
     let path = f.path.expect("the finding is written");
     let (on_bad, msg) = replay(&rt, &path, &bad.url());
@@ -149,6 +161,11 @@ fn finds(fault: Fault, rules: &[&str]) {
 #[test]
 fn finds_a_message_lost_to_a_cumulative_ack() {
     finds(Fault::CumulativeAck, &["T-REDELIVER"]);
+}
+
+#[test]
+fn finds_stored_messages_delivered_out_of_order() {
+    finds(Fault::OrderReversed, &["T-ORDER"]);
 }
 
 #[test]

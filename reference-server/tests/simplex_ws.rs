@@ -145,7 +145,7 @@ async fn unsubscribe_and_delete_message() {
 }
 
 #[tokio::test]
-async fn no_push_after_delete_message_of_a_queued_push() {
+async fn live_pushes_keep_the_receive_order() {
     let t = plain().await;
     let rk = Key::load("rsa2048-a");
     let conn = t.create(&rk).await;

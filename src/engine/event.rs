@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::plan::Level;
+use super::plan::{CheckInfo, Level};
 use crate::client::Exchange;
+use crate::timing::{TimingReport, TimingVerdict};
 
 /// The verdict of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -95,6 +96,58 @@ pub struct CheckResult {
     /// Wall time.
     #[serde(serialize_with = "ser_ms")]
     pub duration: Duration,
+    /// The timing measurement of a timing check ([`CheckResult::attach_timing`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timing: Option<Box<TimingReport>>,
+}
+
+impl CheckResult {
+    /// A passing result of `check` with nothing done yet, for a runner to fill in.
+    pub fn new(check: &CheckInfo) -> CheckResult {
+        CheckResult {
+            id: check.id.clone(),
+            title: check.title.clone(),
+            area: check.area.clone(),
+            requirements: check.requirements.clone(),
+            level: check.level,
+            verdict: Verdict::Pass,
+            message: String::new(),
+            failure: None,
+            exchanges: Vec::new(),
+            requests: 0,
+            signatures: 0,
+            duration: Duration::ZERO,
+            timing: None,
+        }
+    }
+
+    /// Puts a timing measurement on this result and lets it judge `rule` (V-TIMING, say):
+    /// a difference over the thresholds is a warning whatever the check's level (timing is
+    /// never a failure), and a measurement that could not be judged is an error (never the
+    /// server's fault). A verdict already worse stays. The requests sent are counted.
+    pub fn attach_timing(&mut self, report: TimingReport, rule: &str) {
+        self.requests += report.requests;
+        let verdict = match report.verdict {
+            TimingVerdict::Pass => Verdict::Pass,
+            TimingVerdict::Warn => Verdict::Warn,
+            TimingVerdict::Error => Verdict::Error,
+        };
+        if verdict > self.verdict {
+            self.verdict = verdict;
+            self.message = report.summary.clone();
+            self.failure = (verdict == Verdict::Warn).then(|| Failure {
+                step: 0,
+                rule: rule.to_string(),
+                also: Vec::new(),
+                expected: format!(
+                    "every failure of {} answered in the same time, whatever its cause",
+                    report.endpoint
+                ),
+                actual: report.summary.clone(),
+            });
+        }
+        self.timing = Some(Box::new(report));
+    }
 }
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

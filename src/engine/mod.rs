@@ -138,18 +138,9 @@ pub async fn run_plan(
                     }
                 };
                 let r = CheckResult {
-                    id: c.id.clone(),
-                    title: c.title.clone(),
-                    area: c.area.clone(),
-                    requirements: c.requirements.clone(),
-                    level: c.level,
                     verdict: Verdict::Error,
                     message,
-                    failure: None,
-                    exchanges: Vec::new(),
-                    requests: 0,
-                    signatures: 0,
-                    duration: Default::default(),
+                    ..CheckResult::new(c)
                 };
                 if stopped.is_some() {
                     let _ = events.send(Event::Finished(Box::new(r.clone())));

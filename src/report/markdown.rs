@@ -95,6 +95,7 @@ pub fn render_with(results: &Results, catalogue: &Requirements, bodies: &BodyFil
     summary(&mut o, &v);
     matrix(&mut o, &v);
     failures(&mut o, &v, bodies);
+    timing(&mut o, &v);
     skipped(&mut o, &v);
     ambiguities(&mut o, &v);
     o
@@ -271,6 +272,29 @@ fn failures(o: &mut String, v: &View, bodies: &BodyFiles) {
             o.push_str("\n</details>\n\n");
         }
     }
+}
+
+fn timing(o: &mut String, v: &View) {
+    if v.timed.is_empty() {
+        return;
+    }
+    o.push_str("## Timing\n\n");
+    o.push_str(
+        "Response times of the failures of one endpoint, by cause: the largest difference of \
+         medians, or why nothing was judged (the HTML report plots the distributions; the JSON \
+         results hold every pair).\n\n",
+    );
+    for c in &v.timed {
+        if let Some(t) = &c.timing {
+            o.push_str(&format!(
+                "- {} `{}`: {}\n",
+                badge(&c.verdict),
+                c.id,
+                cell(&super::timing::line(t))
+            ));
+        }
+    }
+    o.push('\n');
 }
 
 fn skipped(o: &mut String, v: &View) {

@@ -11,7 +11,8 @@
 //! - [`summary`]: a short Markdown summary for a pull-request comment (`--summary`);
 //! - [`compare`]: several servers' results side by side (`report --compare`);
 //! - [`redact`]: how keys and signatures appear in outputs;
-//! - [`escape`] and [`reproduce`]: server text and `curl` lines made safe to display.
+//! - [`escape`] and [`reproduce`]: server text and `curl` lines made safe to display;
+//! - [`timing`]: the plot and summary line of a timing measurement.
 
 pub mod baseline;
 pub mod compare;
@@ -26,6 +27,7 @@ pub mod merge;
 pub mod reproduce;
 pub mod summary;
 pub mod terminal;
+pub mod timing;
 pub mod view;
 
 use std::collections::BTreeMap;
@@ -35,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalogue::requirements::{self, Requirements};
 use crate::client::{redact, Exchange, TransportError};
 use crate::engine::CheckResult;
+use crate::timing::TimingReport;
 
 /// Version tag of the results format.
 pub const SCHEMA: &str = "edgecheck.results/1";
@@ -224,7 +227,7 @@ pub struct FailureRecord {
 }
 
 /// One check in results.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckRecord {
     /// Case ID.
@@ -256,6 +259,9 @@ pub struct CheckRecord {
     /// The baseline entry (check or rule ID) that lists this failure as expected.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub baseline: Option<String>,
+    /// The timing measurement of a timing check: distributions and pairwise differences.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub timing: Option<TimingReport>,
 }
 
 impl CheckRecord {
@@ -286,6 +292,7 @@ impl CheckRecord {
                 .map(RecordedExchange::from_exchange)
                 .collect(),
             baseline: None,
+            timing: r.timing.as_deref().cloned(),
         }
     }
 }

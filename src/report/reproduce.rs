@@ -396,6 +396,7 @@ mod tests {
             duration_ms: 0,
             exchanges: vec![ex.clone()],
             baseline: None,
+            timing: None,
         });
         let plan = BodyFiles::plan(&results, Path::new("out/r.md"));
         let files: Vec<&BodyFile> = plan.files().collect();

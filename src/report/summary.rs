@@ -34,7 +34,7 @@ pub struct WrittenReport {
 }
 
 /// One failing rule as the summary lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FailingRule<'a> {
     /// Rule ID.
     pub rule: &'a str,

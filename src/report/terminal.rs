@@ -224,6 +224,16 @@ pub fn render_with(results: &Results, catalogue: &Requirements, bodies: &BodyFil
             }
         }
     }
+    // Timing checks that did not warn: their largest difference (the others say it above).
+    for c in results
+        .checks
+        .iter()
+        .filter(|c| !super::needs_attention(&c.verdict))
+    {
+        if let Some(t) = &c.timing {
+            push(w, format!("timing {}: {}", c.id, super::timing::line(t)));
+        }
+    }
     for c in results
         .checks
         .iter()

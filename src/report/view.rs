@@ -1,6 +1,6 @@
 //! What a compliance report shows, computed once from [`Results`] and rendered by
 //! [`super::markdown`] and [`super::html`]: the header, the summaries, the requirement matrix,
-//! the failures with their transcripts, and the ambiguity register.
+//! the failures with their transcripts, the timing measurements, and the ambiguity register.
 
 use std::collections::BTreeMap;
 
@@ -96,6 +96,8 @@ pub struct View<'a> {
     pub failures: Vec<&'a CheckRecord>,
     /// Skipped and waived checks.
     pub skipped: Vec<&'a CheckRecord>,
+    /// Checks that carry a timing measurement, in check order.
+    pub timed: Vec<&'a CheckRecord>,
     /// The ambiguity register, by ambiguity number.
     pub ambiguities: Vec<Ambiguity<'a>>,
 }
@@ -212,6 +214,11 @@ pub fn build<'a>(results: &'a Results, reqs: &'a Requirements) -> View<'a> {
         matrix,
         failures,
         skipped,
+        timed: results
+            .checks
+            .iter()
+            .filter(|c| c.timing.is_some())
+            .collect(),
     }
 }
 

@@ -87,6 +87,7 @@ fn check(
         requests: 1,
         signatures: 1,
         duration: Duration::from_millis(40),
+        timing: None,
     }
 }
 

@@ -72,7 +72,7 @@ faults! {
     LargeMsgIncluded = "large-msg-included", "V-RETR-LARGE", "Pages include `msg` even when size > LARGE_MESSAGE.";
     RetrievalDeletes = "retrieval-deletes", "V-RETR-KEEP", "A GET of RU/messages removes the messages it returned.";
     ForeignMessageIdAccepted = "foreign-message-id-accepted", "V-RETR-401", "A fromMessageId of another connection is accepted: the page starts at the earliest message.";
-    DeleteMessageTwiceOk = "delete-message-twice-ok", "V-DELM", "Deleting a message that was already deleted answers 200 \"OK\" (and deletes nothing).";
+    DeleteMessageTwiceOk = "delete-message-twice-ok", "V-DELM", "Deleting a message ID that is not in the connection (one already deleted included) answers 200 \"OK\" and deletes nothing.";
     SendExtraPropertyAccepted = "send-extra-property-accepted", "V-SEND", "A send body may carry properties besides `msg` (they are ignored).";
     UnsignedSendAfterSecure = "unsigned-send-after-secure", "V-SEND-OPEN", "Once SK is set, a send without Authorization is still accepted.";
     // Timing.

@@ -1,5 +1,5 @@
 //! Profile `simplex-v5`: the last REST revision of the simplex messaging protocol with its
-//! WebSocket API (`conformance/simplex-v5/`, rules `V-…` and `VB-…` plus those taken over
+//! WebSocket API (the `simplex-v5` binding: rules `V-…` and `VB-…`, plus those it takes over
 //! from `edge-v1`), served in memory: the REST endpoints under the create endpoint `CE`
 //! (default `/connection`), and the WebSocket API on `CE` itself.
 //!

@@ -53,6 +53,7 @@ pub(crate) struct App {
 }
 
 impl App {
+    /// Whether `fault` is on.
     pub(crate) fn fault(&self, fault: Fault) -> bool {
         self.faults.on(fault)
     }
@@ -163,7 +164,7 @@ async fn serve(app: &App, request: Request<Incoming>) -> Response<Body> {
     let op = Op::of(shape, &parts.method);
     let bytes = match body::read_limited(body, app.body_limit).await {
         Ok(bytes) => bytes,
-        Err(unread) => return early(app, refused_body(unread, app.body_limit)),
+        Err(unread) => return early(app, refused_body(unread)),
     };
     if app.fault(Fault::OptionsServed) && parts.method == Method::OPTIONS {
         return options();
@@ -181,7 +182,7 @@ async fn serve(app: &App, request: Request<Incoming>) -> Response<Body> {
         Err(e) => return early(app, e),
     };
     if op == Op::CreateOther {
-        return method_not_allowed(app, &parts);
+        return method_not_allowed(&parts);
     }
     let signed = Signed::new(&parts, &target, &bytes);
     match values(app, &signed, shape, op, checked) {
@@ -190,17 +191,15 @@ async fn serve(app: &App, request: Request<Incoming>) -> Response<Body> {
     }
 }
 
-fn refused_body(unread: Unread, limit: usize) -> Early {
+/// Why a body was not read, as a refusal.
+fn refused_body(unread: Unread) -> Early {
     match unread {
         Unread::TooLarge => Early::TooLarge,
         Unread::Timeout => Early::Status(
             StatusCode::REQUEST_TIMEOUT,
             "the body took too long to arrive",
         ),
-        Unread::Broken => {
-            let _ = limit;
-            Early::Status(StatusCode::BAD_REQUEST, "the body could not be read")
-        }
+        Unread::Broken => Early::Status(StatusCode::BAD_REQUEST, "the body could not be read"),
     }
 }
 
@@ -277,21 +276,21 @@ enum Failure {
 }
 
 /// The signature material of one request.
-struct Signed<'r> {
+struct Signed {
     digest: Digest,
     signature: Option<Vec<u8>>,
-    _target: &'r str,
 }
 
-impl<'r> Signed<'r> {
-    fn new(parts: &Parts, target: &'r str, body: &[u8]) -> Signed<'r> {
+impl Signed {
+    /// The digest of the signing input and the `Authorization` signature, if well-formed.
+    fn new(parts: &Parts, target: &str, body: &[u8]) -> Signed {
         Signed {
             digest: auth::signing_digest(parts.method.as_str(), target, body),
             signature: auth::authorization(&parts.headers, HeaderLeniency::default()).ok(),
-            _target: target,
         }
     }
 
+    /// Whether the signature verifies with `key`.
     fn verify(&self, app: &App, key: &PublicKey) -> Result<(), Failure> {
         if app
             .verifier
@@ -303,9 +302,10 @@ impl<'r> Signed<'r> {
         }
     }
 
-    /// The equal-cost verification of a request that fails anyway.
-    fn burn(&self, app: &App) {
-        if !app.fault(Fault::SkipVerifyUnknownUri) {
+    /// The equal-cost verification of a request that fails anyway; `unknown` when its URI
+    /// does not exist (which `skip-verify-unknown-uri` answers without it).
+    fn burn(&self, app: &App, unknown: bool) {
+        if !(unknown && app.fault(Fault::SkipVerifyUnknownUri)) {
             app.verifier.burn(&self.digest, self.signature.as_deref());
         }
     }
@@ -313,16 +313,11 @@ impl<'r> Signed<'r> {
 
 /// The live connection behind `token` in `role`; otherwise the equal-cost verification and
 /// a failure.
-fn live(
-    app: &App,
-    signed: &Signed<'_>,
-    token: Option<&str>,
-    role: Role,
-) -> Result<Lookup, Failure> {
+fn live(app: &App, signed: &Signed, token: Option<&str>, role: Role) -> Result<Lookup, Failure> {
     match token.and_then(|t| app.store.lookup(t)) {
         Some(found) if found.role == role => Ok(found),
-        _ => {
-            signed.burn(app);
+        found => {
+            signed.burn(app, found.is_none());
             Err(Failure::Unknown)
         }
     }
@@ -331,7 +326,7 @@ fn live(
 /// The value checks and the operation.
 fn values(
     app: &App,
-    signed: &Signed<'_>,
+    signed: &Signed,
     shape: Shape<'_>,
     op: Op,
     checked: Syntax<'_>,
@@ -428,7 +423,7 @@ fn values(
         }
         _ => {
             let exists = token.and_then(|t| app.store.lookup(t)).is_some();
-            signed.burn(app);
+            signed.burn(app, !exists);
             if exists && app.fault(Fault::LiveUriWrongMethod405) {
                 return Err(Failure::Method);
             }
@@ -511,7 +506,7 @@ fn early(app: &App, refusal: Early) -> Response<Body> {
 
 /// 405 for methods `CE` does not define (VB-ROUTE); a plain GET gets 426 (the WebSocket
 /// upgrade is the only GET of `CE`).
-fn method_not_allowed(_app: &App, parts: &Parts) -> Response<Body> {
+fn method_not_allowed(parts: &Parts) -> Response<Body> {
     if parts.method == Method::GET {
         let mut response = error(
             StatusCode::UPGRADE_REQUIRED,

@@ -144,6 +144,7 @@ pub(crate) struct Store {
 }
 
 impl Store {
+    /// An empty store.
     pub(crate) fn new(faults: Faults) -> Store {
         Store {
             state: Mutex::default(),

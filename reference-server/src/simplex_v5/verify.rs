@@ -20,6 +20,7 @@ pub(crate) struct Verifier {
 }
 
 impl Verifier {
+    /// A verifier with the dummy key parsed.
     pub(crate) fn new() -> Verifier {
         Verifier {
             // A constant of this file, checked by the unit test below.
@@ -40,7 +41,9 @@ impl Verifier {
         let len = with.modulus_len();
         let stand_in;
         let signature = match signature {
-            Some(sig) if sig.len() == len => sig,
+            // Not against the dummy key: a signature made for another key may be above its
+            // modulus, and aws-lc refuses those before the exponentiation (a faster failure).
+            Some(sig) if sig.len() == len && key.is_some() => sig,
             // A value below any modulus of this length: the full verification runs and fails.
             _ => {
                 stand_in = stand_in_signature(len);

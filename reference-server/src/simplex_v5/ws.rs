@@ -67,6 +67,7 @@ pub(crate) struct Sessions {
 }
 
 impl Sessions {
+    /// The sessions of the server whose REST side is `app`.
     pub(crate) fn new(
         app: Arc<App>,
         max_message: usize,
@@ -238,7 +239,7 @@ struct Subscription {
     last_seq: u64,
     /// The `recipientURI` create returned (pushes carry it).
     uri: String,
-    /// Pushes are not deduplicated (`double-push` only).
+    /// New messages are pushed even if the backlog pushed them (`double-push` only).
     no_dedupe: bool,
 }
 
@@ -550,7 +551,7 @@ impl Session {
         let Some(sub) = self.subs.get_mut(&conn) else {
             return;
         };
-        if message.seq <= sub.last_seq && !sub.no_dedupe {
+        if message.seq <= sub.last_seq {
             return;
         }
         self.push_unchecked(conn, message);
@@ -570,11 +571,17 @@ impl Session {
     /// A new message from the store: pushed if its subscription is current and the message
     /// still exists.
     fn forward(&mut self, push: Push) {
-        let current = self
-            .subs
-            .get(&push.conn)
-            .is_some_and(|s| s.generation == push.generation);
-        if current && self.app.store.has_message(push.conn, push.message.seq) {
+        let Some(sub) = self.subs.get(&push.conn) else {
+            return;
+        };
+        if sub.generation != push.generation
+            || !self.app.store.has_message(push.conn, push.message.seq)
+        {
+            return;
+        }
+        if sub.no_dedupe {
+            self.push_unchecked(push.conn, &push.message);
+        } else {
             self.push(push.conn, &push.message);
         }
     }

@@ -25,7 +25,7 @@ use tokio_tungstenite::WebSocketStream;
 /// How long a test waits for a reply or push.
 pub const REPLY: Duration = Duration::from_secs(3);
 /// How long a test waits to be sure nothing comes.
-pub const QUIET: Duration = Duration::from_millis(300);
+pub const QUIET: Duration = Duration::from_millis(200);
 
 /// An RSA key pair from `tests/keys/`.
 pub struct Key {
@@ -35,8 +35,20 @@ pub struct Key {
 }
 
 impl Key {
-    /// Loads `tests/keys/<name>.pem`.
+    /// Loads `tests/keys/<name>.pem` (once per test binary).
     pub fn load(name: &str) -> Arc<Key> {
+        static LOADED: std::sync::Mutex<Vec<(String, Arc<Key>)>> =
+            std::sync::Mutex::new(Vec::new());
+        let mut loaded = LOADED.lock().unwrap();
+        if let Some((_, key)) = loaded.iter().find(|(n, _)| n == name) {
+            return key.clone();
+        }
+        let key = Key::read(name);
+        loaded.push((name.to_owned(), key.clone()));
+        key
+    }
+
+    fn read(name: &str) -> Arc<Key> {
         let path = format!("{}/tests/keys/{name}.pem", env!("CARGO_MANIFEST_DIR"));
         let pem = std::fs::read_to_string(&path).expect("fixture key");
         let private = rsa::RsaPrivateKey::from_pkcs8_pem(&pem).expect("PKCS#8 PEM");
@@ -172,12 +184,39 @@ impl Resp {
     }
 }
 
-/// A server started in-process and a client for it.
-pub struct TestServer {
-    pub server: SimplexServer,
+/// A client of one server: its create endpoint and WebSocket URL.
+pub struct Api {
     pub client: reqwest::Client,
     pub ce: String,
     pub ws: String,
+}
+
+impl Api {
+    /// A client for the plain-HTTP server whose create endpoint is `ce`.
+    pub fn remote(ce: &str) -> Api {
+        Api {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+            ce: ce.to_owned(),
+            ws: ce.replace("http://", "ws://"),
+        }
+    }
+}
+
+/// A server started in-process and a client for it.
+pub struct TestServer {
+    pub server: SimplexServer,
+    pub api: Api,
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 /// Plain HTTP on 127.0.0.1, free port, defaults otherwise; `tweak` adjusts the config.
@@ -189,18 +228,9 @@ pub async fn plain_with(tweak: impl FnOnce(&mut SimplexConfig)) -> TestServer {
     };
     tweak(&mut config);
     let server = start(config).await.expect("server starts");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
-    let ce = server.create_url();
-    let ws = server.ws_url();
-    TestServer {
-        server,
-        client,
-        ce,
-        ws,
-    }
+    let mut api = Api::remote(&server.create_url());
+    api.ws = server.ws_url();
+    TestServer { server, api }
 }
 
 /// Plain HTTP with the defaults.
@@ -223,7 +253,7 @@ impl Conn {
     }
 }
 
-impl TestServer {
+impl Api {
     /// Sends a request as given: no header added, not even Content-Type.
     pub async fn raw(
         &self,
@@ -348,6 +378,8 @@ pub fn b64(byte: u8, n: usize) -> String {
 pub trait SendBinary {
     /// Sends one binary message.
     async fn send_binary_for_test(&mut self, bytes: &[u8]);
+    /// The next frame within [`REPLY`]; `None` when the connection ended or broke.
+    async fn next_frame_for_test(&mut self) -> Option<Frame>;
 }
 
 impl SendBinary for WebSocketStream<Box<dyn Io>> {
@@ -355,6 +387,14 @@ impl SendBinary for WebSocketStream<Box<dyn Io>> {
         self.send(Frame::binary(bytes.to_vec()))
             .await
             .expect("send");
+    }
+
+    async fn next_frame_for_test(&mut self) -> Option<Frame> {
+        match tokio::time::timeout(REPLY, self.next()).await {
+            Ok(Some(Ok(frame))) => Some(frame),
+            Ok(_) => None,
+            Err(_) => panic!("nothing within {REPLY:?}"),
+        }
     }
 }
 

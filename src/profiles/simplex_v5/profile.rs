@@ -173,9 +173,9 @@ impl Profile for SimplexV5 {
     }
 
     fn checked_elsewhere(&self) -> &'static [(&'static str, &'static str)] {
-        // The reference server's output is not visible to a client: a process test of
-        // `edge-server --profile simplex-v5` checks it (counted once that file exists).
-        &[("S-PRIV-QUIET", "reference-server/tests/simplex_process.rs")]
+        // The reference server's output is not visible to a client: the process test of
+        // `edge-server --profile simplex-v5` checks its silence while serving.
+        &[("S-PRIV-QUIET", "reference-server/tests/simplex_binary.rs")]
     }
 
     fn default_jobs(&self) -> usize {
@@ -505,20 +505,7 @@ impl SimplexSession {
 
     async fn run_and_judge(&self, check: &CheckInfo, case: &Case) -> CheckResult {
         let started = Instant::now();
-        let mut result = CheckResult {
-            id: check.id.clone(),
-            title: check.title.clone(),
-            area: check.area.clone(),
-            requirements: check.requirements.clone(),
-            level: check.level,
-            verdict: Verdict::Pass,
-            message: String::new(),
-            failure: None,
-            exchanges: Vec::new(),
-            requests: 0,
-            signatures: 0,
-            duration: Duration::ZERO,
-        };
+        let mut result = CheckResult::new(check);
         if let Some(why) = self.gone() {
             result.verdict = Verdict::Error;
             result.message = format!("target gone: {why}; not a verdict on this check");

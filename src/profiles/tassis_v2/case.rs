@@ -398,6 +398,17 @@ pub enum Step {
         /// The rule such a push breaks.
         rule: String,
     },
+    /// The inbound messages with these bytes that came on this connection came in this
+    /// order (each counted at its first arrival; ones not come yet are not judged).
+    #[serde(rename_all = "camelCase")]
+    ExpectOrder {
+        /// Connection name.
+        conn: String,
+        /// The messages' bytes expressions, in the order they must come.
+        order: Vec<String>,
+        /// The rule another order breaks.
+        rule: String,
+    },
     /// No frame at all within the time (the connection may close).
     #[serde(rename_all = "camelCase")]
     ExpectSilence {

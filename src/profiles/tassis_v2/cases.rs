@@ -72,6 +72,7 @@ fn exprs(step: &Step) -> Vec<&str> {
     match step {
         Step::Login { device, .. } => out.push(device),
         Step::Ack { bytes, .. } => out.push(bytes),
+        Step::ExpectOrder { order, .. } => out.extend(order.iter().map(String::as_str)),
         Step::ExpectPush { bytes, .. } | Step::ExpectNoPush { bytes, .. } => {
             out.extend(bytes.as_deref())
         }
@@ -125,6 +126,7 @@ fn rules(step: &Step) -> Option<&str> {
         | Step::ExpectPush { rule, .. }
         | Step::ExpectNoPush { rule, .. }
         | Step::ExpectSilence { rule, .. }
+        | Step::ExpectOrder { rule, .. }
         | Step::ExpectClosed { rule, .. } => Some(rule),
         _ => None,
     }
@@ -193,6 +195,7 @@ pub fn validate(files: &[CaseFile], known_rule: &dyn Fn(&str) -> bool) -> Vec<St
                     | Step::ExpectPush { conn, .. }
                     | Step::ExpectNoPush { conn, .. }
                     | Step::ExpectSilence { conn, .. }
+                    | Step::ExpectOrder { conn, .. }
                     | Step::ExpectClosed { conn, .. } => Some(conn),
                     Step::Disconnect { conn, .. } => {
                         let was = open.contains(&conn.as_str());

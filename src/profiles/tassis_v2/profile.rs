@@ -375,20 +375,7 @@ impl TassisSession {
     async fn run(&self, check: &CheckInfo) -> CheckResult {
         let started = Instant::now();
         let case = &self.cases[check.index];
-        let mut result = CheckResult {
-            id: check.id.clone(),
-            title: check.title.clone(),
-            area: check.area.clone(),
-            requirements: check.requirements.clone(),
-            level: check.level,
-            verdict: Verdict::Pass,
-            message: String::new(),
-            failure: None,
-            exchanges: Vec::new(),
-            requests: 0,
-            signatures: 0,
-            duration: Duration::ZERO,
-        };
+        let mut result = CheckResult::new(check);
         if let Some(why) = self.gone.lock().ok().and_then(|g| g.clone()) {
             result.verdict = Verdict::Error;
             result.message = format!("target gone: {why}; not a verdict on this check");

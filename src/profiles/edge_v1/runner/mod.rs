@@ -42,6 +42,7 @@ pub async fn run_case(ctx: &Context, case: &Case, area: &str) -> CheckResult {
         requests: 0,
         signatures: 0,
         duration: Default::default(),
+        timing: None,
     };
     if let Some(reason) = unmet_need(ctx, case) {
         result.verdict = Verdict::Skip;

@@ -442,6 +442,7 @@ mod tests {
             requests: 0,
             signatures: 0,
             duration: Duration::ZERO,
+            timing: None,
         }
     }
 

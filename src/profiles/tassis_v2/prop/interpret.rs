@@ -135,6 +135,22 @@ impl Interpreter {
         });
     }
 
+    /// The messages session `s` received came in the order of their sends (T-ORDER).
+    fn order(&mut self, s: usize) {
+        let sess = &self.model.sessions[s];
+        let mut received = sess.received.clone();
+        received.sort_unstable();
+        received.dedup();
+        self.steps.push(Step::ExpectOrder {
+            conn: sess.conn.clone(),
+            order: received
+                .iter()
+                .map(|&m| self.model.messages[m].name.clone())
+                .collect(),
+            rule: "T-ORDER".into(),
+        });
+    }
+
     /// A Register on session `s`: the stored signed prekey (append) unless `new_signed` or
     /// none is stored (replace, or first).
     fn register(&mut self, s: usize, new_signed: bool, keys: u8) -> Vec<Transition> {
@@ -230,6 +246,9 @@ impl Interpreter {
                     self.push(&conn, &name, rule);
                 }
                 self.model.receive(s);
+                if owed.len() > 1 {
+                    self.order(s);
+                }
                 if !acked.is_empty() {
                     t.push(Transition::LoginAfterAcks);
                 }
@@ -440,6 +459,9 @@ impl Interpreter {
                 for m in self.model.receive(s) {
                     let name = self.model.messages[m].name.clone();
                     self.push(&conn, &name, if fanout { "T-FANOUT" } else { "T-DELIVER" });
+                }
+                if self.model.sessions[s].received.len() > 1 {
+                    self.order(s);
                 }
                 // Messages of the identity's other devices never come here (T-DELIVER).
                 let others: Vec<String> = self

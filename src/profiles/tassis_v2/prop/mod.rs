@@ -9,8 +9,10 @@
 //! transitions taken.
 
 pub mod coverage;
+pub mod differential;
 pub mod gen;
 pub mod interpret;
+pub mod minimize;
 pub mod model;
 
 use std::path::{Path, PathBuf};
@@ -24,7 +26,7 @@ use super::case::{Case, CaseFile, Level, Step};
 use super::runner::{Broken, Ending, Env};
 use super::{catalogue, open_target, NAME};
 use crate::engine::{cores, runtime};
-use crate::profiles::{Outcome, ProfileError, TargetOptions};
+use crate::profiles::{Outcome, ProfileError, TargetOptions, DEFAULT_MAX_BODY, DEFAULT_TIMEOUT};
 use coverage::Coverage;
 use gen::Op;
 use interpret::{execute, plan, Plan};
@@ -34,6 +36,9 @@ pub use crate::profiles::PropOptions;
 /// How long a push may take on a loopback target, in ms (elsewhere T-DELIVER's 3 s).
 pub const LOOPBACK_PUSH_MS: u64 = 500;
 
+/// Time given to dropping the steps a finding does not need ([`minimize`]).
+pub const MINIMIZE_FOR: Duration = Duration::from_secs(30);
+
 /// A failure found and shrunk.
 #[derive(Debug, Clone)]
 pub struct Finding {
@@ -41,7 +46,7 @@ pub struct Finding {
     pub case: Case,
     /// The rule seen broken, and what came.
     pub broken: Broken,
-    /// The failing step (1-based).
+    /// The failing step (1-based; the last of `case`).
     pub step: usize,
     /// The shrunk operations.
     pub ops: Vec<Op>,
@@ -49,6 +54,8 @@ pub struct Finding {
     pub shrunk_ops: usize,
     /// Operations that did something in the first failing sequence.
     pub original_ops: usize,
+    /// Step minimization: steps before and after, candidates run.
+    pub minimized: minimize::Minimized,
     /// Where the case file was written.
     pub path: Option<PathBuf>,
     /// The worker's seed.
@@ -212,6 +219,8 @@ pub fn run(env: &Env, opts: &PropOptions, handle: &tokio::runtime::Handle) -> Pr
             }
             Some(Ending::Broken { step, broken, .. }) => {
                 let case = finding_case(&p, step, &broken, seed);
+                let (case, minimized) = handle.block_on(minimize_steps(env, case, &broken.rule));
+                let step = case.steps.len();
                 let path = write_finding(&opts.findings, &case)
                     .map_err(|e| report.error.get_or_insert(e).clone())
                     .ok();
@@ -222,6 +231,7 @@ pub fn run(env: &Env, opts: &PropOptions, handle: &tokio::runtime::Handle) -> Pr
                     shrunk_ops: p.effective_ops(),
                     ops,
                     original_ops: original,
+                    minimized,
                     path,
                     seed,
                 });
@@ -243,6 +253,29 @@ pub fn run(env: &Env, opts: &PropOptions, handle: &tokio::runtime::Handle) -> Pr
     report.coverage = std::mem::take(&mut *coverage.lock().expect("coverage lock"));
     report.elapsed = started.elapsed();
     report
+}
+
+/// `case` without the steps its failure does not need, checked against a correct embedded
+/// reference server; `case` itself when that server cannot start.
+async fn minimize_steps(env: &Env, case: Case, rule: &str) -> (Case, minimize::Minimized) {
+    let reference = TargetOptions {
+        timeout: env.reply_timeout.max(DEFAULT_TIMEOUT),
+        max_body: DEFAULT_MAX_BODY,
+        ..TargetOptions::default()
+    };
+    let Ok(reference) = open_target(&reference).await else {
+        let n = case.steps.len();
+        let stats = minimize::Minimized {
+            before: n,
+            after: n,
+            ..minimize::Minimized::default()
+        };
+        return (case, stats);
+    };
+    let deadline = Instant::now() + MINIMIZE_FOR;
+    let kept = minimize::minimize(env, &reference.env, &case, rule, deadline).await;
+    reference.close().await;
+    kept
 }
 
 /// `fut`, unless `deadline` passes first (`None`).
@@ -281,7 +314,7 @@ pub fn finding_case(p: &Plan, step: usize, broken: &Broken, seed: u64) -> Case {
     Case {
         id: format!("prop/{}-{:08x}", rule.to_ascii_lowercase(), hash as u32),
         title: format!(
-            "Generated sequence (seed {seed}, {} operations) breaks {rule} at step {step}: \
+            "Generated sequence (seed {seed}, {} operations) breaks {rule} at its last step: \
              expected {}; got {}",
             p.effective_ops(),
             broken.expected,
@@ -365,11 +398,17 @@ pub fn prop(target: &TargetOptions, opts: &PropOptions) -> Result<Outcome, Profi
             f.broken.rule, f.broken.expected, f.broken.actual
         );
         println!(
-            "  shrunk from {} to {} operations ({} steps); fails at step {}",
+            "  shrunk from {} to {} operations, then from {} to {} steps ({} candidates{})",
             f.original_ops,
             f.shrunk_ops,
-            f.case.steps.len(),
-            f.step
+            f.minimized.before,
+            f.minimized.after,
+            f.minimized.trials,
+            if f.minimized.out_of_time {
+                ", out of time"
+            } else {
+                ""
+            }
         );
         for op in &f.ops {
             println!("    {op:?}");

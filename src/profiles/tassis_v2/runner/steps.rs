@@ -212,6 +212,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, step: &Step) -> Result<(), Stop> {
             };
             expect_no_push(ctx, conn, *push, bytes.as_deref(), within, rule).await
         }
+        Step::ExpectOrder { conn, order, rule } => expect_order(ctx, conn, order, rule),
         Step::ExpectSilence {
             conn,
             within_ms,
@@ -1006,6 +1007,34 @@ async fn expect_push(
             Err(r) => return Err(blame(read_stop(conn, r), rule)),
         }
     }
+}
+
+/// The messages of `order` that came on `conn` came in that order (first arrivals).
+fn expect_order(ctx: &mut Ctx<'_>, conn: &str, order: &[String], rule: &str) -> Result<(), Stop> {
+    let want = order
+        .iter()
+        .map(|b| ctx.values.eval(b).map_err(|e| Stop::Error(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let c = ctx.conn(conn)?;
+    let first = |w: &[u8]| c.pushes.iter().position(|p| inbound_matches(p, Some(w)));
+    let mut last: Option<(usize, &str)> = None;
+    for (name, w) in order.iter().zip(&want) {
+        let Some(at) = first(w) else { continue };
+        if let Some((before, earlier)) = last {
+            if at < before {
+                return Err(Stop::Broken(
+                    Broken::new(
+                        rule,
+                        format!("inbound messages in the order {}", order.join(", ")),
+                        format!("{name} came before {earlier}"),
+                    ),
+                    Some(conn.to_string()),
+                ));
+            }
+        }
+        last = Some((at, name));
+    }
+    Ok(())
 }
 
 async fn expect_no_push(

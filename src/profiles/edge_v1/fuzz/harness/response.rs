@@ -312,6 +312,7 @@ impl ResponseHarness {
             requests: 1,
             signatures: run.signatures(),
             duration: Duration::ZERO,
+            timing: None,
         };
         transcript.push_str(&serde_json::to_string(&result).unwrap_or_default());
         (verdict, transcript)
