@@ -142,3 +142,26 @@ fn checks_needing_a_value_the_user_did_not_give_are_skipped_with_the_reason() {
     assert!(skipped[1].1.contains("--large-message"), "{skipped:?}");
     assert_eq!(results["summary"]["fail"], 0, "{stdout}");
 }
+
+#[test]
+fn a_server_that_never_answers_is_unreachable_in_bounded_time() {
+    // Accepts connections and reads, but never answers: the preflight's timeout ends the run
+    // with exit 3 (the target cannot be judged), not with failed checks and not with a hang.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_edgecheck"))
+        .args(["run", "--profile", "simplex-v5", "--quiet", "--allow-http", "--timeout", "1"])
+        .args(["--server", &format!("http://127.0.0.1:{port}/connection")])
+        .output()
+        .expect("edgecheck runs");
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not answer"));
+}
