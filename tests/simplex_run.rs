@@ -157,11 +157,24 @@ fn a_server_that_never_answers_is_unreachable_in_bounded_time() {
     });
     let started = std::time::Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_edgecheck"))
-        .args(["run", "--profile", "simplex-v5", "--quiet", "--allow-http", "--timeout", "1"])
+        .args([
+            "run",
+            "--profile",
+            "simplex-v5",
+            "--quiet",
+            "--allow-http",
+            "--timeout",
+            "1",
+        ])
         .args(["--server", &format!("http://127.0.0.1:{port}/connection")])
         .output()
         .expect("edgecheck runs");
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not answer"));
 }
