@@ -66,6 +66,22 @@ impl Naming for Names {
     }
 }
 
+/// The queue checker's words for pushes: "pushed" for "retrieved", without its own operation
+/// indices (the events printed are the history's).
+fn pushed(what: &str) -> String {
+    let mut text = what
+        .replace("never retrieved", "never pushed")
+        .replace("was retrieved", "was pushed")
+        .replace("retrieved after", "pushed after")
+        .replace("retrieved from", "pushed in")
+        .replace("retrievals without an answer", "reads without an answer");
+    while let Some(start) = text.find(" (#") {
+        let end = text[start..].find(')').map_or(text.len(), |e| start + e + 1);
+        text.replace_range(start..end, "");
+    }
+    text
+}
+
 fn effect(status: Option<u16>) -> Effect {
     match status {
         Some(200) => Effect::Done,
@@ -144,11 +160,7 @@ pub fn pushes(h: &History, order: &[String]) -> Vec<Violation> {
                 Kind::Duplicate | Kind::Reorder => "V-WS-ORDER",
                 Kind::Phantom | Kind::CrossQueue | Kind::Loss => "VB-WS-BACKLOG",
             };
-            violation(
-                rule,
-                format!("pushes: {}", v.what),
-                v.ops.iter().map(|&o| back[o]),
-            )
+            violation(rule, pushed(&v.what), v.ops.iter().map(|&o| back[o]))
         })
         .collect();
     // Receive order: each subscription's pushes (first pushes only) in the final order.

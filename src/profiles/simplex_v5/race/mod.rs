@@ -38,6 +38,8 @@ use crate::profiles::edge_v1::sign::{self, signature_token, Key};
 use crate::profiles::edge_v1::wire::{self, b64, unb64};
 use crate::profiles::{Outcome, ProfileError, RaceOptions, TargetOptions};
 
+/// Violations printed in full.
+pub const SHOWN: usize = 3;
 /// Messages in the connection before the first subscribe.
 pub const PREFILL: usize = 5;
 /// How long a session keeps reading after it has every message, for pushes that come twice.
@@ -649,9 +651,15 @@ pub fn race(target: &TargetOptions, opts: &RaceOptions) -> Result<Outcome, Profi
     if let Some(f) = &report.failed {
         println!();
         println!("round {} (seed {}):", f.history.round, f.history.seed);
-        for v in &f.violations {
+        for v in f.violations.iter().take(SHOWN) {
             println!("VIOLATION {}: {}", v.rule, v.what);
             println!("{}", check::slice(&f.history, v));
+        }
+        if f.violations.len() > SHOWN {
+            println!(
+                "... and {} more violations (--history FILE keeps the whole round)",
+                f.violations.len() - SHOWN
+            );
         }
         return Ok(Outcome::Found);
     }
