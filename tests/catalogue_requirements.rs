@@ -621,3 +621,165 @@ fn tassis_entries_round_trip_through_serde() {
     let back: Vec<Requirement> = serde_json::from_str(&json).expect("parse back");
     assert_eq!(back.as_slice(), reqs.all());
 }
+
+// ---- simplex-v5: its own rules, and those it takes over from edge-v1 ----
+
+mod simplex {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use edgecheck::catalogue::requirements::{
+        binding_rule_ids, binding_rule_levels, binding_table_rows, conventions, normalize,
+        validate_json, AmbiguityRegister, Level, Origin,
+    };
+    use edgecheck::profiles::simplex_v5::{
+        binding, catalogue, BINDING_MD, REQUIREMENTS_JSON, TAKEN_OVER, TAKEN_OVER_HEADING,
+    };
+
+    use super::{assert_quotes_exact, report, shared};
+
+    #[test]
+    fn the_catalogue_validates_against_the_binding_with_the_taken_over_rules() {
+        let reqs = catalogue();
+        assert_eq!(reqs.profile(), "simplex-v5");
+        let problems = reqs.validate(binding());
+        assert!(problems.is_empty(), "problems:\n{}", report(&problems));
+        let problems = validate_json(REQUIREMENTS_JSON, binding());
+        assert!(problems.is_empty(), "problems:\n{}", report(&problems));
+        // Against the spec alone the taken-over rules have no text to match.
+        let problems = reqs.validate(BINDING_MD);
+        assert_eq!(
+            problems
+                .iter()
+                .filter(|p| p.kind() == "not-in-binding")
+                .count(),
+            TAKEN_OVER.len(),
+            "{}",
+            report(&problems)
+        );
+    }
+
+    #[test]
+    fn the_shipped_binding_equals_the_shared_spec() {
+        match shared("spec/simplex-v5.md") {
+            Some((path, text)) => assert!(
+                text == BINDING_MD,
+                "conformance/simplex-v5/binding.md differs from {}; copy it again",
+                path.display()
+            ),
+            None => eprintln!(
+                "note: ../shared/spec/simplex-v5.md not found next to the checkout; comparison \
+                 skipped"
+            ),
+        }
+    }
+
+    #[test]
+    fn ids_are_the_bindings_and_the_taken_over_ones() {
+        let own = binding_rule_ids(BINDING_MD);
+        assert_eq!(own.len(), 43, "binding.md has 43 V-/VB- rule IDs");
+        assert!(own
+            .iter()
+            .all(|id| id.starts_with("V-") || id.starts_with("VB-")));
+        let all = binding_rule_ids(binding());
+        let catalogue_ids: BTreeSet<String> =
+            catalogue().ids().into_iter().map(str::to_owned).collect();
+        assert_eq!(all, catalogue_ids);
+        assert_eq!(catalogue().len(), 43 + TAKEN_OVER.len());
+        // The taken-over list is the one §1 of the binding gives (S-URI-GEN is only named as
+        // what V-URI restates).
+        let section = BINDING_MD
+            .split("## 1. ")
+            .nth(1)
+            .and_then(|s| s.split("\n\n").nth(1))
+            .expect("§1's first paragraph");
+        let named: BTreeSet<String> = section
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|w| w.starts_with("B-") || w.starts_with("S-"))
+            .filter(|w| *w != "S-URI-GEN")
+            .map(str::to_owned)
+            .collect();
+        let taken: BTreeSet<String> = TAKEN_OVER.iter().map(|s| s.to_string()).collect();
+        assert_eq!(named, taken);
+    }
+
+    #[test]
+    fn taken_over_rules_keep_edge_v1s_text_level_and_origin() {
+        let edge = edgecheck::profiles::edge_v1::catalogue();
+        for id in TAKEN_OVER {
+            let mine = catalogue().get(id).expect("in the catalogue");
+            let theirs = edge.get(id).expect("in edge-v1's catalogue");
+            assert_eq!(mine.text, theirs.text, "{id}");
+            assert_eq!(mine.level, theirs.level, "{id}");
+            assert_eq!(mine.origin, theirs.origin, "{id}");
+            assert_eq!(mine.section, TAKEN_OVER_HEADING, "{id}");
+            assert_eq!(mine.testable, theirs.testable, "{id}");
+        }
+    }
+
+    #[test]
+    fn levels_follow_the_binding() {
+        let levels = binding_rule_levels(binding());
+        for r in catalogue().all() {
+            assert_eq!(Some(&r.level), levels.get(&r.id), "{}", r.id);
+            let expected = if r.id.starts_with("VB-") || r.id.starts_with("B-") {
+                Origin::Binding
+            } else {
+                Origin::Source
+            };
+            assert_eq!(r.origin, expected, "{}", r.id);
+        }
+        for (id, level) in [
+            ("V-TIMING", Level::Must),
+            ("V-WS-TIMING", Level::Should),
+            ("VB-RESP-CT", Level::Should),
+            ("VB-SECURE-SAME", Level::May),
+            ("B-B64-PADBITS", Level::NoLevel),
+        ] {
+            assert_eq!(levels[id], level, "{id}");
+        }
+    }
+
+    #[test]
+    fn source_quotes_are_exact() {
+        assert_quotes_exact(catalogue());
+        for r in catalogue().all() {
+            if r.origin == Origin::Source {
+                assert!(
+                    !r.source.is_empty() || r.source_note.is_some(),
+                    "{}: a source rule without quotes says why",
+                    r.id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn decisions_are_the_bindings_table_and_all_used() {
+        let Some(AmbiguityRegister::BindingTable { prefix, heading }) =
+            conventions("simplex-v5").map(|c| c.ambiguities)
+        else {
+            panic!("simplex-v5 takes its ambiguities from a binding table");
+        };
+        let rows = binding_table_rows(BINDING_MD, heading).expect("decisions table");
+        assert_eq!(rows.len(), 20);
+        assert_eq!(rows[0][0], "A1 create signed or anonymous");
+        let mut used: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for r in catalogue().all() {
+            for a in &r.ambiguities {
+                used.entry(a.id.clone()).or_default().push(&r.id);
+                let n = a.number().expect("numbered") as usize;
+                let row = &rows[n - 1];
+                assert!(
+                    normalize(&a.question).starts_with(&format!("{} — ", row[0])),
+                    "{}",
+                    a.id
+                );
+                assert_eq!(normalize(&a.binding), row[1], "{}", a.id);
+            }
+        }
+        let expected: BTreeSet<String> = (1..=20).map(|n| format!("{prefix}{n}")).collect();
+        let seen: BTreeSet<String> = used.keys().cloned().collect();
+        assert_eq!(seen, expected, "every decision row is used by a rule");
+        assert!(used["D16"].contains(&"B-SIG-INPUT") && used["D16"].contains(&"VB-WS-SIG"));
+    }
+}

@@ -58,6 +58,29 @@ fn every_profile_binding_ids_equal_its_catalogue_ids() {
     }
 }
 
+/// Testable rules whose checks are being built elsewhere: `(profile, rule, what will check
+/// it)`. Remove an entry when its check lands; an entry whose rule has a check fails.
+const PENDING: &[(&str, &str, &str)] = &[
+    // The statistical timing measurement (src/timing/) checks these two; no scripted case can.
+    (
+        "simplex-v5",
+        "V-TIMING",
+        "src/timing/ (the timing measurement and its probes)",
+    ),
+    (
+        "simplex-v5",
+        "V-WS-TIMING",
+        "src/timing/ (the timing measurement and its probes)",
+    ),
+    // Silence of `edge-server --profile simplex-v5` while serving: a process test of the
+    // reference server, as reference-server/tests/process.rs is for edge-v1.
+    (
+        "simplex-v5",
+        "S-PRIV-QUIET",
+        "reference-server/tests/simplex_process.rs (listed in checked_elsewhere)",
+    ),
+];
+
 #[test]
 fn every_testable_rule_of_every_profile_has_a_check() {
     for p in profiles::all() {
@@ -84,6 +107,33 @@ fn every_testable_rule_of_every_profile_has_a_check() {
                             .exists()
                 })
             })
+            .collect();
+        let pending: Vec<&str> = PENDING
+            .iter()
+            .filter(|(profile, _, _)| *profile == p.name())
+            .map(|(_, rule, _)| *rule)
+            .collect();
+        for rule in &pending {
+            assert!(
+                p.catalogue().contains(rule),
+                "{}: pending rule {rule} is not in the catalogue",
+                p.name()
+            );
+            let elsewhere = p.checked_elsewhere().iter().any(|(r, file)| {
+                r == rule
+                    && std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join(file)
+                        .exists()
+            });
+            assert!(
+                !covered.contains(rule) && !elsewhere,
+                "{}: {rule} is checked now; remove it from PENDING",
+                p.name()
+            );
+        }
+        let missing: Vec<&str> = missing
+            .into_iter()
+            .filter(|id| !pending.contains(id))
             .collect();
         assert!(
             missing.is_empty(),

@@ -222,6 +222,10 @@ pub struct Expect {
     /// More rules the same answer breaks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also: Vec<String>,
+    /// The rule broken instead when a request that must fail succeeds (a 2xx): the refusal
+    /// is one rule's point, its status another's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_accepted: Option<String>,
 }
 
 /// `ws-connect`.
@@ -267,6 +271,10 @@ pub struct WsRequest {
     /// How the request is written on the wire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub form: Option<Form>,
+    /// subscribe: messages sent over REST right after the request is written, before its
+    /// reply is read (arrivals while the backlog is pushed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_send: Vec<String>,
     /// Whether `ok` must be true (default) or false.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub ok: bool,

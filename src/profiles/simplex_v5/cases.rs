@@ -38,6 +38,11 @@ pub struct CaseFileError {
     pub why: String,
 }
 
+/// The stems of the built-in case files (`create`, `websocket`, ...).
+pub fn builtin_names() -> Vec<&'static str> {
+    BUILTIN.iter().map(|(name, _)| *name).collect()
+}
+
 /// The built-in case files.
 pub fn builtin() -> Result<Vec<CaseFile>, CaseFileError> {
     BUILTIN
@@ -181,6 +186,14 @@ pub fn validate(files: &[CaseFile], known_rule: &dyn Fn(&str) -> bool) -> Vec<St
                         }
                     }
                     Step::Subscribe(r) => {
+                        for m in &r.also_send {
+                            if !sent.insert(m) {
+                                problems.push(format!(
+                                    "{} step {n}: message `{m}` is sent twice; name each message once",
+                                    c.id
+                                ));
+                            }
+                        }
                         if let Some(f) = r.sign.as_ref().and_then(|s| s.fault) {
                             if !crate::profiles::simplex_v5::runner::WS_FAULTS.contains(&f) {
                                 problems.push(format!(

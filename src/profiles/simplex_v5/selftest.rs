@@ -52,12 +52,140 @@ pub async fn run_against(
     })
 }
 
+/// Faults whose rule no scripted check covers: the statistical timing rules, checked by the
+/// timing measurement instead of the kill matrix.
+pub const TIMING_RULES: [&str; 2] = ["V-TIMING", "V-WS-TIMING"];
+
 /// `edgecheck selftest --profile simplex-v5`.
 pub fn run(opts: &SelftestOptions) -> Result<Outcome, ProfileError> {
-    let _ = opts;
-    Err(ProfileError::Usage(
-        "selftest needs a build with the faults of the reference server: \
-         cargo run --release --features selftest -- selftest --profile simplex-v5"
-            .into(),
-    ))
+    #[cfg(feature = "selftest")]
+    {
+        command::run(opts)
+    }
+    #[cfg(not(feature = "selftest"))]
+    {
+        let _ = opts;
+        Err(ProfileError::Usage(
+            "selftest needs a build with the faults of the reference server: \
+             cargo run --release --features selftest -- selftest --profile simplex-v5"
+                .into(),
+        ))
+    }
+}
+
+#[cfg(feature = "selftest")]
+mod command {
+    use edge_reference_server::simplex_v5::{faults::Fault, start, SimplexConfig};
+    use edge_reference_server::Tls;
+
+    use super::*;
+    use crate::engine::{cores, runtime, Verdict};
+    use crate::profiles::simplex_v5::{EMBEDDED_LARGE_MESSAGE, EMBEDDED_PAGE_SIZE};
+
+    pub fn run(opts: &SelftestOptions) -> Result<Outcome, ProfileError> {
+        let mut faults: Vec<Fault> = Fault::ALL
+            .iter()
+            .copied()
+            .filter(|f| !TIMING_RULES.contains(&f.rule()))
+            .collect();
+        if opts.list {
+            for f in &faults {
+                println!("{:<36} {}", f.name(), f.rule());
+            }
+            println!(
+                "{} faults ({} left to the timing measurement)",
+                faults.len(),
+                Fault::ALL.len() - faults.len()
+            );
+            return Ok(Outcome::Clean);
+        }
+        if !opts.only.is_empty() {
+            let ms: Vec<globset::GlobMatcher> = opts
+                .only
+                .iter()
+                .map(|p| globset::Glob::new(p).map(|g| g.compile_matcher()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| ProfileError::Usage(format!("bad --only pattern: {e}")))?;
+            faults.retain(|f| {
+                ms.iter()
+                    .any(|m| m.is_match(f.name()) || m.is_match(f.rule()))
+            });
+        }
+        let suite = SimplexSuite::load(None)?;
+        let jobs = opts.jobs.unwrap_or(8).max(1);
+        runtime(cores()).block_on(async {
+            let mut survivors = 0;
+            if !opts.no_baseline {
+                let v = with_server(&suite, None, None, jobs).await?;
+                let bad: Vec<String> = v
+                    .results
+                    .iter()
+                    .filter(|r| {
+                        !matches!(r.verdict, Verdict::Pass | Verdict::Skip | Verdict::Waived)
+                    })
+                    .map(|r| format!("{} {}: {}", r.id, r.verdict.as_str(), r.message))
+                    .collect();
+                println!(
+                    "fault-free server: {} checks, {} not passed",
+                    v.results.len(),
+                    bad.len()
+                );
+                for b in &bad {
+                    println!("  {b}");
+                }
+                survivors += bad.len();
+            }
+            for f in &faults {
+                let linked = if opts.full { None } else { Some(f.rule()) };
+                let v = with_server(&suite, Some(*f), linked, jobs).await?;
+                let killed = v.kills(f.rule());
+                let blamed: Vec<String> = v.blamed().into_iter().collect();
+                println!(
+                    "{:<36} {:<16} {}  blamed: {}",
+                    f.name(),
+                    f.rule(),
+                    if killed { "killed " } else { "SURVIVED" },
+                    blamed.join(", ")
+                );
+                if !killed {
+                    survivors += 1;
+                }
+            }
+            Ok(if survivors == 0 {
+                Outcome::Clean
+            } else {
+                Outcome::Found
+            })
+        })
+    }
+
+    async fn with_server(
+        suite: &SimplexSuite,
+        fault: Option<Fault>,
+        linked: Option<&str>,
+        jobs: usize,
+    ) -> Result<Verdicts, ProfileError> {
+        let server = start(SimplexConfig {
+            listen: "127.0.0.1:0".parse().expect("literal address"),
+            tls: Tls::Plain,
+            page_size: EMBEDDED_PAGE_SIZE,
+            large_message: EMBEDDED_LARGE_MESSAGE,
+            faults: fault.into_iter().collect(),
+            ..SimplexConfig::default()
+        })
+        .await
+        .map_err(|e| ProfileError::Internal(format!("cannot start the reference server: {e}")))?;
+        let url = server.create_url();
+        let v = run_against(
+            suite,
+            &url,
+            EMBEDDED_PAGE_SIZE,
+            EMBEDDED_LARGE_MESSAGE,
+            linked,
+            jobs,
+        )
+        .await;
+        server.shutdown().await;
+        v
+    }
 }

@@ -128,14 +128,8 @@ pub(crate) fn page(
     rule: &str,
 ) -> Result<(), Stop> {
     let o = object(resp, rule)?;
-    let broken = |expected: &str, actual: String| -> Stop {
-        let b = Broken::new(rule, expected, actual);
-        if rule == "V-RETR" {
-            b.into()
-        } else {
-            b.and("V-RETR").into()
-        }
-    };
+    let broken =
+        |expected: &str, actual: String| -> Stop { Broken::new(rule, expected, actual).into() };
     if let Some(k) = o.keys().find(|k| *k != "messages" && *k != "nextMessageID") {
         return Err(broken(
             "exactly messages and nextMessageID",
@@ -193,6 +187,16 @@ pub(crate) fn page(
                     format!("{v:?}"),
                 ));
             };
+            if let Some((other, _)) = ctx
+                .msgs
+                .iter()
+                .find(|(n, m)| n.as_str() != following && m.id.as_deref() == Some(id))
+            {
+                return Err(broken(
+                    &format!("nextMessageID, the ID of `{following}`"),
+                    format!("the ID of `{other}`"),
+                ));
+            }
             learn_id(ctx, following, id, rule)?;
         }
     }

@@ -386,6 +386,12 @@ fn judge_exchange(
     };
     if !allowed.contains(&status) {
         let words: Vec<String> = allowed.iter().map(u16::to_string).collect();
+        let accepted =
+            (200..300).contains(&status) && !allowed.iter().any(|s| (200..300).contains(s));
+        let rule = match (&expect.if_accepted, accepted) {
+            (Some(r), true) => r.clone(),
+            _ => rule,
+        };
         let b = Broken::new(
             &rule,
             format!("status {}", words.join(" or ")),

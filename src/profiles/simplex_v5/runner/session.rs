@@ -39,6 +39,8 @@ pub(crate) struct Pushed {
 pub(crate) struct Sub {
     /// The messages pushed in it so far.
     pub pushed: Vec<String>,
+    /// The messages the connection held when the subscription began (its backlog).
+    pub backlog: Vec<String>,
 }
 
 /// A WebSocket session of a case.

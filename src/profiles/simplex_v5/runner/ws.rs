@@ -350,6 +350,14 @@ pub(crate) async fn request(ctx: &mut Ctx<'_>, kind: Kind, r: &WsRequest) -> Res
     let text = write(form, &members);
     ctx.requests += 1;
     session(ctx, &r.session)?.send_text(text).await;
+    for name in &r.also_send {
+        let step = crate::profiles::simplex_v5::case::Rest {
+            conn: Some(conn.clone()),
+            msg: Some(name.clone()),
+            ..Default::default()
+        };
+        super::rest::run(ctx, super::rest::Op::Send, &step).await?;
+    }
 
     // The reply, with pushes of this connection before it checked (V-WS-SUB).
     let ru_text = ctx.conn(&conn)?.ru_text.clone();
@@ -442,7 +450,14 @@ pub(crate) async fn request(ctx: &mut Ctx<'_>, kind: Kind, r: &WsRequest) -> Res
     if ok {
         match kind {
             Kind::Subscribe => {
-                session(ctx, &sname)?.subs.entry(conn).or_default();
+                let backlog = ctx.conn(&conn)?.msgs.clone();
+                session(ctx, &sname)?
+                    .subs
+                    .entry(conn)
+                    .or_insert_with(|| super::session::Sub {
+                        pushed: Vec::new(),
+                        backlog,
+                    });
             }
             Kind::Unsubscribe => {
                 session(ctx, &sname)?.subs.remove(&conn);
@@ -667,6 +682,18 @@ pub(crate) async fn expect_pushes(ctx: &mut Ctx<'_>, s: &ExpectPushes) -> Result
     let sname = s.session.clone();
     let with_session = |b: Broken| Stop::Broken(b, Some(sname.clone()));
     for name in &s.msgs {
+        // A message missing from the pushes breaks VB-WS-BACKLOG when it was there before
+        // the subscription, the step's rule otherwise.
+        let missing_rule = if ctx
+            .sessions
+            .get(&sname)
+            .and_then(|x| x.subs.get(&conn))
+            .is_some_and(|sub| sub.backlog.contains(name))
+        {
+            "VB-WS-BACKLOG".to_string()
+        } else {
+            s.rule.clone()
+        };
         let pushed = loop {
             let sess = session(ctx, &sname)?;
             if let Some(pos) = sess.pushes.iter().position(|p| p.uri == ru_text) {
@@ -676,14 +703,14 @@ pub(crate) async fn expect_pushes(ctx: &mut Ctx<'_>, s: &ExpectPushes) -> Result
                 Read::Got => {}
                 Read::Nothing => {
                     return Err(with_session(Broken::new(
-                        &s.rule,
+                        &missing_rule,
                         format!("a push of `{name}`"),
                         format!("none within {} ms", wait.as_millis()),
                     )))
                 }
                 Read::Ended(_, why) => {
                     return Err(with_session(Broken::new(
-                        &s.rule,
+                        &missing_rule,
                         format!("a push of `{name}`"),
                         why,
                     )))
@@ -700,6 +727,35 @@ pub(crate) async fn expect_pushes(ctx: &mut Ctx<'_>, s: &ExpectPushes) -> Result
         }
         let got = identify(ctx, &conn, &pushed);
         if got.as_deref() != Some(name.as_str()) {
+            let again = got.as_ref().is_some_and(|g| {
+                ctx.sessions
+                    .get(&sname)
+                    .and_then(|x| x.subs.get(&conn))
+                    .is_some_and(|sub| sub.pushed.contains(g))
+                    || ctx.msgs.get(g).is_some_and(|m| m.deleted)
+            });
+            // Another message where this one was due: out of order if this one still comes,
+            // missing if it never does.
+            let mut rule = s.rule.clone();
+            if got.is_some() && !again {
+                let sess = session(ctx, &sname)?;
+                sess.drain(deadline.saturating_duration_since(Instant::now()))
+                    .await?;
+                let later: Vec<Pushed> = sess
+                    .pushes
+                    .iter()
+                    .filter(|p| p.uri == ru_text)
+                    .cloned()
+                    .collect();
+                let comes = later
+                    .iter()
+                    .any(|p| identify(ctx, &conn, p).as_deref() == Some(name.as_str()));
+                rule = if comes {
+                    "V-WS-ORDER".to_string()
+                } else {
+                    missing_rule.clone()
+                };
+            }
             let what = match &got {
                 Some(g) => {
                     let again = ctx
@@ -721,7 +777,7 @@ pub(crate) async fn expect_pushes(ctx: &mut Ctx<'_>, s: &ExpectPushes) -> Result
                 None => format!("a push of no message the suite sent: {}", pushed.value),
             };
             return Err(with_session(Broken::new(
-                &s.rule,
+                &rule,
                 format!("a push of `{name}`"),
                 what,
             )));
