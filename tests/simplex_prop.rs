@@ -179,7 +179,10 @@ fn finds_uris_that_outlive_their_connection() {
 fn finds_pushes_after_unsubscribe() {
     // The subscription outlives its unsubscribe: a push after it (V-WS-UNSUB), or, when the
     // session subscribes again, no backlog for the new subscription (VB-WS-BACKLOG).
-    finds(Fault::PushAfterUnsubscribe, &["V-WS-UNSUB", "VB-WS-BACKLOG"]);
+    finds(
+        Fault::PushAfterUnsubscribe,
+        &["V-WS-UNSUB", "VB-WS-BACKLOG"],
+    );
 }
 
 fn clean_run(cases: u32, duration: Duration) -> PropReport {

@@ -121,5 +121,9 @@ fn the_correct_server_gives_no_violation() {
 #[ignore]
 fn the_correct_server_gives_no_violation_in_two_minutes() {
     let report = campaign(None, 1, Some(Duration::from_secs(120)));
-    assert!(report.failed.is_none(), "{:?}", report.failed.map(|f| f.violations));
+    assert!(
+        report.failed.is_none(),
+        "{:?}",
+        report.failed.map(|f| f.violations)
+    );
 }

@@ -20,8 +20,7 @@ use crate::engine::{BoxFuture, CheckInfo, CheckResult, Failure, Session, Verdict
 use crate::profiles::edge_v1::sign::KeyPool;
 use crate::profiles::{
     Capability, OpenTarget, Outcome, Profile, ProfileError, PropOptions, RaceOptions,
-    SelftestOptions, Suite, TargetOptions,
-    DEFAULT_TIMEOUT,
+    SelftestOptions, Suite, TargetOptions, DEFAULT_TIMEOUT,
 };
 
 /// The profile's name.

@@ -130,8 +130,6 @@ mod tests {
         c.add(&[Transition::Create, Transition::Create, Transition::GetOwn]);
         assert_eq!(c.ratio(), (2, Transition::ALL.len()));
         assert_eq!(c.count(Transition::Create), 2);
-        assert!(c
-            .render()
-            .contains("delete: a connection  (never reached)"));
+        assert!(c.render().contains("delete: a connection  (never reached)"));
     }
 }

@@ -11,10 +11,10 @@ use serde_json::json;
 use super::coverage::Transition;
 use super::gen::{Op, Pick, SendSig};
 use super::model::{Model, Session, MAX_CONNS, MAX_SESSIONS};
+use crate::profiles::simplex_v5::case::Expect;
 use crate::profiles::simplex_v5::case::{
     Case, ExpectNoPush, ExpectPushes, Level, Rest, Sign, Step, WsConnect, WsRequest, WsSign,
 };
-use crate::profiles::simplex_v5::case::Expect;
 use crate::profiles::simplex_v5::runner::{self, Ending, Env};
 
 /// How long a session waits for a push it must not get after unsubscribe, in ms.
@@ -80,6 +80,7 @@ fn expect(status: &[u16], rule: &str) -> Option<Expect> {
         status: status.to_vec(),
         rule: Some(rule.to_string()),
         also: Vec::new(),
+        if_accepted: None,
     })
 }
 
@@ -123,12 +124,7 @@ impl Interpreter {
 
     /// A request for a message ID of `c` that is not valid there, as a suffix or a named
     /// message: (the step's `msg`, the step's `suffix`, the transition taken).
-    fn bad_id(
-        &self,
-        c: usize,
-        from: Pick,
-        pick: u8,
-    ) -> (Option<String>, Option<String>, Pick) {
+    fn bad_id(&self, c: usize, from: Pick, pick: u8) -> (Option<String>, Option<String>, Pick) {
         let list = match from {
             Pick::Foreign => self.model.known_foreign(c),
             Pick::Deleted => self.model.known_deleted(),
@@ -392,10 +388,7 @@ impl Interpreter {
                     let same_conn = again.is_some() && how == Pick::Deleted;
                     r.msg = msg;
                     r.suffix = suffix;
-                    r.expect = expect(
-                        &[401],
-                        if same_conn { "V-DELM" } else { "V-RETR-401" },
-                    );
+                    r.expect = expect(&[401], if same_conn { "V-DELM" } else { "V-RETR-401" });
                     t.push(if how == Pick::Deleted {
                         Transition::DeleteMessageAgain
                     } else {

@@ -104,7 +104,9 @@ pub fn run(env: &Env, opts: &PropOptions, handle: &tokio::runtime::Handle) -> Pr
     let jobs = opts.jobs.max(1);
     let per_worker = (opts.cases as usize).div_ceil(jobs).max(1) as u32;
     let limits = Limits {
-        page_size: env.page_size.unwrap_or(crate::profiles::simplex_v5::EMBEDDED_PAGE_SIZE),
+        page_size: env
+            .page_size
+            .unwrap_or(crate::profiles::simplex_v5::EMBEDDED_PAGE_SIZE),
         large: env.large_message.is_some(),
         push_ms: push_ms(env),
     };
@@ -154,7 +156,9 @@ pub fn run(env: &Env, opts: &PropOptions, handle: &tokio::runtime::Handle) -> Pr
                         counters.sequences.fetch_add(1, Ordering::Relaxed);
                         counters.ops.fetch_add(p.effective_ops(), Ordering::Relaxed);
                         counters.steps.fetch_add(p.steps.len(), Ordering::Relaxed);
-                        counters.requests.fetch_add(exec.requests, Ordering::Relaxed);
+                        counters
+                            .requests
+                            .fetch_add(exec.requests, Ordering::Relaxed);
                         coverage
                             .lock()
                             .expect("coverage lock")

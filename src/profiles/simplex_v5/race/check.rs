@@ -76,7 +76,9 @@ fn pushed(what: &str) -> String {
         .replace("retrieved from", "pushed in")
         .replace("retrievals without an answer", "reads without an answer");
     while let Some(start) = text.find(" (#") {
-        let end = text[start..].find(')').map_or(text.len(), |e| start + e + 1);
+        let end = text[start..]
+            .find(')')
+            .map_or(text.len(), |e| start + e + 1);
         text.replace_range(start..end, "");
     }
     text
@@ -98,7 +100,10 @@ pub fn pushes(h: &History, order: &[String]) -> Vec<Violation> {
         let mut s: Vec<String> = ev
             .iter()
             .filter_map(|e| match &e.what {
-                What::Subscribe { session, ok: Some(true) } => Some(session.clone()),
+                What::Subscribe {
+                    session,
+                    ok: Some(true),
+                } => Some(session.clone()),
                 _ => None,
             })
             .collect();
@@ -340,11 +345,7 @@ pub fn pages(h: &History, order: &[String], ids: &[String], page_size: usize) ->
                 // A last page: every send acknowledged before it began, and after its start
                 // in receive order, is in it.
                 let missing = acked.iter().find(|(_, ret, t)| {
-                    *ret < e.invoke
-                        && order
-                            .iter()
-                            .position(|x| x == t)
-                            .is_some_and(|p| p >= end)
+                    *ret < e.invoke && order.iter().position(|x| x == t).is_some_and(|p| p >= end)
                 });
                 if let Some((si, _, t)) = missing {
                     out.push(violation(
@@ -437,7 +438,15 @@ pub fn all(h: &History, page_size: usize) -> Vec<Violation> {
         .events
         .iter()
         .enumerate()
-        .filter(|(_, e)| matches!(e.what, What::Page { final_walk: true, .. }))
+        .filter(|(_, e)| {
+            matches!(
+                e.what,
+                What::Page {
+                    final_walk: true,
+                    ..
+                }
+            )
+        })
         .map(|(i, _)| i)
         .collect();
     let mut order = Vec::new();

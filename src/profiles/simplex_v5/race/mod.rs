@@ -231,10 +231,16 @@ async fn create(env: &Env) -> Result<Conn, String> {
         ));
     }
     let o: Value = serde_json::from_slice(&resp).map_err(|e| format!("create: {e}"))?;
-    let text = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let text = |k: &str| {
+        o.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let ru_text = text("recipientURI");
     let ru = wire::resolve_uri(&env.ce, &ru_text).map_err(|e| format!("recipientURI: {e}"))?;
-    let su = wire::resolve_uri(&env.ce, &text("senderURI")).map_err(|e| format!("senderURI: {e}"))?;
+    let su =
+        wire::resolve_uri(&env.ce, &text("senderURI")).map_err(|e| format!("senderURI: {e}"))?;
     Ok(Conn {
         rk,
         ru_text,
@@ -271,7 +277,12 @@ async fn page(env: &Env, log: &Log, c: &Conn, actor: &str, from: Option<String>)
         .collect();
     let ids = list
         .iter()
-        .map(|m| m.get("id").and_then(Value::as_str).unwrap_or("?").to_string())
+        .map(|m| {
+            m.get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string()
+        })
         .collect();
     let next = v
         .get("nextMessageID")
@@ -304,7 +315,14 @@ async fn walk(env: &Env, log: &Log, c: &Conn, actor: &str) {
     }
 }
 
-async fn send(env: &Env, log: &Log, c: &Conn, actor: &str, token: String, key: Option<&Key>) -> Option<u16> {
+async fn send(
+    env: &Env,
+    log: &Log,
+    c: &Conn,
+    actor: &str,
+    token: String,
+    key: Option<&Key>,
+) -> Option<u16> {
     let mut url = c.su.clone();
     url.set_path(&format!("{}/messages", url.path()));
     let body = json!({"msg": b64(token.as_bytes())});
@@ -326,7 +344,14 @@ struct Shared {
 }
 
 /// A session: open, wait its turn, subscribe, record pushes until quiet.
-async fn session(env: Env, log: Log, shared: Arc<Shared>, c: Arc<Conn>, name: String, after: usize) -> Result<(), String> {
+async fn session(
+    env: Env,
+    log: Log,
+    shared: Arc<Shared>,
+    c: Arc<Conn>,
+    name: String,
+    after: usize,
+) -> Result<(), String> {
     let mut ws = env
         .ws
         .connect(&env.ws_url)
@@ -370,13 +395,34 @@ async fn session(env: Env, log: Log, shared: Arc<Shared>, c: Arc<Conn>, name: St
                         if let Some(t) = &token {
                             seen.insert(t.clone());
                         }
-                        let id = m.get("id").and_then(Value::as_str).unwrap_or("?").to_string();
-                        log.add(&name, What::Push { session: name.clone(), token, id }, now, now);
+                        let id = m
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .unwrap_or("?")
+                            .to_string();
+                        log.add(
+                            &name,
+                            What::Push {
+                                session: name.clone(),
+                                token,
+                                id,
+                            },
+                            now,
+                            now,
+                        );
                     }
                     Some("subscribe") if !replied => {
                         replied = true;
                         let ok = v.get("ok").and_then(Value::as_bool);
-                        log.add(&name, What::Subscribe { session: name.clone(), ok }, invoke, now);
+                        log.add(
+                            &name,
+                            What::Subscribe {
+                                session: name.clone(),
+                                ok,
+                            },
+                            invoke,
+                            now,
+                        );
                         if ok != Some(true) {
                             break;
                         }
@@ -390,19 +436,32 @@ async fn session(env: Env, log: Log, shared: Arc<Shared>, c: Arc<Conn>, name: St
         if shared.done.load(Ordering::Relaxed) {
             let expected = shared.expected.load(Ordering::Relaxed);
             let last = shared.last.load(Ordering::Relaxed);
-            if complete_at.is_none()
-                && (seen.len() >= expected || now > last + SETTLE_MS * 1000)
-            {
+            if complete_at.is_none() && (seen.len() >= expected || now > last + SETTLE_MS * 1000) {
                 complete_at = Some(now);
             }
             if complete_at.is_some_and(|c| now > c + QUIET_MS * 1000) {
-                log.add(&name, What::Quiet { session: name.clone() }, now, now);
+                log.add(
+                    &name,
+                    What::Quiet {
+                        session: name.clone(),
+                    },
+                    now,
+                    now,
+                );
                 break;
             }
         }
     }
     if !replied {
-        log.add(&name, What::Subscribe { session: name.clone(), ok: None }, invoke, log.now());
+        log.add(
+            &name,
+            What::Subscribe {
+                session: name.clone(),
+                ok: None,
+            },
+            invoke,
+            log.now(),
+        );
     }
     ws.close().await;
     Ok(())
@@ -452,7 +511,8 @@ pub async fn round(env: &Env, shape: Shape, round: usize, seed: u64) -> Result<H
     let mut senders = Vec::new();
     for j in 0..shape.senders {
         let (env, log, c, shared) = (env.clone(), log.clone(), c.clone(), shared.clone());
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed.wrapping_mul(31).wrapping_add(j as u64));
+        let mut rng =
+            rand::rngs::StdRng::seed_from_u64(seed.wrapping_mul(31).wrapping_add(j as u64));
         senders.push(tokio::spawn(async move {
             for n in 0..shape.messages {
                 if rng.random_bool(0.3) {
@@ -477,9 +537,10 @@ pub async fn round(env: &Env, shape: Shape, round: usize, seed: u64) -> Result<H
     for s in senders {
         let _ = s.await;
     }
-    shared
-        .expected
-        .store(PREFILL + shared.accepted.load(Ordering::Relaxed), Ordering::Relaxed);
+    shared.expected.store(
+        PREFILL + shared.accepted.load(Ordering::Relaxed),
+        Ordering::Relaxed,
+    );
     shared.last.store(log.now(), Ordering::Relaxed);
     shared.done.store(true, Ordering::Relaxed);
     let _ = walker.await;
@@ -507,7 +568,15 @@ pub async fn round(env: &Env, shape: Shape, round: usize, seed: u64) -> Result<H
                 let body = json!({"sender": b64(k.spki_der())});
                 let invoke = log.now();
                 let (status, _) = call(&env, "PUT", &c2.ru, Some(&body), Some(&c2.rk)).await;
-                log.add(&format!("k{i}"), What::Secure { key: format!("key{i}"), status }, invoke, log.now());
+                log.add(
+                    &format!("k{i}"),
+                    What::Secure {
+                        key: format!("key{i}"),
+                        status,
+                    },
+                    invoke,
+                    log.now(),
+                );
             }));
         }
         for t in tasks {
@@ -519,7 +588,15 @@ pub async fn round(env: &Env, shape: Shape, round: usize, seed: u64) -> Result<H
             let body = json!({"msg": b64(format!("probe-{i}").as_bytes())});
             let invoke = log.now();
             let (status, _) = call(env, "POST", &url, Some(&body), Some(k)).await;
-            log.add(&format!("k{i}"), What::Probe { key: format!("key{i}"), status }, invoke, log.now());
+            log.add(
+                &format!("k{i}"),
+                What::Probe {
+                    key: format!("key{i}"),
+                    status,
+                },
+                invoke,
+                log.now(),
+            );
         }
         // The probe messages stay in a connection nobody reads: delete it.
         call(env, "DELETE", &c2.ru, None, Some(&c2.rk)).await;
@@ -567,7 +644,13 @@ pub struct RaceReport {
 }
 
 /// Rounds until `rounds` are done and `duration` has passed, or one fails.
-pub async fn campaign(env: &Env, shape: Shape, seed: u64, rounds: usize, duration: Option<Duration>) -> RaceReport {
+pub async fn campaign(
+    env: &Env,
+    shape: Shape,
+    seed: u64,
+    rounds: usize,
+    duration: Option<Duration>,
+) -> RaceReport {
     let started = Instant::now();
     let mut report = RaceReport::default();
     let mut n = 0;
@@ -625,7 +708,13 @@ pub fn race(target: &TargetOptions, opts: &RaceOptions) -> Result<Outcome, Profi
          (one subscribing mid-way), a REST walker; {} concurrent secures · {}",
         opts.seed, shape.senders, shape.messages, shape.sessions, shape.secures, opened.env.ce
     );
-    let report = rt.block_on(campaign(&opened.env, shape, opts.seed, opts.rounds, opts.duration));
+    let report = rt.block_on(campaign(
+        &opened.env,
+        shape,
+        opts.seed,
+        opts.rounds,
+        opts.duration,
+    ));
     rt.block_on(opened.close());
     let secs = report.elapsed.as_secs_f64().max(1e-9);
     println!(
@@ -639,7 +728,11 @@ pub fn race(target: &TargetOptions, opts: &RaceOptions) -> Result<Outcome, Profi
         report.events as f64 / secs
     );
     if let Some(path) = &opts.history {
-        let h = report.failed.as_ref().map(|f| &f.history).or(report.last.as_ref());
+        let h = report
+            .failed
+            .as_ref()
+            .map(|f| &f.history)
+            .or(report.last.as_ref());
         if let Some(h) = h {
             let text = serde_json::to_string_pretty(h).unwrap_or_default();
             std::fs::write(path, text + "\n").map_err(|e| {
