@@ -333,7 +333,7 @@ pub fn pages(h: &History, order: &[String], ids: &[String], page_size: usize) ->
                             "a page of {} messages named nextMessageID {n}; expected {}",
                             tokens.len(),
                             match want {
-                                Some(w) if tokens.len() == page_size => format!("{w}"),
+                                Some(w) if tokens.len() == page_size => w.to_string(),
                                 _ => "none (a short page is the last)".into(),
                             }
                         ),
