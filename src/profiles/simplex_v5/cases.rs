@@ -157,11 +157,8 @@ pub fn validate(files: &[CaseFile], known_rule: &dyn Fn(&str) -> bool) -> Vec<St
                     Step::WsConnect(w) => {
                         open.insert(&w.session);
                     }
-                    Step::WsClose(w) => {
-                        if !open.remove(w.session.as_str()) {
-                            problems
-                                .push(format!("{} step {n}: `{}` is not open", c.id, w.session));
-                        }
+                    Step::WsClose(w) if !open.remove(w.session.as_str()) => {
+                        problems.push(format!("{} step {n}: `{}` is not open", c.id, w.session));
                     }
                     Step::Probe(p) if !probes::NAMES.contains(&p.name.as_str()) => {
                         problems.push(format!("{} step {n}: unknown probe {}", c.id, p.name));

@@ -225,7 +225,7 @@ fn ws_token(key: &Key, other: &Key, input: &[u8], fault: Option<SigFault>) -> Re
         }
         SigFault::NoPadding => {
             let mut s = key.sign(input);
-            if s.len() % 3 == 0 {
+            if s.len().is_multiple_of(3) {
                 s.pop();
             }
             b64(s).trim_end_matches('=').to_string()
