@@ -7,6 +7,8 @@ pub mod case;
 pub mod cases;
 pub mod jcs;
 mod profile;
+pub mod prop;
+pub mod race;
 pub mod runner;
 pub mod selftest;
 pub mod target;

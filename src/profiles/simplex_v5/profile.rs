@@ -19,8 +19,8 @@ use crate::client::{Client, ClientOptions, Liveness, TransportError};
 use crate::engine::{BoxFuture, CheckInfo, CheckResult, Failure, Session, Verdict};
 use crate::profiles::edge_v1::sign::KeyPool;
 use crate::profiles::{
-    Capability, OpenTarget, Outcome, Profile, ProfileError, SelftestOptions, Suite, TargetOptions,
-    DEFAULT_TIMEOUT,
+    Capability, OpenTarget, Outcome, Profile, ProfileError, PropOptions, RaceOptions,
+    SelftestOptions, Suite, TargetOptions, DEFAULT_TIMEOUT,
 };
 
 /// The profile's name.
@@ -164,11 +164,16 @@ impl Profile for SimplexV5 {
     fn capabilities(&self) -> &'static [Capability] {
         #[cfg(feature = "selftest")]
         {
-            &[Capability::Run, Capability::Selftest]
+            &[
+                Capability::Run,
+                Capability::Prop,
+                Capability::Race,
+                Capability::Selftest,
+            ]
         }
         #[cfg(not(feature = "selftest"))]
         {
-            &[Capability::Run]
+            &[Capability::Run, Capability::Prop, Capability::Race]
         }
     }
 
@@ -185,6 +190,14 @@ impl Profile for SimplexV5 {
 
     fn suite(&self, files: Option<&[PathBuf]>) -> Result<Box<dyn Suite>, ProfileError> {
         Ok(Box::new(SimplexSuite::load(files)?))
+    }
+
+    fn prop(&self, target: &TargetOptions, opts: &PropOptions) -> Result<Outcome, ProfileError> {
+        super::prop::prop(target, opts)
+    }
+
+    fn race(&self, target: &TargetOptions, opts: &RaceOptions) -> Result<Outcome, ProfileError> {
+        super::race::race(target, opts)
     }
 
     fn selftest(&self, opts: &SelftestOptions) -> Result<Outcome, ProfileError> {

@@ -1,0 +1,399 @@
+//! `edgecheck prop --profile simplex-v5`: model-based generated sequences.
+//!
+//! proptest generates sequences of abstract operations ([`gen`]) over up to three
+//! connections and two WebSocket sessions; each sequence is interpreted against the model of
+//! the spec ([`model`]) into case steps whose expectations are the model's ([`interpret`]),
+//! and run against the server with the profile's own runner. The first deviation fails the sequence with
+//! the rule it breaks; proptest shrinks it, and the minimal sequence is written as a case
+//! file that `edgecheck replay --profile simplex-v5 FILE` runs. [`coverage`] counts the model
+//! transitions taken.
+
+pub mod coverage;
+pub mod gen;
+pub mod interpret;
+pub mod model;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+
+use super::case::{Case, CaseFile, Level, Step};
+use super::runner::{Broken, Ending, Env};
+use super::{catalogue, open_target, NAME};
+use crate::engine::{cores, runtime};
+use crate::profiles::{Outcome, ProfileError, TargetOptions};
+use coverage::Coverage;
+use gen::Op;
+use interpret::{execute, plan, Limits, Plan};
+
+pub use crate::profiles::PropOptions;
+
+/// How long a push may take on a loopback target, in ms (elsewhere 3 s).
+pub const LOOPBACK_PUSH_MS: u64 = 1000;
+
+/// A failure found and shrunk.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// The minimal case (its steps end with the one that failed).
+    pub case: Case,
+    /// The rule seen broken, and what came.
+    pub broken: Broken,
+    /// The failing step (1-based).
+    pub step: usize,
+    /// The shrunk operations.
+    pub ops: Vec<Op>,
+    /// Operations that did something, after shrinking.
+    pub shrunk_ops: usize,
+    /// Operations that did something in the first failing sequence.
+    pub original_ops: usize,
+    /// Where the case file was written.
+    pub path: Option<PathBuf>,
+    /// The worker's seed.
+    pub seed: u64,
+}
+
+/// The outcome of a generated run.
+#[derive(Debug, Default)]
+pub struct PropReport {
+    /// Sequences run (shrinking runs included).
+    pub sequences: usize,
+    /// Operations run.
+    pub ops: usize,
+    /// Case steps run.
+    pub steps: usize,
+    /// HTTP requests and WebSocket messages sent.
+    pub requests: usize,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// The finding, if any.
+    pub finding: Option<Finding>,
+    /// A transport or suite error that stopped the run.
+    pub error: Option<String>,
+    /// Model transitions taken.
+    pub coverage: Coverage,
+}
+
+/// The push bound for a target: 1 s on loopback, else 3 s.
+pub fn push_ms(env: &Env) -> u64 {
+    match env.ce.host_str() {
+        Some("127.0.0.1" | "localhost" | "[::1]" | "::1") => LOOPBACK_PUSH_MS,
+        _ => 3000,
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    sequences: AtomicUsize,
+    ops: AtomicUsize,
+    steps: AtomicUsize,
+    requests: AtomicUsize,
+}
+
+/// Run generated sequences against the target of `env`. Blocking: it drives the async
+/// client with `handle` from `opts.jobs` worker threads.
+pub fn run(env: &Env, opts: &PropOptions, handle: &tokio::runtime::Handle) -> PropReport {
+    let started = Instant::now();
+    let deadline = opts.duration.map(|d| started + d);
+    let stop = AtomicBool::new(false);
+    let counters = Counters::default();
+    let coverage = Mutex::new(Coverage::default());
+    let error: Mutex<Option<String>> = Mutex::default();
+    let jobs = opts.jobs.max(1);
+    let per_worker = (opts.cases as usize).div_ceil(jobs).max(1) as u32;
+    let limits = Limits {
+        page_size: env
+            .page_size
+            .unwrap_or(crate::profiles::simplex_v5::EMBEDDED_PAGE_SIZE),
+        large: env.large_message.is_some(),
+        push_ms: push_ms(env),
+    };
+
+    let results: Vec<Option<(u64, Vec<Op>, usize)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs)
+            .map(|w| {
+                let (stop, counters, coverage, error) = (&stop, &counters, &coverage, &error);
+                let seed = opts.seed.wrapping_add(w as u64);
+                let max_steps = opts.max_steps;
+                let handle = handle.clone();
+                scope.spawn(move || {
+                    let config = Config {
+                        cases: per_worker,
+                        max_shrink_iters: 1024,
+                        max_global_rejects: 64,
+                        failure_persistence: None,
+                        ..Config::default()
+                    };
+                    let mut seed_bytes = [0u8; 32];
+                    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+                    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes);
+                    let mut runner = TestRunner::new_with_rng(config, rng);
+                    let first = AtomicUsize::new(0);
+                    let shrinking = AtomicBool::new(false);
+                    let outcome = runner.run(&gen::sequence(max_steps), |ops| {
+                        let over = deadline.is_some_and(|d| Instant::now() > d);
+                        if shrinking.load(Ordering::Relaxed) {
+                            if over {
+                                // Out of time: every further simplification "passes", so
+                                // shrinking ends with what it has.
+                                return Ok(());
+                            }
+                        } else if over || stop.load(Ordering::Relaxed) {
+                            // Rejections end the runner (max_global_rejects) without running
+                            // or generating the remaining cases.
+                            return Err(TestCaseError::reject("the run is over"));
+                        }
+                        let p = plan(&ops, limits);
+                        if p.steps.is_empty() {
+                            return Ok(());
+                        }
+                        let Some(exec) = handle.block_on(within(deadline, execute(env, &p))) else {
+                            stop.store(true, Ordering::Relaxed);
+                            return Ok(());
+                        };
+                        counters.sequences.fetch_add(1, Ordering::Relaxed);
+                        counters.ops.fetch_add(p.effective_ops(), Ordering::Relaxed);
+                        counters.steps.fetch_add(p.steps.len(), Ordering::Relaxed);
+                        counters
+                            .requests
+                            .fetch_add(exec.requests, Ordering::Relaxed);
+                        coverage
+                            .lock()
+                            .expect("coverage lock")
+                            .add(&exec.transitions);
+                        match exec.ending {
+                            Ending::Broken { step, broken, .. } => {
+                                if !shrinking.swap(true, Ordering::Relaxed) {
+                                    first.store(p.effective_ops(), Ordering::Relaxed);
+                                    stop.store(true, Ordering::Relaxed);
+                                }
+                                Err(TestCaseError::fail(format!(
+                                    "step {step}: {}: expected {}; got {}",
+                                    broken.rule, broken.expected, broken.actual
+                                )))
+                            }
+                            Ending::Error(e) | Ending::Skip(e) | Ending::Waived(e) => {
+                                error.lock().expect("error lock").get_or_insert(e);
+                                stop.store(true, Ordering::Relaxed);
+                                Ok(())
+                            }
+                            Ending::Pass => Ok(()),
+                        }
+                    });
+                    match outcome {
+                        Err(TestError::Fail(_, ops)) => {
+                            Some((seed, ops, first.load(Ordering::Relaxed)))
+                        }
+                        _ => None,
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or(None))
+            .collect()
+    });
+
+    let mut report = PropReport {
+        error: error.lock().expect("error lock").take(),
+        ..PropReport::default()
+    };
+    if let Some((seed, ops, original)) = results.into_iter().flatten().next() {
+        // The minimal sequence once more, to record its steps and failure.
+        let p = plan(&ops, limits);
+        let exec = handle.block_on(within(deadline, execute(env, &p)));
+        counters.sequences.fetch_add(1, Ordering::Relaxed);
+        match exec.map(|e| e.ending) {
+            None => {
+                report.error = Some(
+                    "--duration ran out before the shrunk sequence could be run again; give \
+                     more time to record the finding"
+                        .into(),
+                )
+            }
+            Some(Ending::Broken { step, broken, .. }) => {
+                let case = finding_case(&p, step, &broken, seed);
+                let path = write_finding(&opts.findings, &case)
+                    .map_err(|e| report.error.get_or_insert(e).clone())
+                    .ok();
+                report.finding = Some(Finding {
+                    case,
+                    broken,
+                    step,
+                    shrunk_ops: p.effective_ops(),
+                    ops,
+                    original_ops: original,
+                    path,
+                    seed,
+                });
+            }
+            Some(_) => {
+                report.error.get_or_insert_with(|| {
+                    "the shrunk sequence no longer fails when run again: the failure is flaky \
+                     (run again with the same --seed, or raise --timeout)"
+                        .into()
+                });
+            }
+        }
+    }
+    report.sequences = counters.sequences.load(Ordering::Relaxed);
+    report.ops = counters.ops.load(Ordering::Relaxed);
+    report.steps = counters.steps.load(Ordering::Relaxed);
+    report.requests = counters.requests.load(Ordering::Relaxed);
+    report.coverage = std::mem::take(&mut *coverage.lock().expect("coverage lock"));
+    report.elapsed = started.elapsed();
+    report
+}
+
+/// `fut`, unless `deadline` passes first (`None`).
+async fn within<T>(
+    deadline: Option<Instant>,
+    fut: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    match deadline {
+        Some(d) => tokio::time::timeout_at(tokio::time::Instant::from_std(d), fut)
+            .await
+            .ok(),
+        None => Some(fut.await),
+    }
+}
+
+/// The case a finding becomes: the plan's steps up to the failing one, the rule it broke.
+pub fn finding_case(p: &Plan, step: usize, broken: &Broken, seed: u64) -> Case {
+    let steps: Vec<Step> = p.steps[..step.min(p.steps.len())].to_vec();
+    let rule = if broken.rule.is_empty() {
+        "V-RETR".to_string()
+    } else {
+        broken.rule.clone()
+    };
+    let text = serde_json::to_string(&steps).unwrap_or_default();
+    let hash = text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    });
+    let level = match catalogue().get(&rule).map(|r| r.level) {
+        Some(crate::catalogue::requirements::Level::Should) => Level::Should,
+        Some(crate::catalogue::requirements::Level::May) => Level::May,
+        _ => Level::Must,
+    };
+    Case {
+        id: format!("prop/{}-{:08x}", rule.to_ascii_lowercase(), hash as u32),
+        title: format!(
+            "Generated sequence (seed {seed}, {} operations) breaks {rule} at step {step}: \
+             expected {}; got {}",
+            p.effective_ops(),
+            broken.expected,
+            broken.actual
+        ),
+        requirements: vec![rule],
+        level,
+        hostile: false,
+        needs: vec![],
+        steps,
+    }
+}
+
+/// Write a finding as a case file in `dir` (made if missing); returns its path.
+pub fn write_finding(dir: &Path, case: &Case) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        format!(
+            "cannot create the findings directory {}: {e}; pass a writable --findings DIR",
+            dir.display()
+        )
+    })?;
+    let name = case.id.trim_start_matches("prop/");
+    let path = dir.join(format!("prop-{name}.json"));
+    let file = CaseFile {
+        area: "prop".into(),
+        title: "Sequences generated by edgecheck prop".into(),
+        cases: vec![case.clone()],
+    };
+    let text = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text + "\n").map_err(|e| {
+        format!(
+            "cannot write {}: {e}; pass a writable --findings DIR",
+            path.display()
+        )
+    })?;
+    Ok(path)
+}
+
+/// `edgecheck prop --profile simplex-v5`: generated sequences against the target, the first
+/// finding shrunk and written as a case file.
+pub fn prop(target: &TargetOptions, opts: &PropOptions) -> Result<Outcome, ProfileError> {
+    if opts.max_steps == 0 || opts.cases == 0 {
+        return Err(ProfileError::Usage(
+            "--cases and --max-steps must be at least 1".into(),
+        ));
+    }
+    let rt = runtime(cores());
+    let opened = rt.block_on(open_target(target))?;
+    if opened.env.page_size.is_none() {
+        rt.block_on(opened.close());
+        return Err(ProfileError::Usage(
+            "prop needs the server's PAGE_SIZE to know which page must come back: give \
+             --page-size N (and --large-message N for large messages)"
+                .into(),
+        ));
+    }
+    eprintln!(
+        "edgecheck prop · {NAME} · seed {} · {} sequences of up to {} operations · {}{}",
+        opts.seed,
+        opts.cases,
+        opts.max_steps,
+        opened.env.ce,
+        if opened.embedded.is_some() {
+            " (embedded reference server)"
+        } else {
+            ""
+        }
+    );
+    let report = run(&opened.env, opts, rt.handle());
+    rt.block_on(opened.close());
+    let secs = report.elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "{} sequences, {} operations, {} steps, {} requests in {:.1} s: {:.1} sequences/s, \
+         {:.0} requests/s",
+        report.sequences,
+        report.ops,
+        report.steps,
+        report.requests,
+        secs,
+        report.sequences as f64 / secs,
+        report.requests as f64 / secs
+    );
+    print!("{}", report.coverage.render());
+    if let Some(f) = &report.finding {
+        println!();
+        println!(
+            "FINDING: {}: expected {}; got {}",
+            f.broken.rule, f.broken.expected, f.broken.actual
+        );
+        println!(
+            "  shrunk from {} to {} operations ({} steps); fails at step {}",
+            f.original_ops,
+            f.shrunk_ops,
+            f.case.steps.len(),
+            f.step
+        );
+        for op in &f.ops {
+            println!("    {op:?}");
+        }
+        if let Some(p) = &f.path {
+            println!("  case file: {}", p.display());
+            println!(
+                "  replay:    edgecheck replay --profile {NAME} {}{}",
+                p.display(),
+                target.flags()
+            );
+        }
+        return Ok(Outcome::Found);
+    }
+    if let Some(e) = &report.error {
+        return Err(ProfileError::Internal(format!("prop stopped: {e}")));
+    }
+    println!("no finding");
+    Ok(Outcome::Clean)
+}

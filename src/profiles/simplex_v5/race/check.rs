@@ -1,0 +1,512 @@
+//! The checks of a `simplex-v5` race history.
+//!
+//! Pushes are checked with the engine's shared queue checker: every subscription is a queue
+//! that receives a copy of every send, each push is a removing retrieval of one token from
+//! its subscription's queue, and the end of a session's observation (after a quiet period)
+//! an empty retrieval. So a message pushed twice in a subscription is a duplicate, a push of
+//! no accepted send a phantom, a later send of one sender pushed before an earlier one a
+//! reorder, and an accepted send never pushed a loss. On top of that: each subscription's
+//! pushes follow the receive order a final REST walk shows (V-WS-ORDER), every page seen
+//! during the run is a window of that order (V-RETR), and concurrent secures have exactly
+//! one winner whose key alone may send afterwards (V-SECURE).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::{Event, History, What};
+use crate::engine::history::{self, Action, Effect, Kind, Naming};
+
+/// A rule seen broken in a history, with the events that show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The rule.
+    pub rule: &'static str,
+    /// What happened, in one line.
+    pub what: String,
+    /// Indices of the events that show it, in history order.
+    pub events: Vec<usize>,
+}
+
+fn violation(
+    rule: &'static str,
+    what: String,
+    events: impl IntoIterator<Item = usize>,
+) -> Violation {
+    let set: BTreeSet<usize> = events.into_iter().collect();
+    Violation {
+        rule,
+        what,
+        events: set.into_iter().collect(),
+    }
+}
+
+struct Names {
+    sessions: Vec<String>,
+}
+
+impl Naming for Names {
+    fn token(&self, token: &str) -> String {
+        match token.split_once('@') {
+            Some((t, k)) => {
+                let s = k
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|k| self.sessions.get(k))
+                    .map_or(k, String::as_str);
+                format!("message {t} (session {s})")
+            }
+            None => format!("message {token}"),
+        }
+    }
+
+    fn queue(&self, queue: usize) -> String {
+        format!(
+            "the subscription of {}",
+            self.sessions.get(queue).map_or("?", String::as_str)
+        )
+    }
+}
+
+/// The queue checker's words for pushes: "pushed" for "retrieved", without its own operation
+/// indices (the events printed are the history's).
+fn pushed(what: &str) -> String {
+    let mut text = what
+        .replace("never retrieved", "never pushed")
+        .replace("was retrieved", "was pushed")
+        .replace("retrieved after", "pushed after")
+        .replace("retrieved from", "pushed in")
+        .replace("retrievals without an answer", "reads without an answer");
+    while let Some(start) = text.find(" (#") {
+        let end = text[start..]
+            .find(')')
+            .map_or(text.len(), |e| start + e + 1);
+        text.replace_range(start..end, "");
+    }
+    text
+}
+
+fn effect(status: Option<u16>) -> Effect {
+    match status {
+        Some(200) => Effect::Done,
+        Some(s) => Effect::Refused(s.to_string()),
+        None => Effect::Unknown,
+    }
+}
+
+/// The pushes of every subscription, with the shared checker and against `order` (the
+/// receive order of the final walk, as tokens).
+pub fn pushes(h: &History, order: &[String]) -> Vec<Violation> {
+    let ev = &h.events;
+    let sessions: Vec<String> = {
+        let mut s: Vec<String> = ev
+            .iter()
+            .filter_map(|e| match &e.what {
+                What::Subscribe {
+                    session,
+                    ok: Some(true),
+                } => Some(session.clone()),
+                _ => None,
+            })
+            .collect();
+        s.dedup();
+        s
+    };
+    let mut ops = Vec::new();
+    let mut back: Vec<usize> = Vec::new();
+    for (k, sess) in sessions.iter().enumerate() {
+        for (i, e) in ev.iter().enumerate() {
+            let action = match &e.what {
+                What::Send { token, status } => {
+                    ops.push(history::Op {
+                        actor: e.actor.clone(),
+                        queue: k,
+                        invoke: e.invoke,
+                        ret: e.ret,
+                        action: Action::Send {
+                            tokens: vec![format!("{token}@{k}")],
+                        },
+                        effect: effect(*status),
+                    });
+                    back.push(i);
+                    continue;
+                }
+                What::Push { session, token, id } if session == sess => Action::Retrieve {
+                    page: 1,
+                    keep: false,
+                    got: Some(vec![format!(
+                        "{}@{k}",
+                        token.clone().unwrap_or_else(|| format!("with ID {id}"))
+                    )]),
+                },
+                What::Quiet { session } if session == sess => Action::Retrieve {
+                    page: 1,
+                    keep: false,
+                    got: Some(Vec::new()),
+                },
+                _ => continue,
+            };
+            ops.push(history::Op {
+                actor: e.actor.clone(),
+                queue: k,
+                invoke: e.invoke,
+                ret: e.ret,
+                action,
+                effect: Effect::Done,
+            });
+            back.push(i);
+        }
+    }
+    let names = Names {
+        sessions: sessions.clone(),
+    };
+    let mut out: Vec<Violation> = history::check(&ops, &names)
+        .into_iter()
+        .map(|v| {
+            let rule = match v.kind {
+                Kind::Duplicate | Kind::Reorder => "V-WS-ORDER",
+                Kind::Phantom | Kind::CrossQueue | Kind::Loss => "VB-WS-BACKLOG",
+            };
+            violation(rule, pushed(&v.what), v.ops.iter().map(|&o| back[o]))
+        })
+        .collect();
+    // Receive order: each subscription's pushes (first pushes only) in the final order.
+    let pos: HashMap<&str, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.as_str(), i))
+        .collect();
+    let sends: HashMap<&str, usize> = ev
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match &e.what {
+            What::Send { token, .. } => Some((token.as_str(), i)),
+            _ => None,
+        })
+        .collect();
+    for sess in &sessions {
+        let mut last: Option<(usize, usize, &str)> = None;
+        let mut seen = BTreeSet::new();
+        for (i, e) in ev.iter().enumerate() {
+            let What::Push {
+                session,
+                token: Some(t),
+                ..
+            } = &e.what
+            else {
+                continue;
+            };
+            if session != sess || !seen.insert(t.as_str()) {
+                continue;
+            }
+            let Some(&p) = pos.get(t.as_str()) else {
+                continue;
+            };
+            if let Some((lp, li, lt)) = last {
+                if p < lp {
+                    let mut evs = vec![li, i];
+                    evs.extend(sends.get(lt).copied());
+                    evs.extend(sends.get(t.as_str()).copied());
+                    out.push(violation(
+                        "V-WS-ORDER",
+                        format!(
+                            "session {sess} was pushed {t} after {lt}, but {t} comes first in \
+                             receive order (the final retrieval)"
+                        ),
+                        evs,
+                    ));
+                    break;
+                }
+            }
+            last = Some((p, i, t.as_str()));
+        }
+    }
+    out
+}
+
+/// The final walk: every accepted send exactly once, nothing refused or never sent.
+pub fn final_order(h: &History, order: &[String], walk: &[usize]) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let mut sends: HashMap<&str, (usize, Option<u16>)> = HashMap::new();
+    for (i, e) in h.events.iter().enumerate() {
+        if let What::Send { token, status } = &e.what {
+            sends.insert(token, (i, *status));
+        }
+    }
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for t in order {
+        *count.entry(t.as_str()).or_default() += 1;
+    }
+    for (t, n) in &count {
+        match sends.get(t) {
+            None => out.push(violation(
+                "V-RETR",
+                format!("the final retrieval returned {t}, which was never sent"),
+                walk.iter().copied(),
+            )),
+            Some((i, Some(s))) if *s != 200 => out.push(violation(
+                "V-SEND-OPEN",
+                format!("{t} was stored although its send was refused with {s}"),
+                walk.iter().copied().chain([*i]),
+            )),
+            Some((i, _)) if *n > 1 => out.push(violation(
+                "V-SEND",
+                format!("{t} was stored {n} times"),
+                walk.iter().copied().chain([*i]),
+            )),
+            _ => {}
+        }
+    }
+    for (t, (i, status)) in &sends {
+        if *status == Some(200) && !count.contains_key(t) {
+            out.push(violation(
+                "V-SEND",
+                format!("{t} was accepted (200) but the final retrieval does not have it"),
+                walk.iter().copied().chain([*i]),
+            ));
+        }
+    }
+    out.sort_by_key(|v| v.events.clone());
+    out
+}
+
+/// Pages seen during the run: windows of the receive order, as long as PAGE_SIZE allows,
+/// `nextMessageID` the ID of the message after the page.
+pub fn pages(h: &History, order: &[String], ids: &[String], page_size: usize) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let pos_of_id: HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.as_str(), i))
+        .collect();
+    let acked: Vec<(usize, u64, &str)> = h
+        .events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match &e.what {
+            What::Send {
+                token,
+                status: Some(200),
+            } => Some((i, e.ret, token.as_str())),
+            _ => None,
+        })
+        .collect();
+    for (i, e) in h.events.iter().enumerate() {
+        let What::Page {
+            from,
+            tokens,
+            next,
+            status: Some(200),
+            final_walk: false,
+            ..
+        } = &e.what
+        else {
+            continue;
+        };
+        let start = match from {
+            None => 0,
+            Some(f) => match pos_of_id.get(f.as_str()) {
+                Some(&p) => p,
+                None => continue,
+            },
+        };
+        let end = (start + tokens.len()).min(order.len());
+        if tokens.len() > page_size || order[start..end] != tokens[..] {
+            out.push(violation(
+                "V-RETR",
+                format!(
+                    "a page from {} returned {:?}; receive order (the final retrieval) has {:?} \
+                     there (PAGE_SIZE {page_size})",
+                    from.as_deref().unwrap_or("the start"),
+                    tokens,
+                    &order[start..(start + page_size).min(order.len())]
+                ),
+                [i],
+            ));
+            continue;
+        }
+        match next {
+            Some(n) => {
+                let want = ids.get(end).map(String::as_str);
+                if tokens.len() < page_size || want != Some(n.as_str()) {
+                    out.push(violation(
+                        "V-RETR",
+                        format!(
+                            "a page of {} messages named nextMessageID {n}; expected {}",
+                            tokens.len(),
+                            match want {
+                                Some(w) if tokens.len() == page_size => w.to_string(),
+                                _ => "none (a short page is the last)".into(),
+                            }
+                        ),
+                        [i],
+                    ));
+                }
+            }
+            None => {
+                // A last page: every send acknowledged before it began, and after its start
+                // in receive order, is in it.
+                let missing = acked.iter().find(|(_, ret, t)| {
+                    *ret < e.invoke && order.iter().position(|x| x == t).is_some_and(|p| p >= end)
+                });
+                if let Some((si, _, t)) = missing {
+                    out.push(violation(
+                        "V-RETR",
+                        format!(
+                            "a page without nextMessageID left out {t}, acknowledged before the \
+                             retrieval began"
+                        ),
+                        [*si, i],
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Concurrent secures of one connection: exactly one 200; afterwards only the winner's key
+/// may send.
+pub fn secures(h: &History) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let secures: Vec<(usize, &str, Option<u16>)> = h
+        .events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match &e.what {
+            What::Secure { key, status } => Some((i, key.as_str(), *status)),
+            _ => None,
+        })
+        .collect();
+    if secures.is_empty() {
+        return out;
+    }
+    let won: Vec<&(usize, &str, Option<u16>)> =
+        secures.iter().filter(|s| s.2 == Some(200)).collect();
+    let answered = secures.iter().all(|s| s.2.is_some());
+    if won.len() > 1 {
+        out.push(violation(
+            "V-SECURE",
+            format!(
+                "{} concurrent secures with different keys all got 200 ({}): SK was set more \
+                 than once",
+                won.len(),
+                won.iter().map(|s| s.1).collect::<Vec<_>>().join(", ")
+            ),
+            won.iter().map(|s| s.0),
+        ));
+    } else if won.is_empty() && answered {
+        out.push(violation(
+            "V-SECURE",
+            "none of the concurrent secures got 200".into(),
+            secures.iter().map(|s| s.0),
+        ));
+    } else if let Some(s) = secures
+        .iter()
+        .find(|s| s.2.is_some_and(|x| x != 200 && x != 401))
+    {
+        out.push(violation(
+            "V-401",
+            format!("a losing secure got {} instead of 401", s.2.unwrap_or(0)),
+            [s.0],
+        ));
+    }
+    let winner = won.first().map(|s| s.1);
+    for (i, e) in h.events.iter().enumerate() {
+        let What::Probe { key, status } = &e.what else {
+            continue;
+        };
+        let should = winner == Some(key.as_str());
+        let ok = *status == Some(200);
+        if status.is_some() && ok != should && won.len() == 1 {
+            let w = won[0].0;
+            out.push(violation(
+                "V-SECURE",
+                if should {
+                    format!("a send signed with the winning key {key} got {status:?}")
+                } else {
+                    format!("a send signed with the losing key {key} was accepted: SK changed")
+                },
+                [w, i],
+            ));
+        }
+    }
+    out
+}
+
+/// Every violation of a round.
+pub fn all(h: &History, page_size: usize) -> Vec<Violation> {
+    let walk: Vec<usize> = h
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| {
+            matches!(
+                e.what,
+                What::Page {
+                    final_walk: true,
+                    ..
+                }
+            )
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let mut order = Vec::new();
+    let mut ids = Vec::new();
+    for &i in &walk {
+        if let What::Page {
+            tokens, ids: page, ..
+        } = &h.events[i].what
+        {
+            order.extend(tokens.iter().cloned());
+            ids.extend(page.iter().cloned());
+        }
+    }
+    let mut out = final_order(h, &order, &walk);
+    out.extend(pushes(h, &order));
+    out.extend(pages(h, &order, &ids, page_size));
+    out.extend(secures(h));
+    out
+}
+
+/// The events of a violation, one line each.
+pub fn slice(h: &History, v: &Violation) -> String {
+    v.events
+        .iter()
+        .filter_map(|&i| h.events.get(i).map(|e| format!("  #{i} {}", line(e))))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// An event in one line.
+pub fn line(e: &Event) -> String {
+    let when = if e.invoke == e.ret {
+        format!("at {} µs", e.invoke)
+    } else {
+        format!("{}–{} µs", e.invoke, e.ret)
+    };
+    let status = |s: &Option<u16>| s.map_or("no answer".to_string(), |s| s.to_string());
+    let what = match &e.what {
+        What::Send { token, status: s } => format!("send {token} → {}", status(s)),
+        What::Subscribe { session, ok } => format!("subscribe {session} → ok {ok:?}"),
+        What::Push { session, token, id } => format!(
+            "push to {session}: {} (ID {id})",
+            token.as_deref().unwrap_or("an unknown message")
+        ),
+        What::Quiet { session } => format!("{session}: no more pushes (quiet)"),
+        What::Page {
+            from,
+            tokens,
+            next,
+            status: s,
+            final_walk,
+            ..
+        } => format!(
+            "{}retrieve from {} → {} {tokens:?}, nextMessageID {next:?}",
+            if *final_walk { "final " } else { "" },
+            from.as_deref().unwrap_or("the start"),
+            status(s)
+        ),
+        What::Secure { key, status: s } => format!("secure with {key} → {}", status(s)),
+        What::Probe { key, status: s } => format!("send signed with {key} → {}", status(s)),
+    };
+    format!("{} {when}: {what}", e.actor)
+}
