@@ -7,6 +7,7 @@
 //! profile.
 
 pub mod event;
+pub mod generate;
 pub mod history;
 pub mod plan;
 mod session;

@@ -11,12 +11,11 @@ pub mod gen;
 pub mod interpret;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
-
+use crate::engine::generate::{within, Driver, Shrunk, Trial};
 use crate::engine::{Failure, Verdict};
 use crate::profiles::edge_v1::case::{write_case, Case, Level, Step, WriteError};
 use crate::profiles::edge_v1::runner::CaseRun;
@@ -131,100 +130,53 @@ fn placeholder_case(steps: Vec<Step>, seed: u64) -> Case {
 pub fn run(ctx: Arc<Context>, opts: &PropOptions, handle: tokio::runtime::Handle) -> PropReport {
     let started = Instant::now();
     let deadline = opts.duration.map(|d| started + d);
-    let stop = Arc::new(AtomicBool::new(false));
-    let sequences = Arc::new(AtomicUsize::new(0));
-    let steps = Arc::new(AtomicUsize::new(0));
-    let signatures = Arc::new(AtomicUsize::new(0));
-    let coverage = Arc::new(Mutex::new(Coverage::default()));
-    let error: Arc<Mutex<Option<String>>> = Arc::default();
-    let jobs = opts.jobs.max(1);
-    let per_worker = (opts.cases as usize).div_ceil(jobs) as u32;
-
-    let results: Vec<Option<(u64, Vec<AbstractOp>, usize)>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..jobs)
-            .map(|w| {
-                let (ctx, stop, sequences, steps, signatures, coverage, error, handle) = (
-                    ctx.clone(),
-                    stop.clone(),
-                    sequences.clone(),
-                    steps.clone(),
-                    signatures.clone(),
-                    coverage.clone(),
-                    error.clone(),
-                    handle.clone(),
-                );
-                let seed = opts.seed.wrapping_add(w as u64);
-                let max_steps = opts.max_steps;
-                scope.spawn(move || {
-                    let config = Config {
-                        cases: per_worker,
-                        max_shrink_iters: 2048,
-                        failure_persistence: None,
-                        ..Config::default()
-                    };
-                    let mut seed_bytes = [0u8; 32];
-                    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
-                    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes);
-                    let mut runner = TestRunner::new_with_rng(config, rng);
-                    let first_len = AtomicUsize::new(0);
-                    let shrinking = AtomicBool::new(false);
-                    let outcome = runner.run(&gen::sequence(max_steps), |ops| {
-                        let over_time = deadline.is_some_and(|d| Instant::now() > d);
-                        if over_time
-                            || (!shrinking.load(Ordering::Relaxed) && stop.load(Ordering::Relaxed))
-                        {
-                            return Ok(());
-                        }
-                        // `--duration` bounds shrinking too: a sequence cut by it is not
-                        // counted, and the run stops.
-                        let Some(exec) = handle.block_on(within(deadline, execute(&ctx, &ops)))
-                        else {
-                            stop.store(true, Ordering::Relaxed);
-                            return Ok(());
-                        };
-                        sequences.fetch_add(1, Ordering::Relaxed);
-                        steps.fetch_add(exec.steps.len(), Ordering::Relaxed);
-                        signatures.fetch_add(exec.signatures, Ordering::Relaxed);
-                        coverage
-                            .lock()
-                            .expect("coverage lock")
-                            .add(&exec.transitions);
-                        match exec.failure {
-                            Some((Verdict::Fail, msg, _)) => {
-                                if !shrinking.swap(true, Ordering::Relaxed) {
-                                    first_len.store(ops.len(), Ordering::Relaxed);
-                                    stop.store(true, Ordering::Relaxed);
-                                }
-                                Err(TestCaseError::fail(msg))
-                            }
-                            Some((Verdict::Error, msg, _)) => {
-                                error.lock().expect("error lock").get_or_insert(msg);
-                                stop.store(true, Ordering::Relaxed);
-                                Ok(())
-                            }
-                            _ => Ok(()),
-                        }
-                    });
-                    match outcome {
-                        Err(TestError::Fail(_, ops)) => {
-                            Some((seed, ops, first_len.load(Ordering::Relaxed)))
-                        }
-                        _ => None,
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().unwrap_or(None))
-            .collect()
-    });
+    let sequences = AtomicUsize::new(0);
+    let steps = AtomicUsize::new(0);
+    let signatures = AtomicUsize::new(0);
+    let coverage = Mutex::new(Coverage::default());
+    let driver = Driver {
+        seed: opts.seed,
+        cases: opts.cases,
+        jobs: opts.jobs,
+        deadline,
+        max_shrink_iters: 2048,
+    };
+    let found = driver.run(
+        || gen::sequence(opts.max_steps),
+        |ops: &Vec<AbstractOp>| {
+            // `--duration` bounds shrinking too: a sequence cut by it is not counted, and
+            // the run stops.
+            let Some(exec) = handle.block_on(within(deadline, execute(&ctx, ops))) else {
+                return Trial::Cut;
+            };
+            sequences.fetch_add(1, Ordering::Relaxed);
+            steps.fetch_add(exec.steps.len(), Ordering::Relaxed);
+            signatures.fetch_add(exec.signatures, Ordering::Relaxed);
+            coverage
+                .lock()
+                .expect("coverage lock")
+                .add(&exec.transitions);
+            match exec.failure {
+                Some((Verdict::Fail, message, _)) => Trial::Fail {
+                    message,
+                    size: ops.len(),
+                },
+                Some((Verdict::Error, message, _)) => Trial::Error(message),
+                _ => Trial::Pass,
+            }
+        },
+    );
 
     let mut report = PropReport {
-        error: error.lock().expect("error lock").take(),
+        error: found.error,
         ..PropReport::default()
     };
-    if let Some((seed, ops, original)) = results.into_iter().flatten().next() {
+    if let Some(Shrunk {
+        seed,
+        value: ops,
+        first_size: original,
+    }) = found.failure
+    {
         // Run the minimal sequence once more to record its steps and failure.
         let exec = handle.block_on(within(deadline, execute(&ctx, &ops)));
         sequences.fetch_add(1, Ordering::Relaxed);
@@ -255,19 +207,6 @@ pub fn run(ctx: Arc<Context>, opts: &PropOptions, handle: tokio::runtime::Handle
         }
     }
     finish(report, &sequences, &steps, &signatures, &coverage, started)
-}
-
-/// `fut`, unless `deadline` passes first (`None`).
-async fn within<T>(
-    deadline: Option<Instant>,
-    fut: impl std::future::Future<Output = T>,
-) -> Option<T> {
-    match deadline {
-        Some(d) => tokio::time::timeout_at(tokio::time::Instant::from_std(d), fut)
-            .await
-            .ok(),
-        None => Some(fut.await),
-    }
 }
 
 /// The report with the counters filled in.

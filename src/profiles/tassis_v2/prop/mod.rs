@@ -16,15 +16,14 @@ pub mod minimize;
 pub mod model;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 
 use super::case::{Case, CaseFile, Level, Step};
 use super::runner::{Broken, Ending, Env};
 use super::{catalogue, open_target, NAME};
+use crate::engine::generate::{within, Driver, Shrunk, Trial};
 use crate::engine::{cores, runtime};
 use crate::profiles::{Outcome, ProfileError, TargetOptions, DEFAULT_MAX_BODY, DEFAULT_TIMEOUT};
 use coverage::Coverage;
@@ -107,104 +106,59 @@ struct Counters {
 pub fn run(env: &Env, opts: &PropOptions, handle: &tokio::runtime::Handle) -> PropReport {
     let started = Instant::now();
     let deadline = opts.duration.map(|d| started + d);
-    let stop = AtomicBool::new(false);
     let counters = Counters::default();
     let coverage = Mutex::new(Coverage::default());
-    let error: Mutex<Option<String>> = Mutex::default();
-    let jobs = opts.jobs.max(1);
-    let per_worker = (opts.cases as usize).div_ceil(jobs).max(1) as u32;
     let push = push_ms(env);
-
-    let results: Vec<Option<(u64, Vec<Op>, usize)>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..jobs)
-            .map(|w| {
-                let (stop, counters, coverage, error) = (&stop, &counters, &coverage, &error);
-                let seed = opts.seed.wrapping_add(w as u64);
-                let max_steps = opts.max_steps;
-                let handle = handle.clone();
-                scope.spawn(move || {
-                    let config = Config {
-                        cases: per_worker,
-                        max_shrink_iters: 1024,
-                        max_global_rejects: 64,
-                        failure_persistence: None,
-                        ..Config::default()
-                    };
-                    let mut seed_bytes = [0u8; 32];
-                    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
-                    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes);
-                    let mut runner = TestRunner::new_with_rng(config, rng);
-                    let first = AtomicUsize::new(0);
-                    let shrinking = AtomicBool::new(false);
-                    let outcome = runner.run(&gen::sequence(max_steps), |ops| {
-                        let over = deadline.is_some_and(|d| Instant::now() > d);
-                        if shrinking.load(Ordering::Relaxed) {
-                            if over {
-                                // Out of time: every further simplification "passes", so
-                                // shrinking ends with what it has.
-                                return Ok(());
-                            }
-                        } else if over || stop.load(Ordering::Relaxed) {
-                            // Rejections end the runner (max_global_rejects) without running
-                            // or generating the remaining cases.
-                            return Err(TestCaseError::reject("the run is over"));
-                        }
-                        let p = plan(&ops, push);
-                        if p.steps.is_empty() {
-                            return Ok(());
-                        }
-                        let Some(exec) = handle.block_on(within(deadline, execute(env, &p))) else {
-                            stop.store(true, Ordering::Relaxed);
-                            return Ok(());
-                        };
-                        counters.sequences.fetch_add(1, Ordering::Relaxed);
-                        counters.ops.fetch_add(p.effective_ops(), Ordering::Relaxed);
-                        counters.steps.fetch_add(p.steps.len(), Ordering::Relaxed);
-                        counters.logins.fetch_add(exec.logins, Ordering::Relaxed);
-                        counters.frames.fetch_add(exec.frames, Ordering::Relaxed);
-                        coverage
-                            .lock()
-                            .expect("coverage lock")
-                            .add(&exec.transitions);
-                        match exec.ending {
-                            Ending::Broken { step, broken, .. } => {
-                                if !shrinking.swap(true, Ordering::Relaxed) {
-                                    first.store(p.effective_ops(), Ordering::Relaxed);
-                                    stop.store(true, Ordering::Relaxed);
-                                }
-                                Err(TestCaseError::fail(format!(
-                                    "step {step}: {}: expected {}; got {}",
-                                    broken.rule, broken.expected, broken.actual
-                                )))
-                            }
-                            Ending::Error(e) | Ending::Skip(e) | Ending::Waived(e) => {
-                                error.lock().expect("error lock").get_or_insert(e);
-                                stop.store(true, Ordering::Relaxed);
-                                Ok(())
-                            }
-                            Ending::Pass => Ok(()),
-                        }
-                    });
-                    match outcome {
-                        Err(TestError::Fail(_, ops)) => {
-                            Some((seed, ops, first.load(Ordering::Relaxed)))
-                        }
-                        _ => None,
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().unwrap_or(None))
-            .collect()
-    });
+    let driver = Driver {
+        seed: opts.seed,
+        cases: opts.cases,
+        jobs: opts.jobs,
+        deadline,
+        max_shrink_iters: 1024,
+    };
+    let found = driver.run(
+        || gen::sequence(opts.max_steps),
+        |ops: &Vec<Op>| {
+            let p = plan(ops, push);
+            if p.steps.is_empty() {
+                return Trial::Pass;
+            }
+            let Some(exec) = handle.block_on(within(deadline, execute(env, &p))) else {
+                return Trial::Cut;
+            };
+            counters.sequences.fetch_add(1, Ordering::Relaxed);
+            counters.ops.fetch_add(p.effective_ops(), Ordering::Relaxed);
+            counters.steps.fetch_add(p.steps.len(), Ordering::Relaxed);
+            counters.logins.fetch_add(exec.logins, Ordering::Relaxed);
+            counters.frames.fetch_add(exec.frames, Ordering::Relaxed);
+            coverage
+                .lock()
+                .expect("coverage lock")
+                .add(&exec.transitions);
+            match exec.ending {
+                Ending::Broken { step, broken, .. } => Trial::Fail {
+                    message: format!(
+                        "step {step}: {}: expected {}; got {}",
+                        broken.rule, broken.expected, broken.actual
+                    ),
+                    size: p.effective_ops(),
+                },
+                Ending::Error(e) | Ending::Skip(e) | Ending::Waived(e) => Trial::Error(e),
+                Ending::Pass => Trial::Pass,
+            }
+        },
+    );
 
     let mut report = PropReport {
-        error: error.lock().expect("error lock").take(),
+        error: found.error,
         ..PropReport::default()
     };
-    if let Some((seed, ops, original)) = results.into_iter().flatten().next() {
+    if let Some(Shrunk {
+        seed,
+        value: ops,
+        first_size: original,
+    }) = found.failure
+    {
         // The minimal sequence once more, to record its steps and failure.
         let p = plan(&ops, push);
         let exec = handle.block_on(within(deadline, execute(env, &p)));
@@ -276,19 +230,6 @@ async fn minimize_steps(env: &Env, case: Case, rule: &str) -> (Case, minimize::M
     let kept = minimize::minimize(env, &reference.env, &case, rule, deadline).await;
     reference.close().await;
     kept
-}
-
-/// `fut`, unless `deadline` passes first (`None`).
-async fn within<T>(
-    deadline: Option<Instant>,
-    fut: impl std::future::Future<Output = T>,
-) -> Option<T> {
-    match deadline {
-        Some(d) => tokio::time::timeout_at(tokio::time::Instant::from_std(d), fut)
-            .await
-            .ok(),
-        None => Some(fut.await),
-    }
 }
 
 /// The case a finding becomes: the plan's steps up to the failing one, the rule it broke.
