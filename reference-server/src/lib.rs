@@ -32,6 +32,7 @@
 pub mod bench;
 mod body;
 pub mod edge_v1;
+mod fault_list;
 pub mod simplex_v5;
 pub mod tassis_v2;
 mod tls;

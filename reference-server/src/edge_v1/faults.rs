@@ -5,46 +5,8 @@
 //! released `edge-server` has none of them.
 #![cfg_attr(not(feature = "faults"), allow(dead_code))]
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-
-macro_rules! faults {
-    ($( $variant:ident = $name:literal, $rule:literal, $description:literal; )*) => {
-        /// A deliberate deviation from the binding (see the crate README for the list).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum Fault {
-            $(
-                #[doc = $description]
-                #[serde(rename = $name)]
-                $variant,
-            )*
-        }
-
-        impl Fault {
-            /// Every fault, in catalogue order.
-            pub const ALL: &'static [Fault] = &[$(Fault::$variant),*];
-
-            /// The kebab-case name (`accept-any-salt`), as in serde and [`FromStr`].
-            pub fn name(self) -> &'static str {
-                match self { $(Fault::$variant => $name,)* }
-            }
-
-            /// The ID of the one binding rule the fault breaks.
-            pub fn rule(self) -> &'static str {
-                match self { $(Fault::$variant => $rule,)* }
-            }
-
-            /// What the server does wrong.
-            pub fn description(self) -> &'static str {
-                match self { $(Fault::$variant => $description,)* }
-            }
-        }
-    };
-}
-
-faults! {
+crate::fault_list::fault_list! {
+    "edge-v1", "accept-any-salt";
     // Signatures.
     CreateNoSigCheck = "create-no-sig-check", "S-CREATE-SIGN", "Create accepts a missing or invalid signature.";
     AcceptPkcs1v15 = "accept-pkcs1v15", "B-SIG-ALG", "Signatures made with PKCS#1 v1.5 (SHA-256) are accepted too.";
@@ -166,66 +128,6 @@ faults! {
     DeleteMessagesCrossesConnections = "delete-messages-crosses-connections", "B-ISOLATION", "DELETE RU/messages without pageSize empties every connection of the server.";
     QuotaPartial = "quota-partial", "B-QUOTA", "Over the queue cap, the messages that fit are stored (the send still gets 429).";
     RetrieveNotAtomic = "retrieve-not-atomic", "B-CONCURRENT", "Retrieval reads, waits, then removes, in two critical sections, so concurrent retrievers get duplicates.";
-}
-
-impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// An unknown fault name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownFault(pub String);
-
-impl fmt::Display for UnknownFault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown fault {:?}; use a kebab-case name from Fault::ALL, e.g. accept-any-salt",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for UnknownFault {}
-
-impl FromStr for Fault {
-    type Err = UnknownFault;
-
-    fn from_str(name: &str) -> Result<Fault, UnknownFault> {
-        Fault::ALL
-            .iter()
-            .copied()
-            .find(|f| f.name() == name)
-            .ok_or_else(|| UnknownFault(name.to_owned()))
-    }
-}
-
-/// The faults switched on for one server (a bit set; empty without the feature).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Faults(u128);
-
-impl Faults {
-    /// The set of `faults`.
-    #[cfg(feature = "faults")]
-    pub(crate) fn of(faults: &[Fault]) -> Faults {
-        Faults(faults.iter().fold(0, |bits, &f| bits | 1 << f as u32))
-    }
-
-    /// Whether `fault` is on. Always `false` without the `faults` feature.
-    #[inline(always)]
-    pub(crate) fn on(self, fault: Fault) -> bool {
-        #[cfg(feature = "faults")]
-        {
-            self.0 & (1 << fault as u32) != 0
-        }
-        #[cfg(not(feature = "faults"))]
-        {
-            let _ = fault;
-            false
-        }
-    }
 }
 
 #[cfg(feature = "faults")]

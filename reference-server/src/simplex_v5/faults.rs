@@ -6,46 +6,8 @@
 //! without it every check in the server compiles to `false`.
 #![cfg_attr(not(feature = "faults"), allow(dead_code))]
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-
-macro_rules! faults {
-    ($( $variant:ident = $name:literal, $rule:literal, $description:literal; )*) => {
-        /// A deliberate deviation from the `simplex-v5` binding (see the crate README).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum Fault {
-            $(
-                #[doc = $description]
-                #[serde(rename = $name)]
-                $variant,
-            )*
-        }
-
-        impl Fault {
-            /// Every fault, in catalogue order.
-            pub const ALL: &'static [Fault] = &[$(Fault::$variant),*];
-
-            /// The kebab-case name (`retrieval-deletes`), as in serde and [`FromStr`].
-            pub fn name(self) -> &'static str {
-                match self { $(Fault::$variant => $name,)* }
-            }
-
-            /// The ID of the binding rule the fault breaks.
-            pub fn rule(self) -> &'static str {
-                match self { $(Fault::$variant => $rule,)* }
-            }
-
-            /// What the server does wrong.
-            pub fn description(self) -> &'static str {
-                match self { $(Fault::$variant => $description,)* }
-            }
-        }
-    };
-}
-
-faults! {
+crate::fault_list::fault_list! {
+    "simplex-v5", "retrieval-deletes";
     // Statuses and bodies.
     UnknownUri404 = "unknown-uri-404", "V-401", "Requests to URIs that do not exist (never created, deleted, or unknown paths) get 404 instead of 401.";
     WrongSignature403 = "wrong-signature-403", "V-401", "A signature that does not verify with the required key (or a missing one) gets 403 instead of 401.";
@@ -93,66 +55,6 @@ faults! {
     UriCaseInsensitive = "uri-case-insensitive", "VB-WS-URI", "recipientURI is compared case-insensitively (subscribe, unsubscribe, delete_message).";
     BinaryFrameCrash = "binary-frame-crash", "V-WS-JSON", "A binary message makes the session's handler fail: the connection is dropped without a reply or close frame (other sessions live on).";
     LargeMessageCrash = "large-message-crash", "VB-WS-LIMIT", "A message over MAX_WEBSOCKET_MESSAGE makes the session's handler fail: the connection is dropped without a reply or close frame.";
-}
-
-impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// An unknown fault name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownFault(pub String);
-
-impl fmt::Display for UnknownFault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown simplex-v5 fault {:?}; use a kebab-case name from simplex_v5::faults::Fault::ALL, e.g. retrieval-deletes",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for UnknownFault {}
-
-impl FromStr for Fault {
-    type Err = UnknownFault;
-
-    fn from_str(name: &str) -> Result<Fault, UnknownFault> {
-        Fault::ALL
-            .iter()
-            .copied()
-            .find(|f| f.name() == name)
-            .ok_or_else(|| UnknownFault(name.to_owned()))
-    }
-}
-
-/// The faults switched on for one server (a bit set; empty without the feature).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Faults(u128);
-
-impl Faults {
-    /// The set of `faults`.
-    #[cfg(feature = "faults")]
-    pub(crate) fn of(faults: &[Fault]) -> Faults {
-        Faults(faults.iter().fold(0, |bits, &f| bits | 1 << f as u32))
-    }
-
-    /// Whether `fault` is on. Always `false` without the `faults` feature.
-    #[inline(always)]
-    pub(crate) fn on(self, fault: Fault) -> bool {
-        #[cfg(feature = "faults")]
-        {
-            self.0 & (1 << fault as u32) != 0
-        }
-        #[cfg(not(feature = "faults"))]
-        {
-            let _ = fault;
-            false
-        }
-    }
 }
 
 #[cfg(all(test, feature = "faults"))]

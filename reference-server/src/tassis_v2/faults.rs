@@ -6,46 +6,8 @@
 //! without it every check in the server compiles to `false`.
 #![cfg_attr(not(feature = "faults"), allow(dead_code))]
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-
-macro_rules! faults {
-    ($( $variant:ident = $name:literal, $rule:literal, $description:literal; )*) => {
-        /// A deliberate deviation from the `tassis-v2` binding (see the crate README).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum Fault {
-            $(
-                #[doc = $description]
-                #[serde(rename = $name)]
-                $variant,
-            )*
-        }
-
-        impl Fault {
-            /// Every fault, in catalogue order.
-            pub const ALL: &'static [Fault] = &[$(Fault::$variant),*];
-
-            /// The kebab-case name (`cumulative-ack`), as in serde and [`FromStr`].
-            pub fn name(self) -> &'static str {
-                match self { $(Fault::$variant => $name,)* }
-            }
-
-            /// The ID of the binding rule the fault breaks.
-            pub fn rule(self) -> &'static str {
-                match self { $(Fault::$variant => $rule,)* }
-            }
-
-            /// What the server does wrong.
-            pub fn description(self) -> &'static str {
-                match self { $(Fault::$variant => $description,)* }
-            }
-        }
-    };
-}
-
-faults! {
+crate::fault_list::fault_list! {
+    "tassis-v2", "cumulative-ack";
     // The public implementation's real bugs.
     CrashOutboundNoTo = "crash-outbound-no-to", "T-MSG-NO-TO", "An OutboundMessage without `to` crashes the server: it stops accepting, drops every connection and never serves again.";
     CrashShortSignature = "crash-short-signature", "T-AUTH-MALFORMED", "An AuthResponse with the connection's nonce and a signature shorter than 64 bytes crashes the server (checked after the nonce, as in tassis).";
@@ -126,66 +88,6 @@ faults! {
     // Attachments.
     UploadExpirySeconds = "upload-expiry-seconds", "T-UPLOAD", "authorizationExpiresAt is in unix seconds.";
     UploadMaxTooBig = "upload-max-too-big", "T-UPLOAD", "maxUploadSize is one more than Configuration.maxAttachmentSize.";
-}
-
-impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// An unknown fault name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownFault(pub String);
-
-impl fmt::Display for UnknownFault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown tassis-v2 fault {:?}; use a kebab-case name from tassis_v2::faults::Fault::ALL, e.g. cumulative-ack",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for UnknownFault {}
-
-impl FromStr for Fault {
-    type Err = UnknownFault;
-
-    fn from_str(name: &str) -> Result<Fault, UnknownFault> {
-        Fault::ALL
-            .iter()
-            .copied()
-            .find(|f| f.name() == name)
-            .ok_or_else(|| UnknownFault(name.to_owned()))
-    }
-}
-
-/// The faults switched on for one server (a bit set; empty without the feature).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Faults(u128);
-
-impl Faults {
-    /// The set of `faults`.
-    #[cfg(feature = "faults")]
-    pub(crate) fn of(faults: &[Fault]) -> Faults {
-        Faults(faults.iter().fold(0, |bits, &f| bits | 1 << f as u32))
-    }
-
-    /// Whether `fault` is on. Always `false` without the `faults` feature.
-    #[inline(always)]
-    pub(crate) fn on(self, fault: Fault) -> bool {
-        #[cfg(feature = "faults")]
-        {
-            self.0 & (1 << fault as u32) != 0
-        }
-        #[cfg(not(feature = "faults"))]
-        {
-            let _ = fault;
-            false
-        }
-    }
 }
 
 #[cfg(all(test, feature = "faults"))]
