@@ -22,9 +22,9 @@ use rand::Rng;
 use serde_json::{json, Map, Value};
 
 use crate::profiles::edge_v1::case::{OneOrMany, Step};
-use crate::profiles::fuzzkit::{self, pick, short};
 use crate::profiles::edge_v1::model::Endpoint;
 use crate::profiles::edge_v1::sign::SigFault;
+use crate::profiles::fuzzkit::{self, pick, short};
 
 /// The step of the binding's order of checks (§3.1) that catches a fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -251,7 +251,6 @@ fn header(step: &mut Step, name: &str, value: &str) {
         .get_or_insert_with(Vec::new)
         .push((name.to_string(), value.to_string()));
 }
-
 
 /// A mutation operator: changes `step` and says what is allowed, or `None` when it does
 /// not apply to this request.
@@ -853,10 +852,7 @@ fn cid_mismatch(_rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutat
 // ---------------------------------------------------------------- headers
 
 fn content_type(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation> {
-    let (valid, invalid) = (
-        fuzzkit::CONTENT_TYPES_VALID,
-        fuzzkit::CONTENT_TYPES_INVALID,
-    );
+    let (valid, invalid) = (fuzzkit::CONTENT_TYPES_VALID, fuzzkit::CONTENT_TYPES_INVALID);
     match rng.random_range(0..5) {
         0 => {
             let v = *pick(rng, valid);

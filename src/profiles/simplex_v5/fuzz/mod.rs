@@ -409,7 +409,10 @@ async fn session(
             end = End::Found(Raw {
                 rule: "B-NO-5XX".into(),
                 shape: input.shape.clone(),
-                message: format!("B-NO-5XX: the server stopped serving after {}: {why}", input.shape),
+                message: format!(
+                    "B-NO-5XX: the server stopped serving after {}: {why}",
+                    input.shape
+                ),
                 steps: input.steps.clone(),
                 crashed: true,
             });

@@ -18,9 +18,7 @@ use rand::Rng;
 use serde_json::{json, Map, Value};
 
 use crate::profiles::fuzzkit::{self, pick, short};
-use crate::profiles::simplex_v5::case::{
-    Expect, Rest, Sign, Step, WsClose, WsConnect, WsExpect, WsSend,
-};
+use crate::profiles::simplex_v5::case::{Expect, Rest, Step, WsClose, WsConnect, WsExpect, WsSend};
 
 /// The connection of the hostile inputs.
 pub const CONN: &str = "c";
@@ -188,7 +186,10 @@ fn ws_input(rng: &mut StdRng, max_ws: usize) -> Input {
             )
         }
         3 => {
-            let name = *pick(rng, &["x", "extra", "Type", "ID", "ok", "auth", "messageId", ""]);
+            let name = *pick(
+                rng,
+                &["x", "extra", "Type", "ID", "ok", "auth", "messageId", ""],
+            );
             if m.iter().any(|(k, _)| k == name) {
                 return ws_input(rng, max_ws);
             }
@@ -285,7 +286,10 @@ fn ws_input(rng: &mut StdRng, max_ws: usize) -> Input {
             )
         }
         9 => {
-            let t = *pick(rng, &["ping", "hello", "message", "", "Subscribe", "invalid"]);
+            let t = *pick(
+                rng,
+                &["ping", "hello", "message", "", "Subscribe", "invalid"],
+            );
             m[1].1 = json!(t);
             ws(
                 format!("ws/type/{t:?}"),
@@ -331,37 +335,21 @@ fn ws_input(rng: &mut StdRng, max_ws: usize) -> Input {
         }
         13 | 14 => {
             // Sizes: the limit exactly (a request), past it (invalid "" or 1009), past twice
-            // it (a close with 1009 allowed), as text or binary.
+            // it (a close with 1009 allowed).
             let (tag, pad, reply, close): (&str, Value, Value, &[u16]) =
                 match rng.random_range(0..4) {
                     0 => ("max", json!("max"), normal("unsubscribe", &[]), &[]),
                     1 => ("max+1", json!("max+1"), invalid(true), &[1009]),
-                    2 => (
-                        "max+4096",
-                        json!(max_ws + 4096),
-                        invalid(true),
-                        &[1009],
-                    ),
+                    2 => ("max+4096", json!(max_ws + 4096), invalid(true), &[1009]),
                     _ => ("2max+1", json!(2 * max_ws + 1), invalid(true), &[1009]),
                 };
             let mut s = send(None, None);
             s.pad = Some(pad);
-            let binary = tag != "max" && rng.random_bool(0.3);
-            s.binary = binary;
-            let mut steps = vec![
-                Step::WsSend(s),
-                expect(reply, close, "VB-WS-LIMIT"),
-            ];
+            let mut steps = vec![Step::WsSend(s), expect(reply, close, "VB-WS-LIMIT")];
             if !close.is_empty() {
                 steps.push(reconnect());
             }
-            ws(
-                format!(
-                    "ws/size/{tag}{}",
-                    if binary { "/binary" } else { "" }
-                ),
-                steps,
-            )
+            ws(format!("ws/size/{tag}"), steps)
         }
         _ => {
             // The session closes with a message unfinished; the next session is served.
@@ -400,13 +388,23 @@ fn expecting(statuses: &[u16], rule: &str) -> Option<Expect> {
     })
 }
 
+/// POST `SU/messages` of `c` with this body, kept out of the model (a send the server may
+/// accept carries bytes the model does not know).
+fn post(raw: Option<String>) -> Rest {
+    Rest {
+        method: Some("POST".into()),
+        uri: Some("su".into()),
+        suffix: Some("/messages".into()),
+        raw,
+        ..Rest::default()
+    }
+}
+
 /// A send of `c` whose body is `raw`.
 fn send_raw(raw: String, statuses: &[u16], rule: &str) -> Step {
-    Step::Send(Rest {
-        msg: Some("h".into()),
-        raw: Some(raw),
+    Step::Request(Rest {
         expect: expecting(statuses, rule),
-        ..Rest::default()
+        ..post(Some(raw))
     })
 }
 
@@ -438,7 +436,10 @@ fn rest_input(rng: &mut StdRng) -> Input {
         3 => {
             let depth = *pick(rng, fuzzkit::DEPTHS);
             let body = if rng.random_bool(0.5) {
-                format!("{{\"msg\":\"QUJD\",\"x\":{}}}", fuzzkit::nested_arrays(depth))
+                format!(
+                    "{{\"msg\":\"QUJD\",\"x\":{}}}",
+                    fuzzkit::nested_arrays(depth)
+                )
             } else {
                 fuzzkit::nested_objects(depth)
             };
@@ -457,8 +458,9 @@ fn rest_input(rng: &mut StdRng) -> Input {
                 ),
                 1 => (
                     "msg",
+                    // Valid base64: a server MAY accept more than B-SIZE's minimum.
                     format!("{{\"msg\":\"{}\"}}", "A".repeat(n * 4)),
-                    &[400, 413],
+                    &[200, 400, 413],
                 ),
                 _ => (
                     "unknown",
@@ -466,7 +468,10 @@ fn rest_input(rng: &mut StdRng) -> Input {
                     &[400, 413],
                 ),
             };
-            rest(format!("rest/send/long/{tag}/{n}"), send_raw(body, st, "V-400"))
+            rest(
+                format!("rest/send/long/{tag}/{n}"),
+                send_raw(body, st, "V-400"),
+            )
         }
         5 => {
             let (tag, bytes) = *pick(rng, &fuzzkit::BAD_UTF8);
@@ -475,11 +480,10 @@ fn rest_input(rng: &mut StdRng) -> Input {
             out.extend_from_slice(b"\"}");
             rest(
                 format!("rest/send/utf8/{tag}"),
-                Step::Send(Rest {
-                    msg: Some("h".into()),
+                Step::Request(Rest {
                     raw_hex: Some(hex::encode(out)),
                     expect: expecting(&[400], "V-400"),
-                    ..Rest::default()
+                    ..post(None)
                 }),
             )
         }
@@ -497,30 +501,29 @@ fn rest_input(rng: &mut StdRng) -> Input {
             )
         }
         7 => {
-            let (tag, ct, st): (String, Option<Vec<String>>, &[u16]) =
-                match rng.random_range(0..4) {
-                    0 => {
-                        let v = *pick(rng, fuzzkit::CONTENT_TYPES_VALID);
-                        (format!("valid/{v:?}"), Some(vec![v.into()]), &[200, 400])
-                    }
-                    1 => ("missing".into(), None, &[400]),
-                    2 => (
-                        "twice".into(),
-                        Some(vec!["application/json".into(), "application/json".into()]),
-                        &[400],
-                    ),
-                    _ => {
-                        let v = *pick(rng, fuzzkit::CONTENT_TYPES_INVALID);
-                        (format!("invalid/{v:?}"), Some(vec![v.into()]), &[400])
-                    }
-                };
+            let (tag, ct, st): (String, Option<Vec<String>>, &[u16]) = match rng.random_range(0..4)
+            {
+                0 => {
+                    let v = *pick(rng, fuzzkit::CONTENT_TYPES_VALID);
+                    (format!("valid/{v:?}"), Some(vec![v.into()]), &[200, 400])
+                }
+                1 => ("missing".into(), None, &[400]),
+                2 => (
+                    "twice".into(),
+                    Some(vec!["application/json".into(), "application/json".into()]),
+                    &[400],
+                ),
+                _ => {
+                    let v = *pick(rng, fuzzkit::CONTENT_TYPES_INVALID);
+                    (format!("invalid/{v:?}"), Some(vec![v.into()]), &[400])
+                }
+            };
             rest(
                 format!("rest/send/ct/{tag}"),
-                Step::Send(Rest {
-                    msg: Some("h".into()),
+                Step::Request(Rest {
                     content_type: Some(ct),
                     expect: expecting(st, "V-HDR-JSON"),
-                    ..Rest::default()
+                    ..post(Some(good))
                 }),
             )
         }
@@ -547,11 +550,10 @@ fn rest_input(rng: &mut StdRng) -> Input {
             };
             rest(
                 format!("rest/send/header/{tag}"),
-                Step::Send(Rest {
-                    msg: Some("h".into()),
+                Step::Request(Rest {
                     headers,
                     expect: expecting(&[200, 400, 413, 431], "B-NO-5XX"),
-                    ..Rest::default()
+                    ..post(Some(good))
                 }),
             )
         }
@@ -589,7 +591,7 @@ fn rest_input(rng: &mut StdRng) -> Input {
         }
         _ => {
             // Queries of retrieval, and the valid boundaries of a send.
-            let (tag, step) = match rng.random_range(0..5) {
+            let (tag, step) = match rng.random_range(0..4) {
                 0 => {
                     let q = *pick(
                         rng,
@@ -615,7 +617,8 @@ fn rest_input(rng: &mut StdRng) -> Input {
                     )
                 }
                 1 => {
-                    let id = "A".repeat(*pick(rng, fuzzkit::LONG_STRINGS));
+                    // Longer IDs make a request-target the HTTP client refuses to send.
+                    let id = "A".repeat(*pick(rng, &fuzzkit::LONG_STRINGS[..2]));
                     (
                         "query/long-id".to_string(),
                         Step::Request(Rest {
@@ -634,18 +637,11 @@ fn rest_input(rng: &mut StdRng) -> Input {
                         ..Rest::default()
                     }),
                 ),
-                3 => (
+                _ => (
                     "valid/one-byte".to_string(),
                     Step::Send(Rest {
                         msg: Some(format!("v{}", rng.random_range(0..1_000_000))),
                         bytes: Some(json!(1)),
-                        ..Rest::default()
-                    }),
-                ),
-                _ => (
-                    "valid/retrieve".to_string(),
-                    Step::Retrieve(Rest {
-                        sign: Some(Sign::default()),
                         ..Rest::default()
                     }),
                 ),
