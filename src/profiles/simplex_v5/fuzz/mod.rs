@@ -101,7 +101,9 @@ pub fn fuzz(target: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, Profi
     for f in &report.findings {
         println!();
         println!("FINDING {}: {}", f.raw.rule, f.raw.message);
-        let rate = if f.tries == 0 {
+        let rate = if f.raw.steps.is_empty() {
+            "not re-run (seen on the canary)".to_string()
+        } else if f.tries == 0 {
             "not re-run (the server stopped serving and cannot be restarted)".to_string()
         } else {
             format!("reproduced {}/{}", f.reproduced, f.tries)
@@ -249,6 +251,16 @@ impl Canary {
                 n += 1;
                 let name = format!("k{n}");
                 let steps = vec![
+                    // A data message of the client, so that an idle timeout never ends the
+                    // session: an unsubscribe of an unknown URI (ok false).
+                    Step::Unsubscribe(WsRequest {
+                        session: "ks".into(),
+                        conn: conn.clone(),
+                        uri: Some("made-up".into()),
+                        ok: false,
+                        rule: Some("V-WS-UNSUB".into()),
+                        ..WsRequest::default()
+                    }),
                     Step::Retrieve(Rest {
                         conn: conn.clone(),
                         ..Rest::default()
