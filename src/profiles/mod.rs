@@ -8,6 +8,7 @@
 
 pub mod common;
 pub mod edge_v1;
+pub mod fuzzkit;
 mod options;
 pub mod simplex_v5;
 pub mod tassis_v2;

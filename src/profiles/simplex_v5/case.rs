@@ -359,6 +359,10 @@ pub struct WsSend {
     /// Send in three fragments.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fragmented: bool,
+    /// Send only the first of three fragments: the message stays unfinished (a `ws-close`
+    /// next closes the session mid-message).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 /// `ws-expect`: the next reply.

@@ -5,6 +5,7 @@
 
 pub mod case;
 pub mod cases;
+pub mod fuzz;
 pub mod jcs;
 mod profile;
 pub mod prop;

@@ -19,7 +19,7 @@ use crate::client::{Client, ClientOptions, Liveness, TransportError};
 use crate::engine::{BoxFuture, CheckInfo, CheckResult, Failure, Session, Verdict};
 use crate::profiles::edge_v1::sign::KeyPool;
 use crate::profiles::{
-    Capability, OpenTarget, Outcome, Profile, ProfileError, PropOptions, RaceOptions,
+    Capability, FuzzOptions, OpenTarget, Outcome, Profile, ProfileError, PropOptions, RaceOptions,
     SelftestOptions, Suite, TargetOptions, DEFAULT_TIMEOUT,
 };
 
@@ -167,13 +167,19 @@ impl Profile for SimplexV5 {
             &[
                 Capability::Run,
                 Capability::Prop,
+                Capability::Fuzz,
                 Capability::Race,
                 Capability::Selftest,
             ]
         }
         #[cfg(not(feature = "selftest"))]
         {
-            &[Capability::Run, Capability::Prop, Capability::Race]
+            &[
+                Capability::Run,
+                Capability::Prop,
+                Capability::Fuzz,
+                Capability::Race,
+            ]
         }
     }
 
@@ -194,6 +200,10 @@ impl Profile for SimplexV5 {
 
     fn prop(&self, target: &TargetOptions, opts: &PropOptions) -> Result<Outcome, ProfileError> {
         super::prop::prop(target, opts)
+    }
+
+    fn fuzz(&self, target: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, ProfileError> {
+        super::fuzz::fuzz(target, opts)
     }
 
     fn race(&self, target: &TargetOptions, opts: &RaceOptions) -> Result<Outcome, ProfileError> {

@@ -18,13 +18,13 @@
 //!   the shortest and longest `connectionID`), which a correct server accepts.
 
 use rand::rngs::StdRng;
-use rand::seq::IndexedRandom;
 use rand::Rng;
 use serde_json::{json, Map, Value};
 
 use crate::profiles::edge_v1::case::{OneOrMany, Step};
 use crate::profiles::edge_v1::model::Endpoint;
 use crate::profiles::edge_v1::sign::SigFault;
+use crate::profiles::fuzzkit::{self, pick, short};
 
 /// The step of the binding's order of checks (§3.1) that catches a fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -252,22 +252,6 @@ fn header(step: &mut Step, name: &str, value: &str) {
         .push((name.to_string(), value.to_string()));
 }
 
-fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
-    items.choose(rng).expect("mutation tables are never empty")
-}
-
-fn short(v: &Value) -> String {
-    let s = v.to_string();
-    if s.len() > 24 {
-        format!(
-            "{}…",
-            &s[..s.char_indices().nth(20).map_or(s.len(), |(i, _)| i)]
-        )
-    } else {
-        s
-    }
-}
-
 /// A mutation operator: changes `step` and says what is allowed, or `None` when it does
 /// not apply to this request.
 type Operator = fn(&mut StdRng, &mut Step, &Site) -> Option<Mutation>;
@@ -403,14 +387,7 @@ pub fn mutate_twice(
 fn wrong_type(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation> {
     let (name, ty) = *pick(rng, schema(site.endpoint));
     let values: Vec<Value> = match ty {
-        Ty::Cid | Ty::Key | Ty::Str => vec![
-            json!(7),
-            json!(true),
-            Value::Null,
-            json!([]),
-            json!({}),
-            json!(1.5),
-        ],
+        Ty::Cid | Ty::Key | Ty::Str => fuzzkit::not_strings(),
         Ty::Bool => vec![
             json!("true"),
             json!(1),
@@ -457,22 +434,7 @@ fn number(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation> {
         return None;
     }
     // The boundaries below 1 come up most.
-    let values = [
-        json!(0),
-        json!(0),
-        json!(-1),
-        json!(-1),
-        json!(2_147_483_648u64),
-        json!(4_294_967_296u64),
-        json!(u64::MAX),
-        json!(i64::MIN),
-        json!(1.5),
-        json!(1.0),
-        json!(1e3),
-        json!(-0.0),
-        json!(1e300),
-        json!(-1e300),
-    ];
+    let values = fuzzkit::extreme_numbers();
     let v = pick(rng, &values).clone();
     let shape = format!("{}/json/number/{v}", site.name());
     step.page_size = None;
@@ -484,26 +446,7 @@ fn raw_number(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation
     if !matches!(site.endpoint, Endpoint::Retrieve | Endpoint::DeleteMessages) {
         return None;
     }
-    let texts = [
-        "1e400",
-        "1E2",
-        "1.0e0",
-        "100000000000000000000000000000",
-        "-0",
-        "01",
-        "+1",
-        "0x10",
-        "NaN",
-        "Infinity",
-        "-Infinity",
-        "1_000",
-        "\u{ff11}",
-        ".5",
-        "5.",
-        "1e",
-        "--1",
-    ];
-    let t = *pick(rng, &texts);
+    let t = *pick(rng, fuzzkit::RAW_NUMBERS);
     let mut site = site.clone();
     site.canonical.remove("pageSize");
     site.template.remove("pageSize");
@@ -520,19 +463,12 @@ fn raw_number(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation
 }
 
 fn deep(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation> {
-    let depth = *pick(
-        rng,
-        &[32usize, 64, 127, 128, 129, 256, 1000, 10_000, 100_000],
-    );
+    let depth = *pick(rng, fuzzkit::DEPTHS);
     let kind = rng.random_range(0..3);
     let text = match kind {
-        0 => site.with_member(&format!(
-            ",\"x\":{}{}",
-            "[".repeat(depth),
-            "]".repeat(depth)
-        )),
-        1 => format!("{}{}", "[".repeat(depth), "]".repeat(depth)),
-        _ => format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth)),
+        0 => site.with_member(&format!(",\"x\":{}", fuzzkit::nested_arrays(depth))),
+        1 => fuzzkit::nested_arrays(depth),
+        _ => fuzzkit::nested_objects(depth),
     };
     let what = ["member", "array", "object"][kind];
     let rule = if kind == 1 { "B-CT-400" } else { "S-GEN-400" };
@@ -549,7 +485,7 @@ fn deep(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation> {
 }
 
 fn long_string(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation> {
-    let n = *pick(rng, &[65usize, 1000, 100_000]);
+    let n = *pick(rng, fuzzkit::LONG_STRINGS);
     let (name, rule) = *pick(
         rng,
         &[
@@ -700,15 +636,7 @@ fn bad_value(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation>
 }
 
 fn utf8(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation> {
-    let seqs: [(&str, &[u8]); 6] = [
-        ("ff", b"\xff"),
-        ("overlong", b"\xc0\xaf"),
-        ("surrogate", b"\xed\xa0\x80"),
-        ("five-byte", b"\xf8\x88\x80\x80\x80"),
-        ("continuation", b"\x80"),
-        ("truncated", b"\xe2\x82"),
-    ];
-    let (tag, bytes) = *pick(rng, &seqs);
+    let (tag, bytes) = *pick(rng, &fuzzkit::BAD_UTF8);
     let text = site.with_member(",\"x\":\"@\"");
     let at = text.rfind('@').expect("marker just written");
     let mut out = text.as_bytes()[..at].to_vec();
@@ -844,21 +772,7 @@ fn truncate(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation> 
 
 fn not_object(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation> {
     let text = site.canonical_text();
-    let bodies = [
-        "[]".to_string(),
-        "\"s\"".into(),
-        "1".into(),
-        "null".into(),
-        "true".into(),
-        String::new(),
-        " ".into(),
-        format!("[{text}]"),
-        format!("/*c*/{text}"),
-        text.replace('"', "'"),
-        format!("{},}}", &text[..text.len() - 1]),
-        "{".into(),
-        "}".into(),
-    ];
+    let bodies = fuzzkit::not_objects(&text);
     let b = pick(rng, &bodies).clone();
     let tag = if b.len() > 12 {
         format!(
@@ -888,12 +802,7 @@ fn trailing(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation> 
             Mutation::model(format!("{}/json/trailing-whitespace", site.name()), None).body(),
         );
     }
-    let t = *pick(
-        rng,
-        &[
-            "x", "}", "{}", "\u{b}", "\u{a0}", "//", "\u{0}", "\u{feff}", "1",
-        ],
-    );
+    let t = *pick(rng, fuzzkit::TRAILING);
     step.append_body = Some(t.into());
     Some(
         Mutation::reject(
@@ -943,31 +852,10 @@ fn cid_mismatch(_rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutat
 // ---------------------------------------------------------------- headers
 
 fn content_type(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation> {
-    let valid = [
-        "application/json; charset=utf-8",
-        "application/json;charset=UTF-8",
-        "APPLICATION/JSON",
-        "Application/Json",
-        "application/json; charset=iso-8859-1",
-        "application/json ; foo=bar",
-    ];
-    let invalid = [
-        "text/plain",
-        "application/jsonx",
-        "application/x-json",
-        "json",
-        "",
-        "application/json-patch+json",
-        "text/json",
-        "application/*",
-        "*/*",
-        "multipart/form-data",
-        "application",
-        "application/json/x",
-    ];
+    let (valid, invalid) = (fuzzkit::CONTENT_TYPES_VALID, fuzzkit::CONTENT_TYPES_INVALID);
     match rng.random_range(0..5) {
         0 => {
-            let v = *pick(rng, &valid);
+            let v = *pick(rng, valid);
             step.content_type = Some(Some(OneOrMany::One(v.into())));
             Some(Mutation::model(
                 format!("{}/ct/valid/{v:?}", site.name()),
@@ -996,7 +884,7 @@ fn content_type(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutati
             ))
         }
         _ => {
-            let v = *pick(rng, &invalid);
+            let v = *pick(rng, invalid);
             step.content_type = Some(Some(OneOrMany::One(v.into())));
             Some(Mutation::reject(
                 format!("{}/ct/invalid/{v:?}", site.name()),
@@ -1028,11 +916,11 @@ fn oversized_header(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mu
     // stream instead of answering, which HTTP/2 allows.
     header(step, "Connection", "close");
     let tag = if rng.random_bool(0.5) {
-        let n = *pick(rng, &[1024usize, 16 * 1024, 70 * 1024, 200 * 1024]);
+        let n = *pick(rng, fuzzkit::HEADER_SIZES);
         header(step, "X-Fuzz-Pad", &"a".repeat(n));
         format!("long/{n}")
     } else {
-        let n = *pick(rng, &[50usize, 100, 300]);
+        let n = *pick(rng, fuzzkit::HEADER_COUNTS);
         for i in 0..n {
             header(step, &format!("X-Fuzz-{i}"), "v");
         }
@@ -1048,18 +936,7 @@ fn oversized_header(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mu
 
 fn odd_header(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation> {
     header(step, "Connection", "close");
-    let (tag, name, value) = *pick(
-        rng,
-        &[
-            ("nul-value", "X-Fuzz", "a\u{0}b"),
-            ("del-value", "X-Fuzz", "a\u{7f}b"),
-            ("space-name", "X Fuzz", "v"),
-            ("colon-name", "X:Fuzz", "v"),
-            ("folded", "X-Fuzz", "a\r\n b"),
-            ("empty-name", "", "v"),
-            ("utf8-value", "X-Fuzz", "ünïcödé"),
-        ],
-    );
+    let (tag, name, value) = *pick(rng, fuzzkit::ODD_HEADERS);
     header(step, name, value);
     Some(Mutation::new(
         format!("{}/header/{tag}", site.name()),
@@ -1173,21 +1050,7 @@ fn wrong_signer(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutati
 // ---------------------------------------------------------------- paths and methods
 
 fn path_suffix(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation> {
-    let mut suffixes = vec![
-        "/",
-        "//",
-        "/x",
-        "x",
-        "%00",
-        "%2F",
-        "%20",
-        ";",
-        "~",
-        "%2e",
-        "/messages/x",
-        "%",
-        "%zz",
-    ];
+    let mut suffixes = fuzzkit::PATH_SUFFIXES.to_vec();
     if site.endpoint.is_messages() {
         suffixes.push("/messages");
     }
@@ -1288,11 +1151,7 @@ fn method(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation> {
         Endpoint::Retrieve | Endpoint::DeleteMessages => &["POST", "DELETE"],
         Endpoint::SenderUpdate => &["PUT"],
     };
-    let all = [
-        "GET", "HEAD", "PATCH", "OPTIONS", "PUT", "DELETE", "POST", "post", "Put", "FOO",
-        "M-SEARCH", "PROPFIND",
-    ];
-    let candidates: Vec<&str> = all
+    let candidates: Vec<&str> = fuzzkit::METHODS
         .iter()
         .copied()
         .filter(|m| !defined.contains(m))

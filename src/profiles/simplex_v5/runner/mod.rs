@@ -342,8 +342,9 @@ impl<'e> Ctx<'e> {
             "rupath" => self.conn(of)?.ru.path().to_string(),
             "supath" => self.conn(of)?.su.path().to_string(),
             "random-id" => random_id(22),
-            // Matches any value in a ws-expect reply.
+            // Matches any value (any pointer) in a ws-expect reply.
             "any" => "${any}".to_string(),
+            "pointer" => "${pointer}".to_string(),
             "nonce" => self
                 .sessions
                 .get(of)
@@ -457,6 +458,52 @@ pub async fn run_case(env: &Env, case: &Case) -> CaseRun {
         requests: ctx.requests,
         signatures: ctx.signatures,
         exchanges: ctx.exchanges.into_iter().collect(),
+    }
+}
+
+/// A case run one step at a time, for generators that interleave their own checks (the
+/// fuzzer): the model and the sessions live on between steps.
+pub struct Stepper<'e> {
+    ctx: Ctx<'e>,
+}
+
+impl<'e> Stepper<'e> {
+    /// A fresh run of `case`'s rules (its steps are not run; [`Stepper::step`] runs steps).
+    pub fn new(env: &'e Env, case: &'e Case) -> Stepper<'e> {
+        Stepper {
+            ctx: Ctx::new(env, case),
+        }
+    }
+
+    /// Run one step; `Err` says how the case would have ended there.
+    pub async fn step(&mut self, step: &Step) -> Result<(), Ending> {
+        match run_step(&mut self.ctx, step).await {
+            Ok(()) => Ok(()),
+            Err(Stop::Broken(broken, session)) => {
+                let transcript = session
+                    .and_then(|s| self.ctx.sessions.get(&s).map(Session::transcript))
+                    .unwrap_or_default();
+                Err(Ending::Broken {
+                    step: 0,
+                    broken,
+                    transcript,
+                })
+            }
+            Err(Stop::Error(e)) => Err(Ending::Error(e)),
+            Err(Stop::Skip(s)) => Err(Ending::Skip(s)),
+        }
+    }
+
+    /// HTTP requests and WebSocket messages sent so far.
+    pub fn requests(&self) -> usize {
+        self.ctx.requests
+    }
+
+    /// Close every session.
+    pub async fn close(mut self) {
+        for (_, mut s) in self.ctx.sessions.drain() {
+            s.close().await;
+        }
     }
 }
 

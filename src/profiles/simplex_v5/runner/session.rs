@@ -149,6 +149,27 @@ impl Session {
         }
     }
 
+    /// Send the first of three fragments of a text message and nothing more.
+    pub(crate) async fn send_partial(&mut self, bytes: Vec<u8>) {
+        self.note(format!(
+            "→ the first fragment of {} bytes, unfinished",
+            bytes.len()
+        ));
+        let Some(ws) = self.ws.as_mut() else {
+            return;
+        };
+        let third = (bytes.len() / 3).max(1).min(bytes.len());
+        let frame = RawFrame {
+            fin: false,
+            rsv: [false; 3],
+            opcode: 1,
+            payload: bytes[..third].to_vec(),
+        };
+        if let Err(e) = ws.send_frame(frame).await {
+            self.note(format!("  (not sent: {e})"));
+        }
+    }
+
     /// Read one message before `deadline`; replies and pushes are queued. A message that is
     /// not text holding one JSON object breaks V-WS-JSON.
     pub(crate) async fn read(&mut self, deadline: Instant) -> Result<Read, Stop> {

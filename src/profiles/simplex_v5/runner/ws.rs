@@ -583,6 +583,8 @@ pub(crate) async fn send(ctx: &mut Ctx<'_>, s: &WsSend) -> Result<(), Stop> {
     let sess = session(ctx, &s.session)?;
     if s.binary {
         sess.send_binary(bytes).await;
+    } else if s.partial {
+        sess.send_partial(bytes).await;
     } else if s.fragmented {
         sess.send_fragmented(bytes).await;
     } else {
@@ -592,10 +594,14 @@ pub(crate) async fn send(ctx: &mut Ctx<'_>, s: &WsSend) -> Result<(), Stop> {
     Ok(())
 }
 
-/// Whether `got` is `want`, where the string `${any}` in `want` matches any value.
+/// Whether `got` is `want`, where the string `${any}` in `want` matches any value and
+/// `${pointer}` any RFC 6901 pointer (`""` or a string starting with `/`).
 fn matches(want: &Value, got: &Value) -> bool {
     match (want, got) {
         (Value::String(w), _) if w == "${any}" => true,
+        (Value::String(w), Value::String(g)) if w == "${pointer}" => {
+            g.is_empty() || g.starts_with('/')
+        }
         (Value::Object(w), Value::Object(g)) => {
             w.len() == g.len()
                 && w.iter()

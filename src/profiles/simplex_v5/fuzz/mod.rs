@@ -1,0 +1,618 @@
+//! `edgecheck fuzz --profile simplex-v5`: sessions of hostile REST requests and WebSocket
+//! messages against one server, each judged as it comes (no 5xx, no hang, answers of the
+//! right shape, no session dropped without a close frame), a liveness check (a fresh
+//! create + send + retrieve) after every hostile input, a canary connection whose messages
+//! must survive unchanged, and findings deduplicated by rule and input shape, re-run for a
+//! reproduction rate and written as case files that `edgecheck replay --profile simplex-v5
+//! FILE` runs.
+//!
+//! The embedded server is restarted after a crash and the campaign goes on; a `--server`
+//! that stops serving ends the campaign.
+
+pub mod finding;
+pub mod mutate;
+
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+pub use finding::{Finding, Raw};
+
+use super::case::{Case, ExpectPushes, Level, Rest, Step, WsConnect, WsRequest};
+use super::runner::{self, Ending, Env, Stepper};
+use super::{open_target, Opened};
+use crate::engine::{cores, runtime};
+use crate::profiles::{FuzzOptions, Outcome, ProfileError, TargetOptions};
+
+/// Counts of a campaign.
+#[derive(Debug, Default, Clone)]
+pub struct Counts {
+    /// HTTP requests and WebSocket messages sent (liveness and canary included).
+    pub requests: usize,
+    /// Hostile inputs sent.
+    pub hostile: usize,
+    /// Of those, WebSocket messages.
+    pub ws: usize,
+    /// Liveness checks run.
+    pub alive_checks: usize,
+}
+
+/// What a campaign did and found.
+#[derive(Debug, Default)]
+pub struct FuzzReport {
+    /// Requests, inputs, liveness checks.
+    pub counts: Counts,
+    /// Sessions run.
+    pub sessions: usize,
+    /// Canary checks run.
+    pub canary_checks: usize,
+    /// Restarts of the embedded server.
+    pub restarts: usize,
+    /// Distinct findings, in the order found.
+    pub findings: Vec<Finding>,
+    /// Problems of the suite's side (never blamed on the server).
+    pub errors: Vec<String>,
+    /// The `--server` stopped serving.
+    pub target_gone: bool,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl FuzzReport {
+    /// Requests and messages per second.
+    pub fn rate(&self) -> f64 {
+        self.counts.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Hostile inputs per second.
+    pub fn hostile_rate(&self) -> f64 {
+        self.counts.hostile as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// `edgecheck fuzz --profile simplex-v5`.
+pub fn fuzz(target: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, ProfileError> {
+    if opts.write_corpus.is_some() {
+        return Err(ProfileError::Usage(
+            "--write-corpus grows the corpora of edge-v1's cargo-fuzz targets; simplex-v5 has none"
+                .into(),
+        ));
+    }
+    let rt = runtime(cores());
+    let report = rt.block_on(campaign(target, opts))?;
+    println!(
+        "{} requests and messages in {:.1} s ({:.0}/s), {} hostile inputs ({} WebSocket, \
+         {:.0}/s), {} sessions, {} liveness checks, {} canary checks, {} restart(s), \
+         {} finding(s)",
+        report.counts.requests,
+        report.elapsed.as_secs_f64(),
+        report.rate(),
+        report.counts.hostile,
+        report.counts.ws,
+        report.hostile_rate(),
+        report.sessions,
+        report.counts.alive_checks,
+        report.canary_checks,
+        report.restarts,
+        report.findings.len()
+    );
+    let flags = target.flags();
+    for f in &report.findings {
+        println!();
+        println!("FINDING {}: {}", f.raw.rule, f.raw.message);
+        let rate = if f.raw.steps.is_empty() {
+            "not re-run (seen on the canary)".to_string()
+        } else if f.tries == 0 {
+            "not re-run (the server stopped serving and cannot be restarted)".to_string()
+        } else {
+            format!("reproduced {}/{}", f.reproduced, f.tries)
+        };
+        println!(
+            "  input {} · seen {} time(s) · first after {:.1} s · {rate}",
+            f.raw.shape,
+            f.count,
+            f.after.as_secs_f64()
+        );
+        if let Some(p) = &f.path {
+            println!("  case file: {}", p.display());
+            println!(
+                "  replay:    edgecheck replay --profile {} {}{flags}",
+                super::NAME,
+                p.display()
+            );
+        }
+    }
+    for e in report.errors.iter().take(5) {
+        eprintln!("edgecheck: fuzz: {e}");
+    }
+    if !report.findings.is_empty() {
+        return Ok(Outcome::Found);
+    }
+    if report.target_gone {
+        return Err(ProfileError::Unreachable(
+            "the target stopped answering during fuzz; see the messages above".into(),
+        ));
+    }
+    if report.counts.hostile == 0 {
+        return Err(ProfileError::Internal(format!(
+            "fuzz sent no input{}",
+            report
+                .errors
+                .first()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        )));
+    }
+    println!("no finding");
+    Ok(Outcome::Clean)
+}
+
+/// A case of no rule of its own, for running steps.
+fn scratch(id: &str) -> Case {
+    Case {
+        id: id.into(),
+        title: id.into(),
+        requirements: Vec::new(),
+        level: Level::Must,
+        hostile: true,
+        needs: Vec::new(),
+        steps: Vec::new(),
+    }
+}
+
+/// Liveness: a fresh create + send + retrieve works. `Err` says why not.
+pub async fn alive(env: &Env) -> Result<(), String> {
+    let mut c = scratch("fuzz/alive");
+    let conn = Some("alive".to_string());
+    c.steps = vec![
+        Step::Create(Rest {
+            conn: conn.clone(),
+            ..Rest::default()
+        }),
+        Step::Send(Rest {
+            conn: conn.clone(),
+            msg: Some("a1".into()),
+            ..Rest::default()
+        }),
+        Step::Retrieve(Rest {
+            conn,
+            ..Rest::default()
+        }),
+    ];
+    c.requirements = vec!["B-NO-5XX".into()];
+    match runner::run_case(env, &c).await.ending {
+        Ending::Pass | Ending::Skip(_) | Ending::Waived(_) => Ok(()),
+        Ending::Broken { broken, .. } => Err(format!(
+            "{}: expected {}, got {}",
+            broken.rule, broken.expected, broken.actual
+        )),
+        Ending::Error(e) => Err(e),
+    }
+}
+
+/// The canary: a connection with messages and a session subscribed to it, opened at the
+/// start, checked every `--canary-every`: its messages must come back unchanged over REST,
+/// and a new message must be pushed to its session. Runs in its own task; `check` asks it.
+struct Canary {
+    ask: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<(), Raw>>>,
+}
+
+impl Canary {
+    /// Open the canary on `env`.
+    async fn open(env: Env) -> Result<Canary, String> {
+        let (ask, mut asks) =
+            tokio::sync::mpsc::channel::<tokio::sync::oneshot::Sender<Result<(), Raw>>>(1);
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let case = scratch("fuzz/canary");
+            let mut st = Stepper::new(&env, &case);
+            let conn = Some("k".to_string());
+            let setup = [
+                Step::Create(Rest {
+                    conn: conn.clone(),
+                    ..Rest::default()
+                }),
+                Step::Send(Rest {
+                    conn: conn.clone(),
+                    msg: Some("k0".into()),
+                    ..Rest::default()
+                }),
+                Step::WsConnect(WsConnect {
+                    session: "ks".into(),
+                    headers: Vec::new(),
+                    refused: Vec::new(),
+                    rule: None,
+                }),
+                Step::Subscribe(WsRequest {
+                    session: "ks".into(),
+                    conn: conn.clone(),
+                    ok: true,
+                    ..WsRequest::default()
+                }),
+                Step::ExpectPushes(ExpectPushes {
+                    session: "ks".into(),
+                    conn: conn.clone(),
+                    msgs: vec!["k0".into()],
+                    within_ms: None,
+                    rule: "VB-WS-BACKLOG".into(),
+                }),
+            ];
+            for s in &setup {
+                if let Err(e) = st.step(s).await {
+                    let _ = ready_tx.send(Err(format!("cannot open the canary: {e:?}")));
+                    st.close().await;
+                    return;
+                }
+            }
+            let _ = ready_tx.send(Ok(()));
+            let mut n = 0;
+            while let Some(reply) = asks.recv().await {
+                n += 1;
+                let name = format!("k{n}");
+                let steps = vec![
+                    // A data message of the client, so that an idle timeout never ends the
+                    // session: an unsubscribe of an unknown URI (ok false).
+                    Step::Unsubscribe(WsRequest {
+                        session: "ks".into(),
+                        conn: conn.clone(),
+                        uri: Some("made-up".into()),
+                        ok: false,
+                        rule: Some("V-WS-UNSUB".into()),
+                        ..WsRequest::default()
+                    }),
+                    Step::Retrieve(Rest {
+                        conn: conn.clone(),
+                        ..Rest::default()
+                    }),
+                    Step::Send(Rest {
+                        conn: conn.clone(),
+                        msg: Some(name.clone()),
+                        ..Rest::default()
+                    }),
+                    Step::ExpectPushes(ExpectPushes {
+                        session: "ks".into(),
+                        conn: conn.clone(),
+                        msgs: vec![name],
+                        within_ms: None,
+                        rule: "V-WS-ORDER".into(),
+                    }),
+                ];
+                let mut got = Ok(());
+                for s in &steps {
+                    match st.step(s).await {
+                        Ok(()) => {}
+                        Err(Ending::Broken { broken, .. }) => {
+                            got = Err(Raw {
+                                rule: broken.rule.clone(),
+                                shape: "canary".into(),
+                                message: format!(
+                                    "{}: the canary connection: expected {}, got {}",
+                                    broken.rule, broken.expected, broken.actual
+                                ),
+                                steps: Vec::new(),
+                                crashed: false,
+                            });
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let failed = got.is_err();
+                let _ = reply.send(got);
+                if failed {
+                    break;
+                }
+            }
+            st.close().await;
+        });
+        match ready_rx.await {
+            Ok(Ok(())) => Ok(Canary { ask }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err("the canary task ended".into()),
+        }
+    }
+
+    /// Check the canary; `None` when it cannot be asked any more.
+    async fn check(&self) -> Option<Result<(), Raw>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.ask.send(tx).await.ok()?;
+        rx.await.ok()
+    }
+}
+
+/// The server of a campaign: the embedded one (restarted after a crash) or `--server`.
+struct Target {
+    opts: TargetOptions,
+    opened: Option<Opened>,
+    restarts: usize,
+}
+
+impl Target {
+    fn embedded(&self) -> bool {
+        self.opts.servers.is_empty()
+    }
+
+    fn env(&self) -> Option<Env> {
+        self.opened.as_ref().map(|o| o.env.clone())
+    }
+
+    async fn restart(&mut self) -> bool {
+        if !self.embedded() {
+            return false;
+        }
+        if let Some(o) = self.opened.take() {
+            o.close().await;
+        }
+        match open_target(&self.opts).await {
+            Ok(o) => {
+                self.opened = Some(o);
+                self.restarts += 1;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// How one session ended.
+enum End {
+    Done,
+    Found(Raw),
+    Error(String),
+}
+
+/// One session: a connection and a WebSocket session, then `len` hostile inputs, each
+/// judged as it comes and followed by a liveness check.
+async fn session(
+    env: &Env,
+    rng: &mut StdRng,
+    len: usize,
+    deadline: Option<Instant>,
+    counts: &mut Counts,
+) -> End {
+    let case = scratch("fuzz/session");
+    let mut st = Stepper::new(env, &case);
+    let mut end = End::Done;
+    for s in mutate::prelude() {
+        if let Err(e) = st.step(&s).await {
+            st.close().await;
+            return End::Error(format!("cannot open a fuzz session: {e:?}"));
+        }
+    }
+    let mut sent = st.requests();
+    'inputs: for _ in 0..len {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        let input = mutate::input(rng, env.max_ws);
+        counts.hostile += 1;
+        if input.ws {
+            counts.ws += 1;
+        }
+        for s in &input.steps {
+            match st.step(s).await {
+                Ok(()) => {}
+                Err(Ending::Broken { broken, .. }) => {
+                    end = End::Found(Raw {
+                        rule: broken.rule.clone(),
+                        shape: input.shape.clone(),
+                        message: format!(
+                            "{}: {}: expected {}, got {}",
+                            broken.rule, input.shape, broken.expected, broken.actual
+                        ),
+                        steps: input.steps.clone(),
+                        crashed: false,
+                    });
+                    break 'inputs;
+                }
+                Err(Ending::Error(e)) => {
+                    end = End::Error(format!("{}: {e}", input.shape));
+                    break 'inputs;
+                }
+                Err(_) => break,
+            }
+        }
+        counts.requests += st.requests() - sent;
+        sent = st.requests();
+        counts.alive_checks += 1;
+        counts.requests += 3;
+        if let Err(why) = alive(env).await {
+            end = End::Found(Raw {
+                rule: "B-NO-5XX".into(),
+                shape: input.shape.clone(),
+                message: format!(
+                    "B-NO-5XX: the server stopped serving after {}: {why}",
+                    input.shape
+                ),
+                steps: input.steps.clone(),
+                crashed: true,
+            });
+            break;
+        }
+    }
+    counts.requests += st.requests() - sent;
+    st.close().await;
+    end
+}
+
+/// Run a campaign against the target of `target_opts` (the embedded server when no
+/// `--server` is given).
+pub async fn campaign(
+    target_opts: &TargetOptions,
+    opts: &FuzzOptions,
+) -> Result<FuzzReport, ProfileError> {
+    let opened = open_target(target_opts).await?;
+    let describe = match &opened.embedded {
+        Some(_) => format!("{} (embedded reference server)", opened.env.ce),
+        None => opened.env.ce.to_string(),
+    };
+    let mut t = Target {
+        opts: target_opts.clone(),
+        opened: Some(opened),
+        restarts: 0,
+    };
+    let start = Instant::now();
+    let deadline = opts.duration.map(|d| start + d);
+    eprintln!(
+        "edgecheck fuzz · seed {} · {} · {describe}",
+        opts.seed,
+        opts.duration
+            .map_or_else(|| "no time limit".into(), |d| format!("{} s", d.as_secs())),
+    );
+    let mut rng = StdRng::seed_from_u64(opts.seed);
+    let mut report = FuzzReport::default();
+    let mut canary = match t.env() {
+        Some(env) => Canary::open(env).await.map_err(ProfileError::Unreachable)?,
+        None => return Err(ProfileError::Internal("no target".into())),
+    };
+    let mut next_canary = start + opts.canary_every;
+    let mut last_progress = start;
+    loop {
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d)
+            || opts
+                .max_requests
+                .is_some_and(|m| report.counts.requests >= m)
+            || opts
+                .max_findings
+                .is_some_and(|m| report.findings.len() >= m)
+        {
+            break;
+        }
+        let Some(env) = t.env() else { break };
+        if opts.progress && now.duration_since(last_progress) >= Duration::from_secs(5) {
+            last_progress = now;
+            eprintln!(
+                "  {:.0} s: {} requests, {} hostile, {} finding(s)",
+                now.duration_since(start).as_secs_f64(),
+                report.counts.requests,
+                report.counts.hostile,
+                report.findings.len()
+            );
+        }
+        let end = session(
+            &env,
+            &mut rng,
+            opts.session_len.max(1),
+            deadline,
+            &mut report.counts,
+        )
+        .await;
+        report.sessions += 1;
+        let mut raw = match end {
+            End::Done => None,
+            End::Found(raw) => Some(raw),
+            End::Error(e) => match alive(&env).await {
+                Ok(()) => {
+                    note_error(&mut report, e);
+                    None
+                }
+                Err(why) => Some(Raw {
+                    rule: "B-NO-5XX".into(),
+                    shape: "unknown (between sessions)".into(),
+                    message: format!("B-NO-5XX: the server stopped serving: {why}"),
+                    steps: Vec::new(),
+                    crashed: true,
+                }),
+            },
+        };
+        if raw.is_none() && Instant::now() >= next_canary {
+            next_canary = Instant::now() + opts.canary_every;
+            report.canary_checks += 1;
+            report.counts.requests += 3;
+            match canary.check().await {
+                Some(Ok(())) => {}
+                Some(Err(r)) => raw = Some(r),
+                None => note_error(&mut report, "the canary could not be checked".into()),
+            }
+        }
+        let Some(raw) = raw else { continue };
+        let was_canary = raw.shape == "canary";
+        let crashed = raw.crashed;
+        if !record(&mut t, &mut report, raw, opts, start).await {
+            break;
+        }
+        if crashed || was_canary {
+            // A fresh canary on the (restarted) server.
+            let Some(env) = t.env() else { break };
+            match Canary::open(env).await {
+                Ok(c) => canary = c,
+                Err(e) => {
+                    note_error(&mut report, e);
+                    break;
+                }
+            }
+        }
+    }
+    report.elapsed = start.elapsed();
+    report.restarts = t.restarts;
+    drop(canary);
+    if let Some(o) = t.opened.take() {
+        o.close().await;
+    }
+    Ok(report)
+}
+
+fn note_error(report: &mut FuzzReport, e: String) {
+    if report.errors.len() < 100 {
+        report.errors.push(e);
+    }
+}
+
+/// Count or add an observation, re-run it for its reproduction rate, restart the embedded
+/// server after a crash. `false`: the campaign cannot go on.
+async fn record(
+    t: &mut Target,
+    report: &mut FuzzReport,
+    raw: Raw,
+    opts: &FuzzOptions,
+    start: Instant,
+) -> bool {
+    let key = finding::key(&raw);
+    if let Some(f) = report.findings.iter_mut().find(|f| f.key == key) {
+        f.count += 1;
+        if raw.crashed {
+            return t.restart().await;
+        }
+        return true;
+    }
+    let mut f = Finding {
+        key,
+        count: 1,
+        reproduced: 0,
+        tries: 0,
+        path: None,
+        after: start.elapsed(),
+        raw,
+    };
+    let mut go_on = true;
+    if f.raw.crashed && !t.embedded() {
+        report.target_gone = true;
+        go_on = false;
+    } else if !f.raw.steps.is_empty() {
+        for _ in 0..opts.repro {
+            if f.raw.crashed && !t.restart().await {
+                break;
+            }
+            let Some(env) = t.env() else { break };
+            f.tries += 1;
+            if finding::shows(&env, &f.raw).await {
+                f.reproduced += 1;
+            }
+        }
+        if f.raw.crashed {
+            go_on = t.restart().await;
+        }
+    } else if f.raw.crashed {
+        go_on = t.restart().await;
+    }
+    if !f.raw.steps.is_empty() {
+        match finding::write(&opts.findings, &f) {
+            Ok(p) => f.path = Some(p),
+            Err(e) => note_error(report, e),
+        }
+    }
+    report.findings.push(f);
+    go_on
+}
