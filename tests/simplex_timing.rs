@@ -68,11 +68,17 @@ fn describe(results: &[CheckResult]) -> Vec<String> {
                     p.b, p.a, p.diff_us, p.ci_low_us, p.ci_high_us, p.threshold_us
                 )
             });
+            let medians: Vec<String> = t
+                .classes
+                .iter()
+                .map(|c| format!("{} {:.1}", c.name, c.median_us))
+                .collect();
             lines.push(format!(
-                "{:<16} {:<26} {:<5} {pair}",
+                "{:<16} {:<26} {:<5} {pair} | medians µs: {}",
                 r.id,
                 t.endpoint,
-                t.verdict.as_str()
+                t.verdict.as_str(),
+                medians.join(", ")
             ));
         }
     }

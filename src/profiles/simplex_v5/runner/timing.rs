@@ -229,20 +229,20 @@ pub(crate) async fn rest(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
         .map_err(err)?;
     endpoints.push(("delete connection", p));
 
-    // retrieve: GET RU/messages.
-    let messages = with_suffix(&c.ru, "/messages");
-    let mut unknown_from = messages.clone();
-    unknown_from.set_query(Some(&format!("fromMessageId={}", random_id(id.len()))));
+    // retrieve: GET RU/messages?fromMessageId=ID. Every class carries the query, the real
+    // message's ID but in the class of an unknown one: the server parses the same request
+    // in every class, and only the cause of the failure differs.
+    let from = |url: Url, id: &str| {
+        let mut u = with_suffix(&url, "/messages");
+        u.set_query(Some(&format!("fromMessageId={id}")));
+        u
+    };
+    let messages = from(c.ru.clone(), &id);
+    let unknown_from = from(c.ru.clone(), &random_id(id.len()));
     let p = probe()
         .class(
             "unknown URI",
-            request(
-                ctx,
-                "GET",
-                with_suffix(&made_up(&c.ru), "/messages"),
-                b"",
-                Auth::Valid(&rk),
-            ),
+            request(ctx, "GET", from(made_up(&c.ru), &id), b"", Auth::Valid(&rk)),
         )
         .and_then(|p| {
             p.class(
