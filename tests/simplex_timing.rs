@@ -157,7 +157,10 @@ fn error_rates() {
                     .map(|r| format!("{} {}", r.id, r.verdict.as_str()))
                     .collect::<Vec<_>>()
                     .join(", "),
-                load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+                load.split_whitespace()
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(" ")
             );
             if results.iter().any(|r| r.verdict == Verdict::Warn) {
                 warned += 1;

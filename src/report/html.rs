@@ -400,7 +400,9 @@ fn timing(o: &mut String, v: &View) {
     // A check that measures several endpoints shows each, the first at the check's anchor.
     let measured = v.timed.iter().flat_map(|c| {
         let several = !c.more_timing.is_empty();
-        c.timings().enumerate().map(move |(i, t)| (c, i, several, t))
+        c.timings()
+            .enumerate()
+            .map(move |(i, t)| (c, i, several, t))
     });
     for (c, i, several, t) in measured {
         let id = match i {

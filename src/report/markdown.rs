@@ -289,7 +289,11 @@ fn timing(o: &mut String, v: &View) {
         for t in c.timings() {
             o.push_str(&format!(
                 "- {} `{}`: {}\n",
-                if several { badge(t.verdict.as_str()) } else { badge(&c.verdict) },
+                if several {
+                    badge(t.verdict.as_str())
+                } else {
+                    badge(&c.verdict)
+                },
                 c.id,
                 cell(&super::timing::line(t))
             ));
