@@ -60,19 +60,7 @@ fn every_profile_binding_ids_equal_its_catalogue_ids() {
 
 /// Testable rules whose checks are being built elsewhere: `(profile, rule, what will check
 /// it)`. Remove an entry when its check lands; an entry whose rule has a check fails.
-const PENDING: &[(&str, &str, &str)] = &[
-    // The statistical timing measurement (src/timing/) checks these two; no scripted case can.
-    (
-        "simplex-v5",
-        "V-TIMING",
-        "src/timing/ (the timing measurement and its probes)",
-    ),
-    (
-        "simplex-v5",
-        "V-WS-TIMING",
-        "src/timing/ (the timing measurement and its probes)",
-    ),
-];
+const PENDING: &[(&str, &str, &str)] = &[];
 
 #[test]
 fn every_testable_rule_of_every_profile_has_a_check() {

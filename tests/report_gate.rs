@@ -340,6 +340,7 @@ fn check(id: &str, rules: &[&str], verdict: &str, broken: Option<&str>) -> Check
         exchanges: Vec::new(),
         baseline: None,
         timing: None,
+        more_timing: Vec::new(),
     }
 }
 

@@ -54,6 +54,7 @@ fn many_failures(catalogue: &Requirements, per_rule: usize) -> Results {
             signatures: 1,
             duration: Duration::from_millis(3),
             timing: None,
+            more_timing: Vec::new(),
         })
         .collect();
     Results::new(

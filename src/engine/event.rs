@@ -99,6 +99,10 @@ pub struct CheckResult {
     /// The timing measurement of a timing check ([`CheckResult::attach_timing`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timing: Option<Box<TimingReport>>,
+    /// The measurements of the further endpoints of a check that measures several
+    /// ([`CheckResult::attach_timings`]), after the one in `timing`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub more_timing: Vec<TimingReport>,
 }
 
 impl CheckResult {
@@ -118,6 +122,30 @@ impl CheckResult {
             signatures: 0,
             duration: Duration::ZERO,
             timing: None,
+            more_timing: Vec::new(),
+        }
+    }
+
+    /// Every timing measurement of this result, in the order they were attached.
+    pub fn timings(&self) -> impl Iterator<Item = &TimingReport> {
+        self.timing.as_deref().into_iter().chain(&self.more_timing)
+    }
+
+    /// Attaches the measurements of several endpoints of one check, each as
+    /// [`attach_timing`](CheckResult::attach_timing) does: the worst verdict wins, and when
+    /// it comes from a measurement its message names the endpoint.
+    pub fn attach_timings(&mut self, reports: Vec<TimingReport>, rule: &str) {
+        let several = reports.len() > 1;
+        for report in reports {
+            let before = self.verdict;
+            let (endpoint, summary) = (report.endpoint.clone(), report.summary.clone());
+            self.attach_timing(report, rule);
+            if several && self.verdict != before {
+                self.message = format!("{endpoint}: {summary}");
+                if let Some(f) = &mut self.failure {
+                    f.actual = self.message.clone();
+                }
+            }
         }
     }
 
@@ -146,7 +174,10 @@ impl CheckResult {
                 actual: report.summary.clone(),
             });
         }
-        self.timing = Some(Box::new(report));
+        match self.timing {
+            None => self.timing = Some(Box::new(report)),
+            Some(_) => self.more_timing.push(report),
+        }
     }
 }
 

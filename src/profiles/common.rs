@@ -129,6 +129,11 @@ pub fn origin_policy(
     Ok(OriginPolicy::only(origins))
 }
 
+/// A warning that comes from a timing measurement, not from a rule seen broken.
+fn is_timing_warning(r: &crate::engine::CheckResult) -> bool {
+    r.verdict == crate::engine::Verdict::Warn && r.timing.is_some()
+}
+
 /// What the checks said of one server (the kill matrices of the profiles).
 #[derive(Debug, Clone)]
 pub struct Verdicts {
@@ -150,20 +155,26 @@ impl Verdicts {
             .collect()
     }
 
-    /// Every rule some check saw broken (`failure.rule` and `failure.also`).
+    /// Every rule some check saw broken (`failure.rule` and `failure.also`). Timing warnings
+    /// are left out: a statistical measurement blames nothing by itself (see
+    /// [`Verdicts::kills`]).
     pub fn blamed(&self) -> std::collections::BTreeSet<String> {
         self.failed()
             .iter()
+            .filter(|r| !is_timing_warning(r))
             .filter_map(|r| r.failure.as_ref())
             .flat_map(|f| std::iter::once(f.rule.clone()).chain(f.also.iter().cloned()))
             .filter(|r| !r.is_empty())
             .collect()
     }
 
-    /// Whether a check linked to `rule` saw `rule` broken: the fault is killed.
+    /// Whether a check linked to `rule` saw `rule` broken: the fault is killed. A timing
+    /// warning counts only for the timing rule it judges (`attach_timing`'s rule): it
+    /// catches a timing fault, never another.
     pub fn kills(&self, rule: &str) -> bool {
         self.failed().iter().any(|r| {
-            r.requirements.iter().any(|q| q == rule)
+            (!is_timing_warning(r) || r.failure.as_ref().is_some_and(|f| f.rule == rule))
+                && r.requirements.iter().any(|q| q == rule)
                 && r.failure
                     .as_ref()
                     .is_some_and(|f| f.rule == rule || f.also.iter().any(|a| a == rule))

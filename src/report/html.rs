@@ -350,9 +350,11 @@ fn failures(o: &mut String, v: &View, bodies: &BodyFiles) {
             ));
         }
         if c.timing.is_some() {
+            let endpoints = 1 + c.more_timing.len();
             o.push_str(&format!(
-                "<dt>timing</dt><dd><a href=\"#{}\">distributions and every pair of causes</a></dd>\n",
-                anchor("timing", &c.id)
+                "<dt>timing</dt><dd><a href=\"#{}\">distributions and every pair of causes{}</a></dd>\n",
+                anchor("timing", &c.id),
+                if endpoints > 1 { format!(" ({endpoints} endpoints)") } else { String::new() }
             ));
         }
         o.push_str("</dl>\n");
@@ -395,13 +397,23 @@ fn timing(o: &mut String, v: &View) {
          interval excludes zero and the difference is over the threshold, max(10 µs, 5 % of the \
          smaller median). Timing never fails a run.</p>\n",
     );
-    for c in &v.timed {
-        let Some(t) = &c.timing else { continue };
+    // A check that measures several endpoints shows each, the first at the check's anchor.
+    let measured = v.timed.iter().flat_map(|c| {
+        let several = !c.more_timing.is_empty();
+        c.timings()
+            .enumerate()
+            .map(move |(i, t)| (c, i, several, t))
+    });
+    for (c, i, several, t) in measured {
+        let id = match i {
+            0 => anchor("timing", &c.id),
+            _ => format!("{}-{}", anchor("timing", &c.id), i + 1),
+        };
         o.push_str(&format!(
             "<article class=\"timing t-{}\" id=\"{}\">\n<h3>{} <code>{}</code> {}</h3>\n<p>{}</p>\n",
             esc(t.verdict.as_str()),
-            anchor("timing", &c.id),
-            badge(&c.verdict),
+            id,
+            if several { badge(t.verdict.as_str()) } else { badge(&c.verdict) },
             esc(&c.id),
             esc(&t.endpoint),
             esc_text(&t.summary)

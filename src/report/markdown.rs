@@ -285,10 +285,15 @@ fn timing(o: &mut String, v: &View) {
          results hold every pair).\n\n",
     );
     for c in &v.timed {
-        if let Some(t) = &c.timing {
+        let several = !c.more_timing.is_empty();
+        for t in c.timings() {
             o.push_str(&format!(
                 "- {} `{}`: {}\n",
-                badge(&c.verdict),
+                if several {
+                    badge(t.verdict.as_str())
+                } else {
+                    badge(&c.verdict)
+                },
                 c.id,
                 cell(&super::timing::line(t))
             ));

@@ -262,6 +262,10 @@ pub struct CheckRecord {
     /// The timing measurement of a timing check: distributions and pairwise differences.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub timing: Option<TimingReport>,
+    /// The measurements of the further endpoints of a check that measures several, after
+    /// the one in `timing`.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub more_timing: Vec<TimingReport>,
 }
 
 impl CheckRecord {
@@ -293,7 +297,13 @@ impl CheckRecord {
                 .collect(),
             baseline: None,
             timing: r.timing.as_deref().cloned(),
+            more_timing: r.more_timing.clone(),
         }
+    }
+
+    /// Every timing measurement of this check, in the order they were made.
+    pub fn timings(&self) -> impl Iterator<Item = &TimingReport> {
+        self.timing.iter().chain(&self.more_timing)
     }
 }
 

@@ -397,6 +397,7 @@ mod tests {
             exchanges: vec![ex.clone()],
             baseline: None,
             timing: None,
+            more_timing: Vec::new(),
         });
         let plan = BodyFiles::plan(&results, Path::new("out/r.md"));
         let files: Vec<&BodyFile> = plan.files().collect();

@@ -230,7 +230,7 @@ pub fn render_with(results: &Results, catalogue: &Requirements, bodies: &BodyFil
         .iter()
         .filter(|c| !super::needs_attention(&c.verdict))
     {
-        if let Some(t) = &c.timing {
+        for t in c.timings() {
             push(w, format!("timing {}: {}", c.id, super::timing::line(t)));
         }
     }

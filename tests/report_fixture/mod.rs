@@ -88,6 +88,7 @@ fn check(
         signatures: 1,
         duration: Duration::from_millis(40),
         timing: None,
+        more_timing: Vec::new(),
     }
 }
 

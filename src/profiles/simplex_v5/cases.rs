@@ -26,6 +26,7 @@ builtin_files!(
     "routing",
     "websocket",
     "rest-websocket",
+    "timing",
 );
 
 /// A case file that cannot be read or parsed.

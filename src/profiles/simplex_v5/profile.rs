@@ -464,6 +464,7 @@ fn build(
         allow_http: opts.allow_http,
         origins,
         reply_timeout,
+        timing_samples: runner::timing::samples_from_env(),
     })
 }
 
@@ -537,6 +538,12 @@ impl SimplexSession {
         let run = runner::run_case(&self.env, case).await;
         result.requests = run.requests;
         result.signatures = run.signatures;
+        let mut timed_rule = None;
+        let mut timed = Vec::new();
+        for (rule, report) in run.timing {
+            timed_rule.get_or_insert(rule);
+            timed.push(report);
+        }
         match run.ending {
             Ending::Pass => {}
             Ending::Skip(why) => {
@@ -574,6 +581,11 @@ impl SimplexSession {
                     actual,
                 });
             }
+        }
+        // The measurements made before the case ended: a warning or an unjudged endpoint is
+        // the check's verdict unless the case itself ended worse.
+        if let Some(rule) = timed_rule {
+            result.attach_timings(timed, &rule);
         }
         let broken = matches!(result.verdict, Verdict::Fail | Verdict::Warn);
         if broken || result.verdict == Verdict::Error {

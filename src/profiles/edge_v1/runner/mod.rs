@@ -43,6 +43,7 @@ pub async fn run_case(ctx: &Context, case: &Case, area: &str) -> CheckResult {
         signatures: 0,
         duration: Default::default(),
         timing: None,
+        more_timing: Vec::new(),
     };
     if let Some(reason) = unmet_need(ctx, case) {
         result.verdict = Verdict::Skip;

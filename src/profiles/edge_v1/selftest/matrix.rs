@@ -443,6 +443,7 @@ mod tests {
             signatures: 0,
             duration: Duration::ZERO,
             timing: None,
+            more_timing: Vec::new(),
         }
     }
 

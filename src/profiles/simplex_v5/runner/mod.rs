@@ -8,6 +8,7 @@ mod judge;
 pub mod probes;
 mod rest;
 mod session;
+pub mod timing;
 mod ws;
 
 use std::collections::{HashMap, VecDeque};
@@ -26,6 +27,7 @@ use crate::client::{Client, Exchange};
 use crate::profiles::edge_v1::sign::{Key, KeyPool, SpecialKey};
 use crate::profiles::edge_v1::wire::b64;
 use crate::profiles::simplex_v5::case::{Case, Need, Step};
+use crate::timing::TimingReport;
 
 /// What every case of a run shares: the target and what is known of it.
 #[derive(Clone)]
@@ -52,6 +54,9 @@ pub struct Env {
     pub origins: OriginPolicy,
     /// How long a WebSocket reply or push may take.
     pub reply_timeout: Duration,
+    /// Samples per failure class of the timing checks (500 unless
+    /// [`timing::SAMPLES_VAR`] says otherwise).
+    pub timing_samples: usize,
 }
 
 /// A rule seen broken: which, what was expected, what came.
@@ -120,6 +125,9 @@ pub struct CaseRun {
     pub signatures: usize,
     /// The HTTP exchanges (bodies trimmed), for the report of a failure.
     pub exchanges: Vec<Exchange>,
+    /// The timing measurements of a timing probe, each with the rule it judges, in the order
+    /// they were made.
+    pub timing: Vec<(String, TimingReport)>,
 }
 
 /// Why a step stopped the case.
@@ -192,6 +200,8 @@ pub(crate) struct Ctx<'e> {
     pub requests: usize,
     pub signatures: usize,
     pub exchanges: VecDeque<Exchange>,
+    /// Timing measurements made (rule, report).
+    pub timing: Vec<(String, TimingReport)>,
     next_id: usize,
 }
 
@@ -212,6 +222,7 @@ impl<'e> Ctx<'e> {
             requests: 0,
             signatures: 0,
             exchanges: VecDeque::new(),
+            timing: Vec::new(),
             next_id: 0,
         }
     }
@@ -458,6 +469,7 @@ pub async fn run_case(env: &Env, case: &Case) -> CaseRun {
         requests: ctx.requests,
         signatures: ctx.signatures,
         exchanges: ctx.exchanges.into_iter().collect(),
+        timing: ctx.timing,
     }
 }
 

@@ -25,6 +25,8 @@ pub const NAMES: &[&str] = &[
     "message-id-privacy",
     "oversized-body",
     "concurrency",
+    "timing-rest",
+    "timing-ws",
 ];
 
 /// Run the probe `name`.
@@ -35,6 +37,8 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, name: &str) -> Result<(), Stop> {
         "message-id-privacy" => message_id_privacy(ctx).await,
         "oversized-body" => oversized_body(ctx).await,
         "concurrency" => concurrency(ctx).await,
+        "timing-rest" => super::timing::rest(ctx).await,
+        "timing-ws" => super::timing::ws(ctx).await,
         other => Err(Stop::Error(format!("unknown probe {other}; fix the case"))),
     }
 }

@@ -313,6 +313,7 @@ impl ResponseHarness {
             signatures: run.signatures(),
             duration: Duration::ZERO,
             timing: None,
+            more_timing: Vec::new(),
         };
         transcript.push_str(&serde_json::to_string(&result).unwrap_or_default());
         (verdict, transcript)
