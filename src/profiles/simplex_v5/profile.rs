@@ -162,25 +162,13 @@ impl Profile for SimplexV5 {
     }
 
     fn capabilities(&self) -> &'static [Capability] {
-        #[cfg(feature = "selftest")]
-        {
-            &[
-                Capability::Run,
-                Capability::Prop,
-                Capability::Fuzz,
-                Capability::Race,
-                Capability::Selftest,
-            ]
-        }
-        #[cfg(not(feature = "selftest"))]
-        {
-            &[
-                Capability::Run,
-                Capability::Prop,
-                Capability::Fuzz,
-                Capability::Race,
-            ]
-        }
+        &[
+            Capability::Run,
+            Capability::Prop,
+            Capability::Fuzz,
+            Capability::Race,
+            Capability::Selftest,
+        ]
     }
 
     fn checked_elsewhere(&self) -> &'static [(&'static str, &'static str)] {
