@@ -2,7 +2,8 @@
 //! draws from seed + `w`, so a seed fixes every worker's stream of sequences), one deadline
 //! for generating and shrinking, the first failure shrunk while the other workers stop, and
 //! a suite-side error stopping everything. What a sequence is, how it runs and what it
-//! counts stay with the profile, in the `trial` closure.
+//! counts stay with the profile, in the `trial` closure. Also the IDs and files of findings,
+//! which `prop` and `fuzz` write the same way.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -183,6 +184,40 @@ pub async fn within<T>(
             .ok(),
         None => Some(fut.await),
     }
+}
+
+/// A finding's case ID: `prop/<rule in lower case>-<FNV-1a hash of its steps' JSON>`, so the
+/// same steps always get the same file name.
+pub fn finding_id(rule: &str, steps: &impl serde::Serialize) -> String {
+    let text = serde_json::to_string(steps).unwrap_or_default();
+    let hash = text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    });
+    format!("prop/{}-{:08x}", rule.to_ascii_lowercase(), hash as u32)
+}
+
+/// Write `value` as pretty JSON to `dir/file_name` (`dir` made if missing); returns the path.
+/// Errors name the file and tell the user to pass a writable `--findings DIR`.
+pub fn write_finding_file(
+    dir: &std::path::Path,
+    file_name: &str,
+    value: &impl serde::Serialize,
+) -> Result<std::path::PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        format!(
+            "cannot create the findings directory {}: {e}; pass a writable --findings DIR",
+            dir.display()
+        )
+    })?;
+    let path = dir.join(file_name);
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text + "\n").map_err(|e| {
+        format!(
+            "cannot write {}: {e}; pass a writable --findings DIR",
+            path.display()
+        )
+    })?;
+    Ok(path)
 }
 
 #[cfg(test)]

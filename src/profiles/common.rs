@@ -181,3 +181,76 @@ impl Verdicts {
         })
     }
 }
+
+/// `edgecheck selftest` for a profile whose reference server has a fault list: `--list`,
+/// `--only` globs over names and rules, the fault-free baseline (a result whose verdict is
+/// not in `baseline_ok` counts as a survivor), then one server per fault, printing whether a
+/// check linked to the fault's rule saw it broken and what the reports blamed. `faults` are
+/// (fault, name, rule); `run(fault, linked)` runs the checks (those linked to `linked`, or
+/// all) against a fresh server with that fault (none for the baseline).
+pub async fn kill_matrix<F, Fut>(
+    opts: &crate::profiles::SelftestOptions,
+    mut faults: Vec<(F, &'static str, &'static str)>,
+    baseline_ok: &[crate::engine::Verdict],
+    run: impl Fn(Option<F>, Option<&'static str>) -> Fut,
+) -> Result<crate::profiles::Outcome, crate::profiles::ProfileError>
+where
+    F: Copy,
+    Fut: std::future::Future<Output = Result<Verdicts, crate::profiles::ProfileError>>,
+{
+    use crate::profiles::{Outcome, ProfileError};
+    if opts.list {
+        for (_, name, rule) in &faults {
+            println!("{name:<36} {rule}");
+        }
+        println!("{} faults", faults.len());
+        return Ok(Outcome::Clean);
+    }
+    if !opts.only.is_empty() {
+        let ms: Vec<globset::GlobMatcher> = opts
+            .only
+            .iter()
+            .map(|p| globset::Glob::new(p).map(|g| g.compile_matcher()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| ProfileError::Usage(format!("bad --only pattern: {e}")))?;
+        faults.retain(|(_, name, rule)| ms.iter().any(|m| m.is_match(name) || m.is_match(rule)));
+    }
+    let mut survivors = 0;
+    if !opts.no_baseline {
+        let v = run(None, None).await?;
+        let bad: Vec<String> = v
+            .results
+            .iter()
+            .filter(|r| !baseline_ok.contains(&r.verdict))
+            .map(|r| format!("{} {}: {}", r.id, r.verdict.as_str(), r.message))
+            .collect();
+        println!(
+            "fault-free server: {} checks, {} not passed",
+            v.results.len(),
+            bad.len()
+        );
+        for b in &bad {
+            println!("  {b}");
+        }
+        survivors += bad.len();
+    }
+    for (fault, name, rule) in faults {
+        let linked = if opts.full { None } else { Some(rule) };
+        let v = run(Some(fault), linked).await?;
+        let killed = v.kills(rule);
+        let blamed: Vec<String> = v.blamed().into_iter().collect();
+        println!(
+            "{name:<36} {rule:<22} {}  blamed: {}",
+            if killed { "killed " } else { "SURVIVED" },
+            blamed.join(", ")
+        );
+        if !killed {
+            survivors += 1;
+        }
+    }
+    Ok(if survivors == 0 {
+        Outcome::Clean
+    } else {
+        Outcome::Found
+    })
+}

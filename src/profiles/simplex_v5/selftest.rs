@@ -76,75 +76,22 @@ mod command {
 
     use super::*;
     use crate::engine::{cores, runtime, Verdict};
+    use crate::profiles::common::kill_matrix;
     use crate::profiles::simplex_v5::{EMBEDDED_LARGE_MESSAGE, EMBEDDED_PAGE_SIZE};
 
     pub fn run(opts: &SelftestOptions) -> Result<Outcome, ProfileError> {
-        let mut faults: Vec<Fault> = Fault::ALL.to_vec();
-        if opts.list {
-            for f in &faults {
-                println!("{:<36} {}", f.name(), f.rule());
-            }
-            println!("{} faults", faults.len());
-            return Ok(Outcome::Clean);
-        }
-        if !opts.only.is_empty() {
-            let ms: Vec<globset::GlobMatcher> = opts
-                .only
-                .iter()
-                .map(|p| globset::Glob::new(p).map(|g| g.compile_matcher()))
-                .collect::<Result<_, _>>()
-                .map_err(|e| ProfileError::Usage(format!("bad --only pattern: {e}")))?;
-            faults.retain(|f| {
-                ms.iter()
-                    .any(|m| m.is_match(f.name()) || m.is_match(f.rule()))
-            });
-        }
+        let faults = Fault::ALL
+            .iter()
+            .map(|&f| (f, f.name(), f.rule()))
+            .collect();
         let suite = SimplexSuite::load(None)?;
         let jobs = opts.jobs.unwrap_or(8).max(1);
-        runtime(cores()).block_on(async {
-            let mut survivors = 0;
-            if !opts.no_baseline {
-                let v = with_server(&suite, None, None, jobs).await?;
-                let bad: Vec<String> = v
-                    .results
-                    .iter()
-                    .filter(|r| {
-                        !matches!(r.verdict, Verdict::Pass | Verdict::Skip | Verdict::Waived)
-                    })
-                    .map(|r| format!("{} {}: {}", r.id, r.verdict.as_str(), r.message))
-                    .collect();
-                println!(
-                    "fault-free server: {} checks, {} not passed",
-                    v.results.len(),
-                    bad.len()
-                );
-                for b in &bad {
-                    println!("  {b}");
-                }
-                survivors += bad.len();
-            }
-            for f in &faults {
-                let linked = if opts.full { None } else { Some(f.rule()) };
-                let v = with_server(&suite, Some(*f), linked, jobs).await?;
-                let killed = v.kills(f.rule());
-                let blamed: Vec<String> = v.blamed().into_iter().collect();
-                println!(
-                    "{:<36} {:<16} {}  blamed: {}",
-                    f.name(),
-                    f.rule(),
-                    if killed { "killed " } else { "SURVIVED" },
-                    blamed.join(", ")
-                );
-                if !killed {
-                    survivors += 1;
-                }
-            }
-            Ok(if survivors == 0 {
-                Outcome::Clean
-            } else {
-                Outcome::Found
-            })
-        })
+        runtime(cores()).block_on(kill_matrix(
+            opts,
+            faults,
+            &[Verdict::Pass, Verdict::Skip, Verdict::Waived],
+            |fault, linked| with_server(&suite, fault, linked, jobs),
+        ))
     }
 
     async fn with_server(

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::engine::generate::{within, Driver, Shrunk, Trial};
+use crate::engine::generate::{finding_id, within, Driver, Shrunk, Trial};
 use crate::engine::{Failure, Verdict};
 use crate::profiles::edge_v1::case::{write_case, Case, Level, Step, WriteError};
 use crate::profiles::edge_v1::runner::CaseRun;
@@ -233,12 +233,9 @@ pub fn finding_case(steps: Vec<Step>, failure: &Failure, seed: u64) -> Case {
     } else {
         failure.rule.clone()
     };
-    let text = serde_json::to_string(&steps).unwrap_or_default();
-    let hash = text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100000001b3)
-    });
+    let id = finding_id(&rule, &steps);
     let mut case = placeholder_case(steps, seed);
-    case.id = format!("prop/{}-{:08x}", rule.to_ascii_lowercase(), hash as u32);
+    case.id = id;
     case.title = format!(
         "Generated sequence (seed {seed}) breaks {rule} at step {}: expected {}, got {}",
         failure.step, failure.expected, failure.actual

@@ -94,12 +94,6 @@ pub async fn shows(env: &Env, raw: &Raw) -> bool {
 
 /// Write the finding's case file into `dir` (created if missing).
 pub fn write(dir: &Path, f: &Finding) -> Result<PathBuf, String> {
-    std::fs::create_dir_all(dir).map_err(|e| {
-        format!(
-            "cannot create the findings directory {}: {e}; give a writable --findings DIR",
-            dir.display()
-        )
-    })?;
     let file = CaseFile {
         area: "fuzz".into(),
         title: format!(
@@ -108,15 +102,7 @@ pub fn write(dir: &Path, f: &Finding) -> Result<PathBuf, String> {
         ),
         cases: vec![case(&f.raw)],
     };
-    let path = dir.join(format!("{}.json", slug(&f.key)));
-    let text = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())?;
-    std::fs::write(&path, text + "\n").map_err(|e| {
-        format!(
-            "cannot write {}: {e}; give a writable --findings DIR",
-            path.display()
-        )
-    })?;
-    Ok(path)
+    crate::engine::generate::write_finding_file(dir, &format!("{}.json", slug(&f.key)), &file)
 }
 
 #[cfg(test)]
