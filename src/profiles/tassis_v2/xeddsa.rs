@@ -202,6 +202,16 @@ impl IdentityKey {
         IdentityKey::from_secret(rand::random::<[u8; 32]>())
     }
 
+    /// A fresh key whose Edwards sign bit is `bit` (0 or 1); two tries on average.
+    pub fn generate_with_sign_bit(bit: u8) -> IdentityKey {
+        loop {
+            let key = IdentityKey::generate();
+            if key.edwards_sign_bit() == bit & 1 {
+                return key;
+            }
+        }
+    }
+
     /// The key of a 32-byte X25519 private key (clamped here, as X25519 does).
     pub fn from_secret(secret: [u8; 32]) -> IdentityKey {
         let secret = clamp_integer(secret);

@@ -35,11 +35,14 @@ pub struct Values {
 }
 
 impl Values {
-    /// The key named `name`, made on first use.
+    /// The key named `name`, made on first use. The Edwards sign bits of a check's keys
+    /// alternate 1, 0, 1, ... in order of first use, so every check with two keys meets both
+    /// conventions of TB-SIG, and no check's verdict depends on a coin flip.
     pub fn key(&mut self, name: &str) -> &IdentityKey {
+        let bit = u8::from(self.keys.len() % 2 == 0);
         self.keys
             .entry(name.to_string())
-            .or_insert_with(IdentityKey::generate)
+            .or_insert_with(|| IdentityKey::generate_with_sign_bit(bit))
     }
 
     /// The bytes an expression stands for.
@@ -101,6 +104,16 @@ impl Values {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sign_bits_alternate_in_order_of_first_use() {
+        let mut v = Values::default();
+        let bits: Vec<u8> = ["alice", "bob", "carol", "alice", "dave"]
+            .iter()
+            .map(|n| v.key(n).edwards_sign_bit())
+            .collect();
+        assert_eq!(bits, [1, 0, 1, 1, 0]);
+    }
 
     #[test]
     fn names_are_stable_within_a_check_and_fresh_across_checks() {
