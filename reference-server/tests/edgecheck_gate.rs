@@ -57,13 +57,15 @@ fn every_edgecheck_check_passes() {
         .build()
         .unwrap();
     // The main server: HTTPS with a certificate made at startup, PAGE_SIZE 10 and a queue cap
-    // so that B-QUOTA can be observed (the settings of the suite's kill matrix).
+    // so that B-QUOTA can be observed. The cap, 112, is a multiple of the suite's batches of
+    // 16, so a cap check that refuses only an exact fill (`==` for `>`) meets a 429 and then
+    // the consistency check.
     let main = rt
         .block_on(edge_reference_server::start(Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             tls: Tls::SelfSigned { write_to: None },
             page_size: 10,
-            queue_cap: Some(100),
+            queue_cap: Some(112),
             ..Config::default()
         }))
         .expect("the main server starts");

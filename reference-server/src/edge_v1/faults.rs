@@ -126,6 +126,7 @@ crate::fault_list::fault_list! {
     SendReturnsBody = "send-returns-body", "S-SEND-200", "A successful send answers `{}` instead of an empty body.";
     DeleteReturnsBody = "delete-returns-body", "S-DEL-200", "A successful DELETE RU answers `{}` instead of an empty body.";
     DeleteMessagesCrossesConnections = "delete-messages-crosses-connections", "B-ISOLATION", "DELETE RU/messages without pageSize empties every connection of the server.";
+    QuotaLargeSendBypasses = "quota-large-send-bypasses", "B-QUOTA", "A send of more than 16 messages skips the queue cap (a bulk path without the check).";
     QuotaPartial = "quota-partial", "B-QUOTA", "Over the queue cap, the messages that fit are stored (the send still gets 429).";
     RetrieveNotAtomic = "retrieve-not-atomic", "B-CONCURRENT", "Retrieval reads, waits, then removes, in two critical sections, so concurrent retrievers get duplicates.";
 }

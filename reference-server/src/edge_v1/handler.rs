@@ -672,6 +672,7 @@ fn sender_delete_messages(
 }
 
 /// `send-not-atomic`: stores the valid messages before the first invalid one.
+#[cfg_attr(mutants, mutants::skip)] // fault injection only
 fn store_valid_prefix(
     app: &App,
     signed: &Signed<'_>,
@@ -696,6 +697,7 @@ fn store_valid_prefix(
 }
 
 /// `ru-equals-su`: one URI serves both parties; tell the operation apart.
+#[cfg_attr(mutants, mutants::skip)] // fault injection only
 fn shared_op(app: &App, op: Op, map: &Map<String, Value>, signed: &Signed<'_>, token: &str) -> Op {
     match op {
         Op::Retrieve if map.contains_key("messages") => Op::Send,

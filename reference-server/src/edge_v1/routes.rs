@@ -134,6 +134,7 @@ impl Routes {
 }
 
 /// `segment` with its `%XX` escapes decoded (`messages-segment-decoded` only).
+#[cfg_attr(mutants, mutants::skip)] // fault injection only
 fn percent_decoded(segment: &str) -> Option<String> {
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

@@ -286,7 +286,9 @@ async fn oversized_body(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailu
 }
 
 /// B-QUOTA: a server may cap the messages queued per connection; over the cap a send gets 429
-/// and nothing of it is stored. Without a cap up to the bound, the rule is not exercised (skip).
+/// and nothing of it is stored. Batches of 16 fill the queue; after the first 429 a send of
+/// 17 must be refused too (the queue did not shrink, so it is over the same cap). Without a
+/// cap up to the bound, the rule is not exercised (skip).
 async fn quota(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepFailure> {
     let bound = arg_u64(step, "messages", 512).clamp(16, 100_000) as usize;
     let conn = "quota";
@@ -311,20 +313,54 @@ async fn quota(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepF
                 if status != Some(429) {
                     return Err(f);
                 }
-                // Over the cap: nothing of this send may be stored. Drain and count.
+                // Nothing was retrieved since: a larger send must be over the cap too.
+                let mut larger = plain(Endpoint::Send, conn);
+                larger.messages = Some((0..17).map(|i| format!("q-larger-{i}")).collect());
+                let before = run.exchanges.len();
+                let larger_result = run.protocol_step(n, &larger, Endpoint::Send).await;
+                let larger_status = run
+                    .exchanges
+                    .get(before)
+                    .and_then(|e| e.response.as_ref().ok())
+                    .map(|r| r.status);
+                match (larger_result, larger_status) {
+                    (Ok(()), _) => {
+                        return Err(failure(
+                            Verdict::Fail,
+                            n,
+                            "B-QUOTA",
+                            format!(
+                                "429 for a send of 17 messages right after a send of 16 was refused \
+                                 with 429 at {sent} queued, nothing retrieved in between"
+                            ),
+                            "the send of 17 was accepted",
+                        ))
+                    }
+                    // Refused (429, or 400/413 from a server that takes at most 16 per send).
+                    (Err(_), Some(_)) => {}
+                    (Err(f), None) => return Err(f),
+                }
+                // Over the cap: nothing of either refused send may be stored. Drain and count.
                 let mut stored = 0usize;
                 loop {
                     let mut r = plain(Endpoint::Retrieve, conn);
                     r.page_size = Some(1000);
                     let before = run.exchanges.len();
-                    run.protocol_step(n, &r, Endpoint::Retrieve).await?;
-                    let got = run.exchanges[before]
-                        .response
-                        .as_ref()
-                        .ok()
+                    // The model does not know what a faulty refusal stored: count, and let
+                    // the count decide, whatever the model says of the page.
+                    let step = run.protocol_step(n, &r, Endpoint::Retrieve).await;
+                    let got = run
+                        .exchanges
+                        .get(before)
+                        .and_then(|e| e.response.as_ref().ok())
+                        .filter(|r| r.status == 200)
                         .and_then(|r| wire::parse_object_strict(&r.body).ok())
-                        .and_then(|o| o.get("messages").and_then(Value::as_array).map(Vec::len))
-                        .unwrap_or(0);
+                        .and_then(|o| o.get("messages").and_then(Value::as_array).map(Vec::len));
+                    let got = match (got, step) {
+                        (Some(got), _) => got,
+                        (None, Err(f)) => return Err(f),
+                        (None, Ok(())) => 0,
+                    };
                     stored += got;
                     if got == 0 {
                         break;
@@ -335,7 +371,7 @@ async fn quota(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepF
                         Verdict::Fail,
                         n,
                         "B-QUOTA",
-                        format!("{sent} messages stored (the refused send stored nothing)"),
+                        format!("{sent} messages stored (the refused sends stored nothing)"),
                         format!("{stored}"),
                     ));
                 }
