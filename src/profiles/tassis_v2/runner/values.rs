@@ -39,7 +39,7 @@ impl Values {
     /// alternate 1, 0, 1, ... in order of first use, so every check with two keys meets both
     /// conventions of TB-SIG, and no check's verdict depends on a coin flip.
     pub fn key(&mut self, name: &str) -> &IdentityKey {
-        let bit = u8::from(self.keys.len() % 2 == 0);
+        let bit = u8::from(self.keys.len().is_multiple_of(2));
         self.keys
             .entry(name.to_string())
             .or_insert_with(|| IdentityKey::generate_with_sign_bit(bit))
