@@ -836,6 +836,16 @@ async fn conforms(t: &TestServer, fault: Fault) -> bool {
                 + t.drain(&conn, json!({})).await.len()
                 == 5
         }
+        Fault::QuotaLargeSendBypasses => {
+            // A send of 17 into a queue the cap already refuses a send of 1 to is refused.
+            let conn = t.create(&k.a, None).await;
+            t.send(&conn, &["QQ=="; 6]).await.expect(200);
+            t.send(&conn, &["QUI="]).await.expect(429);
+            let refused = t.send(&conn, &["QUJD"; 17]).await.status != 200;
+            let stored = t.drain(&conn, json!({"pageSize": 10})).await.len()
+                + t.drain(&conn, json!({})).await.len();
+            refused && stored == 6
+        }
         Fault::RetrieveNotAtomic => {
             // Two pre-signed retrievals at once, a few times: never a message twice.
             for _ in 0..3 {
