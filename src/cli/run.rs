@@ -9,7 +9,9 @@ use serde_json::json;
 use super::error::{CliError, EXIT_OK};
 use super::outputs::Outputs;
 use super::{LevelArg, RunArgs};
-use crate::engine::{self, cores, plan::LevelFilter, runtime, CheckInfo, Plan, Selection};
+use crate::engine::{
+    self, cores, plan::LevelFilter, runtime, CheckInfo, CheckResult, Plan, Selection,
+};
 use crate::profiles::{self, Capability, Profile, Suite};
 use crate::report::baseline::Baseline;
 use crate::report::{self, terminal, Results};
@@ -113,7 +115,9 @@ async fn run_async(p: RunParts<'_>) -> Result<i32, CliError> {
         outputs,
         baseline,
     } = p;
+    let t_open = Instant::now();
     let opened = suite.open(&target).await?;
+    let open_time = t_open.elapsed();
     let started_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
@@ -169,13 +173,17 @@ async fn run_async(p: RunParts<'_>) -> Result<i32, CliError> {
         b.apply(&mut res, file);
     }
     let stats = opened.stats(&results);
-    let timing = if args.timing {
+    let mut timing = if args.timing {
         opened.timing(elapsed, &results, jobs)
     } else {
         Vec::new()
     };
+    let t_close = Instant::now();
     opened.close().await;
     let code = super::report::finish(&res, profile, &outputs, false, args.color);
+    if args.timing {
+        timing.push(phases_line(open_time, elapsed, t_close.elapsed(), &results));
+    }
     eprintln!("{stats}");
     for line in timing {
         println!("{line}");
@@ -185,6 +193,34 @@ async fn run_async(p: RunParts<'_>) -> Result<i32, CliError> {
         return Err(CliError::unreachable(reason));
     }
     Ok(code)
+}
+
+/// `--timing`: where the run's time went, phase by phase, and the slowest areas of checks.
+fn phases_line(
+    open: std::time::Duration,
+    checks: std::time::Duration,
+    close: std::time::Duration,
+    results: &[CheckResult],
+) -> String {
+    let mut areas: BTreeMap<&str, f64> = BTreeMap::new();
+    for r in results {
+        *areas.entry(r.area.as_str()).or_default() += r.duration.as_secs_f64();
+    }
+    let mut areas: Vec<(&str, f64)> = areas.into_iter().collect();
+    areas.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let top: Vec<String> = areas
+        .iter()
+        .take(4)
+        .map(|(a, s)| format!("{a} {s:.2} s"))
+        .collect();
+    format!(
+        "timing: phases: open {:.2} s (target, embedded server, preflight), checks {:.2} s, \
+         close and reports {:.2} s; busiest areas (summed check time): {}",
+        open.as_secs_f64(),
+        checks.as_secs_f64(),
+        close.as_secs_f64(),
+        top.join(", ")
+    )
 }
 
 /// `edgecheck profiles`.

@@ -40,10 +40,11 @@ pub fn fuzz(target_opts: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, 
     let report = rt.block_on(fuzz::campaign(ctx, opts));
     rt.block_on(target.close());
     println!(
-        "{} requests in {:.1} s ({:.0} requests/s), {} sessions, {} canary checks, {} finding(s)",
+        "{} requests in {:.1} s ({:.0} requests/s, {:.0} signatures/s), {} sessions, {} canary checks, {} finding(s)",
         report.requests,
         report.elapsed.as_secs_f64(),
         report.rate(),
+        report.signatures as f64 / report.elapsed.as_secs_f64().max(1e-9),
         report.sessions,
         report.canary_checks,
         report.findings.len()

@@ -37,6 +37,8 @@ pub use crate::profiles::FuzzOptions;
 pub struct FuzzReport {
     /// Requests sent by the workers and the canary.
     pub requests: usize,
+    /// RSA signatures the suite made for them (signed requests and signature faults).
+    pub signatures: u64,
     /// Sessions run.
     pub sessions: usize,
     /// Canary checks passed.
@@ -283,6 +285,7 @@ async fn progress_task(shared: Arc<Shared>, done: Arc<AtomicBool>) {
 
 /// Run a campaign against the context's target, then confirm and write its findings.
 pub async fn campaign(ctx: Arc<Context>, opts: &FuzzOptions) -> FuzzReport {
+    let signed_before = crate::profiles::edge_v1::sign::signatures_made();
     let shared = Arc::new(Shared::new(opts));
     let done = Arc::new(AtomicBool::new(false));
     let progress = opts
@@ -341,6 +344,7 @@ pub async fn campaign(ctx: Arc<Context>, opts: &FuzzOptions) -> FuzzReport {
         let _ = p.await;
     }
     let elapsed = shared.started.elapsed();
+    let signatures = crate::profiles::edge_v1::sign::signatures_made() - signed_before;
     let mut findings = std::mem::take(&mut *lock(&shared.found));
     let unreachable = findings.iter().any(|f| f.raw.unreachable);
     for f in &mut findings {
@@ -362,6 +366,7 @@ pub async fn campaign(ctx: Arc<Context>, opts: &FuzzOptions) -> FuzzReport {
     let errors = std::mem::take(&mut *lock(&shared.errors));
     FuzzReport {
         requests: shared.requests.load(Ordering::Relaxed),
+        signatures,
         sessions: shared.sessions.load(Ordering::Relaxed),
         canary_checks,
         elapsed,

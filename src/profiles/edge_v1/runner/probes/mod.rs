@@ -324,16 +324,18 @@ async fn quota(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepF
                     .and_then(|e| e.response.as_ref().ok())
                     .map(|r| r.status);
                 match (larger_result, larger_status) {
-                    (Ok(()), _) => return Err(failure(
-                        Verdict::Fail,
-                        n,
-                        "B-QUOTA",
-                        format!(
+                    (Ok(()), _) => {
+                        return Err(failure(
+                            Verdict::Fail,
+                            n,
+                            "B-QUOTA",
+                            format!(
                             "429 for a send of 17 messages right after a send of 16 was refused \
                                  with 429 at {sent} queued, nothing retrieved in between"
                         ),
-                        "the send of 17 was accepted",
-                    )),
+                            "the send of 17 was accepted",
+                        ))
+                    }
                     // Refused (429, or 400/413 from a server that takes at most 16 per send).
                     (Err(_), Some(_)) => {}
                     (Err(f), None) => return Err(f),

@@ -1,0 +1,221 @@
+//! The suite's speed goals in one run: `edgecheck run`, `prop` and `fuzz` against the
+//! embedded server, each set against the cryptography it needs (docs/BENCHMARKS.md).
+//!
+//! ```text
+//! cargo bench --bench speed                        # 3 runs, 20 s of prop and of fuzz
+//! cargo bench --bench speed -- --seconds 30 --runs 5
+//! ```
+//!
+//! - One core's RSA-PSS-2048 signing rate is measured here with the suite's own signer and a
+//!   fixture key, before and after the commands; the ratios use the mean of the two.
+//! - `run --timing` prints its wall time against its crypto bound (signatures plus per-key
+//!   set-up on the cores in use); the median over `--runs` is taken.
+//! - `prop` and `fuzz` print their signatures per second; each is divided by the one-core
+//!   rate.
+//!
+//! Every command is the release binary itself (`CARGO_BIN_EXE_edgecheck`), started as a
+//! child process with its own embedded server, as a user would start it.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use edgecheck::profiles::edge_v1::sign::{signing_input, KeyPool};
+
+/// The goals of docs/BENCHMARKS.md.
+const RUN_GOAL: f64 = 1.3;
+const PROP_GOAL: f64 = 1.5;
+const FUZZ_GOAL: f64 = 1.5;
+
+/// Runs the suite's commands and prints their speed against their cryptographic bounds.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Seconds of `prop` and of `fuzz`.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Runs of `edgecheck run --timing` (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// `--jobs` for all three commands (default: each command's own default).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Ignored: `cargo bench` passes it.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+fn main() {
+    let args = Args::parse();
+    let bin = env!("CARGO_BIN_EXE_edgecheck");
+    println!(
+        "edgecheck speed: {} CPUs, 1-minute load average {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_average()
+    );
+    let before = signing_rate();
+    println!("one core signs {before:.0} RSA-PSS-2048 signatures/s (before)");
+
+    let jobs: Vec<String> = args
+        .jobs
+        .map(|j| vec!["--jobs".into(), j.to_string()])
+        .unwrap_or_default();
+    let mut runs = Vec::new();
+    for i in 1..=args.runs.max(1) {
+        let out = edgecheck(
+            bin,
+            &[&["run", "--timing", "-q"], &strs(&jobs)[..]].concat(),
+        );
+        let bound = number_after(&out, "wall / bound = ");
+        let crypto = number_after(&out, "wall / crypto bound = ");
+        for line in out.lines().filter(|l| l.starts_with("timing:")) {
+            println!("  run {i}: {line}");
+        }
+        runs.push((crypto, bound));
+    }
+    let secs = format!("{}s", args.seconds);
+    let prop = edgecheck(
+        bin,
+        &[
+            &[
+                "prop",
+                "--seed",
+                "1",
+                "--cases",
+                "1000000",
+                "--duration",
+                &secs,
+            ][..],
+            &strs(&jobs)[..],
+        ]
+        .concat(),
+    );
+    let prop_rate = number_before(&prop, " signatures/s");
+    println!("  prop: {}", first_line_with(&prop, "signatures/s"));
+    let fuzz = edgecheck(
+        bin,
+        &[
+            &["fuzz", "--seed", "1", "--duration", &secs][..],
+            &strs(&jobs)[..],
+        ]
+        .concat(),
+    );
+    let fuzz_rate = number_before(&fuzz, " signatures/s");
+    println!("  fuzz: {}", first_line_with(&fuzz, "signatures/s"));
+
+    let after = signing_rate();
+    println!("one core signs {after:.0} RSA-PSS-2048 signatures/s (after)");
+    let core = (before + after) / 2.0;
+
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (run_crypto, run_bound) = runs[runs.len() / 2];
+    let prop_ratio = prop_rate / core;
+    let fuzz_ratio = fuzz_rate / core;
+    println!();
+    println!("| measure | value | goal | met |");
+    println!("|---|---:|---:|---|");
+    println!(
+        "| run: wall / crypto bound (median of {}) | {run_crypto:.2} | ≤ {RUN_GOAL} | {} |",
+        runs.len(),
+        met(run_crypto <= RUN_GOAL)
+    );
+    println!("| run: wall / signing bound (same run) | {run_bound:.2} | | |");
+    println!(
+        "| prop: signatures/s ÷ one core ({prop_rate:.0} ÷ {core:.0}) | {prop_ratio:.2} | ≥ {PROP_GOAL} | {} |",
+        met(prop_ratio >= PROP_GOAL)
+    );
+    println!(
+        "| fuzz: signatures/s ÷ one core ({fuzz_rate:.0} ÷ {core:.0}) | {fuzz_ratio:.2} | ≥ {FUZZ_GOAL} | {} |",
+        met(fuzz_ratio >= FUZZ_GOAL)
+    );
+    println!("load average after: {}", load_average());
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// Runs `edgecheck args`, returning stdout and stderr; exits on a failed command.
+fn edgecheck(bin: &str, args: &[&str]) -> String {
+    let out = Command::new(bin)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "`edgecheck {}` exited with {}; a speed figure of a failing run means nothing:\n{text}",
+        args.join(" "),
+        out.status
+    );
+    text
+}
+
+/// One core's signing rate with the suite's signer: signatures of a send's input over 2 s,
+/// after a warm-up (the key's blinding set-up).
+fn signing_rate() -> f64 {
+    let pool = KeyPool::builtin().expect("the built-in key pool loads");
+    let key = pool.take();
+    let input = signing_input("POST", "/connection/x/messages", &[b'x'; 300]);
+    for _ in 0..20 {
+        std::hint::black_box(key.sign(&input));
+    }
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < Duration::from_secs(2) {
+        std::hint::black_box(key.sign(&input));
+        n += 1;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The number right after the first `marker` in `text`.
+fn number_after(text: &str, marker: &str) -> f64 {
+    let at = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("no `{marker}` in the output:\n{text}"));
+    leading_number(&text[at + marker.len()..])
+}
+
+/// The number right before the first `marker` in `text`.
+fn number_before(text: &str, marker: &str) -> f64 {
+    let at = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("no `{marker}` in the output:\n{text}"));
+    let head = &text[..at];
+    let start = head
+        .rfind(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map_or(0, |i| i + 1);
+    leading_number(&head[start..])
+}
+
+fn leading_number(s: &str) -> f64 {
+    let end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    s[..end]
+        .parse()
+        .unwrap_or_else(|_| panic!("not a number: `{}`", &s[..end]))
+}
+
+fn first_line_with<'a>(text: &'a str, needle: &str) -> &'a str {
+    text.lines().find(|l| l.contains(needle)).unwrap_or("")
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
+}
