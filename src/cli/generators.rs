@@ -30,7 +30,8 @@ pub struct PropArgs {
     /// Where shrunk failures are written as case files.
     #[arg(long, value_name = "DIR", default_value = "edgecheck-findings")]
     pub findings: PathBuf,
-    /// Sequences run at once (default: the number of cores).
+    /// Sequences run at once (default: twice the number of cores, so that the cores sign
+    /// while other sequences wait for answers).
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
 }
@@ -98,7 +99,7 @@ pub struct FuzzArgs {
     /// Runs of each finding's case for its reproduction rate.
     #[arg(long, value_name = "K", default_value_t = 3)]
     pub repro: usize,
-    /// Workers sending at once (default: the number of cores).
+    /// Workers sending at once (default: twice the number of cores).
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
     /// Seconds between checks of the canary connection.
@@ -198,7 +199,7 @@ pub fn prop(args: PropArgs) -> Result<i32, CliError> {
         max_steps: args.max_steps,
         duration: args.duration,
         findings: args.findings.clone(),
-        jobs: args.jobs.unwrap_or_else(cores).max(1),
+        jobs: args.jobs.unwrap_or_else(|| 2 * cores()).max(1),
     };
     Ok(exit(profile.prop(&target, &opts)?))
 }
@@ -223,7 +224,7 @@ pub fn fuzz(args: FuzzArgs) -> Result<i32, CliError> {
         max_requests: args.max_requests,
         max_findings: args.max_findings,
         findings: args.findings.clone(),
-        jobs: args.jobs.unwrap_or_else(cores).max(1),
+        jobs: args.jobs.unwrap_or_else(|| 2 * cores()).max(1),
         repro: args.repro,
         canary_every: Duration::from_secs_f64(args.canary_every),
         progress: !args.quiet,
