@@ -85,7 +85,7 @@ mod command {
         runtime(cores()).block_on(kill_matrix(
             opts,
             faults,
-            &[Verdict::Pass, Verdict::Skip],
+            &[Verdict::Pass, Verdict::Skip, Verdict::Waived],
             |fault, linked| with_server(&suite, fault, linked, jobs),
         ))
     }
