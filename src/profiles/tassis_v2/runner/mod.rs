@@ -130,8 +130,6 @@ pub(crate) struct Ctx<'e> {
     pub seen: HashMap<String, usize>,
     /// One-time prekeys handed out so far in this case (T-PK-ONCE).
     pub handed_out: Vec<Vec<u8>>,
-    /// Inbound frames acknowledged, per connection: their sequence numbers.
-    pub acked: HashMap<String, Vec<u32>>,
     frames_out_closed: usize,
     frames_in_closed: usize,
 }
@@ -145,7 +143,6 @@ impl<'e> Ctx<'e> {
             logins: 0,
             seen: HashMap::new(),
             handed_out: Vec::new(),
-            acked: HashMap::new(),
             frames_out_closed: 0,
             frames_in_closed: 0,
         }

@@ -155,7 +155,6 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, step: &Step) -> Result<(), Stop> {
                     "T-ACK-DONE",
                 )
             })?;
-            ctx.acked.entry(conn.clone()).or_default().push(seq);
             Ok(())
         }
         Step::Expect {
@@ -767,7 +766,8 @@ fn judge_reply(
             )
         }
         (ReplyKind::UploadAuthorizations, _) => Err(wrong("uploadAuthorizations".into())),
-        (ReplyKind::Refusal, _) => Ok(()),
+        // Judged without a reply frame, by `refusal`, before a reply is awaited.
+        (ReplyKind::Refusal, _) => unreachable!("a refusal is judged by `refusal`"),
     }
 }
 
