@@ -304,70 +304,10 @@ async fn quota(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepF
         let before = run.exchanges.len();
         match run.protocol_step(n, &s, Endpoint::Send).await {
             Ok(()) => sent += 16,
-            Err(f) => {
-                let status = run
-                    .exchanges
-                    .get(before)
-                    .and_then(|e| e.response.as_ref().ok())
-                    .map(|r| r.status);
-                if status != Some(429) {
-                    return Err(f);
-                }
-                // Nothing was retrieved since: a larger send must be over the cap too.
-                let mut larger = plain(Endpoint::Send, conn);
-                larger.messages = Some((0..17).map(|i| format!("q-larger-{i}")).collect());
-                let before = run.exchanges.len();
-                let larger_result = run.protocol_step(n, &larger, Endpoint::Send).await;
-                let larger_status = run
-                    .exchanges
-                    .get(before)
-                    .and_then(|e| e.response.as_ref().ok())
-                    .map(|r| r.status);
-                match (larger_result, larger_status) {
-                    (Ok(()), _) => {
-                        return Err(failure(
-                            Verdict::Fail,
-                            n,
-                            "B-QUOTA",
-                            format!(
-                            "429 for a send of 17 messages right after a send of 16 was refused \
-                                 with 429 at {sent} queued, nothing retrieved in between"
-                        ),
-                            "the send of 17 was accepted",
-                        ))
-                    }
-                    // Refused (429, or 400/413 from a server that takes at most 16 per send).
-                    (Err(_), Some(_)) => {}
-                    (Err(f), None) => return Err(f),
-                }
-                // Over the cap: nothing of either refused send may be stored. Drain and count.
-                let mut stored = 0usize;
-                loop {
-                    let mut r = plain(Endpoint::Retrieve, conn);
-                    r.page_size = Some(1000);
-                    let before = run.exchanges.len();
-                    // The model does not know what a faulty refusal stored: count, and let
-                    // the count decide, whatever the model says of the page.
-                    let step = run.protocol_step(n, &r, Endpoint::Retrieve).await;
-                    let got = run
-                        .exchanges
-                        .get(before)
-                        .and_then(|e| e.response.as_ref().ok())
-                        .filter(|r| r.status == 200)
-                        .and_then(|r| wire::parse_object_strict(&r.body).ok())
-                        .and_then(|o| o.get("messages").and_then(Value::as_array).map(Vec::len));
-                    let got = match (got, step) {
-                        (Some(got), _) => got,
-                        (None, Err(f)) => return Err(f),
-                        (None, Ok(())) => 0,
-                    };
-                    stored += got;
-                    // A server whose retrievals never empty the queue must not hold the
-                    // suite: past what could be stored, the count already decides.
-                    if got == 0 || stored > sent + 33 {
-                        break;
-                    }
-                }
+            Err(f) if status_at(run, before) != Some(429) => return Err(f),
+            Err(_) => {
+                larger_send_refused(run, n, conn, sent).await?;
+                let stored = drain(run, n, conn, sent + 33).await?;
                 if stored != sent {
                     return Err(failure(
                         Verdict::Fail,
@@ -385,6 +325,76 @@ async fn quota(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepF
         "no queue cap observed up to {sent} messages; B-QUOTA not exercised"
     ));
     Ok(())
+}
+
+/// The status of exchange `i` of the run, if it got a response.
+fn status_at(run: &CaseRun<'_>, i: usize) -> Option<u16> {
+    run.exchanges
+        .get(i)
+        .and_then(|e| e.response.as_ref().ok())
+        .map(|r| r.status)
+}
+
+/// Right after a 429 for 16 messages at `sent` queued, with nothing retrieved since: a send
+/// of 17 must be refused too (429, or 400/413 from a server that takes at most 16 per send).
+async fn larger_send_refused(
+    run: &mut CaseRun<'_>,
+    n: usize,
+    conn: &str,
+    sent: usize,
+) -> Result<(), StepFailure> {
+    let mut larger = plain(Endpoint::Send, conn);
+    larger.messages = Some((0..17).map(|i| format!("q-larger-{i}")).collect());
+    let before = run.exchanges.len();
+    match run.protocol_step(n, &larger, Endpoint::Send).await {
+        Ok(()) => Err(failure(
+            Verdict::Fail,
+            n,
+            "B-QUOTA",
+            format!(
+                "429 for a send of 17 messages right after a send of 16 was refused with 429 \
+                 at {sent} queued, nothing retrieved in between"
+            ),
+            "the send of 17 was accepted",
+        )),
+        Err(_) if status_at(run, before).is_some() => Ok(()),
+        Err(f) => Err(f),
+    }
+}
+
+/// Retrieves `conn`'s queue until it is empty and returns how many messages came. A server
+/// whose retrievals never empty the queue cannot hold the suite: past `limit` the count
+/// already decides. The model does not know what a faulty refusal stored, so the count
+/// decides, whatever the model says of a page.
+async fn drain(
+    run: &mut CaseRun<'_>,
+    n: usize,
+    conn: &str,
+    limit: usize,
+) -> Result<usize, StepFailure> {
+    let mut stored = 0usize;
+    loop {
+        let mut r = plain(Endpoint::Retrieve, conn);
+        r.page_size = Some(1000);
+        let before = run.exchanges.len();
+        let step = run.protocol_step(n, &r, Endpoint::Retrieve).await;
+        let got = run
+            .exchanges
+            .get(before)
+            .and_then(|e| e.response.as_ref().ok())
+            .filter(|r| r.status == 200)
+            .and_then(|r| wire::parse_object_strict(&r.body).ok())
+            .and_then(|o| o.get("messages").and_then(Value::as_array).map(Vec::len));
+        let got = match (got, step) {
+            (Some(got), _) => got,
+            (None, Err(f)) => return Err(f),
+            (None, Ok(())) => 0,
+        };
+        stored += got;
+        if got == 0 || stored > limit {
+            return Ok(stored);
+        }
+    }
 }
 
 #[cfg(test)]
