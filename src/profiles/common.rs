@@ -183,21 +183,21 @@ impl Verdicts {
 }
 
 /// `edgecheck selftest` for a profile whose reference server has a fault list: `--list`,
-/// `--only` globs over names and rules, the fault-free baseline (a result whose verdict is
-/// not in `baseline_ok` counts as a survivor), then one server per fault, printing whether a
+/// `--only` globs over names and rules, the fault-free baseline (a check that did not pass,
+/// skip or get waived counts as a survivor), then one server per fault, printing whether a
 /// check linked to the fault's rule saw it broken and what the reports blamed. `faults` are
 /// (fault, name, rule); `run(fault, linked)` runs the checks (those linked to `linked`, or
 /// all) against a fresh server with that fault (none for the baseline).
 pub async fn kill_matrix<F, Fut>(
     opts: &crate::profiles::SelftestOptions,
     mut faults: Vec<(F, &'static str, &'static str)>,
-    baseline_ok: &[crate::engine::Verdict],
     run: impl Fn(Option<F>, Option<&'static str>) -> Fut,
 ) -> Result<crate::profiles::Outcome, crate::profiles::ProfileError>
 where
     F: Copy,
     Fut: std::future::Future<Output = Result<Verdicts, crate::profiles::ProfileError>>,
 {
+    use crate::engine::Verdict;
     use crate::profiles::{Outcome, ProfileError};
     if opts.list {
         for (_, name, rule) in &faults {
@@ -221,7 +221,7 @@ where
         let bad: Vec<String> = v
             .results
             .iter()
-            .filter(|r| !baseline_ok.contains(&r.verdict))
+            .filter(|r| !matches!(r.verdict, Verdict::Pass | Verdict::Skip | Verdict::Waived))
             .map(|r| format!("{} {}: {}", r.id, r.verdict.as_str(), r.message))
             .collect();
         println!(

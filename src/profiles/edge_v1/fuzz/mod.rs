@@ -37,8 +37,8 @@ pub use crate::profiles::FuzzOptions;
 pub struct FuzzReport {
     /// Requests sent by the workers and the canary.
     pub requests: usize,
-    /// RSA signatures the suite made for them (signed requests and signature faults).
-    pub signatures: u64,
+    /// RSA signatures the sessions made for them (signed requests and signature faults).
+    pub signatures: usize,
     /// Sessions run.
     pub sessions: usize,
     /// Canary checks passed.
@@ -69,6 +69,7 @@ impl FuzzReport {
 pub struct Shared {
     stop: AtomicBool,
     requests: AtomicUsize,
+    signatures: AtomicUsize,
     sessions: AtomicUsize,
     started: Instant,
     deadline: Option<Instant>,
@@ -91,6 +92,7 @@ impl Shared {
         Shared {
             stop: AtomicBool::new(false),
             requests: AtomicUsize::new(0),
+            signatures: AtomicUsize::new(0),
             sessions: AtomicUsize::new(0),
             started,
             deadline: opts.duration.map(|d| started + d),
@@ -115,6 +117,11 @@ impl Shared {
     /// Count one request sent.
     pub fn count_request(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count signatures a session made.
+    pub fn count_signatures(&self, n: usize) {
+        self.signatures.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Remember a request summary for the recent-requests log.
@@ -285,7 +292,6 @@ async fn progress_task(shared: Arc<Shared>, done: Arc<AtomicBool>) {
 
 /// Run a campaign against the context's target, then confirm and write its findings.
 pub async fn campaign(ctx: Arc<Context>, opts: &FuzzOptions) -> FuzzReport {
-    let signed_before = crate::profiles::edge_v1::sign::signatures_made();
     let shared = Arc::new(Shared::new(opts));
     let done = Arc::new(AtomicBool::new(false));
     let progress = opts
@@ -344,7 +350,6 @@ pub async fn campaign(ctx: Arc<Context>, opts: &FuzzOptions) -> FuzzReport {
         let _ = p.await;
     }
     let elapsed = shared.started.elapsed();
-    let signatures = crate::profiles::edge_v1::sign::signatures_made() - signed_before;
     let mut findings = std::mem::take(&mut *lock(&shared.found));
     let unreachable = findings.iter().any(|f| f.raw.unreachable);
     for f in &mut findings {
@@ -366,7 +371,7 @@ pub async fn campaign(ctx: Arc<Context>, opts: &FuzzOptions) -> FuzzReport {
     let errors = std::mem::take(&mut *lock(&shared.errors));
     FuzzReport {
         requests: shared.requests.load(Ordering::Relaxed),
-        signatures,
+        signatures: shared.signatures.load(Ordering::Relaxed),
         sessions: shared.sessions.load(Ordering::Relaxed),
         canary_checks,
         elapsed,

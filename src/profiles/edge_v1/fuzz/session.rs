@@ -183,9 +183,11 @@ impl<'a> Session<'a> {
     /// Delete the session's live connections (correct requests, still checked).
     pub async fn cleanup(&mut self, shared: &Shared) {
         let n = self.steps.len() + 1;
+        let signed = self.run.signatures();
         for _ in 0..self.run.delete_live_connections(n).await {
             shared.count_request();
         }
+        shared.count_signatures(self.run.signatures() - signed);
     }
 
     /// The body the runner would build for `step`: resolved, and as a raw-body template.
@@ -463,7 +465,9 @@ impl<'a> Session<'a> {
         }
         let n = self.steps.len() + 1;
         let before = self.run.exchanges().len();
+        let signed = self.run.signatures();
         let result = self.run.protocol_step(n, &step, endpoint).await;
+        shared.count_signatures(self.run.signatures() - signed);
         let sent = self.run.exchanges().len() > before;
         if sent {
             shared.count_request();

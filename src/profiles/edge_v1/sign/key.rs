@@ -2,7 +2,7 @@
 //! crate only for PSS salt lengths other than 32 (deliberate faults).
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
@@ -31,14 +31,6 @@ pub enum Scheme {
 impl Scheme {
     /// The scheme B-SIG-ALG requires.
     pub const BINDING: Scheme = Scheme::Pss { salt: 32 };
-}
-
-/// Signatures made by every key of this process (any scheme), for rates such as `fuzz`'s.
-static SIGNATURES: AtomicU64 = AtomicU64::new(0);
-
-/// How many signatures the keys of this process have made so far.
-pub fn signatures_made() -> u64 {
-    SIGNATURES.load(Ordering::Relaxed)
 }
 
 /// A private RSA key with its public half as SPKI DER. Never printed: `Debug` shows the size
@@ -147,7 +139,6 @@ impl Key {
 
     /// Signs with any scheme, reporting a salt that does not fit the key as an error.
     pub fn try_sign_with(&self, input: &[u8], scheme: Scheme) -> Result<Vec<u8>, SignError> {
-        SIGNATURES.fetch_add(1, Ordering::Relaxed);
         let aws = |alg| {
             self.signed.store(true, Ordering::Relaxed);
             let mut sig = vec![0; self.pair.public_modulus_len()];

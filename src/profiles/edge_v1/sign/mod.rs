@@ -12,5 +12,5 @@ pub use error::SignError;
 pub use fault::{signature_token, SigFault};
 pub use generate::{write_fixture_pool, PoolCounts};
 pub use input::{authorization, signing_input, AUTH_SCHEME, NEW_KEY_HEADER};
-pub use key::{signatures_made, Key, Scheme};
+pub use key::{Key, Scheme};
 pub use pool::{KeyPool, KeyUsage, SpecialKey, UnknownSpecialKey};

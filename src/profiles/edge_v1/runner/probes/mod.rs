@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::client::origin::{judge_uri, UriOrigin};
-use crate::client::Request as HttpRequest;
+use crate::client::{Request as HttpRequest, Response};
 use crate::engine::event::Verdict;
 use crate::profiles::common::{contains_window, key_material, looks_like_counter, varying_parts};
 use crate::profiles::edge_v1::case::Step;
@@ -329,10 +329,12 @@ async fn quota(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepF
 
 /// The status of exchange `i` of the run, if it got a response.
 fn status_at(run: &CaseRun<'_>, i: usize) -> Option<u16> {
-    run.exchanges
-        .get(i)
-        .and_then(|e| e.response.as_ref().ok())
-        .map(|r| r.status)
+    response_at(run, i).map(|r| r.status)
+}
+
+/// The response of exchange `i` of the run, if it got one.
+fn response_at<'r>(run: &'r CaseRun<'_>, i: usize) -> Option<&'r Response> {
+    run.exchanges.get(i).and_then(|e| e.response.as_ref().ok())
 }
 
 /// Right after a 429 for 16 messages at `sent` queued, with nothing retrieved since: a send
@@ -378,10 +380,7 @@ async fn drain(
         r.page_size = Some(1000);
         let before = run.exchanges.len();
         let step = run.protocol_step(n, &r, Endpoint::Retrieve).await;
-        let got = run
-            .exchanges
-            .get(before)
-            .and_then(|e| e.response.as_ref().ok())
+        let got = response_at(run, before)
             .filter(|r| r.status == 200)
             .and_then(|r| wire::parse_object_strict(&r.body).ok())
             .and_then(|o| o.get("messages").and_then(Value::as_array).map(Vec::len));
