@@ -9,8 +9,10 @@ use crate::profiles::edge_v1::model::Endpoint;
 use crate::profiles::edge_v1::runner::{CaseRun, StepFailure};
 use crate::profiles::edge_v1::Context;
 
-/// Rules whose failure on the canary's retrievals means its content changed.
-const CONTENT_RULES: [&str; 6] = [
+/// Rules whose failure on the canary's retrievals, once a check has passed, means its content
+/// changed: S-RETR-REMOVE is the 400 on a `fromMessageID` that vanished since.
+const CONTENT_RULES: [&str; 7] = [
+    "S-RETR-REMOVE",
     "S-RETR-200",
     "S-RETR-PAGE",
     "S-RETR-NEXT",
@@ -104,7 +106,8 @@ pub struct Canary<'a> {
 }
 
 impl<'a> Canary<'a> {
-    /// Create the canary; the error says which setup step failed.
+    /// Create the canary and check it once before any hostile request is sent, so that its
+    /// own steps are known to leave it intact; the error says which step failed.
     pub async fn setup(ctx: &'a Context) -> Result<Canary<'a>, SetupError> {
         let mut run = CaseRun::new(ctx, &blank_case(0));
         run.judge_by(Vec::new(), Level::Must);
@@ -115,6 +118,15 @@ impl<'a> Canary<'a> {
         };
         for s in setup_steps() {
             canary.send(s).await.map_err(|f| SetupError(f.message))?;
+        }
+        canary.checks += 1;
+        for s in check_steps(canary.checks) {
+            canary.send(s).await.map_err(|f| {
+                SetupError(format!(
+                    "its first check, before any hostile request, failed: {} ({})",
+                    f.message, f.failure.rule
+                ))
+            })?;
         }
         Ok(canary)
     }
@@ -131,8 +143,8 @@ impl<'a> Canary<'a> {
         r
     }
 
-    /// Run one check; on failure, the rule (B-ISOLATION when the content changed) and what
-    /// happened.
+    /// Run one check; on failure, the rule (B-ISOLATION when the content changed: the first
+    /// check in `setup` showed that the canary's own steps keep it) and what happened.
     pub async fn check(&mut self) -> Result<usize, (String, String)> {
         self.checks += 1;
         let mut sent = 0;
