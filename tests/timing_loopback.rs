@@ -263,9 +263,13 @@ fn config(samples: usize, seed: u64) -> TimingConfig {
 }
 
 async fn measure(faulty: bool, samples: usize, seed: u64) -> TimingReport {
+    measure_with(faulty, &config(samples, seed)).await
+}
+
+async fn measure_with(faulty: bool, config: &TimingConfig) -> TimingReport {
     let _alone = ALONE.lock().await;
     let (server, mut probe) = setup(faulty);
-    let report = timing::measure("retrieve", &mut probe, &config(samples, seed)).await;
+    let report = timing::measure("retrieve", &mut probe, config).await;
     drop(server);
     report
 }
@@ -312,6 +316,9 @@ async fn skipping_the_verification_for_unknown_uris_warns() {
     let r = measure(true, TEST_SAMPLES, 12).await;
     eprintln!("faulty: {}", show(&r));
     assert_eq!(r.verdict, TimingVerdict::Warn, "{}", show(&r));
+    // Measured twice: the warning stands because the second measurement saw it too.
+    assert!(r.first_measurement.is_some(), "{}", show(&r));
+    assert!(r.summary.ends_with("confirmed by a second measurement"));
     for p in &r.pairs {
         let involved = p.a == "unknown URI" || p.b == "unknown URI";
         if involved {
@@ -431,7 +438,12 @@ async fn error_rates() {
             if !only.is_empty() && only != mode.trim() {
                 continue;
             }
-            let r = measure(faulty, samples, 1000 + i as u64).await;
+            // Single measurements: the rates of one, which confirmation squares.
+            let single = TimingConfig {
+                remeasure_warnings: false,
+                ..config(samples, 1000 + i as u64)
+            };
+            let r = measure_with(faulty, &single).await;
             println!("{mode} run {:>2}: {}", i + 1, show(&r));
             if r.verdict == TimingVerdict::Warn && !faulty {
                 for c in &r.classes {

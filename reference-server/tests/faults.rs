@@ -847,8 +847,9 @@ async fn conforms(t: &TestServer, fault: Fault) -> bool {
             refused && stored == 6
         }
         Fault::RetrieveNotAtomic => {
-            // Two pre-signed retrievals at once, a few times: never a message twice.
-            for _ in 0..3 {
+            // Two pre-signed retrievals at once, ten times (the fault's window is 20 ms, and
+            // every probe runs at once on two cores): never a message twice.
+            for _ in 0..10 {
                 let conn = t.create(&k.a, None).await;
                 t.send(&conn, &["QQ==", "QUI=", "QUJD"]).await.expect(200);
                 let bytes = serde_json::to_vec(&id(&conn)).unwrap();

@@ -235,6 +235,7 @@ mod tests {
                 threshold_us: 10.25,
                 verdict: TimingVerdict::Warn,
             }],
+            first_measurement: None,
         }
     }
 

@@ -28,6 +28,14 @@ pub struct TimingConfig {
     pub min_diff_us: f64,
     /// ... and over this share of the smaller median.
     pub min_diff_ratio: f64,
+    /// A warning is measured once more, with the next seed, and stands only for the pairs
+    /// that warn again in the same direction (a false warning then needs two in a row).
+    #[serde(default = "yes")]
+    pub remeasure_warnings: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for TimingConfig {
@@ -42,6 +50,7 @@ impl Default for TimingConfig {
             family_confidence: 0.99,
             min_diff_us: 10.0,
             min_diff_ratio: 0.05,
+            remeasure_warnings: true,
         }
     }
 }

@@ -27,11 +27,31 @@ pub use probe::{BoxFuture, ClassName, ProbeError, Sample, TimingProbe};
 pub use report::{ClassSummary, PairSummary, TimingReport, TimingVerdict};
 pub use ws::WsProbe;
 
-/// Measures `probe` (the failure classes of `endpoint`) as `config` says, and judges it.
+/// Measures `probe` (the failure classes of `endpoint`) as `config` says, and judges it; a
+/// warning is measured again when `config.remeasure_warnings` says so
+/// ([`TimingReport::confirmed_by`]).
 ///
 /// The caller makes sure nothing else loads the server meanwhile: run timing checks alone,
 /// not alongside other checks.
 pub async fn measure(
+    endpoint: &str,
+    probe: &mut dyn TimingProbe,
+    config: &TimingConfig,
+) -> TimingReport {
+    let first = measure_once(endpoint, probe, config).await;
+    if first.verdict != TimingVerdict::Warn || !config.remeasure_warnings {
+        return first;
+    }
+    let again = TimingConfig {
+        seed: config.seed.wrapping_add(1),
+        ..config.clone()
+    };
+    let second = measure_once(endpoint, probe, &again).await;
+    second.confirmed_by(&first)
+}
+
+/// One measurement and its judgement.
+async fn measure_once(
     endpoint: &str,
     probe: &mut dyn TimingProbe,
     config: &TimingConfig,

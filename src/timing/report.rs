@@ -111,6 +111,10 @@ pub struct TimingReport {
     pub classes: Vec<ClassSummary>,
     /// Every pair of classes.
     pub pairs: Vec<PairSummary>,
+    /// When this is a second measurement, taken because the first warned: the first's
+    /// summary (`requests` and `wall_ms` then count both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_measurement: Option<String>,
 }
 
 /// Nanoseconds as microseconds, to the nanosecond.
@@ -201,6 +205,7 @@ impl TimingReport {
             stopped: m.stop.as_ref().map(Stop::to_string),
             classes,
             pairs,
+            first_measurement: None,
         };
         let blocked = match &m.stop {
             Some(Stop::Deadline(_)) if short >= config.samples => None,
@@ -218,6 +223,48 @@ impl TimingReport {
             None => report.judged(),
         };
         report
+    }
+
+    /// This second measurement judged together with `first`, which warned: a pair warns only
+    /// when it warned in both, in the same direction. A second measurement that could not be
+    /// judged leaves the whole endpoint unjudged.
+    pub fn confirmed_by(mut self, first: &TimingReport) -> TimingReport {
+        let warned_first = |p: &PairSummary| {
+            first.pairs.iter().any(|f| {
+                f.a == p.a
+                    && f.b == p.b
+                    && f.verdict == TimingVerdict::Warn
+                    && (f.diff_us > 0.0) == (p.diff_us > 0.0)
+            })
+        };
+        for p in &mut self.pairs {
+            if p.verdict == TimingVerdict::Warn && !warned_first(p) {
+                p.verdict = TimingVerdict::Pass;
+            }
+        }
+        self.requests += first.requests;
+        self.wall_ms += first.wall_ms;
+        self.first_measurement = Some(first.summary.clone());
+        (self.verdict, self.summary) = match self.verdict {
+            TimingVerdict::Error => (
+                TimingVerdict::Error,
+                format!(
+                    "a first measurement warned and could not be confirmed: {}",
+                    self.summary
+                ),
+            ),
+            _ => match self.judged() {
+                (TimingVerdict::Warn, line) => (
+                    TimingVerdict::Warn,
+                    format!("{line}; confirmed by a second measurement"),
+                ),
+                (verdict, line) => (
+                    verdict,
+                    format!("{line}; a first measurement warned, a second did not confirm it"),
+                ),
+            },
+        };
+        self
     }
 
     /// The verdict and summary of a complete measurement.
@@ -366,6 +413,46 @@ mod tests {
             "{}",
             r.summary
         );
+    }
+
+    #[test]
+    fn a_warning_stands_only_when_measured_again_in_the_same_direction() {
+        let first = TimingReport::new("secure", &measurement(50_000, None), &config());
+        let again = TimingReport::new("secure", &measurement(40_000, None), &config());
+        let r = again.confirmed_by(&first);
+        assert_eq!(r.verdict, TimingVerdict::Warn);
+        assert!(r.summary.ends_with("; confirmed by a second measurement"));
+        assert_eq!(r.first_measurement.as_deref(), Some(first.summary.as_str()));
+        assert_eq!((r.requests, r.wall_ms), (820, 642));
+
+        let quiet = TimingReport::new("secure", &measurement(0, None), &config());
+        let r = quiet.confirmed_by(&first);
+        assert_eq!(r.verdict, TimingVerdict::Pass);
+        assert!(
+            r.summary.ends_with("a second did not confirm it"),
+            "{}",
+            r.summary
+        );
+
+        // The other class faster the second time: not the same finding.
+        let mut m = measurement(50_000, None);
+        m.samples.reverse();
+        let reversed = TimingReport::new("secure", &m, &config());
+        assert_eq!(reversed.verdict, TimingVerdict::Warn);
+        let r = reversed.confirmed_by(&first);
+        assert_eq!(r.verdict, TimingVerdict::Pass, "{}", r.summary);
+        assert!(r.pairs.iter().all(|p| p.verdict == TimingVerdict::Pass));
+
+        let stop = Stop::Transport {
+            class: "unknown URI".into(),
+            error: "reset".into(),
+        };
+        let broken = TimingReport::new("secure", &measurement(50_000, Some(stop)), &config());
+        let r = broken.confirmed_by(&first);
+        assert_eq!(r.verdict, TimingVerdict::Error);
+        assert!(r
+            .summary
+            .starts_with("a first measurement warned and could not"));
     }
 
     #[test]
