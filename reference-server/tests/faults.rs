@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use common::{ec_spki, msgs, new_cid, path_of, plain_with, Conn, Key, Resp, TestServer};
+use common::{
+    ec_spki, msgs, new_cid, path_of, plain_with, raw_socket, Conn, Key, Resp, TestServer,
+};
 use edge_reference_server::faults::Fault;
 use serde_json::{json, Value};
 use sha2::Digest as _;
@@ -528,6 +530,25 @@ async fn conforms(t: &TestServer, fault: Fault) -> bool {
                 .await
                 .status
                 == 413
+        }
+        Fault::ChunkedBodyUncounted => {
+            // The body of `oversize-500`'s probe, in chunks: counted, so refused the same way.
+            let conn = t.create(&k.a, None).await;
+            let body = json!({"connectionID": conn.cid, "messages": [{"msg": "A".repeat(8192)}]});
+            let body = serde_json::to_vec(&body).unwrap();
+            let addr = t.server.local_addr();
+            let mut request = format!(
+                "POST {} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+                path_of(&messages_url(&conn.su))
+            )
+            .into_bytes();
+            for chunk in body.chunks(1000) {
+                request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                request.extend_from_slice(chunk);
+                request.extend_from_slice(b"\r\n");
+            }
+            request.extend_from_slice(b"0\r\n\r\n");
+            raw_socket(addr, &request).await.0 == 413
         }
         Fault::PageSizeZeroPanics => {
             let conn = t.create(&k.a, None).await;

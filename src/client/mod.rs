@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 pub use body::BodyStop;
 pub use curl::curl;
 pub use error::{ClientError, TransportError};
-pub use request::Request;
+pub use request::{chunked, Request};
 
 /// Transport settings, shared by every request of a [`Client`].
 #[derive(Debug, Clone, PartialEq, Eq)]

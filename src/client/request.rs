@@ -130,9 +130,34 @@ impl Request {
     }
 }
 
+/// `body` in HTTP/1.1 chunked coding (RFC 9112 §7.1): chunks of `size` bytes (the last one
+/// shorter), then the last chunk of size 0 and no trailers. Goes with a `Transfer-Encoding:
+/// chunked` header, which sends the request over the raw path.
+pub fn chunked(body: &[u8], size: usize) -> Vec<u8> {
+    let size = size.max(1);
+    let mut out = Vec::with_capacity(body.len() + body.len() / size * 12 + 16);
+    for chunk in body.chunks(size) {
+        out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunked_coding_frames_every_chunk_and_ends_with_the_last() {
+        assert_eq!(
+            chunked(b"hello world", 4),
+            b"4\r\nhell\r\n4\r\no wo\r\n3\r\nrld\r\n0\r\n\r\n"
+        );
+        assert_eq!(chunked(b"", 4), b"0\r\n\r\n");
+        assert_eq!(chunked(&[b'x'; 26], 26)[..4], *b"1a\r\n");
+    }
 
     fn url(s: &str) -> Url {
         Url::parse(s).unwrap()

@@ -12,7 +12,8 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderMap, HeaderValue, ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, SET_COOKIE,
+    HeaderMap, HeaderValue, ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE,
+    SET_COOKIE,
 };
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode, Uri};
@@ -217,7 +218,13 @@ async fn serve(app: &App, request: Request<Incoming>) -> Response<Body> {
     } else {
         StatusCode::PAYLOAD_TOO_LARGE
     };
-    let bytes = match read_body(body, app.body_limit, too_large).await {
+    let limit =
+        if app.fault(Fault::ChunkedBodyUncounted) && !parts.headers.contains_key(CONTENT_LENGTH) {
+            usize::MAX
+        } else {
+            app.body_limit
+        };
+    let bytes = match read_body(body, limit, too_large).await {
         Ok(bytes) => bytes,
         Err(refused) => return refused,
     };

@@ -30,6 +30,7 @@ pub const PROBES: &[&str] = &[
     "uri-privacy",
     "message-id-privacy",
     "oversized-body",
+    "chunked-body",
     "alice-bob",
     "duplex",
     "two-servers",
@@ -45,6 +46,7 @@ pub async fn run(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), Ste
         "uri-privacy" => uri_privacy(run, n, step).await,
         "message-id-privacy" => message_id_privacy(run, n, step).await,
         "oversized-body" => oversized_body(run, n).await,
+        "chunked-body" => chunked_body(run, n).await,
         "quota" => quota(run, n, step).await,
         "alice-bob" => scenarios::alice_bob(run, n).await,
         "duplex" => scenarios::duplex(run, n, 0).await,
@@ -279,6 +281,93 @@ async fn oversized_body(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailu
             format!(
                 "no response ({e}): the server waited for the whole body or dropped the connection"
             ),
+        )),
+    };
+    run.exchanges.push(ex);
+    res
+}
+
+/// Size of the body [`chunked_body`] sends: over 1 MiB (the binding's sensible limit) many
+/// times, small enough that a server draining an over-limit body reads it all.
+const CHUNKED_BODY: usize = 12 << 20;
+
+/// B-SIZE, the counting path: a signed create whose valid JSON is followed by whitespace up
+/// to [`CHUNKED_BODY`] bytes, sent once with `Content-Length` and once in chunks. When the
+/// first is refused with 413 (or 400) the server's limit is below that size, so the second
+/// must be refused too: a server that does not count chunks reads it whole and answers
+/// otherwise (201 when it then creates the connection). A server whose limit is above the
+/// size, or that refuses every body without `Content-Length` (411), is not judged (skip).
+async fn chunked_body(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> {
+    let mut step = plain(Endpoint::Create, "chunked");
+    step.append_body = Some(" ".repeat(CHUNKED_BODY.saturating_sub(1024)));
+    let req = run
+        .http_request(&step, Endpoint::Create)
+        .map_err(|e| StepFailure::setup(n, &e))?;
+    let size = req.body.len();
+    let declared = run.ctx.client.execute(req.clone()).await;
+    let declared_status = declared
+        .response
+        .as_ref()
+        .map(|r| r.status)
+        .map_err(ToString::to_string);
+    run.exchanges.push(declared);
+    match declared_status {
+        Ok(413 | 400) => {}
+        Ok(s) if (200..300).contains(&s) => {
+            run.skipped = Some(format!(
+                "a body of {size} bytes with Content-Length got {s}: the server's limit is \
+                 above it, so chunks of that size need not be refused; not judged"
+            ));
+            return Ok(());
+        }
+        Ok(s) => {
+            return Err(failure(
+                Verdict::Fail,
+                n,
+                "B-SIZE",
+                format!("413 (or 400) or success for a {size}-byte body with Content-Length"),
+                s.to_string(),
+            ))
+        }
+        Err(e) => {
+            run.skipped = Some(format!(
+                "no answer to a body of {size} bytes with Content-Length ({e}); the chunked \
+                 path is not compared"
+            ));
+            return Ok(());
+        }
+    }
+    let mut chunked = req;
+    chunked.body = crate::client::chunked(&chunked.body, 64 * 1024);
+    chunked
+        .headers
+        .push(("Transfer-Encoding".into(), b"chunked".to_vec()));
+    let ex = run.ctx.client.execute(chunked).await;
+    let res = match &ex.response {
+        Ok(r) if r.status == 413 || r.status == 400 => Ok(()),
+        Ok(r) if r.status == 411 => {
+            run.skipped = Some(
+                "bodies without Content-Length are refused (411): there are no chunks to count"
+                    .into(),
+            );
+            Ok(())
+        }
+        Ok(r) => Err(failure(
+            Verdict::Fail,
+            n,
+            "B-SIZE",
+            format!(
+                "413 (or 400) for the same {size} bytes in chunks, as with Content-Length: \
+                 counted, not read whole"
+            ),
+            r.status.to_string(),
+        )),
+        Err(e) => Err(failure(
+            Verdict::Fail,
+            n,
+            "B-SIZE",
+            format!("413 (or 400) for the same {size} bytes in chunks, as with Content-Length"),
+            format!("no response ({e})"),
         )),
     };
     run.exchanges.push(ex);
