@@ -531,6 +531,25 @@ async fn conforms(t: &TestServer, fault: Fault) -> bool {
                 .status
                 == 413
         }
+        Fault::OneConnectionAtATime => {
+            // A first connection holds a create with half its body; a second one is answered.
+            use tokio::io::AsyncWriteExt as _;
+            let addr = t.server.local_addr();
+            let mut held = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let head = format!(
+                "POST {} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"recipient\":",
+                path_of(&t.ce)
+            );
+            held.write_all(head.as_bytes()).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let second = b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+            let answered =
+                tokio::time::timeout(std::time::Duration::from_secs(2), raw_socket(addr, second))
+                    .await
+                    .is_ok();
+            drop(held);
+            answered
+        }
         Fault::ChunkedBodyUncounted => {
             // The body of `oversize-500`'s probe, in chunks: counted, so refused the same way.
             let conn = t.create(&k.a, None).await;

@@ -303,6 +303,89 @@ impl Client {
     }
 }
 
+/// A request sent in part on a connection of its own, held open until [`Partial::finish`]
+/// (or dropped); see [`Client::send_part`].
+pub struct Partial {
+    stream: Box<dyn raw::Io>,
+    request: Request,
+    sent: usize,
+    start: Instant,
+}
+
+impl std::fmt::Debug for Partial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Partial")
+            .field("request", &self.request)
+            .field("sent", &self.sent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Opens a connection of its own for `r` (the raw path: HTTP/1.1, `Connection: close`)
+    /// and sends the first `sent` bytes of [`Request::raw_bytes`]; the rest goes with
+    /// [`Partial::finish`]. Takes at most the timeout; a failure comes back as the exchange.
+    pub async fn send_part(&self, r: Request, sent: usize) -> Result<Partial, Exchange> {
+        let start = Instant::now();
+        let open = async {
+            self.options
+                .origins
+                .check(&r.url)
+                .map_err(|e| TransportError::Refused(e.to_string()))?;
+            let bytes = r.raw_bytes();
+            let mut stream = raw::connect(&self.raw_tls, &r).await?;
+            raw::start(&mut stream, &bytes[..sent.min(bytes.len())]).await?;
+            Ok(stream)
+        };
+        let opened = tokio::time::timeout(self.options.timeout, open)
+            .await
+            .unwrap_or(Err(TransportError::Timeout));
+        match opened {
+            Ok(stream) => Ok(Partial {
+                stream,
+                request: r,
+                sent,
+                start,
+            }),
+            Err(e) => Err(Exchange {
+                request: r,
+                response: Err(e),
+                elapsed: start.elapsed(),
+                raw: true,
+                insecure: self.options.insecure,
+            }),
+        }
+    }
+}
+
+impl Partial {
+    /// Sends the rest of the request and reads the response, within `client`'s timeout from
+    /// now; the exchange's time counts from [`Client::send_part`].
+    pub async fn finish(self, client: &Client) -> Exchange {
+        let limits = Limits {
+            cap: client.options.body_cap,
+            limit: client.options.body_limit,
+            deadline: tokio::time::Instant::now() + client.options.timeout,
+        };
+        let bytes = self.request.raw_bytes();
+        let rest = &bytes[self.sent.min(bytes.len())..];
+        let response = tokio::time::timeout_at(
+            limits.deadline + GRACE,
+            raw::finish(self.stream, &self.request, rest, limits),
+        )
+        .await
+        .unwrap_or(Err(TransportError::Timeout));
+        client.liveness.record(&response);
+        Exchange {
+            request: self.request,
+            response,
+            elapsed: self.start.elapsed(),
+            raw: true,
+            insecure: client.options.insecure,
+        }
+    }
+}
+
 /// The limits of one exchange, handed to a transport.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {

@@ -19,7 +19,8 @@ const MAX_HEADERS: usize = 256;
 /// Longest chunk-size line accepted in a chunked body.
 const CHUNK_LINE_CAP: usize = 4096;
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+/// A byte stream to a server: TCP, or TLS over TCP.
+pub(super) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Sends `r` over a fresh connection and reads the response (body kept up to `limits.cap`,
@@ -30,6 +31,15 @@ pub(super) async fn send(
     r: &Request,
     limits: Limits,
 ) -> Result<Response, TransportError> {
+    let stream = connect(tls, r).await?;
+    finish(stream, r, &r.raw_bytes(), limits).await
+}
+
+/// A fresh connection to the origin of `r`'s URL: TCP, and TLS for `https`.
+pub(super) async fn connect(
+    tls: &TlsConnector,
+    r: &Request,
+) -> Result<Box<dyn Io>, TransportError> {
     let https = match r.url.scheme() {
         "https" => true,
         "http" => false,
@@ -54,7 +64,7 @@ pub(super) async fn send(
         .map_err(|e| TransportError::Connect(format!("{host}:{port}: {e}")))?;
     // Small requests are written in one go; no need to wait for ACKs.
     let _ = tcp.set_nodelay(true);
-    let mut stream: Box<dyn Io> = if https {
+    Ok(if https {
         let name = ServerName::try_from(host.clone())
             .map_err(|e| TransportError::Tls(format!("server name {host:?}: {e}")))?;
         Box::new(
@@ -64,11 +74,30 @@ pub(super) async fn send(
         )
     } else {
         Box::new(tcp)
-    };
+    })
+}
 
+/// Writes `bytes` (the first part of `r`'s raw bytes) and leaves the connection open.
+pub(super) async fn start(stream: &mut Box<dyn Io>, bytes: &[u8]) -> Result<(), TransportError> {
+    stream.write_all(bytes).await.map_err(|e| {
+        TransportError::Closed(format!("sending the first part of the request failed: {e}"))
+    })?;
+    stream
+        .flush()
+        .await
+        .map_err(|e| TransportError::Closed(format!("sending the request failed: {e}")))
+}
+
+/// Writes `rest` (the rest of `r`'s raw bytes) on `stream` and reads the response.
+pub(super) async fn finish(
+    mut stream: Box<dyn Io>,
+    r: &Request,
+    rest: &[u8],
+    limits: Limits,
+) -> Result<Response, TransportError> {
     // A server may answer (413, say) and close before reading the whole body: on a write
     // error, still try to read what it sent.
-    let write_error = match stream.write_all(&r.raw_bytes()).await {
+    let write_error = match stream.write_all(rest).await {
         Ok(()) => stream.flush().await.err(),
         Err(e) => Some(e),
     };

@@ -192,10 +192,12 @@ pub(crate) async fn start_with(config: Config, echo: bool) -> Result<Server, Sta
         ),
         None => (None, None, None),
     };
-    let table = Table::new(
-        conns::effective_limit(config.max_connections),
-        config.head_timeout,
-    );
+    let max_connections = if faults.on(crate::edge_v1::faults::Fault::OneConnectionAtATime) {
+        1
+    } else {
+        config.max_connections
+    };
+    let table = Table::new(conns::effective_limit(max_connections), config.head_timeout);
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(serve(
         listener,

@@ -6,6 +6,7 @@
 
 mod common;
 mod concurrency;
+mod connections;
 mod scenarios;
 
 use std::collections::BTreeSet;
@@ -31,6 +32,7 @@ pub const PROBES: &[&str] = &[
     "message-id-privacy",
     "oversized-body",
     "chunked-body",
+    "second-connection",
     "alice-bob",
     "duplex",
     "two-servers",
@@ -47,6 +49,7 @@ pub async fn run(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), Ste
         "message-id-privacy" => message_id_privacy(run, n, step).await,
         "oversized-body" => oversized_body(run, n).await,
         "chunked-body" => chunked_body(run, n).await,
+        "second-connection" => connections::second_connection(run, n).await,
         "quota" => quota(run, n, step).await,
         "alice-bob" => scenarios::alice_bob(run, n).await,
         "duplex" => scenarios::duplex(run, n, 0).await,
