@@ -61,6 +61,24 @@ fn verify_cost() -> Duration {
     median(times)
 }
 
+/// The status line's code of the answer to `request`, written on a connection of its own, or
+/// `None` when none comes within `within`.
+async fn raw_status(addr: std::net::SocketAddr, request: &[u8], within: Duration) -> Option<u16> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        // The server may answer and close before reading it all.
+        let _ = stream.write_all(request).await;
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+        String::from_utf8_lossy(&answer)
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+    };
+    tokio::time::timeout(within, exchange).await.ok().flatten()
+}
+
 /// All pushes until the session is quiet.
 async fn drain(ws: &mut Ws) -> Vec<String> {
     let mut seen = Vec::new();
@@ -243,6 +261,26 @@ async fn probe(fault: Fault, t: Arc<TestServer>) {
             let url = format!("{}/{id}", conn.messages());
             t.delete(&conn, &url).await.ok();
             t.delete(&conn, &url).await.unauthorized();
+        }
+        Fault::ChunkedBodyUncounted => {
+            // A send twice the body limit, in chunks: counted, so refused.
+            let conn = t.create(&rk).await;
+            let addr = t.server.local_addr();
+            let mut body = br#"{"msg":"AA=="}"#.to_vec();
+            body.resize(2 << 20, b' ');
+            let mut request = format!(
+                "POST {}/messages HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+                path_of(&conn.su)
+            )
+            .into_bytes();
+            for chunk in body.chunks(64 * 1024) {
+                request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                request.extend_from_slice(chunk);
+                request.extend_from_slice(b"\r\n");
+            }
+            request.extend_from_slice(b"0\r\n\r\n");
+            let status = raw_status(addr, &request, Duration::from_secs(20)).await;
+            assert_eq!(status, Some(413));
         }
         Fault::SendExtraPropertyAccepted => {
             let conn = t.create(&rk).await;

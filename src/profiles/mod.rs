@@ -9,6 +9,7 @@
 pub mod common;
 pub mod edge_v1;
 pub mod fuzzkit;
+pub mod http_limits;
 mod options;
 pub mod simplex_v5;
 pub mod tassis_v2;

@@ -18,6 +18,8 @@ crate::fault_list::fault_list! {
     LiveUriWrongMethod405 = "live-uri-wrong-method-405", "VB-ROUTE", "A method a live URI does not define (GET SU, PUT SU, POST RU, PATCH RU, ...) gets 405 instead of 401, telling anyone which URIs exist.";
     OptionsServed = "options-served", "V-EP-EXH", "OPTIONS on any path answers 204 with Allow and CORS headers.";
     UnauthorizedBeforeBadRequest = "unauthorized-before-bad-request", "VB-ORDER", "A request to a URI that does not exist gets 401 before its syntax is checked (a bad body, query or cookie there gets 401 instead of 400).";
+    // Transport.
+    ChunkedBodyUncounted = "chunked-body-uncounted", "B-SIZE", "A body without `Content-Length` (chunked) is read whole, whatever its size; declared bodies are still refused from `Content-Length`.";
     // Syntax (400).
     CookieAccepted = "cookie-accepted", "V-400", "A Cookie header field is ignored instead of refused with 400 (on the WebSocket handshake too).";
     ExtraQueryAccepted = "extra-query-accepted", "V-400", "Query parameters other than fromMessageId on retrieval are ignored.";

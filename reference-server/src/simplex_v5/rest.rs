@@ -12,7 +12,9 @@ use aws_lc_rs::digest::Digest;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, COOKIE, UPGRADE};
+use hyper::header::{
+    HeaderValue, ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, UPGRADE,
+};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
@@ -162,7 +164,14 @@ async fn serve(app: &App, request: Request<Incoming>) -> Response<Body> {
     };
     let shape = app.paths.shape(path);
     let op = Op::of(shape, &parts.method);
-    let bytes = match body::read_limited(body, app.body_limit).await {
+    let uncounted =
+        app.fault(Fault::ChunkedBodyUncounted) && !parts.headers.contains_key(CONTENT_LENGTH);
+    let limit = if uncounted {
+        usize::MAX
+    } else {
+        app.body_limit
+    };
+    let bytes = match body::read_limited(body, limit).await {
         Ok(bytes) => bytes,
         Err(unread) => return early(app, refused_body(unread)),
     };

@@ -12,10 +12,11 @@ use serde_json::Value;
 use super::judge::is_message_id;
 use super::rest::{self, body_text, Op};
 use super::{Broken, Ctx, Env, Stop};
-use crate::client::{Request, TransportError};
+use crate::client::{Exchange, Request, TransportError};
 use crate::engine::history::{self, Action, Effect, Naming, Op as HOp};
 use crate::profiles::common::{contains_window, key_material, looks_like_counter, varying_parts};
 use crate::profiles::edge_v1::wire::b64;
+use crate::profiles::http_limits::{self, Judged};
 use crate::profiles::simplex_v5::case::Rest;
 
 /// Names of all probes, for validation of case files.
@@ -24,6 +25,8 @@ pub const NAMES: &[&str] = &[
     "uri-privacy",
     "message-id-privacy",
     "oversized-body",
+    "chunked-body",
+    "second-connection",
     "concurrency",
     "timing-rest",
     "timing-ws",
@@ -36,6 +39,8 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, name: &str) -> Result<(), Stop> {
         "uri-privacy" => uri_privacy(ctx).await,
         "message-id-privacy" => message_id_privacy(ctx).await,
         "oversized-body" => oversized_body(ctx).await,
+        "chunked-body" => chunked_body(ctx).await,
+        "second-connection" => second_connection(ctx).await,
         "concurrency" => concurrency(ctx).await,
         "timing-rest" => super::timing::rest(ctx).await,
         "timing-ws" => super::timing::ws(ctx).await,
@@ -225,6 +230,43 @@ async fn oversized_body(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     };
     ctx.keep(ex);
     result
+}
+
+/// B-SIZE's counting path ([`http_limits::chunked_body`]) on a signed create whose valid JSON
+/// is followed by whitespace up to [`http_limits::CHUNKED_BODY`] bytes.
+async fn chunked_body(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
+    let mut step = rest_step("chunked");
+    let pad = " ".repeat(http_limits::CHUNKED_BODY.saturating_sub(1024));
+    step.raw = Some(format!("{{\"recipient\":\"${{rk}}\"}}{pad}"));
+    let (req, _, _) = rest::build(ctx, Op::Create, &step)?;
+    let seen = http_limits::chunked_body(&ctx.env.http, req).await;
+    judged(ctx, seen)
+}
+
+/// B-NO-5XX across connections ([`http_limits::second_connection`]), with two signed creates.
+async fn second_connection(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
+    let (first, _, _) = rest::build(ctx, Op::Create, &rest_step("held"))?;
+    let (second, _, _) = rest::build(ctx, Op::Create, &rest_step("second"))?;
+    let seen = http_limits::second_connection(&ctx.env.http, first, second).await;
+    judged(ctx, seen)
+}
+
+/// A shared transport check's outcome as this probe's, its exchanges kept.
+fn judged(ctx: &mut Ctx<'_>, (seen, exchanges): (Judged, Vec<Exchange>)) -> Result<(), Stop> {
+    for ex in exchanges {
+        ctx.requests += 1;
+        ctx.keep(ex);
+    }
+    match seen {
+        Judged::Pass => Ok(()),
+        Judged::Skip(why) => Err(Stop::Skip(why)),
+        Judged::Broken {
+            rule,
+            expected,
+            actual,
+        } => Err(Broken::new(rule, expected, actual).into()),
+        Judged::NotJudged(why) => Err(Stop::Error(format!("{why}; not a verdict on the server"))),
+    }
 }
 
 /// B-CONCURRENT: senders and readers at once on one connection; every acknowledged message

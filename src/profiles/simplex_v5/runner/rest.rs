@@ -128,6 +128,20 @@ fn base_url(ctx: &Ctx<'_>, which: &str, conn: &str) -> Result<Url, Stop> {
 
 /// Run one REST step.
 pub(crate) async fn run(ctx: &mut Ctx<'_>, op: Op, r: &Rest) -> Result<(), Stop> {
+    let (req, conn, sent) = build(ctx, op, r)?;
+    ctx.requests += 1;
+    let ex = ctx.env.http.execute(req).await;
+    let result = judge_exchange(ctx, op, r, &conn, sent, &ex.response);
+    ctx.keep(ex);
+    result
+}
+
+/// A step's request, its connection's name, and the message it sends (name and bytes).
+pub(crate) type Built = (Request, String, Option<(String, Vec<u8>)>);
+
+/// The request of step `r` (signed as it says), with its connection and message, which is
+/// registered already.
+pub(crate) fn build(ctx: &mut Ctx<'_>, op: Op, r: &Rest) -> Result<Built, Stop> {
     let conn = r.conn.clone().unwrap_or_else(|| "c".into());
     // The connection's keys (create makes RK of the asked size).
     let rk_name = format!("{conn}.rk");
@@ -254,13 +268,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, op: Op, r: &Rest) -> Result<(), Stop>
     }
     req.body = body;
     sign_request(ctx, op, r, &conn, &which, &mut req)?;
-
-    // Send and judge.
-    ctx.requests += 1;
-    let ex = ctx.env.http.execute(req).await;
-    let result = judge_exchange(ctx, op, r, &conn, sent, &ex.response);
-    ctx.keep(ex);
-    result
+    Ok((req, conn, sent))
 }
 
 /// The default signing key of a step: `rk` on `RU`, `SK` (when set) on `SU`, none on `CE`

@@ -6,7 +6,6 @@
 
 mod common;
 mod concurrency;
-mod connections;
 mod scenarios;
 
 use std::collections::BTreeSet;
@@ -14,13 +13,14 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::client::origin::{judge_uri, UriOrigin};
-use crate::client::{Request as HttpRequest, Response};
+use crate::client::{Exchange, Request as HttpRequest, Response};
 use crate::engine::event::Verdict;
 use crate::profiles::common::{contains_window, key_material, looks_like_counter, varying_parts};
 use crate::profiles::edge_v1::case::Step;
 use crate::profiles::edge_v1::model::Endpoint;
 use crate::profiles::edge_v1::runner::state::{failure, CaseRun, StepFailure};
 use crate::profiles::edge_v1::wire;
+use crate::profiles::http_limits::{self, Judged};
 use common::{arg_u64, plain};
 
 /// Names of all probes, for validation of case files.
@@ -49,7 +49,7 @@ pub async fn run(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), Ste
         "message-id-privacy" => message_id_privacy(run, n, step).await,
         "oversized-body" => oversized_body(run, n).await,
         "chunked-body" => chunked_body(run, n).await,
-        "second-connection" => connections::second_connection(run, n).await,
+        "second-connection" => second_connection(run, n).await,
         "quota" => quota(run, n, step).await,
         "alice-bob" => scenarios::alice_bob(run, n).await,
         "duplex" => scenarios::duplex(run, n, 0).await,
@@ -290,91 +290,50 @@ async fn oversized_body(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailu
     res
 }
 
-/// Size of the body [`chunked_body`] sends: over 1 MiB (the binding's sensible limit) many
-/// times, small enough that a server draining an over-limit body reads it all.
-const CHUNKED_BODY: usize = 12 << 20;
-
-/// B-SIZE, the counting path: a signed create whose valid JSON is followed by whitespace up
-/// to [`CHUNKED_BODY`] bytes, sent once with `Content-Length` and once in chunks. When the
-/// first is refused with 413 (or 400) the server's limit is below that size, so the second
-/// must be refused too: a server that does not count chunks reads it whole and answers
-/// otherwise (201 when it then creates the connection). A server whose limit is above the
-/// size, or that refuses every body without `Content-Length` (411), is not judged (skip).
+/// B-SIZE's counting path ([`http_limits::chunked_body`]) on a signed create whose valid JSON
+/// is followed by whitespace up to [`http_limits::CHUNKED_BODY`] bytes.
 async fn chunked_body(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> {
     let mut step = plain(Endpoint::Create, "chunked");
-    step.append_body = Some(" ".repeat(CHUNKED_BODY.saturating_sub(1024)));
+    step.append_body = Some(" ".repeat(http_limits::CHUNKED_BODY.saturating_sub(1024)));
     let req = run
         .http_request(&step, Endpoint::Create)
         .map_err(|e| StepFailure::setup(n, &e))?;
-    let size = req.body.len();
-    let declared = run.ctx.client.execute(req.clone()).await;
-    let declared_status = declared
-        .response
-        .as_ref()
-        .map(|r| r.status)
-        .map_err(ToString::to_string);
-    run.exchanges.push(declared);
-    match declared_status {
-        Ok(413 | 400) => {}
-        Ok(s) if (200..300).contains(&s) => {
-            run.skipped = Some(format!(
-                "a body of {size} bytes with Content-Length got {s}: the server's limit is \
-                 above it, so chunks of that size need not be refused; not judged"
-            ));
-            return Ok(());
-        }
-        Ok(s) => {
-            return Err(failure(
-                Verdict::Fail,
-                n,
-                "B-SIZE",
-                format!("413 (or 400) or success for a {size}-byte body with Content-Length"),
-                s.to_string(),
-            ))
-        }
-        Err(e) => {
-            run.skipped = Some(format!(
-                "no answer to a body of {size} bytes with Content-Length ({e}); the chunked \
-                 path is not compared"
-            ));
-            return Ok(());
-        }
-    }
-    let mut chunked = req;
-    chunked.body = crate::client::chunked(&chunked.body, 64 * 1024);
-    chunked
-        .headers
-        .push(("Transfer-Encoding".into(), b"chunked".to_vec()));
-    let ex = run.ctx.client.execute(chunked).await;
-    let res = match &ex.response {
-        Ok(r) if r.status == 413 || r.status == 400 => Ok(()),
-        Ok(r) if r.status == 411 => {
-            run.skipped = Some(
-                "bodies without Content-Length are refused (411): there are no chunks to count"
-                    .into(),
-            );
+    let seen = http_limits::chunked_body(&run.ctx.client, req).await;
+    judged(run, n, seen)
+}
+
+/// B-NO-5XX across connections ([`http_limits::second_connection`]), with two signed creates.
+async fn second_connection(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> {
+    let first = run
+        .http_request(&plain(Endpoint::Create, "held"), Endpoint::Create)
+        .map_err(|e| StepFailure::setup(n, &e))?;
+    let second = run
+        .http_request(&plain(Endpoint::Create, "second"), Endpoint::Create)
+        .map_err(|e| StepFailure::setup(n, &e))?;
+    let seen = http_limits::second_connection(&run.ctx.client, first, second).await;
+    judged(run, n, seen)
+}
+
+/// A shared transport check's outcome as this probe's: its exchanges kept, a skip noted.
+fn judged(
+    run: &mut CaseRun<'_>,
+    n: usize,
+    (seen, exchanges): (Judged, Vec<Exchange>),
+) -> Result<(), StepFailure> {
+    run.exchanges.extend(exchanges);
+    match seen {
+        Judged::Pass => Ok(()),
+        Judged::Skip(why) => {
+            run.skipped = Some(why);
             Ok(())
         }
-        Ok(r) => Err(failure(
-            Verdict::Fail,
-            n,
-            "B-SIZE",
-            format!(
-                "413 (or 400) for the same {size} bytes in chunks, as with Content-Length: \
-                 counted, not read whole"
-            ),
-            r.status.to_string(),
-        )),
-        Err(e) => Err(failure(
-            Verdict::Fail,
-            n,
-            "B-SIZE",
-            format!("413 (or 400) for the same {size} bytes in chunks, as with Content-Length"),
-            format!("no response ({e})"),
-        )),
-    };
-    run.exchanges.push(ex);
-    res
+        Judged::Broken {
+            rule,
+            expected,
+            actual,
+        } => Err(failure(Verdict::Fail, n, rule, expected, actual)),
+        Judged::NotJudged(why) => Err(failure(Verdict::Error, n, "", "an answer", why)),
+    }
 }
 
 /// B-QUOTA: a server may cap the messages queued per connection; over the cap a send gets 429

@@ -1,0 +1,158 @@
+//! HTTP transport checks shared by the REST profiles (edge-v1, simplex-v5), on requests each
+//! profile builds and signs: a body's chunks are counted against the size limit (B-SIZE), and
+//! a second connection is served while a first one holds a half-sent request (B-NO-5XX).
+
+use crate::client::Request;
+use crate::client::{chunked, Client, Exchange, TransportError};
+
+/// Size of the body [`chunked_body`] is given: over 1 MiB (the sensible limit the binding
+/// names) many times, small enough that a server draining an over-limit body reads it all.
+pub const CHUNKED_BODY: usize = 12 << 20;
+
+/// Size of the chunks [`chunked_body`] sends.
+const CHUNK: usize = 64 * 1024;
+
+/// What a check saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judged {
+    /// The rule held.
+    Pass,
+    /// The rule was not exercised, and why.
+    Skip(String),
+    /// `rule` was seen broken.
+    Broken {
+        /// The rule.
+        rule: &'static str,
+        /// What the rule asks for.
+        expected: String,
+        /// What came back.
+        actual: String,
+    },
+    /// Nothing can be said of the server, and why (the network or the suite failed).
+    NotJudged(String),
+}
+
+fn broken(rule: &'static str, expected: impl Into<String>, actual: impl Into<String>) -> Judged {
+    Judged::Broken {
+        rule,
+        expected: expected.into(),
+        actual: actual.into(),
+    }
+}
+
+fn status(ex: &Exchange) -> Result<u16, TransportError> {
+    ex.response.as_ref().map(|r| r.status).map_err(Clone::clone)
+}
+
+/// B-SIZE, the counting path. `request` is a signed request whose body is about
+/// [`CHUNKED_BODY`] bytes and acceptable if read whole (valid JSON, then whitespace). It is
+/// sent with `Content-Length`; when that is refused with 413 (or 400), the server's limit is
+/// below the size, and the same body in chunks, without `Content-Length`, must be refused as
+/// well. A server that reads the chunks whole answers otherwise (success, when it then
+/// accepts the request). A limit above the size, no answer to the first, or 411 for the
+/// second (no chunked bodies at all) leave the rule unexercised. Returns the exchanges made.
+pub async fn chunked_body(client: &Client, request: Request) -> (Judged, Vec<Exchange>) {
+    let size = request.body.len();
+    let declared = client.execute(request.clone()).await;
+    let first = status(&declared);
+    let mut exchanges = vec![declared];
+    match first {
+        Ok(413 | 400) => {}
+        Ok(s) if (200..300).contains(&s) => {
+            let why = format!(
+                "a body of {size} bytes with Content-Length got {s}: the server's limit is \
+                 above it, so chunks of that size need not be refused; not judged"
+            );
+            return (Judged::Skip(why), exchanges);
+        }
+        Ok(s) => {
+            let expected =
+                format!("413 (or 400), or success, for {size} bytes with Content-Length");
+            return (broken("B-SIZE", expected, s.to_string()), exchanges);
+        }
+        Err(e) => {
+            let why = format!(
+                "no answer to a body of {size} bytes with Content-Length ({e}); the chunked path \
+                 is not compared"
+            );
+            return (Judged::Skip(why), exchanges);
+        }
+    }
+    let mut in_chunks = request;
+    in_chunks.body = chunked(&in_chunks.body, CHUNK);
+    in_chunks
+        .headers
+        .push(("Transfer-Encoding".into(), b"chunked".to_vec()));
+    let ex = client.execute(in_chunks).await;
+    let second = status(&ex);
+    exchanges.push(ex);
+    let expected = format!(
+        "413 (or 400) for the same {size} bytes in chunks, as with Content-Length: counted, \
+         not read whole"
+    );
+    let judged = match second {
+        Ok(413 | 400) => Judged::Pass,
+        Ok(411) => Judged::Skip(
+            "bodies without Content-Length are refused (411): there are no chunks to count".into(),
+        ),
+        Ok(s) => broken("B-SIZE", expected, s.to_string()),
+        Err(e) => broken("B-SIZE", expected, format!("no response ({e})")),
+    };
+    (judged, exchanges)
+}
+
+/// B-NO-5XX across connections. `first` is sent up to half its body on a connection of its
+/// own and held there; `second` goes on another connection of its own and must be answered
+/// within the timeout, not with 5xx; then `first` is completed. A server that serves one
+/// connection at a time keeps the second waiting behind the first. The hang is blamed on the
+/// server only when the first connection is then answered, which shows that the server and
+/// the network were up. Returns the exchanges made.
+pub async fn second_connection(
+    client: &Client,
+    first: Request,
+    mut second: Request,
+) -> (Judged, Vec<Exchange>) {
+    let head = first.raw_bytes().len() - first.body.len();
+    let half = head + first.body.len() / 2;
+    let held = match client.send_part(first, half).await {
+        Ok(held) => held,
+        Err(ex) => {
+            let why = match &ex.response {
+                Ok(r) => r.status.to_string(),
+                Err(e) => e.to_string(),
+            };
+            let why = format!("the first connection could not be opened and held: {why}");
+            return (Judged::NotJudged(why), vec![ex]);
+        }
+    };
+    // `Connection: close` takes the raw path: a connection of its own.
+    second
+        .headers
+        .push(("Connection".into(), b"close".to_vec()));
+    let second = client.execute(second).await;
+    let first = held.finish(client).await;
+    let (second_answer, first_answer) = (status(&second), status(&first));
+    let judged = match second_answer {
+        Ok(s) if s < 500 => Judged::Pass,
+        Ok(s) => broken(
+            "B-NO-5XX",
+            "an answer other than 5xx on the second connection",
+            s.to_string(),
+        ),
+        Err(e @ (TransportError::Timeout | TransportError::Closed(_))) => match first_answer {
+            Ok(s) => broken(
+                "B-NO-5XX",
+                "an answer on a second connection while a first one holds half a request",
+                format!(
+                    "none ({e}); the first connection was answered ({s}) once its body was \
+                     complete: the second waited behind it"
+                ),
+            ),
+            Err(first_error) => Judged::NotJudged(format!(
+                "no answer on the second connection ({e}) nor on the first ({first_error})"
+            )),
+        },
+        Err(e) => Judged::NotJudged(format!("no answer on the second connection: {e}")),
+    };
+    (judged, vec![first, second])
+}
