@@ -207,8 +207,9 @@ fn fuzz_duration_holds_against_silence() {
         dir.path().to_str().unwrap(),
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
-    // 5 s of budget plus one request timeout (and process start-up).
-    assert!(took < Duration::from_secs(7), "{took:?} {err}");
+    // 5 s of budget plus one request timeout, and process start-up and shutdown, which a
+    // loaded two-core machine can stretch to seconds.
+    assert!(took < Duration::from_secs(9), "{took:?} {err}");
     assert_ne!(out.status.code(), Some(0), "{err}");
 }
 
