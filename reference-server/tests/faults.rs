@@ -14,7 +14,8 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use common::{
-    ec_spki, msgs, new_cid, path_of, plain_with, raw_socket, Conn, Key, Resp, TestServer,
+    chunked_post, ec_spki, msgs, new_cid, path_of, plain_with, raw_socket, Conn, Key, Resp,
+    TestServer,
 };
 use edge_reference_server::faults::Fault;
 use serde_json::{json, Value};
@@ -556,17 +557,7 @@ async fn conforms(t: &TestServer, fault: Fault) -> bool {
             let body = json!({"connectionID": conn.cid, "messages": [{"msg": "A".repeat(8192)}]});
             let body = serde_json::to_vec(&body).unwrap();
             let addr = t.server.local_addr();
-            let mut request = format!(
-                "POST {} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
-                path_of(&messages_url(&conn.su))
-            )
-            .into_bytes();
-            for chunk in body.chunks(1000) {
-                request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
-                request.extend_from_slice(chunk);
-                request.extend_from_slice(b"\r\n");
-            }
-            request.extend_from_slice(b"0\r\n\r\n");
+            let request = chunked_post(addr, &path_of(&messages_url(&conn.su)), &body);
             raw_socket(addr, &request).await.0 == 413
         }
         Fault::PageSizeZeroPanics => {

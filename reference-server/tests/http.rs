@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{https, new_cid, path_of, plain, plain_with, raw_socket, Key, TestServer};
+use common::{
+    chunked_post, https, new_cid, path_of, plain, plain_with, raw_socket, Key, TestServer,
+};
 use edge_reference_server::{start, Config, StartError, Tls};
 use serde_json::json;
 
@@ -314,16 +316,7 @@ async fn body_size_limit() {
     // And from a chunked body, while counting.
     let addr = t.server.local_addr();
     let path = path_of(&url);
-    let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-    )
-    .into_bytes();
-    for chunk in over.chunks(1000) {
-        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
-        request.extend_from_slice(chunk);
-        request.extend_from_slice(b"\r\n");
-    }
-    request.extend_from_slice(b"0\r\n\r\n");
+    let request = chunked_post(addr, &path, &over);
     assert_eq!(raw_socket(addr, &request).await.0, 413);
     // A chunked body within the limit is fine.
     let mut small = format!(

@@ -350,6 +350,22 @@ pub fn msgs(body: &Value) -> Vec<String> {
 
 /// Writes `request` to the plain-HTTP server at `addr` and reads until it closes the
 /// connection (send `Connection: close`). Returns the status and the raw response.
+/// A JSON POST of `body` to `path` in HTTP/1.1 chunked coding (chunks of 1000 bytes), closing
+/// the connection after.
+pub fn chunked_post(addr: std::net::SocketAddr, path: &str, body: &[u8]) -> Vec<u8> {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for chunk in body.chunks(1000) {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    request
+}
+
 pub async fn raw_socket(addr: std::net::SocketAddr, request: &[u8]) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream.write_all(request).await.unwrap();
