@@ -12,7 +12,6 @@ use super::{redact, Exchange};
 pub fn curl(ex: &Exchange) -> String {
     let r = &ex.request;
     let mut shortened = false;
-    let mut note = None;
     let mut args: Vec<String> = vec!["curl".into(), "-i".into()];
     if ex.insecure {
         args.push("--insecure".into());
@@ -51,36 +50,17 @@ pub fn curl(ex: &Exchange) -> String {
             // curl adds a form Content-Type to every body unless told not to.
             args.push("-H 'Content-Type:'".into());
         }
-        if r.body.len() > BODY_SHOWN {
-            note = Some(format!(
-                "# The body is {} bytes, too long to show here: save it as {BODY_FILE} (the \
-                 report shows how it starts).\n",
-                r.body.len()
-            ));
-            args.push(format!("--data-binary @{BODY_FILE}"));
+        let body = shorten_body(&r.body, &mut shortened);
+        // `--data-binary @x` would read file x; `--data-raw` takes `@` literally.
+        let flag = if body.first() == Some(&b'@') {
+            "--data-raw"
         } else {
-            let body = shorten_body(&r.body, &mut shortened);
-            // `--data-binary @x` would read file x; `--data-raw` takes `@` literally.
-            let flag = if body.first() == Some(&b'@') {
-                "--data-raw"
-            } else {
-                "--data-binary"
-            };
-            args.push(format!("{flag} {}", quote(&body)));
-        }
+            "--data-binary"
+        };
+        args.push(format!("{flag} {}", quote(&body)));
     }
 
-    render(shortened, note, &args)
-}
-
-/// Longest body written into the command; a longer one is read from [`BODY_FILE`].
-const BODY_SHOWN: usize = 64 * 1024;
-/// The file a long body is read from.
-const BODY_FILE: &str = "request-body.bin";
-
-/// The command: `note` and the re-signing note (when `shortened`), then `args`.
-fn render(shortened: bool, note: Option<String>, args: &[String]) -> String {
-    let mut out = note.unwrap_or_default();
+    let mut out = String::new();
     if shortened {
         out.push_str(
             "# <sig:…> and <key:…> are shortened. Re-sign before sending: the signature covers\n\
@@ -125,17 +105,6 @@ mod tests {
             raw: false,
             insecure: false,
         }
-    }
-
-    #[test]
-    fn a_long_body_is_read_from_a_file() {
-        let r =
-            Request::new("POST", url::Url::parse("http://h/c").unwrap())
-                .body(vec![b' '; BODY_SHOWN + 1]);
-        let c = curl(&exchange(r));
-        assert!(c.starts_with("# The body is 65537 bytes"), "{c}");
-        assert!(c.ends_with("--data-binary @request-body.bin"), "{c}");
-        assert!(c.len() < 400, "{c}");
     }
 
     #[test]
