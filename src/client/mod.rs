@@ -267,19 +267,10 @@ impl Client {
         let start = Instant::now();
         let raw = r.needs_raw();
         if let Err(e) = self.options.origins.check(&r.url) {
-            return Exchange {
-                request: r,
-                response: Err(TransportError::Refused(e.to_string())),
-                elapsed: start.elapsed(),
-                raw,
-                insecure: self.options.insecure,
-            };
+            let refused = Err(TransportError::Refused(e.to_string()));
+            return self.exchange(r, refused, start, raw);
         }
-        let limits = Limits {
-            cap: self.options.body_cap,
-            limit: self.options.body_limit,
-            deadline: tokio::time::Instant::from_std(start) + self.options.timeout,
-        };
+        let limits = self.limits(tokio::time::Instant::from_std(start));
         let send = async {
             if raw {
                 raw::send(&self.raw_tls, &r, limits).await
@@ -293,8 +284,28 @@ impl Client {
             .await
             .unwrap_or(Err(TransportError::Timeout));
         self.liveness.record(&response);
+        self.exchange(r, response, start, raw)
+    }
+
+    /// The limits of an exchange that started at `start`.
+    fn limits(&self, start: tokio::time::Instant) -> Limits {
+        Limits {
+            cap: self.options.body_cap,
+            limit: self.options.body_limit,
+            deadline: start + self.options.timeout,
+        }
+    }
+
+    /// The exchange of `request`, started at `start`.
+    fn exchange(
+        &self,
+        request: Request,
+        response: Result<Response, TransportError>,
+        start: Instant,
+        raw: bool,
+    ) -> Exchange {
         Exchange {
-            request: r,
+            request,
             response,
             elapsed: start.elapsed(),
             raw,
@@ -308,7 +319,8 @@ impl Client {
 pub struct Partial {
     stream: Box<dyn raw::Io>,
     request: Request,
-    sent: usize,
+    /// The bytes of the request not sent yet.
+    rest: Vec<u8>,
     start: Instant,
 }
 
@@ -316,7 +328,7 @@ impl std::fmt::Debug for Partial {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Partial")
             .field("request", &self.request)
-            .field("sent", &self.sent)
+            .field("unsent", &self.rest.len())
             .finish_non_exhaustive()
     }
 }
@@ -327,14 +339,15 @@ impl Client {
     /// [`Partial::finish`]. Takes at most the timeout; a failure comes back as the exchange.
     pub async fn send_part(&self, r: Request, sent: usize) -> Result<Partial, Exchange> {
         let start = Instant::now();
+        let mut bytes = r.raw_bytes();
+        let rest = bytes.split_off(sent.min(bytes.len()));
         let open = async {
             self.options
                 .origins
                 .check(&r.url)
                 .map_err(|e| TransportError::Refused(e.to_string()))?;
-            let bytes = r.raw_bytes();
             let mut stream = raw::connect(&self.raw_tls, &r).await?;
-            raw::start(&mut stream, &bytes[..sent.min(bytes.len())]).await?;
+            raw::start(&mut stream, &bytes).await?;
             Ok(stream)
         };
         let opened = tokio::time::timeout(self.options.timeout, open)
@@ -344,16 +357,10 @@ impl Client {
             Ok(stream) => Ok(Partial {
                 stream,
                 request: r,
-                sent,
+                rest,
                 start,
             }),
-            Err(e) => Err(Exchange {
-                request: r,
-                response: Err(e),
-                elapsed: start.elapsed(),
-                raw: true,
-                insecure: self.options.insecure,
-            }),
+            Err(e) => Err(self.exchange(r, Err(e), start, true)),
         }
     }
 }
@@ -362,27 +369,15 @@ impl Partial {
     /// Sends the rest of the request and reads the response, within `client`'s timeout from
     /// now; the exchange's time counts from [`Client::send_part`].
     pub async fn finish(self, client: &Client) -> Exchange {
-        let limits = Limits {
-            cap: client.options.body_cap,
-            limit: client.options.body_limit,
-            deadline: tokio::time::Instant::now() + client.options.timeout,
-        };
-        let bytes = self.request.raw_bytes();
-        let rest = &bytes[self.sent.min(bytes.len())..];
+        let limits = client.limits(tokio::time::Instant::now());
         let response = tokio::time::timeout_at(
             limits.deadline + GRACE,
-            raw::finish(self.stream, &self.request, rest, limits),
+            raw::finish(self.stream, &self.request, &self.rest, limits),
         )
         .await
         .unwrap_or(Err(TransportError::Timeout));
         client.liveness.record(&response);
-        Exchange {
-            request: self.request,
-            response,
-            elapsed: self.start.elapsed(),
-            raw: true,
-            insecure: client.options.insecure,
-        }
+        client.exchange(self.request, response, self.start, true)
     }
 }
 

@@ -9,6 +9,12 @@ use crate::client::{chunked, Client, Exchange, TransportError};
 /// names) many times, small enough that a server draining an over-limit body reads it all.
 pub const CHUNKED_BODY: usize = 12 << 20;
 
+/// Whitespace that, after a small JSON body (under 1 KiB), makes it about [`CHUNKED_BODY`]
+/// bytes: still valid JSON, and acceptable if read whole.
+pub fn padding() -> String {
+    " ".repeat(CHUNKED_BODY - 1024)
+}
+
 /// Size of the chunks [`chunked_body`] sends.
 const CHUNK: usize = 64 * 1024;
 

@@ -119,15 +119,12 @@ impl<'a> Canary<'a> {
         for s in setup_steps() {
             canary.send(s).await.map_err(|f| SetupError(f.message))?;
         }
-        canary.checks += 1;
-        for s in check_steps(canary.checks) {
-            canary.send(s).await.map_err(|f| {
-                SetupError(format!(
-                    "its first check, before any hostile request, failed: {} ({})",
-                    f.message, f.failure.rule
-                ))
-            })?;
-        }
+        canary.run_check().await.map_err(|f| {
+            SetupError(format!(
+                "its first check, before any hostile request, failed: {} ({})",
+                f.message, f.failure.rule
+            ))
+        })?;
         Ok(canary)
     }
 
@@ -146,20 +143,25 @@ impl<'a> Canary<'a> {
     /// Run one check; on failure, the rule (B-ISOLATION when the content changed: the first
     /// check in `setup` showed that the canary's own steps keep it) and what happened.
     pub async fn check(&mut self) -> Result<usize, (String, String)> {
+        self.run_check().await.map_err(|f| {
+            let rule = if CONTENT_RULES.contains(&f.failure.rule.as_str()) {
+                "B-ISOLATION".to_string()
+            } else if f.failure.rule.is_empty() {
+                "B-NO-5XX".to_string()
+            } else {
+                f.failure.rule.clone()
+            };
+            (rule, format!("canary check {}: {}", self.checks, f.message))
+        })
+    }
+
+    /// The steps of one check, up to the first that fails; the requests sent.
+    async fn run_check(&mut self) -> Result<usize, StepFailure> {
         self.checks += 1;
-        let mut sent = 0;
-        for s in check_steps(self.checks) {
-            sent += 1;
-            if let Err(f) = self.send(s).await {
-                let rule = if CONTENT_RULES.contains(&f.failure.rule.as_str()) {
-                    "B-ISOLATION".to_string()
-                } else if f.failure.rule.is_empty() {
-                    "B-NO-5XX".to_string()
-                } else {
-                    f.failure.rule.clone()
-                };
-                return Err((rule, format!("canary check {}: {}", self.checks, f.message)));
-            }
+        let steps = check_steps(self.checks);
+        let sent = steps.len();
+        for s in steps {
+            self.send(s).await?;
         }
         Ok(sent)
     }

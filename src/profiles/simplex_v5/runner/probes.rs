@@ -236,8 +236,10 @@ async fn oversized_body(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
 /// is followed by whitespace up to [`http_limits::CHUNKED_BODY`] bytes.
 async fn chunked_body(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     let mut step = rest_step("chunked");
-    let pad = " ".repeat(http_limits::CHUNKED_BODY.saturating_sub(1024));
-    step.raw = Some(format!("{{\"recipient\":\"${{rk}}\"}}{pad}"));
+    step.raw = Some(format!(
+        "{{\"recipient\":\"${{rk}}\"}}{}",
+        http_limits::padding()
+    ));
     let (req, _, _) = rest::build(ctx, Op::Create, &step)?;
     let seen = http_limits::chunked_body(&ctx.env.http, req).await;
     judged(ctx, seen)

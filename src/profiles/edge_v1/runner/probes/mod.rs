@@ -294,7 +294,7 @@ async fn oversized_body(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailu
 /// is followed by whitespace up to [`http_limits::CHUNKED_BODY`] bytes.
 async fn chunked_body(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> {
     let mut step = plain(Endpoint::Create, "chunked");
-    step.append_body = Some(" ".repeat(http_limits::CHUNKED_BODY.saturating_sub(1024)));
+    step.append_body = Some(http_limits::padding());
     let req = run
         .http_request(&step, Endpoint::Create)
         .map_err(|e| StepFailure::setup(n, &e))?;
