@@ -29,4 +29,16 @@ impl Context {
     pub fn ce(&self) -> &Url {
         &self.servers[0]
     }
+
+    /// The same context with `pool` in place of its key pool.
+    pub fn with_pool(&self, pool: Arc<KeyPool>) -> Context {
+        Context {
+            client: self.client.clone(),
+            pool,
+            servers: self.servers.clone(),
+            page_size: self.page_size,
+            allow_http: self.allow_http,
+            origins: self.origins.clone(),
+        }
+    }
 }

@@ -194,6 +194,23 @@ impl Suite for EdgeSuite {
     }
 }
 
+/// Keys per worker in the working set of `prop` and `fuzz` (a sequence or a session takes a
+/// few dozen at most).
+const KEYS_PER_WORKER: usize = 64;
+
+/// The context `prop` and `fuzz` run with: a working set of warm keys
+/// ([`KeyPool::working_set`]) for `workers` workers, its set-up time told on stderr.
+pub fn warm_context(ctx: &Context, workers: usize) -> Arc<Context> {
+    let started = std::time::Instant::now();
+    let pool = ctx.pool.working_set(workers.max(1) * KEYS_PER_WORKER);
+    eprintln!(
+        "keys: {} parsed and warmed in {:.2} s",
+        pool.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Arc::new(ctx.with_pool(pool))
+}
+
 /// Open the target and build the shared context: key pool, embedded server or `--server`,
 /// reachability, client.
 pub async fn open_context(opts: &TargetOptions) -> Result<(Arc<Context>, Target), ProfileError> {

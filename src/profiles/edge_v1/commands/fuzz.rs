@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use super::super::fuzz;
-use super::super::profile::{open_context, NAME};
+use super::super::profile::{open_context, warm_context, NAME};
 use crate::engine::{cores, runtime};
 use crate::profiles::{FuzzOptions, Outcome, ProfileError, TargetOptions};
 
@@ -37,6 +37,7 @@ pub fn fuzz(target_opts: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, 
         opts.jobs,
         target.describe()
     );
+    let ctx = warm_context(&ctx, opts.jobs);
     let report = rt.block_on(fuzz::campaign(ctx, opts));
     rt.block_on(target.close());
     println!(

@@ -1,6 +1,6 @@
 //! `edgecheck prop --profile edge-v1`.
 
-use super::super::profile::{open_context, NAME};
+use super::super::profile::{open_context, warm_context, NAME};
 use super::super::prop;
 use crate::engine::{cores, runtime};
 use crate::profiles::{Outcome, ProfileError, PropOptions, TargetOptions};
@@ -21,6 +21,7 @@ pub fn prop(target_opts: &TargetOptions, opts: &PropOptions) -> Result<Outcome, 
         opts.max_steps,
         target.describe()
     );
+    let ctx = warm_context(&ctx, opts.jobs);
     let handle = rt.handle().clone();
     let report = prop::run(ctx, opts, handle);
     let secs = report.elapsed.as_secs_f64().max(1e-9);

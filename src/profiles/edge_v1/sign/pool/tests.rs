@@ -34,6 +34,34 @@ fn builtin_hands_out_every_key_once_then_wraps() {
 }
 
 #[test]
+fn working_set_is_warm_distinct_and_cycles() {
+    let base = KeyPool::unshared_builtin().unwrap();
+    let set = base.working_set(5);
+    assert_eq!(set.len(), 5);
+    assert_eq!(
+        base.usage(),
+        KeyUsage {
+            parsed: 5,
+            signed: 5
+        }
+    );
+    assert_eq!(
+        set.usage(),
+        KeyUsage {
+            parsed: 5,
+            signed: 5
+        }
+    );
+    let spkis: Vec<Vec<u8>> = (0..7).map(|_| set.take().spki_der().to_vec()).collect();
+    assert_eq!(spkis[..5].iter().collect::<HashSet<_>>().len(), 5);
+    assert_eq!(spkis[0], spkis[5]);
+    assert_eq!(set.reused(), 2);
+    // The base pool's next key is not one of the set's.
+    assert!(!spkis.contains(&base.take().spki_der().to_vec()));
+    assert_eq!(base.working_set(0).len(), 1);
+}
+
+#[test]
 fn small_pool_wraps_around_and_counts_reuse() {
     let dir = tempfile::tempdir().unwrap();
     for name in [
