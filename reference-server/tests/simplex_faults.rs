@@ -365,7 +365,7 @@ async fn probe(fault: Fault, t: Arc<TestServer>) {
             assert_eq!(drain(&mut ws).await, ["AA==", "AQ=="]);
         }
         Fault::DoublePush => {
-            // A backlog of 30 (pushed over about 300 ms by the faulty server) and 10 more
+            // A backlog of 30 (pushed over about 1.5 s by the faulty server) and 10 more
             // messages sent while it is being pushed.
             let conn = Arc::new(t.create(&rk).await);
             for i in 0..30u8 {

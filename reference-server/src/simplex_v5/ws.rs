@@ -51,8 +51,9 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Nonces remembered for the `nonce-unsigned` fault.
 const REMEMBERED_NONCES: usize = 64;
-/// The pause between backlog messages under the `double-push` fault.
-const DOUBLE_PUSH_PACE: Duration = Duration::from_millis(10);
+/// The pause between backlog messages under the `double-push` fault: wide enough that a
+/// send right after the subscription lands inside the backlog on a loaded machine.
+const DOUBLE_PUSH_PACE: Duration = Duration::from_millis(50);
 
 /// The WebSocket sessions of one server.
 pub(crate) struct Sessions {
