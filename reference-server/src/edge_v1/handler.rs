@@ -70,6 +70,7 @@ impl App {
         format!("{}{}", self.origin, path)
     }
 
+    #[cfg_attr(mutants, mutants::skip)] // fault injection only
     fn fault(&self, fault: Fault) -> bool {
         self.faults.on(fault)
     }
@@ -447,6 +448,7 @@ const LARGE_PAGE_SIZE: u64 = 1_000_000;
 
 /// Whether a send is of the largest size B-SIZE asks servers to accept: 16 messages, or a
 /// `msg` of 16,384 characters (`largest-send-500`).
+#[cfg_attr(mutants, mutants::skip)] // fault injection only
 fn is_largest_send(messages: &[String]) -> bool {
     messages.len() == 16 || messages.iter().any(|m| m.len() == 16_384)
 }
@@ -650,6 +652,7 @@ fn send(
 
 /// `sender-deletes-messages`: DELETE `SU/messages` deletes as DELETE `RU/messages` does,
 /// authorised as a send is.
+#[cfg_attr(mutants, mutants::skip)] // fault injection only
 fn sender_delete_messages(
     app: &App,
     signed: &Signed<'_>,
@@ -895,6 +898,7 @@ impl Serialize for Message {
 }
 
 /// The echo endpoint's answer: the request body.
+#[cfg_attr(mutants, mutants::skip)] // benchmark only
 fn echo(body: &[u8]) -> Response<Body> {
     respond(StatusCode::OK, Some(Bytes::copy_from_slice(body)))
 }

@@ -346,6 +346,7 @@ impl Store {
         }
     }
 
+    #[cfg_attr(mutants, mutants::skip)] // fault injection only
     fn fault(&self, fault: Fault) -> bool {
         self.faults.on(fault)
     }
@@ -362,6 +363,7 @@ impl Store {
     }
 
     /// Whether `token` is both RU and SU (`ru-equals-su`).
+    #[cfg_attr(mutants, mutants::skip)] // fault injection only
     pub(crate) fn is_shared(&self, token: &str) -> bool {
         self.fault(Fault::RuEqualsSu) && self.lock().ghosts.shared.contains(token)
     }
