@@ -136,6 +136,24 @@ fn the_correct_server_gives_no_finding() {
     assert!(!report.failed());
 }
 
+/// A campaign ended by `--duration` (the usual end) counts the canary checks it passed.
+#[test]
+fn a_campaign_ended_by_its_duration_counts_its_canary_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path(), 5);
+    opts.duration = Some(Duration::from_secs(3));
+    opts.max_requests = None;
+    opts.max_findings = None;
+    opts.canary_every = Duration::from_millis(200);
+    let (_rt, _s, report) = run(&[], &opts);
+    assert!(report.findings.is_empty() && report.errors.is_empty());
+    assert!(
+        report.canary_checks >= 2,
+        "{} canary checks in 3 s",
+        report.canary_checks
+    );
+}
+
 #[test]
 fn a_crash_on_a_deeply_nested_body_is_found() {
     let f = finds("deep-json-panics", &["B-NO-5XX"]);

@@ -71,6 +71,8 @@ pub struct Shared {
     requests: AtomicUsize,
     signatures: AtomicUsize,
     sessions: AtomicUsize,
+    /// Canary checks passed so far (the canary task may be stopped at the deadline).
+    canary_checks: AtomicUsize,
     started: Instant,
     deadline: Option<Instant>,
     max_requests: Option<usize>,
@@ -94,6 +96,7 @@ impl Shared {
             requests: AtomicUsize::new(0),
             signatures: AtomicUsize::new(0),
             sessions: AtomicUsize::new(0),
+            canary_checks: AtomicUsize::new(0),
             started,
             deadline: opts.duration.map(|d| started + d),
             max_requests: opts.max_requests,
@@ -212,16 +215,19 @@ async fn canary_task(
     every: Duration,
     done: Arc<AtomicBool>,
     ready: tokio::sync::oneshot::Sender<()>,
-) -> usize {
+) {
     let setup = canary::Canary::setup(&ctx).await;
     let _ = ready.send(());
     let mut canary = match setup {
         Ok(c) => c,
         Err(e) => {
             shared.error(e.to_string());
-            return 0;
+            return;
         }
     };
+    shared
+        .canary_checks
+        .store(canary.checks(), Ordering::Relaxed);
     loop {
         let last = done.load(Ordering::SeqCst);
         match canary.check().await {
@@ -229,6 +235,7 @@ async fn canary_task(
                 for _ in 0..sent {
                     shared.count_request();
                 }
+                shared.canary_checks.fetch_add(1, Ordering::Relaxed);
             }
             Err((rule, message)) => {
                 let raw = Raw {
@@ -243,11 +250,11 @@ async fn canary_task(
                     unreachable: false,
                 };
                 shared.add(raw, shared.recent());
-                return canary.checks() - 1;
+                return;
             }
         }
         if last {
-            return canary.checks();
+            return;
         }
         let wake = Instant::now() + every;
         while Instant::now() < wake && !done.load(Ordering::SeqCst) {
@@ -339,13 +346,11 @@ pub async fn campaign(ctx: Arc<Context>, opts: &FuzzOptions) -> FuzzReport {
     }
     done.store(true, Ordering::SeqCst);
     let canary_abort = canary.abort_handle();
-    let canary_checks = match within(deadline, canary).await {
-        Some(joined) => joined.unwrap_or(0),
-        None => {
-            canary_abort.abort();
-            0
-        }
-    };
+    // At the deadline the canary is stopped; the checks it passed until then still count.
+    if within(deadline, canary).await.is_none() {
+        canary_abort.abort();
+    }
+    let canary_checks = shared.canary_checks.load(Ordering::Relaxed);
     if let Some(p) = progress {
         let _ = p.await;
     }
