@@ -542,7 +542,9 @@ async fn conforms(t: &TestServer, fault: Fault) -> bool {
                 path_of(&t.ce)
             );
             held.write_all(head.as_bytes()).await.unwrap();
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            // Time for the server to read the head, so that the held connection counts busy
+            // (a connection still waiting for its head may be evicted after 100 ms).
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             let second = b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
             let answered =
                 tokio::time::timeout(std::time::Duration::from_secs(2), raw_socket(addr, second))
