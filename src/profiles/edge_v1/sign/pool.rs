@@ -226,25 +226,27 @@ impl KeyPool {
         }
         let base = KeyPool::builtin()?;
         let keys = generate_parallel(n, 2048)?;
-        let rsa2048 = Lazy2048 {
-            file: "fresh keys".into(),
-            text: Cow::Borrowed(""),
-            blocks: vec![0..0; n],
-            keys: keys
-                .into_iter()
-                .map(|k| OnceLock::from(Arc::new(k)))
-                .collect(),
-        };
-        Ok(Arc::new(KeyPool {
-            rsa2048,
+        let keys = keys.into_iter().map(Arc::new).collect();
+        Ok(Arc::new(base.with_rsa2048("fresh keys".into(), keys)))
+    }
+
+    /// A pool of these parsed 2048-bit keys, sharing this pool's other sizes and specials.
+    fn with_rsa2048(&self, file: String, keys: Vec<Arc<Key>>) -> KeyPool {
+        KeyPool {
+            rsa2048: Lazy2048 {
+                file,
+                text: Cow::Borrowed(""),
+                blocks: vec![0..0; keys.len()],
+                keys: keys.into_iter().map(OnceLock::from).collect(),
+            },
             next2048: AtomicUsize::new(0),
-            rsa3072: base.rsa3072.clone(),
+            rsa3072: self.rsa3072.clone(),
             next3072: AtomicUsize::new(0),
-            rsa4096: base.rsa4096.clone(),
+            rsa4096: self.rsa4096.clone(),
             next4096: AtomicUsize::new(0),
             reused: AtomicUsize::new(0),
-            specials: base.specials.clone(),
-        }))
+            specials: self.specials.clone(),
+        }
     }
 
     /// A pool that cycles over `n` 2048-bit keys taken from this one, each parsed and with
@@ -266,21 +268,8 @@ impl KeyPool {
                 });
             }
         });
-        Arc::new(KeyPool {
-            rsa2048: Lazy2048 {
-                file: format!("{} (working set of {n})", self.rsa2048.file),
-                text: Cow::Borrowed(""),
-                blocks: vec![0..0; n],
-                keys: keys.into_iter().map(OnceLock::from).collect(),
-            },
-            next2048: AtomicUsize::new(0),
-            rsa3072: self.rsa3072.clone(),
-            next3072: AtomicUsize::new(0),
-            rsa4096: self.rsa4096.clone(),
-            next4096: AtomicUsize::new(0),
-            reused: AtomicUsize::new(0),
-            specials: self.specials.clone(),
-        })
+        let file = format!("{} (working set of {n})", self.rsa2048.file);
+        Arc::new(self.with_rsa2048(file, keys))
     }
 
     fn from_texts(t: Texts, eager: bool) -> Result<KeyPool, SignError> {
