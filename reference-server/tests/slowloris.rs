@@ -333,13 +333,18 @@ async fn a_slow_head_is_cut_at_the_deadline() {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let started = Instant::now();
     let mut buf = [0u8; 64];
+    let mut end = None;
     for i in 0.. {
         let byte = SLOW_HEAD.get(i).copied().unwrap_or(b'a');
-        if s.write_all(&[byte]).await.is_err() {
+        if let Err(e) = s.write_all(&[byte]).await {
+            end = Some(Err(e));
             break;
         }
         tokio::select! {
-            _ = s.read(&mut buf) => break,
+            r = s.read(&mut buf) => {
+                end = Some(r);
+                break;
+            }
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
         assert!(
@@ -354,6 +359,15 @@ async fn a_slow_head_is_cut_at_the_deadline() {
         cut >= deadline - Duration::from_millis(100)
             && cut < deadline + Duration::from_millis(1500),
         "cut after {cut:?}, deadline {deadline:?}"
+    );
+    // A connection that never delivered a head is reset (no TIME_WAIT entry on the server),
+    // not closed with a FIN (which reads as end of stream).
+    assert!(
+        matches!(&end, Some(Err(e)) if matches!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+        )),
+        "a connection without a head was not reset: {end:?}"
     );
 
     // An idle keep-alive connection: the next head is due `deadline` after the response.
@@ -378,13 +392,18 @@ async fn a_slow_head_is_cut_at_the_deadline() {
     let answered = Instant::now();
     let closed = tokio::time::timeout(Duration::from_secs(5), async {
         // The answer has no body beyond what was read, or a short one; read until the end.
-        while s.read(&mut buf).await.map(|n| n > 0).unwrap_or(false) {}
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
     })
     .await;
-    assert!(
-        closed.is_ok(),
-        "an idle keep-alive connection was not closed"
-    );
+    let closed = closed.expect("an idle keep-alive connection was not closed");
+    // An idle connection that was served gets a normal close, not a reset.
+    assert!(closed.is_ok(), "an idle connection was reset: {closed:?}");
     let idle = answered.elapsed();
     assert!(
         idle >= deadline - Duration::from_millis(100)

@@ -316,8 +316,10 @@ async fn serve(
                 ticket.clone(),
                 watcher,
             );
+            tokio::pin!(serving);
             // Closed by the table (head deadline or eviction) only while no request is being
-            // served: dropping the connection closes the socket.
+            // served: dropping the connection closes the socket. `serving` owns the socket and
+            // is dropped after the `select!`, so a reset chosen below is in place by then.
             tokio::select! {
                 biased;
                 // A connection that never delivered a head is reset, so that the server keeps
@@ -326,7 +328,7 @@ async fn serve(
                 // would wait for a SYN retransmit. Idle keep-alive connections get a normal
                 // close.
                 _ = ticket.closed() => reset.store(!ticket.served(), Ordering::Relaxed),
-                _ = serving => {}
+                _ = &mut serving => {}
             }
         });
     }
