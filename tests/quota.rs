@@ -4,6 +4,7 @@
 
 use std::process::Command;
 
+use edge_reference_server::faults::Fault;
 use edge_reference_server::{Config, Tls};
 
 fn server(rt: &tokio::runtime::Runtime, cap: usize) -> edge_reference_server::Server {
@@ -125,4 +126,38 @@ fn a_429_over_a_legal_cap_skips_the_check() {
     // Nothing was judged: the gate says so (exit 2), it does not fail the server.
     assert_eq!(code, Some(2));
     rt.block_on(s.shutdown());
+}
+
+/// The quota probe's second fill, offset by one message, meets a cap that is a multiple of 16
+/// with a batch of which 15 would fit: a server storing those (fault `quota-partial`) fails
+/// B-QUOTA, though its first fill met a full queue; the same server without the fault passes.
+#[test]
+fn a_send_that_would_partly_fit_a_cap_of_112_stores_nothing() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for (faults, expected) in [(vec![], "pass"), (vec![Fault::QuotaPartial], "fail")] {
+        let s = rt
+            .block_on(edge_reference_server::start(Config {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                tls: Tls::Plain,
+                page_size: 10,
+                queue_cap: Some(112),
+                faults,
+                ..Config::default()
+            }))
+            .unwrap();
+        let (_, v) = run(&[
+            "run",
+            "--server",
+            &s.create_url(),
+            "--only",
+            "limits/quota-larger-send-refused",
+        ]);
+        let check = &v["checks"][0];
+        assert_eq!(check["verdict"], expected, "{check}");
+        if expected == "fail" {
+            let message = check["message"].as_str().unwrap();
+            assert!(message.contains("B-QUOTA"), "{message}");
+        }
+        rt.block_on(s.shutdown());
+    }
 }

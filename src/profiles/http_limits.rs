@@ -102,7 +102,11 @@ pub async fn chunked_body(client: &Client, request: Request) -> (Judged, Vec<Exc
             "bodies without Content-Length are refused (411): there are no chunks to count".into(),
         ),
         Ok(s) => broken("B-SIZE", expected, s.to_string()),
-        Err(e) => broken("B-SIZE", expected, format!("no response ({e})")),
+        // The same server just answered the declared body, so an unanswered upload is its own.
+        Err(e @ (TransportError::Timeout | TransportError::Closed(_))) => {
+            broken("B-SIZE", expected, format!("no response ({e})"))
+        }
+        Err(e) => Judged::NotJudged(format!("no answer to the chunked body: {e}")),
     };
     (judged, exchanges)
 }
@@ -161,4 +165,80 @@ pub async fn second_connection(
         Err(e) => Judged::NotJudged(format!("no answer on the second connection: {e}")),
     };
     (judged, vec![first, second])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::client::{ClientOptions, HEADER_VALUE_CAP};
+
+    /// A server that refuses the declared body with 413, then answers the chunked one with
+    /// `second` (nothing at all when empty: it closes).
+    async fn server(second: Vec<u8>) -> url::Url {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut n = 0;
+            while let Ok((mut s, _)) = listener.accept().await {
+                n += 1;
+                let answer = if n == 1 {
+                    b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n".to_vec()
+                } else {
+                    second.clone()
+                };
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let _ = s.read(&mut buf).await;
+                    let _ = s.write_all(&answer).await;
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        url::Url::parse(&format!("http://{addr}/connection")).unwrap()
+    }
+
+    async fn judge(second: Vec<u8>) -> Judged {
+        let url = server(second).await;
+        let client = Client::new(&ClientOptions {
+            timeout: Duration::from_secs(5),
+            body_cap: 64 * 1024,
+            body_limit: 1 << 20,
+            ca_cert_pem: None,
+            insecure: false,
+            origins: Default::default(),
+        })
+        .unwrap();
+        let request = Request::new("POST", url)
+            .header("Connection", "close")
+            .body(vec![b' '; 256 * 1024]);
+        chunked_body(&client, request).await.0
+    }
+
+    #[tokio::test]
+    async fn an_unanswered_chunked_body_breaks_b_size() {
+        let seen = judge(Vec::new()).await;
+        assert!(
+            matches!(seen, Judged::Broken { rule: "B-SIZE", .. }),
+            "{seen:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_the_suite_cannot_read_judges_nothing() {
+        let long = "x".repeat(HEADER_VALUE_CAP + 1);
+        let second = format!("HTTP/1.1 413 Payload Too Large\r\nX-Long: {long}\r\n\r\n");
+        let seen = judge(second.into_bytes()).await;
+        assert!(matches!(seen, Judged::NotJudged(_)), "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn a_counted_refusal_passes() {
+        let second = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n".to_vec();
+        assert_eq!(judge(second).await, Judged::Pass);
+    }
 }

@@ -338,43 +338,77 @@ fn judged(
 
 /// B-QUOTA: a server may cap the messages queued per connection; over the cap a send gets 429
 /// and nothing of it is stored. Batches of 16 fill the queue; after the first 429 a send of
-/// 17 must be refused too (the queue did not shrink, so it is over the same cap). Without a
-/// cap up to the bound, the rule is not exercised (skip).
+/// 17 must be refused too (the queue did not shrink, so it is over the same cap), and the
+/// drained queue must hold exactly the accepted sends. The queue is then filled again, one
+/// message first: whatever the cap, one of the two fills meets it with a batch that would
+/// partly fit (B-SEND-ATOMIC: none of it may be stored). Without a cap up to the bound, the
+/// rule is not exercised (skip).
 async fn quota(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepFailure> {
     let bound = arg_u64(step, "messages", 512).clamp(16, 100_000) as usize;
     let conn = "quota";
     run.protocol_step(n, &plain(Endpoint::Create, conn), Endpoint::Create)
         .await?;
+    let Some(sent) = fill(run, n, conn, 16, bound, "q").await? else {
+        run.skipped = Some(format!(
+            "no queue cap observed up to {bound} messages; B-QUOTA not exercised"
+        ));
+        return Ok(());
+    };
+    larger_send_refused(run, n, conn, sent).await?;
+    stored_exactly(run, n, conn, sent).await?;
+    // The cap lies in sent..sent+16: a second fill offset by one ends below it.
+    if let Some(sent) = fill(run, n, conn, 1, sent + 33, "r").await? {
+        stored_exactly(run, n, conn, sent).await?;
+    }
+    Ok(())
+}
+
+/// Sends `first` messages, then batches of 16, to `conn` until a send gets 429; returns how
+/// many were accepted then, or `None` when `bound` was reached first.
+async fn fill(
+    run: &mut CaseRun<'_>,
+    n: usize,
+    conn: &str,
+    first: usize,
+    bound: usize,
+    tag: &str,
+) -> Result<Option<usize>, StepFailure> {
     let mut sent = 0;
     let mut batch_no = 0;
     while sent < bound {
+        let size = if batch_no == 0 { first } else { 16 };
         batch_no += 1;
-        let names: Vec<String> = (0..16).map(|i| format!("q{batch_no}-{i}")).collect();
+        let names: Vec<String> = (0..size).map(|i| format!("{tag}{batch_no}-{i}")).collect();
         let mut s = plain(Endpoint::Send, conn);
         s.messages = Some(names);
         let before = run.exchanges.len();
         match run.protocol_step(n, &s, Endpoint::Send).await {
-            Ok(()) => sent += 16,
+            Ok(()) => sent += size,
             Err(f) if status_at(run, before) != Some(429) => return Err(f),
-            Err(_) => {
-                larger_send_refused(run, n, conn, sent).await?;
-                let stored = drain(run, n, conn, sent + 33).await?;
-                if stored != sent {
-                    return Err(failure(
-                        Verdict::Fail,
-                        n,
-                        "B-QUOTA",
-                        format!("{sent} messages stored (the refused sends stored nothing)"),
-                        format!("{stored}"),
-                    ));
-                }
-                return Ok(());
-            }
+            Err(_) => return Ok(Some(sent)),
         }
     }
-    run.skipped = Some(format!(
-        "no queue cap observed up to {sent} messages; B-QUOTA not exercised"
-    ));
+    Ok(None)
+}
+
+/// Drains `conn` and requires exactly the `sent` accepted messages: the refused sends stored
+/// nothing (B-QUOTA).
+async fn stored_exactly(
+    run: &mut CaseRun<'_>,
+    n: usize,
+    conn: &str,
+    sent: usize,
+) -> Result<(), StepFailure> {
+    let stored = drain(run, n, conn, sent + 33).await?;
+    if stored != sent {
+        return Err(failure(
+            Verdict::Fail,
+            n,
+            "B-QUOTA",
+            format!("{sent} messages stored (the refused sends stored nothing)"),
+            format!("{stored}"),
+        ));
+    }
     Ok(())
 }
 
@@ -410,7 +444,7 @@ async fn larger_send_refused(
             ),
             "the send of 17 was accepted",
         )),
-        Err(_) if status_at(run, before).is_some() => Ok(()),
+        Err(_) if matches!(status_at(run, before), Some(429 | 400 | 413)) => Ok(()),
         Err(f) => Err(f),
     }
 }
