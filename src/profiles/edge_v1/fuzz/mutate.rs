@@ -548,7 +548,7 @@ fn bad_value(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation>
                 Endpoint::SenderUpdate => "sender",
                 _ => return None,
             };
-            let special = *pick(rng, &["rsa1024", "ec-p256", "pkcs1", "garbage"]);
+            let special = *pick(rng, &["rsa1024", "rsa2047", "ec-p256", "pkcs1", "garbage"]);
             let (v, tag, rule): (Value, String, &str) = match rng.random_range(0..4) {
                 0 => (
                     json!({"$key": special}),

@@ -88,7 +88,7 @@ pub fn level_verdict(level: Level) -> Verdict {
 }
 
 /// Key names that stand for a fixed value (never a signer of their own).
-const VALUE_ONLY_KEYS: [&str; 4] = ["rsa1024", "ec-p256", "pkcs1", "garbage"];
+const VALUE_ONLY_KEYS: [&str; 5] = ["rsa1024", "rsa2047", "ec-p256", "pkcs1", "garbage"];
 
 /// The bindings of a run that a later run can start from.
 #[derive(Clone)]

@@ -42,6 +42,10 @@ pub enum SpecialKey {
     /// SPKI of a 1024-bit RSA key (too small: B-KEY-SIZE).
     #[serde(rename = "rsa1024")]
     Rsa1024,
+    /// SPKI of a 2047-bit RSA key (one bit short: B-KEY-SIZE). Built in, never read from a
+    /// key directory: it is only ever a value, it never signs.
+    #[serde(rename = "rsa2047")]
+    Rsa2047,
     /// SPKI of a 3072-bit RSA key (must be accepted).
     #[serde(rename = "rsa3072")]
     Rsa3072,
@@ -61,8 +65,9 @@ pub enum SpecialKey {
 
 impl SpecialKey {
     /// Every special key.
-    pub const ALL: [SpecialKey; 6] = [
+    pub const ALL: [SpecialKey; 7] = [
         SpecialKey::Rsa1024,
+        SpecialKey::Rsa2047,
         SpecialKey::Rsa3072,
         SpecialKey::Rsa4096,
         SpecialKey::EcP256,
@@ -74,6 +79,7 @@ impl SpecialKey {
     pub fn name(self) -> &'static str {
         match self {
             SpecialKey::Rsa1024 => "rsa1024",
+            SpecialKey::Rsa2047 => "rsa2047",
             SpecialKey::Rsa3072 => "rsa3072",
             SpecialKey::Rsa4096 => "rsa4096",
             SpecialKey::EcP256 => "ec-p256",
@@ -144,6 +150,7 @@ struct Lazy2048 {
 
 struct Specials {
     rsa1024: Vec<u8>,
+    rsa2047: Vec<u8>,
     rsa3072: Vec<u8>,
     rsa4096: Vec<u8>,
     ec_p256: Vec<u8>,
@@ -284,7 +291,12 @@ impl KeyPool {
         let rsa4096 = rsa_keys(&what(files::RSA4096), &t.rsa4096, 4096)?;
         let pkcs1 = rsa_keys(&what(files::PKCS1), &t.pkcs1, 2048)?;
         let specials = Specials {
-            rsa1024: rsa1024_spki(&what(files::RSA1024), &t.rsa1024)?,
+            rsa1024: short_rsa_spki(&what(files::RSA1024), &t.rsa1024, 1024)?,
+            rsa2047: short_rsa_spki(
+                "fixtures/keys/rsa2047.pem (built in)",
+                include_bytes!("../../../../fixtures/keys/rsa2047.pem"),
+                2047,
+            )?,
             rsa3072: rsa3072[0].spki_der().to_vec(),
             rsa4096: rsa4096[0].spki_der().to_vec(),
             ec_p256: ec_spki(&what(files::EC_P256), &t.ec_p256)?,
@@ -341,6 +353,7 @@ impl KeyPool {
         let s = &self.specials;
         match kind {
             SpecialKey::Rsa1024 => &s.rsa1024,
+            SpecialKey::Rsa2047 => &s.rsa2047,
             SpecialKey::Rsa3072 => &s.rsa3072,
             SpecialKey::Rsa4096 => &s.rsa4096,
             SpecialKey::EcP256 => &s.ec_p256,
@@ -499,15 +512,16 @@ fn check_bits(what: &str, got: usize, want: usize) -> Result<(), SignError> {
     })
 }
 
-/// aws-lc-rs refuses keys under 2048 bits, so the 1024-bit key is read with the `rsa` crate.
-fn rsa1024_spki(what: &str, text: &[u8]) -> Result<Vec<u8>, SignError> {
+/// aws-lc-rs refuses keys under 2048 bits, so keys of `bits` < 2048 are read with the `rsa`
+/// crate.
+fn short_rsa_spki(what: &str, text: &[u8], bits: usize) -> Result<Vec<u8>, SignError> {
     let der = pkcs8_ders(what, text)?.swap_remove(0);
     let rejected = |reason: String| SignError::KeyRejected {
         what: what.into(),
         reason,
     };
     let key = rsa::RsaPrivateKey::from_pkcs8_der(&der).map_err(|e| rejected(e.to_string()))?;
-    check_bits(what, key.n().bits(), 1024)?;
+    check_bits(what, key.n().bits(), bits)?;
     let spki = key
         .to_public_key()
         .to_public_key_der()

@@ -143,7 +143,11 @@ fn special_keys_are_what_they_claim() {
     let rsa1024 = rsa::RsaPublicKey::from_public_key_der(&pool.special(SpecialKey::Rsa1024))
         .expect("rsa1024 is an RSA SPKI");
     assert_eq!(rsa1024.n().bits(), 1024);
-    for (kind, bits) in [(SpecialKey::Rsa3072, 3072), (SpecialKey::Rsa4096, 4096)] {
+    for (kind, bits) in [
+        (SpecialKey::Rsa2047, 2047),
+        (SpecialKey::Rsa3072, 3072),
+        (SpecialKey::Rsa4096, 4096),
+    ] {
         let k = rsa::RsaPublicKey::from_public_key_der(&pool.special(kind)).unwrap();
         assert_eq!(k.n().bits(), bits);
     }
