@@ -59,10 +59,12 @@ fn every_edgecheck_check_passes() {
     // The main server: HTTPS with a certificate made at startup, PAGE_SIZE 10 and a queue cap
     // so that B-QUOTA can be observed. The cap, 112, is a multiple of the suite's batches of
     // 16, so a cap check that refuses only an exact fill (`==` for `>`) meets a 429 and then
-    // the consistency check.
+    // the consistency check. It listens on the wildcard address and is named by the loopback
+    // address, independently of the server's own `create_url`, so that the origin it names
+    // in its URIs for a wildcard listener is checked (B-URI-ORIGIN).
     let main = rt
         .block_on(edge_reference_server::start(Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
+            listen: "0.0.0.0:0".parse().unwrap(),
             tls: Tls::SelfSigned { write_to: None },
             page_size: 10,
             queue_cap: Some(112),
@@ -74,23 +76,26 @@ fn every_edgecheck_check_passes() {
         .certificate_pem()
         .expect("a self-signed server has a certificate");
     std::fs::write(&cert, pem).unwrap();
-    // A second server, for the scenario that needs two.
+    let main_ce = format!("https://127.0.0.1:{}/connection", main.local_addr().port());
+    // A second server, for the scenario that needs two, on another loopback address (all of
+    // 127/8 is the loopback on Linux): its URIs must name that address, not 127.0.0.1.
     let second = rt
         .block_on(edge_reference_server::start(Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
+            listen: "127.0.0.2:0".parse().unwrap(),
             tls: Tls::Plain,
             page_size: 10,
             ..Config::default()
         }))
         .expect("the second server starts");
+    let second_ce = format!("http://{}/connection", second.local_addr());
 
     // Output goes to files: a pipe could fill up while the run is being waited for.
     let results_path = dir.path().join("results.json");
     let stdout_path = dir.path().join("stdout");
     let stderr_path = dir.path().join("stderr");
     let mut child = Command::new(&bin)
-        .args(["run", "--server", &main.create_url()])
-        .args(["--server", &second.create_url()])
+        .args(["run", "--server", &main_ce])
+        .args(["--server", &second_ce])
         .arg("--ca-cert")
         .arg(&cert)
         .args(["--allow-http", "--page-size", "10", "--timeout", "10"])

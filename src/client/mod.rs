@@ -379,6 +379,32 @@ impl Partial {
         client.liveness.record(&response);
         client.exchange(self.request, response, self.start, true)
     }
+
+    /// Waits up to `wait` for the server to answer before the rest of the request is sent.
+    /// When it starts answering (or closes), the response is read, within `client`'s
+    /// timeout, and the rest is never sent; otherwise the held request comes back, to be
+    /// finished.
+    pub async fn early_answer(
+        mut self,
+        client: &Client,
+        wait: Duration,
+    ) -> Result<Exchange, Partial> {
+        let response = match raw::read_early(&mut self.stream, wait).await {
+            Ok(None) => return Err(self),
+            Ok(Some(first)) => {
+                let limits = client.limits(tokio::time::Instant::now());
+                tokio::time::timeout_at(
+                    limits.deadline + GRACE,
+                    raw::read_after(self.stream, first, &self.request, limits),
+                )
+                .await
+                .unwrap_or(Err(TransportError::Timeout))
+            }
+            Err(e) => Err(e),
+        };
+        client.liveness.record(&response);
+        Ok(client.exchange(self.request, response, self.start, true))
+    }
 }
 
 /// The limits of one exchange, handed to a transport.

@@ -115,6 +115,37 @@ pub(super) async fn finish(
     }
 }
 
+/// The first bytes the server sent on `stream` within `wait`, before the request was
+/// complete: `None` when it sent nothing, empty at end of stream. A read that times out
+/// has consumed nothing.
+pub(super) async fn read_early(
+    stream: &mut Box<dyn Io>,
+    wait: std::time::Duration,
+) -> Result<Option<Vec<u8>>, TransportError> {
+    let mut chunk = [0u8; 16 * 1024];
+    match tokio::time::timeout(wait, stream.read(&mut chunk)).await {
+        Err(_) => Ok(None),
+        Ok(Ok(n)) => Ok(Some(chunk[..n].to_vec())),
+        Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(Some(Vec::new())),
+        Ok(Err(e)) => Err(closed_by(e)),
+    }
+}
+
+/// Reads the response to `r` whose first bytes, `first`, were read already.
+pub(super) async fn read_after(
+    stream: Box<dyn Io>,
+    first: Vec<u8>,
+    r: &Request,
+    limits: Limits,
+) -> Result<Response, TransportError> {
+    let mut reader = Reader {
+        io: stream,
+        buf: first,
+        deadline: limits.deadline,
+    };
+    read_response(&mut reader, r.method.eq_ignore_ascii_case("HEAD"), limits).await
+}
+
 /// A stream and the bytes read from it but not consumed yet.
 struct Reader {
     io: Box<dyn Io>,

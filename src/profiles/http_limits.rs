@@ -2,6 +2,8 @@
 //! profile builds and signs: a body's chunks are counted against the size limit (B-SIZE), and
 //! a second connection is served while a first one holds a half-sent request (B-NO-5XX).
 
+use std::time::Duration;
+
 use crate::client::Request;
 use crate::client::{chunked, Client, Exchange, TransportError};
 
@@ -111,6 +113,63 @@ pub async fn chunked_body(client: &Client, request: Request) -> (Judged, Vec<Exc
     (judged, exchanges)
 }
 
+/// The body size [`body_at_limit`] is given: the 1 MiB limit the binding calls sensible.
+pub const LIMIT_BODY: usize = 1 << 20;
+
+/// How long [`body_at_limit`] waits for an answer before it sends the last byte.
+const EARLY_ANSWER: Duration = Duration::from_secs(3);
+
+/// B-SIZE, decided from `Content-Length`. `request` is a signed request whose body is
+/// exactly [`LIMIT_BODY`] bytes and acceptable if read whole. All but its last byte are sent
+/// on a connection of its own. A server whose limit is lower answers 413 (or 400) from
+/// `Content-Length` at once; one that waits is given the last byte and must then accept the
+/// body: a 413 only after the whole body was read means the size was known from the head
+/// and not used to decide. Returns the exchanges made.
+pub async fn body_at_limit(client: &Client, request: Request) -> (Judged, Vec<Exchange>) {
+    let size = request.body.len();
+    let all_but_one = request.raw_bytes().len() - 1;
+    let held = match client.send_part(request, all_but_one).await {
+        Ok(held) => held,
+        Err(ex) => {
+            let why = match &ex.response {
+                Ok(r) => format!("answered {} before the head was sent", r.status),
+                Err(e) => e.to_string(),
+            };
+            let why = format!("the request could not be sent in part: {why}");
+            return (Judged::NotJudged(why), vec![ex]);
+        }
+    };
+    let (late, ex) = match held.early_answer(client, EARLY_ANSWER).await {
+        Ok(ex) => (false, ex),
+        Err(held) => (true, held.finish(client).await),
+    };
+    let judged = match (status(&ex), late) {
+        (Ok(s), _) if s >= 500 => broken(
+            "B-NO-5XX",
+            format!("an answer other than 5xx to a body of {size} bytes"),
+            s.to_string(),
+        ),
+        (Ok(413 | 400), false) => Judged::Pass,
+        (Ok(s), true) if (200..300).contains(&s) => Judged::Pass,
+        (Ok(413), true) => broken(
+            "B-SIZE",
+            format!(
+                "413 decided from Content-Length: {size} before the last byte, or success                  once it came"
+            ),
+            format!(
+                "no answer in {} s with one byte unsent, then 413 once the whole body was                  read",
+                EARLY_ANSWER.as_secs()
+            ),
+        ),
+        (Ok(s), late) => Judged::Skip(format!(
+            "a body of {size} bytes got {s} {}: the size limit is not judged",
+            if late { "once complete" } else { "before it was complete" }
+        )),
+        (Err(e), _) => Judged::NotJudged(format!("no answer to a body of {size} bytes: {e}")),
+    };
+    (judged, vec![ex])
+}
+
 /// B-NO-5XX across connections. `first` is sent up to half its body on a connection of its
 /// own and held there; `second` goes on another connection of its own and must be answered
 /// within the timeout, not with 5xx; then `first` is completed. A server that serves one
@@ -169,8 +228,6 @@ pub async fn second_connection(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
@@ -202,17 +259,21 @@ mod tests {
         url::Url::parse(&format!("http://{addr}/connection")).unwrap()
     }
 
-    async fn judge(second: Vec<u8>) -> Judged {
-        let url = server(second).await;
-        let client = Client::new(&ClientOptions {
-            timeout: Duration::from_secs(5),
+    fn client() -> Client {
+        Client::new(&ClientOptions {
+            timeout: Duration::from_secs(10),
             body_cap: 64 * 1024,
             body_limit: 1 << 20,
             ca_cert_pem: None,
             insecure: false,
             origins: Default::default(),
         })
-        .unwrap();
+        .unwrap()
+    }
+
+    async fn judge(second: Vec<u8>) -> Judged {
+        let url = server(second).await;
+        let client = client();
         let request = Request::new("POST", url)
             .header("Connection", "close")
             .body(vec![b' '; 256 * 1024]);
@@ -234,6 +295,78 @@ mod tests {
         let second = format!("HTTP/1.1 413 Payload Too Large\r\nX-Long: {long}\r\n\r\n");
         let seen = judge(second.into_bytes()).await;
         assert!(matches!(seen, Judged::NotJudged(_)), "{seen:?}");
+    }
+
+    /// A server that answers `status` at once (`early`) or after reading `Content-Length`
+    /// body bytes.
+    async fn limit_server(status: u16, early: bool) -> url::Url {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut got = Vec::new();
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let head_end = loop {
+                        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&got[..head_end]).to_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    while !early && got.len() < head_end + length {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let answer = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
+                    let _ = s.write_all(answer.as_bytes()).await;
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        url::Url::parse(&format!("http://{addr}/connection")).unwrap()
+    }
+
+    async fn judge_at_limit(status: u16, early: bool) -> Judged {
+        let request = Request::new("POST", limit_server(status, early).await)
+            .header("Connection", "close")
+            .body(vec![b' '; LIMIT_BODY]);
+        body_at_limit(&client(), request).await.0
+    }
+
+    #[tokio::test]
+    async fn a_refusal_after_the_whole_body_breaks_b_size() {
+        let seen = judge_at_limit(413, false).await;
+        assert!(
+            matches!(seen, Judged::Broken { rule: "B-SIZE", .. }),
+            "{seen:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refusal_from_the_length_or_an_acceptance_passes() {
+        assert_eq!(judge_at_limit(413, true).await, Judged::Pass);
+        assert_eq!(judge_at_limit(201, false).await, Judged::Pass);
+        let seen = judge_at_limit(500, false).await;
+        assert!(
+            matches!(
+                seen,
+                Judged::Broken {
+                    rule: "B-NO-5XX",
+                    ..
+                }
+            ),
+            "{seen:?}"
+        );
     }
 
     #[tokio::test]

@@ -73,6 +73,7 @@ crate::fault_list::fault_list! {
     GetRu200 = "get-ru-200", "B-METHOD", "GET RU answers 200 `{}`.";
     Oversize500 = "oversize-500", "B-SIZE", "A body over the limit gets 500.";
     OneConnectionAtATime = "one-connection-at-a-time", "B-NO-5XX", "The server holds one TCP connection at a time: a second one waits while the first is busy (a body half sent), and takes its place once it has been idle 100 ms.";
+    LimitAfterBody = "limit-after-body", "B-SIZE", "A body of exactly the size limit is read whole, then refused with 413 (the limit counted as over, and the size not decided from `Content-Length`).";
     ChunkedBodyUncounted = "chunked-body-uncounted", "B-SIZE", "A body without `Content-Length` (chunked) is read whole, whatever its size; declared bodies are still refused from `Content-Length`.";
     PageSizeZeroPanics = "page-size-zero-panics", "B-NO-5XX", "`pageSize: 0` makes the handler panic (the connection closes without a response).";
     DeepJsonPanics = "deep-json-panics", "B-NO-5XX", "JSON nested deeper than 32 levels makes the handler panic.";

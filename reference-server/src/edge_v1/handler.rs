@@ -229,6 +229,9 @@ async fn serve(app: &App, request: Request<Incoming>) -> Response<Body> {
         Ok(bytes) => bytes,
         Err(refused) => return refused,
     };
+    if app.fault(Fault::LimitAfterBody) && bytes.len() >= app.body_limit {
+        return refused_as_too_large(limit, too_large);
+    }
     match dispatch(app, op, &parts, &target, &bytes) {
         Ok(response) => response,
         Err(f) => failure(f),
@@ -266,23 +269,26 @@ async fn read_body(
 ) -> Result<Bytes, Response<Body>> {
     match crate::body::read_limited(body, limit).await {
         Ok(bytes) => Ok(bytes),
-        Err(Unread::TooLarge) => {
-            let mut response = failure(Failure::new(
-                too_large,
-                format!("the body is larger than {limit} bytes"),
-            ));
-            // Whatever is left unread makes the connection unusable for another request.
-            response
-                .headers_mut()
-                .insert(CONNECTION, HeaderValue::from_static("close"));
-            Err(response)
-        }
+        Err(Unread::TooLarge) => Err(refused_as_too_large(limit, too_large)),
         Err(Unread::Timeout) => Err(failure(Failure::new(
             StatusCode::REQUEST_TIMEOUT,
             "the body took too long to arrive",
         ))),
         Err(Unread::Broken) => Err(failure(Failure::bad_request("the body could not be read"))),
     }
+}
+
+/// The answer to a body over `limit`: `too_large` (413), and the connection closes.
+fn refused_as_too_large(limit: usize, too_large: StatusCode) -> Response<Body> {
+    let mut response = failure(Failure::new(
+        too_large,
+        format!("the body is larger than {limit} bytes"),
+    ));
+    // Whatever is left unread makes the connection unusable for another request.
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Checks the body and runs `op` (steps 2 to 5 of §3.1).

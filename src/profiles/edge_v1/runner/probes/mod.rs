@@ -32,6 +32,7 @@ pub const PROBES: &[&str] = &[
     "message-id-privacy",
     "oversized-body",
     "chunked-body",
+    "body-at-limit",
     "second-connection",
     "alice-bob",
     "duplex",
@@ -49,6 +50,7 @@ pub async fn run(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), Ste
         "message-id-privacy" => message_id_privacy(run, n, step).await,
         "oversized-body" => oversized_body(run, n).await,
         "chunked-body" => chunked_body(run, n).await,
+        "body-at-limit" => body_at_limit(run, n).await,
         "second-connection" => second_connection(run, n).await,
         "quota" => quota(run, n, step).await,
         "alice-bob" => scenarios::alice_bob(run, n).await,
@@ -299,6 +301,38 @@ async fn chunked_body(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure
         .http_request(&step, Endpoint::Create)
         .map_err(|e| StepFailure::setup(n, &e))?;
     let seen = http_limits::chunked_body(&run.ctx.client, req).await;
+    judged(run, n, seen)
+}
+
+/// B-SIZE decided from `Content-Length` ([`http_limits::body_at_limit`]) on a signed create
+/// whose valid JSON is followed by whitespace up to exactly [`http_limits::LIMIT_BODY`] bytes.
+async fn body_at_limit(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> {
+    let mut step = plain(Endpoint::Create, "at-limit");
+    step.append_body = Some(String::new());
+    let json = run
+        .http_request(&step, Endpoint::Create)
+        .map_err(|e| StepFailure::setup(n, &e))?
+        .body
+        .len();
+    step.append_body = Some(" ".repeat(http_limits::LIMIT_BODY.saturating_sub(json)));
+    let req = run
+        .http_request(&step, Endpoint::Create)
+        .map_err(|e| StepFailure::setup(n, &e))?;
+    if req.body.len() != http_limits::LIMIT_BODY {
+        let why = format!(
+            "the padded body is {} bytes, not {}",
+            req.body.len(),
+            http_limits::LIMIT_BODY
+        );
+        return Err(failure(
+            Verdict::Error,
+            n,
+            "",
+            "a body of the limit's size",
+            why,
+        ));
+    }
+    let seen = http_limits::body_at_limit(&run.ctx.client, req).await;
     judged(run, n, seen)
 }
 
