@@ -116,17 +116,32 @@ pub async fn chunked_body(client: &Client, request: Request) -> (Judged, Vec<Exc
 /// The body size [`body_at_limit`] is given: the 1 MiB limit the binding calls sensible.
 pub const LIMIT_BODY: usize = 1 << 20;
 
-/// How long [`body_at_limit`] waits for an answer before it sends the last byte.
-const EARLY_ANSWER: Duration = Duration::from_secs(3);
+/// The longest [`body_at_limit`] waits for an answer before it sends the last byte.
+const EARLY_ANSWER_MAX: Duration = Duration::from_secs(3);
+
+/// The shortest wait of [`body_at_limit`].
+const EARLY_ANSWER_MIN: Duration = Duration::from_millis(250);
+
+/// How many times the server's own time to refuse a declared 1 GiB body
+/// [`body_at_limit`] waits.
+const EARLY_ANSWER_FACTOR: u32 = 5;
+
+/// The `Content-Length` of [`body_at_limit`]'s timing request: over any sensible limit.
+const DECLARED_OVER: u64 = 1 << 30;
 
 /// B-SIZE, decided from `Content-Length`. `request` is a signed request whose body is
-/// exactly [`LIMIT_BODY`] bytes and acceptable if read whole. All but its last byte are sent
-/// on a connection of its own. A server whose limit is lower answers 413 (or 400) from
-/// `Content-Length` at once; one that waits is given the last byte and must then accept the
-/// body: a 413 only after the whole body was read means the size was known from the head
-/// and not used to decide. Returns the exchanges made.
+/// exactly [`LIMIT_BODY`] bytes and acceptable if read whole.
+///
+/// First the server's time to refuse a head declaring 1 GiB is measured (only the head is
+/// sent). Then all but the last byte of `request` go on a connection of their own. A server
+/// whose limit is lower answers 413 (or 400) from `Content-Length`, as fast as it refused
+/// the 1 GiB head; the probe waits five times that (from 250 ms to 3 s). A server that waits
+/// is given the last byte and must then accept the body: a 413 only after the whole body was
+/// read means the size was known from the head and not used to decide. Returns the
+/// exchanges made.
 pub async fn body_at_limit(client: &Client, request: Request) -> (Judged, Vec<Exchange>) {
     let size = request.body.len();
+    let (wait, mut exchanges) = refusal_time(client, &request).await;
     let all_but_one = request.raw_bytes().len() - 1;
     let held = match client.send_part(request, all_but_one).await {
         Ok(held) => held,
@@ -136,10 +151,11 @@ pub async fn body_at_limit(client: &Client, request: Request) -> (Judged, Vec<Ex
                 Err(e) => e.to_string(),
             };
             let why = format!("the request could not be sent in part: {why}");
-            return (Judged::NotJudged(why), vec![ex]);
+            exchanges.push(ex);
+            return (Judged::NotJudged(why), exchanges);
         }
     };
-    let (late, ex) = match held.early_answer(client, EARLY_ANSWER).await {
+    let (late, ex) = match held.early_answer(client, wait).await {
         Ok(ex) => (false, ex),
         Err(held) => (true, held.finish(client).await),
     };
@@ -154,20 +170,56 @@ pub async fn body_at_limit(client: &Client, request: Request) -> (Judged, Vec<Ex
         (Ok(413), true) => broken(
             "B-SIZE",
             format!(
-                "413 decided from Content-Length: {size} before the last byte, or success                  once it came"
+                "413 decided from Content-Length: {size} before the last byte, or success \
+                 once it came"
             ),
             format!(
-                "no answer in {} s with one byte unsent, then 413 once the whole body was                  read",
-                EARLY_ANSWER.as_secs()
+                "no answer in {} ms with one byte unsent (the server refused a declared \
+                 1 GiB at once), then 413 once the whole body was read",
+                wait.as_millis()
             ),
         ),
         (Ok(s), late) => Judged::Skip(format!(
             "a body of {size} bytes got {s} {}: the size limit is not judged",
-            if late { "once complete" } else { "before it was complete" }
+            if late {
+                "once complete"
+            } else {
+                "before it was complete"
+            }
         )),
         (Err(e), _) => Judged::NotJudged(format!("no answer to a body of {size} bytes: {e}")),
     };
-    (judged, vec![ex])
+    exchanges.push(ex);
+    (judged, exchanges)
+}
+
+/// How long to wait for a refusal decided from `Content-Length`: [`EARLY_ANSWER_FACTOR`]
+/// times the time the server takes to refuse a head like `request`'s declaring
+/// [`DECLARED_OVER`] bytes, within [`EARLY_ANSWER_MIN`] and [`EARLY_ANSWER_MAX`]; the
+/// longest when it does not refuse it at once. Returns the exchange when one completed.
+async fn refusal_time(client: &Client, request: &Request) -> (Duration, Vec<Exchange>) {
+    let mut over = request.clone();
+    over.body.clear();
+    over.headers
+        .retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
+    over.headers.push((
+        "Content-Length".into(),
+        DECLARED_OVER.to_string().into_bytes(),
+    ));
+    let head = over.raw_bytes().len();
+    let Ok(held) = client.send_part(over, head).await else {
+        return (EARLY_ANSWER_MAX, Vec::new());
+    };
+    let start = std::time::Instant::now();
+    match held.early_answer(client, EARLY_ANSWER_MAX).await {
+        Ok(ex) if matches!(status(&ex), Ok(413 | 400)) => {
+            let wait =
+                (start.elapsed() * EARLY_ANSWER_FACTOR).clamp(EARLY_ANSWER_MIN, EARLY_ANSWER_MAX);
+            (wait, vec![ex])
+        }
+        Ok(ex) => (EARLY_ANSWER_MAX, vec![ex]),
+        Err(_) => (EARLY_ANSWER_MAX, Vec::new()),
+    }
 }
 
 /// B-NO-5XX across connections. `first` is sent up to half its body on a connection of its
@@ -298,7 +350,7 @@ mod tests {
     }
 
     /// A server that answers `status` at once (`early`) or after reading `Content-Length`
-    /// body bytes.
+    /// body bytes; a head declaring more than [`LIMIT_BODY`] gets 413 at once.
     async fn limit_server(status: u16, early: bool) -> url::Url {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -321,7 +373,10 @@ mod tests {
                         .lines()
                         .find_map(|l| l.strip_prefix("content-length:"))
                         .map_or(0, |v| v.trim().parse().unwrap());
-                    while !early && got.len() < head_end + length {
+                    // Every head declaring more than the limit is refused at once.
+                    let over = length > LIMIT_BODY;
+                    let status = if over { 413 } else { status };
+                    while !early && !over && got.len() < head_end + length {
                         match s.read(&mut buf).await {
                             Ok(0) | Err(_) => return,
                             Ok(n) => got.extend_from_slice(&buf[..n]),
