@@ -115,3 +115,23 @@ fn correct_server_long_run_finds_nothing() {
     );
     assert!(report.sequences >= 2000);
 }
+
+/// The seed alone fixes the finding: one worker and three find the same shrunk sequence (its
+/// case ID is a hash of its steps).
+#[test]
+fn the_same_seed_finds_the_same_sequence_with_any_number_of_workers() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let bad = rt.block_on(server(&["keep-after-delete-messages-resurrects"]));
+    let find = |jobs| {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = PropOptions {
+            jobs,
+            ..options(dir.path(), 256)
+        };
+        let report = prop::run(context(&bad), &opts, rt.handle().clone());
+        let f = report.finding.expect("a finding");
+        (f.case.id, f.original_steps)
+    };
+    let one = find(1);
+    assert_eq!(find(3), one);
+}

@@ -15,6 +15,11 @@ use std::time::{Duration, Instant};
 
 use edge_reference_server::{Config, Tls};
 
+/// The main server's head deadline: short, so that it passes many times within the suite's
+/// run and a fault in the deadline's bookkeeping (a connection closed with a request in
+/// flight, a sweeper that never lets go) shows in ordinary checks.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// A full `edgecheck run` takes a few seconds; this only bounds a hung mutant.
 const RUN_LIMIT: Duration = Duration::from_secs(300);
 
@@ -68,6 +73,7 @@ fn every_edgecheck_check_passes() {
             tls: Tls::SelfSigned { write_to: None },
             page_size: 10,
             queue_cap: Some(112),
+            head_timeout: HEAD_TIMEOUT,
             ..Config::default()
         }))
         .expect("the main server starts");

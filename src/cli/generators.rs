@@ -15,7 +15,7 @@ pub struct PropArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Seed; the same seed against the same server makes the same requests (up to signatures
-    /// and random IDs).
+    /// and random IDs) and reports the same finding, whatever `--jobs`.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Number of sequences.

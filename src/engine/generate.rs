@@ -1,16 +1,18 @@
-//! The driver every profile's `prop` shares: proptest runners on `jobs` threads (worker `w`
-//! draws from seed + `w`, so a seed fixes every worker's stream of sequences), one deadline
-//! for generating and shrinking, the first failure shrunk while the other workers stop, and
-//! a suite-side error stopping everything. What a sequence is, how it runs and what it
-//! counts stay with the profile, in the `trial` closure. Also the IDs and files of findings,
-//! which `prop` and `fuzz` write the same way.
+//! The driver every profile's `prop` shares: sequence `i` of a run is drawn from a generator
+//! seeded with the run's seed and `i`, whichever of the `jobs` threads runs it, so the seed
+//! alone fixes every sequence; the failure reported is the one of the lowest sequence number,
+//! shrunk, so the seed alone also fixes the finding (for a server that answers a sequence the
+//! same way each time). One deadline bounds generating and shrinking, and a suite-side error
+//! stops everything. What a sequence is, how it runs and what it counts stay with the
+//! profile, in the `trial` closure. Also the IDs and files of findings, which `prop` and
+//! `fuzz` write the same way.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use proptest::strategy::Strategy;
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 /// How one generated sequence went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,23 +36,25 @@ pub enum Trial {
 /// What to run: how many sequences, on how many threads, until when.
 #[derive(Debug, Clone, Copy)]
 pub struct Driver {
-    /// The run's seed (worker `w` uses seed + `w`).
+    /// The run's seed: with the sequence number, it seeds each sequence's generator.
     pub seed: u64,
-    /// Sequences to generate in all (split among the workers).
+    /// Sequences to generate in all (numbered from 0, taken by the workers in turn).
     pub cases: u32,
-    /// Worker threads, each with its own proptest runner.
+    /// Worker threads.
     pub jobs: usize,
     /// Generation and shrinking stop here.
     pub deadline: Option<Instant>,
-    /// proptest's bound on shrinking steps.
+    /// Most shrinking steps (sequences tried while shrinking).
     pub max_shrink_iters: u32,
 }
 
 /// A failure, shrunk.
 #[derive(Debug, Clone)]
 pub struct Shrunk<T> {
-    /// The seed of the worker that found it.
+    /// The run's seed.
     pub seed: u64,
+    /// The number of the failing sequence (the lowest that failed).
+    pub index: usize,
     /// The minimal sequence.
     pub value: T,
     /// Size of the first failing sequence, before shrinking.
@@ -60,10 +64,35 @@ pub struct Shrunk<T> {
 /// What a run found.
 #[derive(Debug)]
 pub struct Found<T> {
-    /// The first failure (by worker order), shrunk.
+    /// The failure of the lowest sequence number, shrunk.
     pub failure: Option<Shrunk<T>>,
     /// The first suite-side error, if one stopped the run.
     pub error: Option<String>,
+}
+
+/// What the workers share.
+struct Shared {
+    /// The next sequence number to run.
+    next: AtomicUsize,
+    /// The lowest sequence number that failed (`usize::MAX`: none), and its size.
+    lowest: Mutex<(usize, usize)>,
+    /// Set by an error, a cut sequence or the deadline: no more sequences start.
+    stop: AtomicBool,
+    error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn lowest(&self) -> usize {
+        self.lowest.lock().unwrap_or_else(|p| p.into_inner()).0
+    }
+
+    fn record_error(&self, e: String) {
+        self.error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(e);
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Driver {
@@ -75,101 +104,118 @@ impl Driver {
         M: Fn() -> S + Sync,
         F: Fn(&S::Value) -> Trial + Sync,
     {
-        let stop = AtomicBool::new(false);
-        let error: Mutex<Option<String>> = Mutex::default();
-        let jobs = self.jobs.max(1);
-        let per_worker = (self.cases as usize).div_ceil(jobs).max(1) as u32;
-        let results: Vec<Option<Shrunk<S::Value>>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..jobs)
-                .map(|w| {
-                    let (stop, error, strategy, trial) = (&stop, &error, &strategy, &trial);
-                    let seed = self.seed.wrapping_add(w as u64);
-                    scope.spawn(move || {
-                        self.worker(seed, per_worker, stop, error, &strategy(), trial)
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().unwrap_or(None))
-                .collect()
+        let shared = Shared {
+            next: AtomicUsize::new(0),
+            lowest: Mutex::new((usize::MAX, 0)),
+            stop: AtomicBool::new(false),
+            error: Mutex::default(),
+        };
+        std::thread::scope(|scope| {
+            for _ in 0..self.jobs.max(1) {
+                let (shared, strategy, trial) = (&shared, &strategy, &trial);
+                scope.spawn(move || self.worker(shared, &strategy(), trial));
+            }
         });
+        let (index, first_size) = *shared.lowest.lock().unwrap_or_else(|p| p.into_inner());
+        let failure = (index != usize::MAX)
+            .then(|| self.shrink(index, first_size, &strategy(), &trial, &shared))
+            .flatten();
         Found {
-            failure: results.into_iter().flatten().next(),
-            error: error.into_inner().unwrap_or_else(|e| e.into_inner()),
+            failure,
+            error: shared.error.into_inner().unwrap_or_else(|e| e.into_inner()),
         }
     }
 
-    fn worker<S, F>(
+    /// Runs sequences by number until the cases are done, one above the lowest failure is
+    /// next, or the run stops.
+    fn worker<S, F>(&self, shared: &Shared, strategy: &S, trial: &F)
+    where
+        S: Strategy,
+        F: Fn(&S::Value) -> Trial,
+    {
+        loop {
+            if shared.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            if self.deadline.is_some_and(|d| Instant::now() > d) {
+                shared.stop.store(true, Ordering::Relaxed);
+                return;
+            }
+            let i = shared.next.fetch_add(1, Ordering::Relaxed);
+            if i >= self.cases as usize || i > shared.lowest() {
+                return;
+            }
+            let Some(tree) = self.tree(strategy, i) else {
+                continue;
+            };
+            match trial(&tree.current()) {
+                Trial::Pass => {}
+                Trial::Fail { size, .. } => {
+                    let mut lowest = shared.lowest.lock().unwrap_or_else(|p| p.into_inner());
+                    if i < lowest.0 {
+                        *lowest = (i, size);
+                    }
+                }
+                Trial::Error(e) => shared.record_error(e),
+                Trial::Cut => shared.stop.store(true, Ordering::Relaxed),
+            }
+        }
+    }
+
+    /// Sequence `i`'s value tree: drawn from a generator seeded with the run's seed and `i`.
+    fn tree<S: Strategy>(&self, strategy: &S, i: usize) -> Option<S::Tree> {
+        let mut seed = [0u8; 32];
+        seed[..8].copy_from_slice(&self.seed.to_le_bytes());
+        seed[8..16].copy_from_slice(&(i as u64).to_le_bytes());
+        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed);
+        let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+        strategy.new_tree(&mut runner).ok()
+    }
+
+    /// Shrinks failing sequence `index` (drawn again from its seed) as proptest does: simplify
+    /// while it fails, complicate when a simplification passes, within the shrinking budget
+    /// and the deadline. An error while shrinking ends it with what it has.
+    fn shrink<S, F>(
         &self,
-        seed: u64,
-        cases: u32,
-        stop: &AtomicBool,
-        error: &Mutex<Option<String>>,
+        index: usize,
+        first_size: usize,
         strategy: &S,
         trial: &F,
+        shared: &Shared,
     ) -> Option<Shrunk<S::Value>>
     where
         S: Strategy,
         F: Fn(&S::Value) -> Trial,
     {
-        let config = Config {
-            cases,
-            max_shrink_iters: self.max_shrink_iters,
-            max_global_rejects: 64,
-            failure_persistence: None,
-            ..Config::default()
-        };
-        let mut seed_bytes = [0u8; 32];
-        seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
-        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes);
-        let mut runner = TestRunner::new_with_rng(config, rng);
-        let first = AtomicUsize::new(0);
-        let shrinking = AtomicBool::new(false);
-        let outcome = runner.run(strategy, |value| {
-            let over = self.deadline.is_some_and(|d| Instant::now() > d);
-            if shrinking.load(Ordering::Relaxed) {
-                if over {
-                    // Out of time: every further simplification "passes", so shrinking
-                    // ends with what it has.
-                    return Ok(());
+        let mut tree = self.tree(strategy, index)?;
+        let mut best = tree.current();
+        let mut steps = 0;
+        let mut more = tree.simplify();
+        while more
+            && steps < self.max_shrink_iters
+            && !self.deadline.is_some_and(|d| Instant::now() > d)
+        {
+            steps += 1;
+            let candidate = tree.current();
+            more = match trial(&candidate) {
+                Trial::Fail { .. } => {
+                    best = candidate;
+                    tree.simplify()
                 }
-            } else if over || stop.load(Ordering::Relaxed) {
-                // Rejections end the runner (max_global_rejects) without running or
-                // generating the remaining cases.
-                return Err(TestCaseError::reject("the run is over"));
-            }
-            match trial(&value) {
-                Trial::Pass => Ok(()),
-                Trial::Fail { message, size } => {
-                    if !shrinking.swap(true, Ordering::Relaxed) {
-                        first.store(size, Ordering::Relaxed);
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                    Err(TestCaseError::fail(message))
-                }
+                Trial::Pass => tree.complicate(),
                 Trial::Error(e) => {
-                    error
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .get_or_insert(e);
-                    stop.store(true, Ordering::Relaxed);
-                    Ok(())
+                    shared.record_error(e);
+                    false
                 }
-                Trial::Cut => {
-                    stop.store(true, Ordering::Relaxed);
-                    Ok(())
-                }
-            }
-        });
-        match outcome {
-            Err(TestError::Fail(_, value)) => Some(Shrunk {
-                seed,
-                value,
-                first_size: first.load(Ordering::Relaxed),
-            }),
-            _ => None,
+                Trial::Cut => false,
+            };
         }
+        Some(Shrunk {
+            seed: self.seed,
+            index,
+            value: best,
+            first_size,
+        })
     }
 }
 
@@ -254,6 +300,49 @@ mod tests {
         assert_eq!(f.value, vec![50]);
         assert!(f.first_size >= 1);
         assert_eq!(found.error, None);
+    }
+
+    #[test]
+    fn the_seed_alone_fixes_the_finding_whatever_the_jobs() {
+        // Many sequences fail, and each shrinks to a value of its own: what is reported must
+        // not depend on which thread got there first.
+        let find = |jobs| {
+            driver(jobs)
+                .run(
+                    || prop::collection::vec(0u16..1000, 1..20),
+                    |v| {
+                        if v.iter().any(|&x| x % 16 == 5 && x > 100) {
+                            Trial::Fail {
+                                message: "a five".into(),
+                                size: v.len(),
+                            }
+                        } else {
+                            Trial::Pass
+                        }
+                    },
+                )
+                .failure
+                .expect("found")
+        };
+        let one = find(1);
+        for jobs in [2, 3, 8] {
+            let other = find(jobs);
+            assert_eq!(
+                (other.index, &other.value, other.first_size),
+                (one.index, &one.value, one.first_size),
+                "jobs {jobs}"
+            );
+        }
+        // The finding is the lowest failing sequence, not the first to fail.
+        let lowest = (0..one.index).all(|i| {
+            let tree = driver(1).tree(&prop::collection::vec(0u16..1000, 1..20), i);
+            !tree
+                .unwrap()
+                .current()
+                .iter()
+                .any(|&x| x % 16 == 5 && x > 100)
+        });
+        assert!(lowest, "a lower sequence fails too");
     }
 
     #[test]

@@ -87,7 +87,7 @@ impl TargetOptions {
 /// Options of a generated run.
 #[derive(Debug, Clone)]
 pub struct PropOptions {
-    /// Seed of the first worker (worker i uses seed + i).
+    /// The run's seed: sequence i is drawn from it and i, on whichever worker runs it.
     pub seed: u64,
     /// Sequences to generate in all.
     pub cases: u32,

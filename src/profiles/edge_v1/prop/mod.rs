@@ -175,6 +175,7 @@ pub fn run(ctx: Arc<Context>, opts: &PropOptions, handle: tokio::runtime::Handle
         seed,
         value: ops,
         first_size: original,
+        ..
     }) = found.failure
     {
         // Run the minimal sequence once more to record its steps and failure.

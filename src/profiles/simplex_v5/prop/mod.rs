@@ -50,7 +50,7 @@ pub struct Finding {
     pub original_ops: usize,
     /// Where the case file was written.
     pub path: Option<PathBuf>,
-    /// The worker's seed.
+    /// The run's seed.
     pub seed: u64,
 }
 
@@ -154,6 +154,7 @@ pub fn run(env: &Env, opts: &PropOptions, handle: &tokio::runtime::Handle) -> Pr
         seed,
         value: ops,
         first_size: original,
+        ..
     }) = found.failure
     {
         // The minimal sequence once more, to record its steps and failure.
