@@ -222,6 +222,7 @@ async fn check(breaks: &[Break], id: &str) -> Option<CheckResult> {
         page_size: Some(10),
         allow_http: true,
         origins: Default::default(),
+        idle_wait: None,
     });
     let files = cases::builtin().unwrap();
     let (area, case) = files
@@ -299,6 +300,7 @@ async fn plain_http_fails_https_unless_waived() {
             page_size: Some(10),
             allow_http: allow,
             origins: Default::default(),
+            idle_wait: None,
         };
         let r = runner::run_case(&ctx, case, "http").await;
         assert_eq!(r.verdict, want, "allow_http={allow}: {}", r.message);

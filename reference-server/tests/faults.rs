@@ -553,6 +553,18 @@ async fn conforms(t: &TestServer, fault: Fault) -> bool {
             drop(held);
             answered
         }
+        Fault::LimitAfterBody => {
+            // An unsigned send padded to exactly the 4096-byte limit is within it: stored.
+            let conn = t.create(&k.a, None).await;
+            let body = json!({"connectionID": conn.cid, "messages": [{"msg": "QQ=="}]});
+            let mut body = serde_json::to_vec(&body).unwrap();
+            body.resize(4096, b' ');
+            let headers = [("content-type", "application/json")];
+            t.raw("POST", &messages_url(&conn.su), &headers, &body)
+                .await
+                .status
+                == 200
+        }
         Fault::ChunkedBodyUncounted => {
             // The body of `oversize-500`'s probe, in chunks: counted, so refused the same way.
             let conn = t.create(&k.a, None).await;

@@ -58,6 +58,11 @@ pub struct TargetArgs {
     /// tassis-v2: the server's PreKeysLow check interval, e.g. 200ms or 5m.
     #[arg(long, value_name = "DURATION", requires = "prekeys_low", value_parser = humantime::parse_duration)]
     pub prekeys_interval: Option<Duration>,
+    /// edge-v1: hold a connection idle this long, e.g. 15s (longer than the server's timeout
+    /// for a request head), then check that new requests are still answered; without it
+    /// `limits/answered-after-idle` is skipped.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub idle_wait: Option<Duration>,
 }
 
 impl TargetArgs {
@@ -87,6 +92,7 @@ impl TargetArgs {
             fresh_keys,
             prekeys_low: self.prekeys_low,
             prekeys_interval: self.prekeys_interval,
+            idle_wait: self.idle_wait,
         })
     }
 }

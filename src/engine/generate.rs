@@ -193,7 +193,7 @@ impl Driver {
         let mut more = tree.simplify();
         while more
             && steps < self.max_shrink_iters
-            && !self.deadline.is_some_and(|d| Instant::now() > d)
+            && self.deadline.is_none_or(|d| Instant::now() <= d)
         {
             steps += 1;
             let candidate = tree.current();

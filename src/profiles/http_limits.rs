@@ -222,6 +222,50 @@ async fn refusal_time(client: &Client, request: &Request) -> (Duration, Vec<Exch
     }
 }
 
+/// B-NO-5XX past the server's idle timeout. A connection is opened (TLS included) and sends
+/// nothing for `idle`, which should be longer than the server's timeout for a request head;
+/// then `request` goes on a connection of its own and must be answered within the timeout,
+/// not with 5xx. A server whose bookkeeping of idle connections breaks (a sweeper that never
+/// lets go, a closed connection counted twice) stops answering here. Returns the exchanges
+/// made.
+pub async fn after_idle(
+    client: &Client,
+    idle: Duration,
+    mut request: Request,
+) -> (Judged, Vec<Exchange>) {
+    let held = match client.send_part(request.clone(), 0).await {
+        Ok(held) => held,
+        Err(ex) => {
+            let why = match &ex.response {
+                Ok(r) => format!("answered {} before anything was sent", r.status),
+                Err(e) => e.to_string(),
+            };
+            let why = format!("the idle connection could not be opened: {why}");
+            return (Judged::NotJudged(why), vec![ex]);
+        }
+    };
+    tokio::time::sleep(idle).await;
+    drop(held);
+    // `Connection: close` takes the raw path: a connection of its own.
+    request
+        .headers
+        .push(("Connection".into(), b"close".to_vec()));
+    let ex = client.execute(request).await;
+    let after = format!(
+        "an answer other than 5xx, within the timeout, after a connection sat idle for {} s",
+        idle.as_secs_f64()
+    );
+    let judged = match status(&ex) {
+        Ok(s) if s < 500 => Judged::Pass,
+        Ok(s) => broken("B-NO-5XX", after, s.to_string()),
+        Err(e @ (TransportError::Timeout | TransportError::Closed(_))) => {
+            broken("B-NO-5XX", after, format!("none ({e})"))
+        }
+        Err(e) => Judged::NotJudged(format!("no answer after the idle connection: {e}")),
+    };
+    (judged, vec![ex])
+}
+
 /// B-NO-5XX across connections. `first` is sent up to half its body on a connection of its
 /// own and held there; `second` goes on another connection of its own and must be answered
 /// within the timeout, not with 5xx; then `first` is completed. A server that serves one
@@ -422,6 +466,65 @@ mod tests {
             ),
             "{seen:?}"
         );
+    }
+
+    /// A server that answers 201 to every request; with `freeze`, it answers nothing more
+    /// once a connection has sent nothing for 200 ms (a sweeper that never lets go).
+    async fn idle_server(freeze: bool) -> url::Url {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let frozen = std::sync::Arc::new(AtomicBool::new(false));
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let frozen = frozen.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let read = tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf));
+                    match read.await {
+                        Err(_) if freeze => frozen.store(true, Ordering::Relaxed),
+                        Err(_) | Ok(Ok(0) | Err(_)) => {}
+                        Ok(Ok(_)) if frozen.load(Ordering::Relaxed) => {
+                            tokio::time::sleep(Duration::from_secs(60)).await;
+                        }
+                        Ok(Ok(_)) => {
+                            let answer = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
+                            let _ = s.write_all(answer).await;
+                            let _ = s.shutdown().await;
+                        }
+                    }
+                });
+            }
+        });
+        url::Url::parse(&format!("http://{addr}/connection")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_server_that_stops_answering_after_an_idle_connection_breaks_b_no_5xx() {
+        let client = Client::new(&ClientOptions {
+            timeout: Duration::from_secs(1),
+            ..ClientOptions::default()
+        })
+        .unwrap();
+        let idle = Duration::from_millis(400);
+        let request = |url| Request::new("POST", url).body(b"{}".to_vec());
+        let seen = after_idle(&client, idle, request(idle_server(true).await))
+            .await
+            .0;
+        assert!(
+            matches!(
+                seen,
+                Judged::Broken {
+                    rule: "B-NO-5XX",
+                    ..
+                }
+            ),
+            "{seen:?}"
+        );
+        let seen = after_idle(&client, idle, request(idle_server(false).await))
+            .await
+            .0;
+        assert_eq!(seen, Judged::Pass);
     }
 
     #[tokio::test]

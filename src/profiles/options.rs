@@ -38,6 +38,9 @@ pub struct TargetOptions {
     pub prekeys_low: Option<u32>,
     /// The server's PreKeysLow check interval (`tassis-v2`).
     pub prekeys_interval: Option<Duration>,
+    /// How long to hold a connection idle before checking that others are answered
+    /// (`edge-v1`); `None`: that check is skipped.
+    pub idle_wait: Option<Duration>,
 }
 
 impl TargetOptions {
@@ -79,6 +82,9 @@ impl TargetOptions {
         }
         if let Some(d) = self.prekeys_interval {
             out.push_str(&format!(" --prekeys-interval {}ms", d.as_millis()));
+        }
+        if let Some(d) = self.idle_wait {
+            out.push_str(&format!(" --idle-wait {}ms", d.as_millis()));
         }
         out
     }

@@ -38,5 +38,6 @@ pub fn context(server: &edge_reference_server::Server) -> Arc<Context> {
         page_size: Some(10),
         allow_http: true,
         origins: Default::default(),
+        idle_wait: None,
     })
 }

@@ -1,6 +1,7 @@
 //! What every check shares: the client, the key pool and the target.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use url::Url;
 
@@ -22,6 +23,8 @@ pub struct Context {
     pub allow_http: bool,
     /// The origins the run may contact (the servers' and `--allow-origin`).
     pub origins: OriginPolicy,
+    /// `--idle-wait`: how long a connection is held idle before others are checked.
+    pub idle_wait: Option<Duration>,
 }
 
 impl Context {
@@ -39,6 +42,7 @@ impl Context {
             page_size: self.page_size,
             allow_http: self.allow_http,
             origins: self.origins.clone(),
+            idle_wait: self.idle_wait,
         }
     }
 }

@@ -256,6 +256,7 @@ pub async fn open_context(opts: &TargetOptions) -> Result<(Arc<Context>, Target)
         page_size: target.page_size,
         allow_http: opts.allow_http,
         origins,
+        idle_wait: opts.idle_wait,
     });
     if let Err(e) = preflight(&ctx).await {
         target.close().await;

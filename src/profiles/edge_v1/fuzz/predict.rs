@@ -33,6 +33,7 @@ mod tests {
             page_size: Some(10),
             allow_http: false,
             origins: Default::default(),
+            idle_wait: None,
         }
     }
 

@@ -297,6 +297,7 @@ pub async fn run_checks(
         page_size: target.page_size,
         allow_http: true,
         origins: Default::default(),
+        idle_wait: None,
     });
     // Nobody listens to the events: the results are returned.
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

@@ -514,6 +514,7 @@ pub fn grow(dir: &Path) -> Result<Written, CorpusError> {
         page_size: Some(10),
         allow_http: true,
         origins: Default::default(),
+        idle_wait: None,
     };
     let mut written = Written::default();
     let mut seen = std::collections::HashSet::new();

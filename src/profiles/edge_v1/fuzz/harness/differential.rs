@@ -214,6 +214,7 @@ impl DifferentialHarness {
             page_size: Some(page),
             allow_http: true,
             origins: Default::default(),
+            idle_wait: None,
         });
         Ok(DifferentialHarness {
             rt,

@@ -203,6 +203,7 @@ impl ResponseHarness {
             page_size: Some(10),
             allow_http: true,
             origins: Default::default(),
+            idle_wait: None,
         };
         let snapshot = {
             let c = case();

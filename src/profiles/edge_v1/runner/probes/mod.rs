@@ -34,6 +34,7 @@ pub const PROBES: &[&str] = &[
     "chunked-body",
     "body-at-limit",
     "second-connection",
+    "after-idle",
     "alice-bob",
     "duplex",
     "two-servers",
@@ -52,6 +53,7 @@ pub async fn run(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), Ste
         "chunked-body" => chunked_body(run, n).await,
         "body-at-limit" => body_at_limit(run, n).await,
         "second-connection" => second_connection(run, n).await,
+        "after-idle" => after_idle(run, n).await,
         "quota" => quota(run, n, step).await,
         "alice-bob" => scenarios::alice_bob(run, n).await,
         "duplex" => scenarios::duplex(run, n, 0).await,
@@ -345,6 +347,24 @@ async fn second_connection(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFa
         .http_request(&plain(Endpoint::Create, "second"), Endpoint::Create)
         .map_err(|e| StepFailure::setup(n, &e))?;
     let seen = http_limits::second_connection(&run.ctx.client, first, second).await;
+    judged(run, n, seen)
+}
+
+/// B-NO-5XX past the server's idle timeout ([`http_limits::after_idle`]), with a signed
+/// create, when `--idle-wait` is given.
+async fn after_idle(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> {
+    let Some(idle) = run.ctx.idle_wait else {
+        run.skipped = Some(
+            "not run without --idle-wait DURATION (longer than the server's timeout for a \
+             request head, e.g. 15s)"
+                .into(),
+        );
+        return Ok(());
+    };
+    let req = run
+        .http_request(&plain(Endpoint::Create, "after-idle"), Endpoint::Create)
+        .map_err(|e| StepFailure::setup(n, &e))?;
+    let seen = http_limits::after_idle(&run.ctx.client, idle, req).await;
     judged(run, n, seen)
 }
 
