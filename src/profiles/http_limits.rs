@@ -330,6 +330,13 @@ mod tests {
     use super::*;
     use crate::client::{ClientOptions, HEADER_VALUE_CAP};
 
+    fn assert_broken(seen: &Judged, want: &str) {
+        assert!(
+            matches!(seen, Judged::Broken { rule, .. } if *rule == want),
+            "{seen:?}"
+        );
+    }
+
     /// A server that refuses the declared body with 413, then answers the chunked one with
     /// `second` (nothing at all when empty: it closes).
     async fn server(second: Vec<u8>) -> url::Url {
@@ -379,10 +386,7 @@ mod tests {
     #[tokio::test]
     async fn an_unanswered_chunked_body_breaks_b_size() {
         let seen = judge(Vec::new()).await;
-        assert!(
-            matches!(seen, Judged::Broken { rule: "B-SIZE", .. }),
-            "{seen:?}"
-        );
+        assert_broken(&seen, "B-SIZE");
     }
 
     #[tokio::test]
@@ -445,10 +449,7 @@ mod tests {
     #[tokio::test]
     async fn a_refusal_after_the_whole_body_breaks_b_size() {
         let seen = judge_at_limit(413, false).await;
-        assert!(
-            matches!(seen, Judged::Broken { rule: "B-SIZE", .. }),
-            "{seen:?}"
-        );
+        assert_broken(&seen, "B-SIZE");
     }
 
     #[tokio::test]
@@ -456,16 +457,7 @@ mod tests {
         assert_eq!(judge_at_limit(413, true).await, Judged::Pass);
         assert_eq!(judge_at_limit(201, false).await, Judged::Pass);
         let seen = judge_at_limit(500, false).await;
-        assert!(
-            matches!(
-                seen,
-                Judged::Broken {
-                    rule: "B-NO-5XX",
-                    ..
-                }
-            ),
-            "{seen:?}"
-        );
+        assert_broken(&seen, "B-NO-5XX");
     }
 
     /// A server that answers 201 to every request; with `freeze`, it answers nothing more
@@ -511,16 +503,7 @@ mod tests {
         let seen = after_idle(&client, idle, request(idle_server(true).await))
             .await
             .0;
-        assert!(
-            matches!(
-                seen,
-                Judged::Broken {
-                    rule: "B-NO-5XX",
-                    ..
-                }
-            ),
-            "{seen:?}"
-        );
+        assert_broken(&seen, "B-NO-5XX");
         let seen = after_idle(&client, idle, request(idle_server(false).await))
             .await
             .0;
