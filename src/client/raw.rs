@@ -101,13 +101,7 @@ pub(super) async fn finish(
         Ok(()) => stream.flush().await.err(),
         Err(e) => Some(e),
     };
-    let mut reader = Reader {
-        io: stream,
-        buf: Vec::new(),
-        deadline: limits.deadline,
-    };
-    let head = r.method.eq_ignore_ascii_case("HEAD");
-    match (read_response(&mut reader, head, limits).await, write_error) {
+    match (read_after(stream, Vec::new(), r, limits).await, write_error) {
         (Err(TransportError::Closed(m)), Some(w)) => Err(TransportError::Closed(format!(
             "{m} (sending the request failed too: {w})"
         ))),
@@ -131,7 +125,7 @@ pub(super) async fn read_early(
     }
 }
 
-/// Reads the response to `r` whose first bytes, `first`, were read already.
+/// Reads the response to `r` whose first bytes, `first`, were read already (none: empty).
 pub(super) async fn read_after(
     stream: Box<dyn Io>,
     first: Vec<u8>,

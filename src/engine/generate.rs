@@ -51,8 +51,6 @@ pub struct Driver {
 /// A failure, shrunk.
 #[derive(Debug, Clone)]
 pub struct Shrunk<T> {
-    /// The run's seed.
-    pub seed: u64,
     /// The number of the failing sequence (the lowest that failed).
     pub index: usize,
     /// The minimal sequence.
@@ -211,7 +209,6 @@ impl Driver {
             };
         }
         Some(Shrunk {
-            seed: self.seed,
             index,
             value: best,
             first_size,

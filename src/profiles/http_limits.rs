@@ -52,6 +52,15 @@ fn status(ex: &Exchange) -> Result<u16, TransportError> {
     ex.response.as_ref().map(|r| r.status).map_err(Clone::clone)
 }
 
+/// Nothing judged: a request to be sent in part could not be (`what` says which), and why.
+fn not_held(what: &str, ex: &Exchange) -> Judged {
+    let why = match &ex.response {
+        Ok(r) => format!("answered {} before it was sent", r.status),
+        Err(e) => e.to_string(),
+    };
+    Judged::NotJudged(format!("{what}: {why}"))
+}
+
 /// B-SIZE, the counting path. `request` is a signed request whose body is about
 /// [`CHUNKED_BODY`] bytes and acceptable if read whole (valid JSON, then whitespace). It is
 /// sent with `Content-Length`; when that is refused with 413 (or 400), the server's limit is
@@ -146,13 +155,9 @@ pub async fn body_at_limit(client: &Client, request: Request) -> (Judged, Vec<Ex
     let held = match client.send_part(request, all_but_one).await {
         Ok(held) => held,
         Err(ex) => {
-            let why = match &ex.response {
-                Ok(r) => format!("answered {} before the head was sent", r.status),
-                Err(e) => e.to_string(),
-            };
-            let why = format!("the request could not be sent in part: {why}");
+            let judged = not_held("the request could not be sent in part", &ex);
             exchanges.push(ex);
-            return (Judged::NotJudged(why), exchanges);
+            return (judged, exchanges);
         }
     };
     let (late, ex) = match held.early_answer(client, wait).await {
@@ -236,12 +241,8 @@ pub async fn after_idle(
     let held = match client.send_part(request.clone(), 0).await {
         Ok(held) => held,
         Err(ex) => {
-            let why = match &ex.response {
-                Ok(r) => format!("answered {} before anything was sent", r.status),
-                Err(e) => e.to_string(),
-            };
-            let why = format!("the idle connection could not be opened: {why}");
-            return (Judged::NotJudged(why), vec![ex]);
+            let judged = not_held("the idle connection could not be opened", &ex);
+            return (judged, vec![ex]);
         }
     };
     tokio::time::sleep(idle).await;
@@ -282,12 +283,8 @@ pub async fn second_connection(
     let held = match client.send_part(first, half).await {
         Ok(held) => held,
         Err(ex) => {
-            let why = match &ex.response {
-                Ok(r) => r.status.to_string(),
-                Err(e) => e.to_string(),
-            };
-            let why = format!("the first connection could not be opened and held: {why}");
-            return (Judged::NotJudged(why), vec![ex]);
+            let judged = not_held("the first connection could not be opened and held", &ex);
+            return (judged, vec![ex]);
         }
     };
     // `Connection: close` takes the raw path: a connection of its own.

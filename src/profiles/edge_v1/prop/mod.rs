@@ -172,12 +172,12 @@ pub fn run(ctx: Arc<Context>, opts: &PropOptions, handle: tokio::runtime::Handle
         ..PropReport::default()
     };
     if let Some(Shrunk {
-        seed,
         value: ops,
         first_size: original,
         ..
     }) = found.failure
     {
+        let seed = opts.seed;
         // Run the minimal sequence once more to record its steps and failure.
         let exec = handle.block_on(within(deadline, execute(&ctx, &ops)));
         sequences.fetch_add(1, Ordering::Relaxed);

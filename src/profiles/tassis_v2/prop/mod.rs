@@ -154,12 +154,12 @@ pub fn run(env: &Env, opts: &PropOptions, handle: &tokio::runtime::Handle) -> Pr
         ..PropReport::default()
     };
     if let Some(Shrunk {
-        seed,
         value: ops,
         first_size: original,
         ..
     }) = found.failure
     {
+        let seed = opts.seed;
         // The minimal sequence once more, to record its steps and failure.
         let p = plan(&ops, push);
         let exec = handle.block_on(within(deadline, execute(env, &p)));
