@@ -216,6 +216,21 @@ impl Driver {
     }
 }
 
+/// Runs `fut` as a task of `handle`'s runtime and waits for it on this (non-runtime) thread.
+/// CPU-heavy work in `fut` (signing) then runs on the runtime's workers next to the
+/// connections it uses, instead of waking this thread at every step. A panic in `fut` is
+/// raised here; `None` if the runtime shut down first.
+pub fn block_on_task<T: Send + 'static>(
+    handle: &tokio::runtime::Handle,
+    fut: impl std::future::Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    match handle.block_on(handle.spawn(fut)) {
+        Ok(v) => Some(v),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => None,
+    }
+}
+
 /// `fut`, unless `deadline` passes first (`None`).
 pub async fn within<T>(
     deadline: Option<Instant>,

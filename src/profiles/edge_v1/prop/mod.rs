@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::engine::generate::{finding_id, within, Driver, Shrunk, Trial};
+use crate::engine::generate::{block_on_task, finding_id, within, Driver, Shrunk, Trial};
 use crate::engine::{Failure, Verdict};
 use crate::profiles::edge_v1::case::{write_case, Case, Level, Step, WriteError};
 use crate::profiles::edge_v1::runner::CaseRun;
@@ -112,6 +112,22 @@ async fn execute(ctx: &Context, ops: &[AbstractOp]) -> Exec {
     }
 }
 
+/// Runs `ops` as a task of the runtime: the sequence's requests, their signatures and the
+/// connections they use then share the runtime's workers, and the calling thread wakes once
+/// per sequence rather than at every request. `None`: the deadline cut it.
+fn on_runtime(
+    handle: &tokio::runtime::Handle,
+    ctx: &Arc<Context>,
+    ops: &[AbstractOp],
+    deadline: Option<Instant>,
+) -> Option<Exec> {
+    let (ctx, ops) = (ctx.clone(), ops.to_vec());
+    block_on_task(handle, async move {
+        within(deadline, execute(&ctx, &ops)).await
+    })
+    .flatten()
+}
+
 fn placeholder_case(steps: Vec<Step>, seed: u64) -> Case {
     Case {
         id: "prop/sequence".into(),
@@ -146,7 +162,7 @@ pub fn run(ctx: Arc<Context>, opts: &PropOptions, handle: tokio::runtime::Handle
         |ops: &Vec<AbstractOp>| {
             // `--duration` bounds shrinking too: a sequence cut by it is not counted, and
             // the run stops.
-            let Some(exec) = handle.block_on(within(deadline, execute(&ctx, ops))) else {
+            let Some(exec) = on_runtime(&handle, &ctx, ops, deadline) else {
                 return Trial::Cut;
             };
             sequences.fetch_add(1, Ordering::Relaxed);
