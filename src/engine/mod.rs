@@ -55,7 +55,7 @@ pub struct PlanRun {
 
 /// Run every case of `plan`, `settings.jobs` at a time, sending events to `events`.
 ///
-/// Results are returned in plan order. Retained exchanges keep at most
+/// Checks start dearest first ([`Session::cost`]); results are returned in plan order. Retained exchanges keep at most
 /// [`RETAINED_BODY`](crate::client::RETAINED_BODY) body bytes each. When the session's
 /// [`Liveness`](crate::client::Liveness) counts `settings.max_silent` unanswered requests in a
 /// row, the checks still running are stopped and none is started any more.
@@ -76,7 +76,12 @@ pub async fn run_plan(
     };
     let sem = Arc::new(Semaphore::new(settings.jobs.max(1)));
     let mut set = tokio::task::JoinSet::new();
-    for (i, check) in plan.checks.iter().enumerate() {
+    // The semaphore hands out permits in spawn order: dearest first (longest processing
+    // time first), the plan's order among equals.
+    let mut order: Vec<usize> = (0..plan.checks.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(session.cost(&plan.checks[i])));
+    for i in order {
+        let check = &plan.checks[i];
         let session = session.clone();
         let sem = sem.clone();
         let check = check.clone();
@@ -178,4 +183,66 @@ pub fn runtime(workers: usize) -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("a tokio runtime can be built")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Records the order in which checks start; the cost of a check is its index.
+    struct Recorder {
+        started: Mutex<Vec<usize>>,
+        costs: Vec<u64>,
+    }
+
+    impl Session for Recorder {
+        fn run_check<'a>(&'a self, check: &'a CheckInfo) -> BoxFuture<'a, CheckResult> {
+            self.started.lock().unwrap().push(check.index);
+            Box::pin(async move { CheckResult::new(check) })
+        }
+
+        fn cost(&self, check: &CheckInfo) -> u64 {
+            self.costs[check.index]
+        }
+    }
+
+    fn plan(n: usize) -> Plan {
+        Plan {
+            checks: (0..n)
+                .map(|index| CheckInfo {
+                    id: format!("area/check-{index}"),
+                    title: String::new(),
+                    area: "area".into(),
+                    requirements: vec![],
+                    level: Level::Must,
+                    index,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_dearest_checks_start_first_and_results_keep_the_plan_order() {
+        let costs = vec![1, 0, 250, 1, 40, 0];
+        let recorder = Arc::new(Recorder {
+            started: Mutex::default(),
+            costs,
+        });
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let run = runtime(1).block_on(run_plan(
+            recorder.clone(),
+            &plan(6),
+            RunSettings::new(1),
+            tx,
+        ));
+        assert_eq!(*recorder.started.lock().unwrap(), vec![2, 4, 0, 3, 1, 5]);
+        let ids: Vec<&str> = run.results.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            (0..6)
+                .map(|i| format!("area/check-{i}"))
+                .collect::<Vec<_>>()
+        );
+    }
 }

@@ -16,6 +16,13 @@ pub trait Session: Send + Sync {
     /// Run the check (`check.index` is its position in the profile's list).
     fn run_check<'a>(&'a self, check: &'a CheckInfo) -> BoxFuture<'a, CheckResult>;
 
+    /// A rough guess of how long the check takes, in units of about one request. The engine
+    /// starts the dearest checks first, so that a long one is not left running alone at the
+    /// end while the cores idle; ties keep the plan's order. 0 (the default): no guess.
+    fn cost(&self, _check: &CheckInfo) -> u64 {
+        0
+    }
+
     /// The counter of requests in a row without an answer, which the run's circuit breaker
     /// watches (`None`: the run never stops early).
     fn liveness(&self) -> Option<Arc<Liveness>> {

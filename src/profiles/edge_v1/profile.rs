@@ -316,6 +316,17 @@ impl Session for CaseSession {
         ))
     }
 
+    fn cost(&self, check: &CheckInfo) -> u64 {
+        self.cases[check.index]
+            .steps
+            .iter()
+            .map(|step| match &step.probe {
+                Some(name) => runner::probes::cost(name, &self.ctx),
+                None => 1,
+            })
+            .sum()
+    }
+
     fn liveness(&self) -> Option<Arc<crate::client::Liveness>> {
         Some(self.ctx.client.liveness())
     }

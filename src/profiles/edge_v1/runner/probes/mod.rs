@@ -20,6 +20,7 @@ use crate::profiles::edge_v1::case::Step;
 use crate::profiles::edge_v1::model::Endpoint;
 use crate::profiles::edge_v1::runner::state::{failure, CaseRun, StepFailure};
 use crate::profiles::edge_v1::wire;
+use crate::profiles::edge_v1::Context;
 use crate::profiles::http_limits::{self, Judged};
 use common::{arg_u64, plain};
 
@@ -41,6 +42,23 @@ pub const PROBES: &[&str] = &[
     "alternative-flow",
     "concurrent",
 ];
+
+/// About how long a probe takes, in requests of a scripted step (about a millisecond each on
+/// the embedded server): the probes that wait or send many requests weigh most, so that the
+/// engine starts them first ([`Session::cost`](crate::engine::Session::cost)).
+pub fn cost(name: &str, ctx: &Context) -> u64 {
+    match name {
+        "after-idle" => ctx.idle_wait.map_or(0, |d| d.as_millis() as u64),
+        // Waits for an early answer at least 250 ms.
+        "body-at-limit" => 250,
+        "chunked-body" => 150,
+        "duplex" => 60,
+        "uri-privacy" | "concurrent" | "quota" => 40,
+        "alice-bob" => 25,
+        "alternative-flow" | "second-connection" | "message-id-privacy" => 10,
+        _ => 2,
+    }
+}
 
 /// Run the probe of step `n`.
 pub async fn run(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), StepFailure> {
