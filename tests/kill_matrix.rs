@@ -13,7 +13,9 @@ use std::time::Duration;
 use edge_reference_server::faults::Fault;
 use edge_reference_server::{Config, Server, Tls};
 use edgecheck::profiles::edge_v1::cases;
-use edgecheck::profiles::edge_v1::selftest::{self, FaultSpec, Mode, RunOptions, Servers, Target};
+use edgecheck::profiles::edge_v1::selftest::{
+    self, FaultSpec, Mode, RunOptions, Servers, Target, IDLE_HEAD_TIMEOUT, IDLE_WAIT,
+};
 use edgecheck::profiles::edge_v1::sign::KeyPool;
 use edgecheck::profiles::edge_v1::target::EMBEDDED_PAGE_SIZE;
 
@@ -34,12 +36,20 @@ impl Servers for Reference {
     type Error = String;
 
     async fn start(&self, fault: Option<usize>) -> Result<(Target, Server), String> {
+        let faults = fault.map(|i| vec![self.faults[i]]).unwrap_or_default();
+        // Idle connections matter only to this fault: the others keep the usual deadline.
+        let idle = faults.contains(&Fault::IdleCloseStalls);
         let server = edge_reference_server::start(Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             page_size: EMBEDDED_PAGE_SIZE,
             queue_cap: Some(QUEUE_CAP),
             tls: Tls::Plain,
-            faults: fault.map(|i| vec![self.faults[i]]).unwrap_or_default(),
+            faults: faults.clone(),
+            head_timeout: if idle {
+                IDLE_HEAD_TIMEOUT
+            } else {
+                Config::default().head_timeout
+            },
             ..Config::default()
         })
         .await
@@ -49,6 +59,7 @@ impl Servers for Reference {
             Target {
                 ce,
                 page_size: Some(EMBEDDED_PAGE_SIZE),
+                idle_wait: idle.then_some(IDLE_WAIT),
             },
             server,
         ))

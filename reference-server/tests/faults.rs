@@ -30,10 +30,17 @@ async fn server(faults: Vec<Fault>) -> TestServer {
         c.page_size = PAGE_SIZE;
         c.queue_cap = Some(QUEUE_CAP);
         c.body_limit = 4096;
+        if faults.contains(&Fault::IdleCloseStalls) {
+            // Its probe idles a connection past the head deadline.
+            c.head_timeout = IDLE_HEAD_TIMEOUT;
+        }
         c.faults = faults;
     })
     .await
 }
+
+/// The head deadline of the server with `idle-close-stalls`.
+const IDLE_HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 struct Keys {
     a: Arc<Key>,
@@ -524,6 +531,13 @@ async fn conforms(t: &TestServer, fault: Fault) -> bool {
             let conn = t.create(&k.a, None).await;
             [404, 405].contains(&t.raw("GET", &conn.ru, &[], b"").await.status)
         }
+        Fault::DeletedUrisRouted => {
+            let conn = t.create(&k.a, None).await;
+            t.call("DELETE", &conn.ru, Some(&k.a), &id(&conn))
+                .await
+                .expect(200);
+            t.raw("GET", &conn.ru, &[], b"").await.status == 404
+        }
         Fault::Oversize500 => {
             let conn = t.create(&k.a, None).await;
             let body = json!({"connectionID": conn.cid, "messages": [{"msg": "A".repeat(8192)}]});
@@ -551,6 +565,19 @@ async fn conforms(t: &TestServer, fault: Fault) -> bool {
                     .await
                     .is_ok();
             drop(held);
+            answered
+        }
+        Fault::IdleCloseStalls => {
+            // A connection sits idle past the head deadline; a new one is then answered.
+            let addr = t.server.local_addr();
+            let idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+            tokio::time::sleep(IDLE_HEAD_TIMEOUT + std::time::Duration::from_millis(500)).await;
+            let request = b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+            let answered =
+                tokio::time::timeout(std::time::Duration::from_secs(3), raw_socket(addr, request))
+                    .await
+                    .is_ok();
+            drop(idle);
             answered
         }
         Fault::LimitAfterBody => {

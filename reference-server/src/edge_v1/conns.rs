@@ -38,6 +38,9 @@ pub(crate) struct Table {
     limit: usize,
     /// How long a connection may wait for a complete request head.
     head_timeout: Duration,
+    /// `idle-close-stalls`: how long the server accepts nothing after a deadline closed a
+    /// connection; always `None` in a correct server.
+    stall: Option<Duration>,
     /// Wakes the sweeper when the first connection starts waiting.
     sweep: Notify,
     /// Wakes the accept loop when room may have appeared.
@@ -53,6 +56,8 @@ struct Inner {
     /// Waiting connections by the sequence number of the moment they started waiting: the
     /// first entry has waited longest.
     waiting: BTreeMap<u64, Waiting>,
+    /// `idle-close-stalls`: no connection is accepted before this instant.
+    stalled_until: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -88,9 +93,25 @@ impl Table {
             inner: Mutex::new(Inner::default()),
             limit: limit.max(1),
             head_timeout,
+            stall: None,
             sweep: Notify::new(),
             room: Notify::new(),
         })
+    }
+
+    /// `idle-close-stalls`: a table that, whenever its head deadline closes a connection,
+    /// asks the server to accept nothing for `stall` ([`Table::stalled_until`]).
+    #[cfg_attr(mutants, mutants::skip)] // fault injection only
+    pub(crate) fn stalling(limit: usize, head_timeout: Duration, stall: Duration) -> Arc<Table> {
+        let mut table = Arc::into_inner(Table::new(limit, head_timeout)).expect("a new table");
+        table.stall = Some(stall);
+        Arc::new(table)
+    }
+
+    /// Until when the server must not accept connections (`idle-close-stalls` only).
+    #[cfg_attr(mutants, mutants::skip)] // fault injection only
+    pub(crate) fn stalled_until(&self) -> Option<Instant> {
+        self.lock().stalled_until.filter(|&t| t > Instant::now())
     }
 
     /// Notified when a connection closes or stops being busy, so that a full table may have
@@ -163,6 +184,9 @@ impl Table {
                     }
                     inner.close(key);
                     self.room.notify_one();
+                    if let Some(stall) = self.stall {
+                        inner.stalled_until = Some(now + stall);
+                    }
                 }
                 next
             };

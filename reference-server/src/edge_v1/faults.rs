@@ -71,7 +71,9 @@ crate::fault_list::fault_list! {
     MessagesSegmentDecoded = "messages-segment-decoded", "S-EP-MSG", "The `messages` segment is percent-decoded before routing (`/%6Dessages` routes like `/messages`).";
     SenderDeletesMessages = "sender-deletes-messages", "S-EP-NOMOD", "DELETE SU/messages (signed with SK, or unsigned while no SK is set) deletes queued messages as DELETE RU/messages does.";
     GetRu200 = "get-ru-200", "B-METHOD", "GET RU answers 200 `{}`.";
+    DeletedUrisRouted = "deleted-uris-routed", "S-DEL-AFTER", "After a delete, RU and SU stay routed for methods they do not define: GET, PATCH or HEAD to RU gets 405 instead of 404 (requests with their own methods still get 404).";
     Oversize500 = "oversize-500", "B-SIZE", "A body over the limit gets 500.";
+    IdleCloseStalls = "idle-close-stalls", "B-NO-5XX", "When the head deadline closes an idle connection, the server accepts no new connection for 30 s (requests on connections already open are still answered).";
     OneConnectionAtATime = "one-connection-at-a-time", "B-NO-5XX", "The server holds one TCP connection at a time: a second one waits while the first is busy (a body half sent), and takes its place once it has been idle 100 ms.";
     LimitAfterBody = "limit-after-body", "B-SIZE", "A body of exactly the size limit is read whole, then refused with 413 (the limit counted as over, and the size not decided from `Content-Length`).";
     ChunkedBodyUncounted = "chunked-body-uncounted", "B-SIZE", "A body without `Content-Length` (chunked) is read whole, whatever its size; declared bodies are still refused from `Content-Length`.";

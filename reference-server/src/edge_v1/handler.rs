@@ -185,6 +185,9 @@ async fn serve(app: &App, request: Request<Incoming>) -> Response<Body> {
         .map_or(target.as_str(), |(path, _)| path);
 
     let Some(endpoint) = resolve(app, path) else {
+        if let Some(response) = deleted_route(app, path, &parts.method) {
+            return response;
+        }
         return failure(Failure::new(StatusCode::NOT_FOUND, "unknown URI"));
     };
     let op = match routes::select(endpoint, &parts.method) {
@@ -242,6 +245,29 @@ async fn serve(app: &App, request: Request<Incoming>) -> Response<Body> {
 /// absolute-form target dropped).
 fn request_target(uri: &Uri) -> &str {
     uri.path_and_query().map_or("/", |pq| pq.as_str())
+}
+
+/// `deleted-uris-routed`: a method `RU` or `SU` of a deleted connection does not define gets
+/// 405, as if the URI still existed.
+#[cfg_attr(mutants, mutants::skip)] // fault injection only
+fn deleted_route(app: &App, path: &str, method: &Method) -> Option<Response<Body>> {
+    let Some(Target::Connection {
+        token,
+        messages: false,
+    }) = app.routes.target(path)
+    else {
+        return None;
+    };
+    let endpoint = Endpoint::Connection(app.store.deleted_party(token)?);
+    let allow = routes::select(endpoint, method).err()?;
+    let mut response = failure(Failure::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("this URI accepts {allow}"),
+    ));
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    Some(response)
 }
 
 /// The live endpoint `path` names.

@@ -197,7 +197,12 @@ pub(crate) async fn start_with(config: Config, echo: bool) -> Result<Server, Sta
     } else {
         config.max_connections
     };
-    let table = Table::new(conns::effective_limit(max_connections), config.head_timeout);
+    let limit = conns::effective_limit(max_connections);
+    let table = if faults.on(crate::edge_v1::faults::Fault::IdleCloseStalls) {
+        Table::stalling(limit, config.head_timeout, Duration::from_secs(30))
+    } else {
+        Table::new(limit, config.head_timeout)
+    };
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(serve(
         listener,
@@ -275,6 +280,12 @@ async fn serve(
             },
             _ = stopped.changed() => break,
         };
+        if let Some(until) = table.stalled_until() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => {}
+                _ = stopped.changed() => break,
+            }
+        }
         // A full table evicts the connection that has waited longest for a head; when every
         // connection is busy (or waiting only briefly), this one waits for room, and further
         // ones wait in the listen backlog.

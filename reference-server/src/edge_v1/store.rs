@@ -187,6 +187,8 @@ struct ServerGhosts {
     graveyard: HashMap<String, Vec<Message>>,
     /// Tokens that are both RU and SU (`ru-equals-su`).
     shared: HashSet<String>,
+    /// RU and SU tokens of deleted connections (`deleted-uris-routed`).
+    deleted_routes: HashMap<String, Party>,
     message_counter: u64,
 }
 
@@ -360,6 +362,15 @@ impl Store {
     /// Which party `token` belongs to, if it is a live URI.
     pub(crate) fn party(&self, token: &str) -> Option<Party> {
         self.lock().routes.get(token).map(|&(_, party)| party)
+    }
+
+    /// The party a deleted connection's `token` named (`deleted-uris-routed`).
+    #[cfg_attr(mutants, mutants::skip)] // fault injection only
+    pub(crate) fn deleted_party(&self, token: &str) -> Option<Party> {
+        if !self.fault(Fault::DeletedUrisRouted) {
+            return None;
+        }
+        self.lock().ghosts.deleted_routes.get(token).copied()
     }
 
     /// Whether `token` is both RU and SU (`ru-equals-su`).
@@ -586,6 +597,11 @@ impl Store {
             return Ok(());
         }
         if let Some(conn) = state.remove_connection(serial) {
+            if self.fault(Fault::DeletedUrisRouted) {
+                let routes = &mut state.ghosts.deleted_routes;
+                routes.insert(conn.ru.clone(), Party::Recipient);
+                routes.insert(conn.su.clone(), Party::Sender);
+            }
             if self.fault(Fault::DeletedCidRemembered) {
                 state.ghosts.deleted_ids.insert(conn.id.clone());
             }

@@ -41,7 +41,16 @@ pub struct Target {
     pub ce: Url,
     /// The server's PAGE_SIZE, when known.
     pub page_size: Option<usize>,
+    /// How long to idle a connection past the server's head deadline (`--idle-wait`);
+    /// `None` skips `limits/answered-after-idle`.
+    pub idle_wait: Option<Duration>,
 }
+
+/// The head deadline the matrix's reference server gets for a fault of idle connections, and
+/// the idle wait its checks then use: past the deadline, and short.
+pub const IDLE_HEAD_TIMEOUT: Duration = Duration::from_secs(1);
+/// See [`IDLE_HEAD_TIMEOUT`].
+pub const IDLE_WAIT: Duration = Duration::from_secs(2);
 
 /// One check that did not pass against a faulty server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,7 +306,7 @@ pub async fn run_checks(
         page_size: target.page_size,
         allow_http: true,
         origins: Default::default(),
-        idle_wait: None,
+        idle_wait: target.idle_wait,
     });
     // Nobody listens to the events: the results are returned.
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

@@ -16,7 +16,7 @@ mod matrix;
 pub use markdown::{blame_summary, markdown, text};
 pub use matrix::{
     linked_plan, run_checks, run_matrix, sample, FaultRow, FaultSpec, Matrix, Mode, Outcome,
-    RunChecksError, RunOptions, Servers, Target,
+    RunChecksError, RunOptions, Servers, Target, IDLE_HEAD_TIMEOUT, IDLE_WAIT,
 };
 
 #[cfg(feature = "selftest")]

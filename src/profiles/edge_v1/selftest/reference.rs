@@ -5,7 +5,7 @@ use edge_reference_server::faults::Fault;
 use edge_reference_server::{Config, Server, StartError, Tls};
 use url::Url;
 
-use super::matrix::{FaultSpec, Servers, Target};
+use super::matrix::{FaultSpec, Servers, Target, IDLE_HEAD_TIMEOUT, IDLE_WAIT};
 use crate::profiles::edge_v1::target::EMBEDDED_PAGE_SIZE;
 
 /// Messages a matrix server queues per connection. B-QUOTA (MAY) is only observable on a
@@ -53,12 +53,20 @@ impl Servers for ReferenceServers {
     type Error = ReferenceServerError;
 
     async fn start(&self, fault: Option<usize>) -> Result<(Target, Server), ReferenceServerError> {
+        let faults = fault.map(|i| vec![self.faults[i]]).unwrap_or_default();
+        // Idle connections matter only to this fault: the others keep the usual deadline.
+        let idle = faults.contains(&Fault::IdleCloseStalls);
         let config = Config {
             listen: "127.0.0.1:0".parse().expect("literal address"),
             page_size: EMBEDDED_PAGE_SIZE,
             queue_cap: Some(QUEUE_CAP),
             tls: Tls::Plain,
-            faults: fault.map(|i| vec![self.faults[i]]).unwrap_or_default(),
+            faults: faults.clone(),
+            head_timeout: if idle {
+                IDLE_HEAD_TIMEOUT
+            } else {
+                Config::default().head_timeout
+            },
             ..Config::default()
         };
         let server = edge_reference_server::start(config)
@@ -69,6 +77,7 @@ impl Servers for ReferenceServers {
             Target {
                 ce,
                 page_size: Some(EMBEDDED_PAGE_SIZE),
+                idle_wait: idle.then_some(IDLE_WAIT),
             },
             server,
         ))
