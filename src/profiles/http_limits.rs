@@ -66,8 +66,9 @@ fn not_held(what: &str, ex: &Exchange) -> Judged {
 /// sent with `Content-Length`; when that is refused with 413 (or 400), the server's limit is
 /// below the size, and the same body in chunks, without `Content-Length`, must be refused as
 /// well. A server that reads the chunks whole answers otherwise (success, when it then
-/// accepts the request). A limit above the size, no answer to the first, or 411 for the
-/// second (no chunked bodies at all) leave the rule unexercised. Returns the exchanges made.
+/// accepts the request); one that does not answer the chunks breaks B-NO-5XX. A limit above
+/// the size, no answer to the first, or 411 for the second (no chunked bodies at all) leave
+/// B-SIZE unexercised. Returns the exchanges made.
 pub async fn chunked_body(client: &Client, request: Request) -> (Judged, Vec<Exchange>) {
     let size = request.body.len();
     let declared = client.execute(request.clone()).await;
@@ -113,10 +114,14 @@ pub async fn chunked_body(client: &Client, request: Request) -> (Judged, Vec<Exc
             "bodies without Content-Length are refused (411): there are no chunks to count".into(),
         ),
         Ok(s) => broken("B-SIZE", expected, s.to_string()),
-        // The same server just answered the declared body, so an unanswered upload is its own.
-        Err(e @ (TransportError::Timeout | TransportError::Closed(_))) => {
-            broken("B-SIZE", expected, format!("no response ({e})"))
-        }
+        // The same server just answered the declared body, so an unanswered upload is its own
+        // failure to answer. Nothing shows it read the chunks whole: it may not have read
+        // them at all (a connection it never served), so B-SIZE is not blamed.
+        Err(e @ (TransportError::Timeout | TransportError::Closed(_))) => broken(
+            "B-NO-5XX",
+            format!("an answer to the same {size} bytes in chunks (413 or 400 expected)"),
+            format!("none ({e})"),
+        ),
         Err(e) => Judged::NotJudged(format!("no answer to the chunked body: {e}")),
     };
     (judged, exchanges)
@@ -229,29 +234,41 @@ async fn refusal_time(client: &Client, request: &Request) -> (Duration, Vec<Exch
 
 /// B-NO-5XX past the server's idle timeout. A connection is opened (TLS included) and sends
 /// nothing for `idle`, which should be longer than the server's timeout for a request head;
-/// then `request` goes on a connection of its own and must be answered within the timeout,
+/// meanwhile `witness` is sent up to half its body on a connection of its own and held there.
+/// Then `request` goes on a connection of its own and must be answered within the timeout,
 /// not with 5xx. A server whose bookkeeping of idle connections breaks (a sweeper that never
-/// lets go, a closed connection counted twice) stops answering here. Returns the exchanges
-/// made.
+/// lets go, a closed connection counted twice) stops answering here. A missing answer is
+/// blamed on the server only when the witness is answered once its body is complete: that
+/// shows the server and the network were still up. Returns the exchanges made.
 pub async fn after_idle(
     client: &Client,
     idle: Duration,
     mut request: Request,
+    witness: Request,
 ) -> (Judged, Vec<Exchange>) {
-    let held = match client.send_part(request.clone(), 0).await {
+    let idler = match client.send_part(request.clone(), 0).await {
         Ok(held) => held,
         Err(ex) => {
             let judged = not_held("the idle connection could not be opened", &ex);
             return (judged, vec![ex]);
         }
     };
+    let half = witness.raw_bytes().len() - witness.body.len() + witness.body.len() / 2;
+    let witness = match client.send_part(witness, half).await {
+        Ok(held) => held,
+        Err(ex) => {
+            let judged = not_held("the witness connection could not be opened and held", &ex);
+            return (judged, vec![ex]);
+        }
+    };
     tokio::time::sleep(idle).await;
-    drop(held);
+    drop(idler);
     // `Connection: close` takes the raw path: a connection of its own.
     request
         .headers
         .push(("Connection".into(), b"close".to_vec()));
     let ex = client.execute(request).await;
+    let witness = witness.finish(client).await;
     let after = format!(
         "an answer other than 5xx, within the timeout, after a connection sat idle for {} s",
         idle.as_secs_f64()
@@ -259,12 +276,21 @@ pub async fn after_idle(
     let judged = match status(&ex) {
         Ok(s) if s < 500 => Judged::Pass,
         Ok(s) => broken("B-NO-5XX", after, s.to_string()),
-        Err(e @ (TransportError::Timeout | TransportError::Closed(_))) => {
-            broken("B-NO-5XX", after, format!("none ({e})"))
-        }
+        Err(e @ (TransportError::Timeout | TransportError::Closed(_))) => match status(&witness) {
+            Ok(w) => broken(
+                "B-NO-5XX",
+                after,
+                format!(
+                    "none ({e}), while a connection opened before the idle one was answered                      ({w}) once its body was complete"
+                ),
+            ),
+            Err(w) => Judged::NotJudged(format!(
+                "no answer after the idle connection ({e}), nor on a connection held open                  meanwhile ({w}): the server or the network may be down"
+            )),
+        },
         Err(e) => Judged::NotJudged(format!("no answer after the idle connection: {e}")),
     };
-    (judged, vec![ex])
+    (judged, vec![ex, witness])
 }
 
 /// B-NO-5XX across connections. `first` is sent up to half its body on a connection of its
@@ -381,9 +407,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unanswered_chunked_body_breaks_b_size() {
+    async fn an_unanswered_chunked_body_breaks_b_no_5xx_not_b_size() {
+        // No answer shows the server read the chunks whole: only the missing answer is blamed.
         let seen = judge(Vec::new()).await;
-        assert_broken(&seen, "B-SIZE");
+        assert_broken(&seen, "B-NO-5XX");
     }
 
     #[tokio::test]
@@ -496,15 +523,41 @@ mod tests {
         })
         .unwrap();
         let idle = Duration::from_millis(400);
-        let request = |url| Request::new("POST", url).body(b"{}".to_vec());
-        let seen = after_idle(&client, idle, request(idle_server(true).await))
+        let request = |url: &url::Url| Request::new("POST", url.clone()).body(b"{}".to_vec());
+        let frozen = idle_server(true).await;
+        let seen = after_idle(&client, idle, request(&frozen), request(&frozen))
             .await
             .0;
         assert_broken(&seen, "B-NO-5XX");
-        let seen = after_idle(&client, idle, request(idle_server(false).await))
+        let fine = idle_server(false).await;
+        let seen = after_idle(&client, idle, request(&fine), request(&fine))
             .await
             .0;
         assert_eq!(seen, Judged::Pass);
+    }
+
+    #[tokio::test]
+    async fn no_answer_at_all_after_an_idle_connection_is_not_blamed_on_the_server() {
+        // A server that accepts connections and answers none: nothing shows it was up.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                open.push(s);
+            }
+        });
+        let client = Client::new(&ClientOptions {
+            timeout: Duration::from_millis(500),
+            ..ClientOptions::default()
+        })
+        .unwrap();
+        let url = url::Url::parse(&format!("http://{addr}/connection")).unwrap();
+        let request = || Request::new("POST", url.clone()).body(b"{}".to_vec());
+        let seen = after_idle(&client, Duration::from_millis(100), request(), request())
+            .await
+            .0;
+        assert!(matches!(seen, Judged::NotJudged(_)), "{seen:?}");
     }
 
     #[tokio::test]

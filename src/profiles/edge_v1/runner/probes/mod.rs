@@ -368,7 +368,10 @@ async fn after_idle(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> 
     let req = run
         .http_request(&plain(Endpoint::Create, "after-idle"), Endpoint::Create)
         .map_err(|e| StepFailure::setup(n, &e))?;
-    let seen = http_limits::after_idle(&run.ctx.client, idle, req).await;
+    let witness = run
+        .http_request(&plain(Endpoint::Create, "idle-witness"), Endpoint::Create)
+        .map_err(|e| StepFailure::setup(n, &e))?;
+    let seen = http_limits::after_idle(&run.ctx.client, idle, req, witness).await;
     judged(run, n, seen)
 }
 
