@@ -206,16 +206,7 @@ async fn serve(app: &App, request: Request<Incoming>) -> Response<Body> {
         {
             return respond(StatusCode::OK, Some(Bytes::from_static(b"{}")));
         }
-        Err(allow) => {
-            let mut response = failure(Failure::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                format!("this URI accepts {allow}"),
-            ));
-            response
-                .headers_mut()
-                .insert(ALLOW, HeaderValue::from_static(allow));
-            return response;
-        }
+        Err(allow) => return method_not_allowed(allow),
     };
     let too_large = if app.fault(Fault::Oversize500) {
         StatusCode::INTERNAL_SERVER_ERROR
@@ -260,6 +251,11 @@ fn deleted_route(app: &App, path: &str, method: &Method) -> Option<Response<Body
     };
     let endpoint = Endpoint::Connection(app.store.deleted_party(token)?);
     let allow = routes::select(endpoint, method).err()?;
+    Some(method_not_allowed(allow))
+}
+
+/// 405 with `Allow: allow`.
+fn method_not_allowed(allow: &'static str) -> Response<Body> {
     let mut response = failure(Failure::new(
         StatusCode::METHOD_NOT_ALLOWED,
         format!("this URI accepts {allow}"),
@@ -267,7 +263,7 @@ fn deleted_route(app: &App, path: &str, method: &Method) -> Option<Response<Body
     response
         .headers_mut()
         .insert(ALLOW, HeaderValue::from_static(allow));
-    Some(response)
+    response
 }
 
 /// The live endpoint `path` names.
