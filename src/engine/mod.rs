@@ -55,10 +55,11 @@ pub struct PlanRun {
 
 /// Run every case of `plan`, `settings.jobs` at a time, sending events to `events`.
 ///
-/// Checks start dearest first ([`Session::cost`]); results are returned in plan order. Retained exchanges keep at most
-/// [`RETAINED_BODY`](crate::client::RETAINED_BODY) body bytes each. When the session's
-/// [`Liveness`](crate::client::Liveness) counts `settings.max_silent` unanswered requests in a
-/// row, the checks still running are stopped and none is started any more.
+/// Checks start dearest first ([`Session::cost`]); results are returned in plan order.
+/// Retained exchanges keep at most [`RETAINED_BODY`](crate::client::RETAINED_BODY) body bytes
+/// each. When the session's [`Liveness`](crate::client::Liveness) counts `settings.max_silent`
+/// unanswered requests in a row, the checks still running are stopped and none is started any
+/// more.
 pub async fn run_plan(
     session: Arc<dyn Session>,
     plan: &Plan,
@@ -190,7 +191,7 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    /// Records the order in which checks start; the cost of a check is its index.
+    /// Records the order in which checks start; check `i` costs `costs[i]`.
     struct Recorder {
         started: Mutex<Vec<usize>>,
         costs: Vec<u64>,
