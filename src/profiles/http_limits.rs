@@ -52,6 +52,12 @@ fn status(ex: &Exchange) -> Result<u16, TransportError> {
     ex.response.as_ref().map(|r| r.status).map_err(Clone::clone)
 }
 
+/// How many bytes of `request` make its head and the first half of its body: sent, and the
+/// rest held back, they keep a connection busy with a request in flight.
+fn half_sent(request: &Request) -> usize {
+    request.raw_bytes().len() - request.body.len() + request.body.len() / 2
+}
+
 /// Nothing judged: a request to be sent in part could not be (`what` says which), and why.
 fn not_held(what: &str, ex: &Exchange) -> Judged {
     let why = match &ex.response {
@@ -253,7 +259,7 @@ pub async fn after_idle(
             return (judged, vec![ex]);
         }
     };
-    let half = witness.raw_bytes().len() - witness.body.len() + witness.body.len() / 2;
+    let half = half_sent(&witness);
     let witness = match client.send_part(witness, half).await {
         Ok(held) => held,
         Err(ex) => {
@@ -281,11 +287,13 @@ pub async fn after_idle(
                 "B-NO-5XX",
                 after,
                 format!(
-                    "none ({e}), while a connection opened before the idle one was answered                      ({w}) once its body was complete"
+                    "none ({e}), while a connection opened before the idle one was answered \
+                     ({w}) once its body was complete"
                 ),
             ),
             Err(w) => Judged::NotJudged(format!(
-                "no answer after the idle connection ({e}), nor on a connection held open                  meanwhile ({w}): the server or the network may be down"
+                "no answer after the idle connection ({e}), nor on a connection held open \
+                 meanwhile ({w}): the server or the network may be down"
             )),
         },
         Err(e) => Judged::NotJudged(format!("no answer after the idle connection: {e}")),
@@ -304,8 +312,7 @@ pub async fn second_connection(
     first: Request,
     mut second: Request,
 ) -> (Judged, Vec<Exchange>) {
-    let head = first.raw_bytes().len() - first.body.len();
-    let half = head + first.body.len() / 2;
+    let half = half_sent(&first);
     let held = match client.send_part(first, half).await {
         Ok(held) => held,
         Err(ex) => {

@@ -88,24 +88,18 @@ pub(crate) enum Admission {
 
 impl Table {
     /// A table for at most `limit` connections whose heads must arrive within `head_timeout`.
-    pub(crate) fn new(limit: usize, head_timeout: Duration) -> Arc<Table> {
+    /// With `stall` (`idle-close-stalls` only; `None` in a correct server), whenever the head
+    /// deadline closes a connection the server is asked to accept nothing for that long
+    /// ([`Table::stalled_until`]).
+    pub(crate) fn new(limit: usize, head_timeout: Duration, stall: Option<Duration>) -> Arc<Table> {
         Arc::new(Table {
             inner: Mutex::new(Inner::default()),
             limit: limit.max(1),
             head_timeout,
-            stall: None,
+            stall,
             sweep: Notify::new(),
             room: Notify::new(),
         })
-    }
-
-    /// `idle-close-stalls`: a table that, whenever its head deadline closes a connection,
-    /// asks the server to accept nothing for `stall` ([`Table::stalled_until`]).
-    #[cfg_attr(mutants, mutants::skip)] // fault injection only
-    pub(crate) fn stalling(limit: usize, head_timeout: Duration, stall: Duration) -> Arc<Table> {
-        let mut table = Arc::into_inner(Table::new(limit, head_timeout)).expect("a new table");
-        table.stall = Some(stall);
-        Arc::new(table)
     }
 
     /// Until when the server must not accept connections (`idle-close-stalls` only).
@@ -345,7 +339,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn full_table_evicts_the_oldest_waiting_connection() {
-        let table = Table::new(2, Duration::from_secs(10));
+        let table = Table::new(2, Duration::from_secs(10), None);
         let a = admitted(&table);
         tokio::time::advance(Duration::from_millis(10)).await;
         let b = admitted(&table);
@@ -367,7 +361,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn busy_connections_are_never_evicted() {
-        let table = Table::new(1, Duration::from_secs(10));
+        let table = Table::new(1, Duration::from_secs(10), None);
         let a = admitted(&table);
         let busy = a.busy();
         tokio::time::advance(Duration::from_secs(60)).await;
@@ -384,7 +378,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_sweeper_closes_connections_at_their_head_deadline() {
-        let table = Table::new(10, Duration::from_secs(10));
+        let table = Table::new(10, Duration::from_secs(10), None);
         tokio::spawn(table.clone().sweep());
         let a = admitted(&table);
         tokio::time::advance(Duration::from_secs(4)).await;

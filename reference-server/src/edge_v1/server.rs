@@ -197,12 +197,14 @@ pub(crate) async fn start_with(config: Config, echo: bool) -> Result<Server, Sta
     } else {
         config.max_connections
     };
-    let limit = conns::effective_limit(max_connections);
-    let table = if faults.on(crate::edge_v1::faults::Fault::IdleCloseStalls) {
-        Table::stalling(limit, config.head_timeout, Duration::from_secs(30))
-    } else {
-        Table::new(limit, config.head_timeout)
-    };
+    let stall = faults
+        .on(crate::edge_v1::faults::Fault::IdleCloseStalls)
+        .then_some(Duration::from_secs(30));
+    let table = Table::new(
+        conns::effective_limit(max_connections),
+        config.head_timeout,
+        stall,
+    );
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(serve(
         listener,
