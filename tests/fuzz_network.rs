@@ -179,6 +179,36 @@ fn a_500_on_the_largest_legal_send_is_found() {
     assert!(f.raw.shape.starts_with("send/valid/"), "{}", f.raw.shape);
 }
 
+/// Oversized bodies are drawn at a quarter of their weight (they are dear): a server that
+/// fails on them is still found by one within 20 s. (Its 500 on a lying, huge
+/// `Content-Length` is found first, so the campaign goes on to further findings.)
+#[test]
+fn a_500_on_a_body_over_the_limit_is_found_in_twenty_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path(), 1);
+    opts.duration = Some(Duration::from_secs(20));
+    opts.max_requests = None;
+    opts.max_findings = Some(2);
+    let (_rt, _bad, report) = run(&["oversize-500"], &opts);
+    let shapes: Vec<&str> = report
+        .findings
+        .iter()
+        .map(|f| f.raw.shape.as_str())
+        .collect();
+    eprintln!("oversize-500: {shapes:?} in {:.1?}", report.elapsed);
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.raw.shape.contains("/size/body/"))
+        .unwrap_or_else(|| panic!("no oversized-body finding in {shapes:?}"));
+    assert!(
+        ["B-NO-5XX", "B-SIZE"].contains(&f.raw.rule.as_str()),
+        "{}",
+        f.raw.rule
+    );
+    assert!(f.reproduced > 0, "{}: never reproduced", f.raw.message);
+}
+
 #[test]
 fn a_crash_on_a_nul_in_the_path_is_found() {
     let f = finds("nul-path-panics", &["B-NO-5XX"]);
