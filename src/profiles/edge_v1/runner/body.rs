@@ -90,10 +90,11 @@ impl CaseRun<'_> {
         while let Some(start) = rest.find('{') {
             out.push_str(&rest[..start]);
             let tail = &rest[start..];
-            let end = tail
-                .bytes()
-                .take(256)
-                .position(|b| b == b'}')
+            // Only `{cid:` and `{key:` open a placeholder: other braces (a deeply nested body
+            // has many thousands) are copied without a search for their end.
+            let end = (tail.starts_with("{cid:") || tail.starts_with("{key:"))
+                .then(|| tail.bytes().take(256).position(|b| b == b'}'))
+                .flatten()
                 .map(|e| e + 1);
             let token = end.map(|e| &tail[1..e - 1]);
             match token.and_then(|t| t.split_once(':')) {
@@ -301,5 +302,56 @@ fn remove_pointer(root: &mut Value, ptr: &str) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{Client, ClientOptions};
+    use crate::profiles::edge_v1::case::{Case, Level};
+    use crate::profiles::edge_v1::sign::KeyPool;
+    use crate::profiles::edge_v1::Context;
+
+    fn ctx() -> Context {
+        Context {
+            client: Client::new(&ClientOptions::default()).unwrap(),
+            pool: KeyPool::builtin().unwrap(),
+            servers: vec!["https://127.0.0.1:1/connection".parse().unwrap()],
+            page_size: Some(10),
+            allow_http: false,
+            origins: Default::default(),
+            idle_wait: None,
+        }
+    }
+
+    fn case() -> Case {
+        Case {
+            id: "body/t".into(),
+            title: "t".into(),
+            requirements: vec!["B-NO-5XX".into()],
+            level: Level::Must,
+            needs: vec![],
+            seed: None,
+            origin: None,
+            steps: vec![],
+        }
+    }
+
+    #[test]
+    fn raw_body_placeholders_are_filled_and_other_braces_kept() {
+        let ctx = ctx();
+        let mut run = CaseRun::new(&ctx, &case());
+        let deep = format!("{}1{}", "{\"a\":".repeat(5000), "}".repeat(5000));
+        assert_eq!(run.fill_template(&deep).unwrap(), deep);
+        let odd = "{x:y} {cid} {cid:no-end".to_string() + &"x".repeat(300) + "}";
+        assert_eq!(run.fill_template(&odd).unwrap(), odd);
+        let filled = run.fill_template("{\"sender\":\"{key:sk}\"}").unwrap();
+        assert_eq!(
+            filled,
+            format!("{{\"sender\":\"{}\"}}", run.key_value("sk"))
+        );
+        // A connection that does not exist is an error, not a literal.
+        assert!(run.fill_template("{\"connectionID\":\"{cid:c}\"}").is_err());
     }
 }
