@@ -1,8 +1,8 @@
 //! `edgecheck fuzz` against the reference server: the correct server gives no finding;
 //! servers with a crash on a malformed body, a crash on a path, a crash on large but valid
 //! values, a 500 on a body over the limit, a lax body check or damage across connections are
-//! caught, and each finding's case
-//! file replays the failure on the faulty server and passes on the correct one.
+//! caught, and each finding's case file replays the failure on the faulty server and passes
+//! on the correct one.
 
 mod support;
 
