@@ -372,7 +372,7 @@ impl Partial {
         let limits = client.limits(tokio::time::Instant::now());
         let response = tokio::time::timeout_at(
             limits.deadline + GRACE,
-            raw::finish(self.stream, &self.request, &self.rest, limits),
+            raw::finish(self.stream, &self.request, &[&self.rest], limits),
         )
         .await
         .unwrap_or(Err(TransportError::Timeout));

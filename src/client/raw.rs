@@ -32,8 +32,16 @@ pub(super) async fn send(
     limits: Limits,
 ) -> Result<Response, TransportError> {
     let stream = connect(tls, r).await?;
-    finish(stream, r, &r.raw_bytes(), limits).await
+    if r.body.len() <= BODY_COPIED {
+        finish(stream, r, &[&r.raw_bytes()], limits).await
+    } else {
+        finish(stream, r, &[&r.raw_head(0), &r.body], limits).await
+    }
 }
+
+/// Bodies up to this size are copied behind the head and written with it; larger ones (up to
+/// many MiB) are written after it, uncopied.
+const BODY_COPIED: usize = 64 * 1024;
 
 /// A fresh connection to the origin of `r`'s URL: TCP, and TLS for `https`.
 pub(super) async fn connect(
@@ -88,19 +96,25 @@ pub(super) async fn start(stream: &mut Box<dyn Io>, bytes: &[u8]) -> Result<(), 
         .map_err(|e| TransportError::Closed(format!("sending the request failed: {e}")))
 }
 
-/// Writes `rest` (the rest of `r`'s raw bytes) on `stream` and reads the response.
+/// Writes `rest` (the rest of `r`'s raw bytes, in parts) on `stream` and reads the response.
 pub(super) async fn finish(
     mut stream: Box<dyn Io>,
     r: &Request,
-    rest: &[u8],
+    rest: &[&[u8]],
     limits: Limits,
 ) -> Result<Response, TransportError> {
     // A server may answer (413, say) and close before reading the whole body: on a write
     // error, still try to read what it sent.
-    let write_error = match stream.write_all(rest).await {
-        Ok(()) => stream.flush().await.err(),
-        Err(e) => Some(e),
-    };
+    let mut write_error = None;
+    for part in rest {
+        if let Err(e) = stream.write_all(part).await {
+            write_error = Some(e);
+            break;
+        }
+    }
+    if write_error.is_none() {
+        write_error = stream.flush().await.err();
+    }
     match (read_after(stream, Vec::new(), r, limits).await, write_error) {
         (Err(TransportError::Closed(m)), Some(w)) => Err(TransportError::Closed(format!(
             "{m} (sending the request failed too: {w})"

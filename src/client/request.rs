@@ -103,8 +103,15 @@ impl Request {
     /// `Transfer-Encoding` is given), `Connection: close` (unless `Connection` is given),
     /// a blank line, and the body.
     pub fn raw_bytes(&self) -> Vec<u8> {
+        let mut out = self.raw_head(self.body.len());
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    /// [`Request::raw_bytes`] without the body, with room for `extra` more bytes.
+    pub fn raw_head(&self, extra: usize) -> Vec<u8> {
         let has = |n: &str| self.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(n));
-        let mut out = Vec::with_capacity(256 + self.body.len());
+        let mut out = Vec::with_capacity(256 + extra);
         out.extend_from_slice(self.method.as_bytes());
         out.push(b' ');
         out.extend_from_slice(self.request_target().as_bytes());
@@ -125,7 +132,6 @@ impl Request {
             out.extend_from_slice(b"Connection: close\r\n");
         }
         out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(&self.body);
         out
     }
 }

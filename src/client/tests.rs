@@ -230,6 +230,17 @@ async fn raw_path_sends_the_exact_bytes() {
     let sent = rx.recv().await.unwrap();
     assert_eq!(sent, lying.raw_bytes()[..sent.len()].to_vec());
     assert!(sent.starts_with(b"POST /c HTTP/1.1\r\nHost: 127.0.0.1:"));
+
+    // A large body is written after the head, not copied behind it: the bytes are the same.
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let large = Request::new("PUT", url(addr, "/c"))
+        .header("Transfer-Encoding", "identity")
+        .header("Content-Length", body.len().to_string())
+        .body(body);
+    assert!(large.needs_raw());
+    let ex = run(&c, large.clone()).await;
+    assert_eq!(ex.response.unwrap().status, 200);
+    assert_eq!(rx.recv().await.unwrap(), large.raw_bytes());
 }
 
 #[tokio::test]
