@@ -14,6 +14,8 @@ pub mod runner;
 pub mod selftest;
 pub mod sign;
 pub mod target;
+#[cfg(test)]
+mod testkit;
 pub mod wire;
 
 pub use context::Context;

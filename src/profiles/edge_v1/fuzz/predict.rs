@@ -18,42 +18,16 @@ pub fn predict(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::{Client, ClientOptions};
-    use crate::profiles::edge_v1::case::{Case, Level, Op};
+    use crate::profiles::edge_v1::case::Op;
     use crate::profiles::edge_v1::model::Auth;
     use crate::profiles::edge_v1::runner::view::SignedHeader;
-    use crate::profiles::edge_v1::sign::{KeyPool, SigFault};
-    use crate::profiles::edge_v1::Context;
-
-    fn ctx() -> Context {
-        Context {
-            client: Client::new(&ClientOptions::default()).unwrap(),
-            pool: KeyPool::builtin().unwrap(),
-            servers: vec!["https://127.0.0.1:1/connection".parse().unwrap()],
-            page_size: Some(10),
-            allow_http: false,
-            origins: Default::default(),
-            idle_wait: None,
-        }
-    }
-
-    fn case() -> Case {
-        Case {
-            id: "fuzz/t".into(),
-            title: "t".into(),
-            requirements: vec!["B-NO-5XX".into()],
-            level: Level::Must,
-            needs: vec![],
-            seed: None,
-            origin: None,
-            steps: vec![],
-        }
-    }
+    use crate::profiles::edge_v1::sign::SigFault;
+    use crate::profiles::edge_v1::testkit::{case, context};
 
     #[test]
     fn signers_and_literal_headers_are_read_as_the_runner_reads_them() {
-        let ctx = ctx();
-        let run = CaseRun::new(&ctx, &case());
+        let ctx = context();
+        let run = CaseRun::new(&ctx, &case("fuzz/t"));
         let mut create = Step {
             op: Some(Op::Call(Endpoint::Create)),
             conn: "c".into(),
@@ -84,8 +58,8 @@ mod tests {
 
     #[test]
     fn an_unknown_connection_is_an_error_not_a_prediction() {
-        let ctx = ctx();
-        let run = CaseRun::new(&ctx, &case());
+        let ctx = context();
+        let run = CaseRun::new(&ctx, &case("fuzz/t"));
         let send = Step {
             op: Some(Op::Call(Endpoint::Send)),
             conn: "nope".into(),
@@ -99,8 +73,8 @@ mod tests {
     /// runner's signing does: one field with the token (any case of the scheme) is valid.
     #[test]
     fn literal_authorization_is_read_as_the_runner_signs_it() {
-        let ctx = ctx();
-        let run = CaseRun::new(&ctx, &case());
+        let ctx = context();
+        let run = CaseRun::new(&ctx, &case("fuzz/t"));
         let cases: [(&[&str], Auth, u16); 5] = [
             (&["EMSig {sig}"], Auth::Key("c.rk".into()), 201),
             (&["emsig {sig}"], Auth::Key("c.rk".into()), 201),

@@ -307,41 +307,14 @@ fn remove_pointer(root: &mut Value, ptr: &str) {
 
 #[cfg(test)]
 mod tests {
+    use crate::profiles::edge_v1::testkit::{case, context};
+
     use super::*;
-    use crate::client::{Client, ClientOptions};
-    use crate::profiles::edge_v1::case::{Case, Level};
-    use crate::profiles::edge_v1::sign::KeyPool;
-    use crate::profiles::edge_v1::Context;
-
-    fn ctx() -> Context {
-        Context {
-            client: Client::new(&ClientOptions::default()).unwrap(),
-            pool: KeyPool::builtin().unwrap(),
-            servers: vec!["https://127.0.0.1:1/connection".parse().unwrap()],
-            page_size: Some(10),
-            allow_http: false,
-            origins: Default::default(),
-            idle_wait: None,
-        }
-    }
-
-    fn case() -> Case {
-        Case {
-            id: "body/t".into(),
-            title: "t".into(),
-            requirements: vec!["B-NO-5XX".into()],
-            level: Level::Must,
-            needs: vec![],
-            seed: None,
-            origin: None,
-            steps: vec![],
-        }
-    }
 
     #[test]
     fn raw_body_placeholders_are_filled_and_other_braces_kept() {
-        let ctx = ctx();
-        let mut run = CaseRun::new(&ctx, &case());
+        let ctx = context();
+        let mut run = CaseRun::new(&ctx, &case("body/t"));
         let deep = format!("{}1{}", "{\"a\":".repeat(5000), "}".repeat(5000));
         assert_eq!(run.fill_template(&deep).unwrap(), deep);
         let odd = "{x:y} {cid} {cid:no-end".to_string() + &"x".repeat(300) + "}";
