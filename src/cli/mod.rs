@@ -117,8 +117,9 @@ pub struct RunArgs {
     /// Which levels to run.
     #[arg(long, value_enum, default_value_t = LevelArg::All)]
     pub level: LevelArg,
-    /// Checks run at once (default: twice the number of cores, so that one check's
-    /// round trip overlaps another's signing).
+    /// Checks run at once (default: the profile's; four per core for edge-v1, so that
+    /// one check's round trip overlaps another's signing, 16 for tassis-v2, 8 for
+    /// simplex-v5).
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
     /// Stop the run when this many requests in a row (across jobs) got no answer at all

@@ -98,8 +98,8 @@ pub trait Profile: Send + Sync {
     fn checked_elsewhere(&self) -> &'static [(&'static str, &'static str)] {
         &[]
     }
-    /// Checks run at once when `--jobs` is not given: twice the cores for checks bound by
-    /// the CPU (signatures), more for checks that mostly wait.
+    /// Checks run at once when `--jobs` is not given: by default twice the cores; a profile
+    /// whose checks wait for answers between signatures, replies or pushes sets more.
     fn default_jobs(&self) -> usize {
         2 * crate::engine::cores()
     }
