@@ -55,7 +55,7 @@ fn status(ex: &Exchange) -> Result<u16, TransportError> {
 /// How many bytes of `request` make its head and the first half of its body: sent, and the
 /// rest held back, they keep a connection busy with a request in flight.
 fn half_sent(request: &Request) -> usize {
-    request.raw_bytes().len() - request.body.len() + request.body.len() / 2
+    request.raw_head(0).len() + request.body.len() / 2
 }
 
 /// Nothing judged: a request to be sent in part could not be (`what` says which), and why.
@@ -166,7 +166,7 @@ const DECLARED_OVER: u64 = 1 << 30;
 pub async fn body_at_limit(client: &Client, request: Request) -> (Judged, Vec<Exchange>) {
     let size = request.body.len();
     let (wait, mut exchanges) = refusal_time(client, &request).await;
-    let all_but_one = request.raw_bytes().len() - 1;
+    let all_but_one = request.raw_head(0).len() + size - 1;
     let held = match client.send_part(request, all_but_one).await {
         Ok(held) => held,
         Err(ex) => {
