@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench --bench speed                        # 3 runs, 20 s of prop and of fuzz
 //! cargo bench --bench speed -- --seconds 30 --runs 5
+//! cargo bench --bench speed -- --http 1.1          # run over HTTP/1.1 too
 //! ```
 //!
 //! - One core's RSA-PSS-2048 signing rate is measured here with the suite's own signer and a
@@ -39,6 +40,10 @@ struct Args {
     /// `--jobs` for all three commands (default: each command's own default).
     #[arg(long)]
     jobs: Option<usize>,
+    /// `--http` for all three commands (default: each command's own, `auto` for run and
+    /// `1.1` for prop and fuzz).
+    #[arg(long, value_name = "VERSION")]
+    http: Option<String>,
     /// Ignored: `cargo bench` passes it.
     #[arg(long, hide = true)]
     bench: bool,
@@ -55,15 +60,18 @@ fn main() {
     let before = signing_rate();
     println!("one core signs {before:.0} RSA-PSS-2048 signatures/s (before)");
 
-    let jobs: Vec<String> = args
+    let mut extra: Vec<String> = args
         .jobs
         .map(|j| vec!["--jobs".into(), j.to_string()])
         .unwrap_or_default();
+    if let Some(h) = &args.http {
+        extra.extend(["--http".into(), h.clone()]);
+    }
     let mut runs = Vec::new();
     for i in 1..=args.runs.max(1) {
         let out = edgecheck(
             bin,
-            &[&["run", "--timing", "-q"], &strs(&jobs)[..]].concat(),
+            &[&["run", "--timing", "-q"], &strs(&extra)[..]].concat(),
         );
         let bound = number_after(&out, "wall / bound = ");
         let crypto = number_after(&out, "wall / crypto bound = ");
@@ -85,7 +93,7 @@ fn main() {
                 "--duration",
                 &secs,
             ][..],
-            &strs(&jobs)[..],
+            &strs(&extra)[..],
         ]
         .concat(),
     );
@@ -95,7 +103,7 @@ fn main() {
         bin,
         &[
             &["fuzz", "--seed", "1", "--duration", &secs][..],
-            &strs(&jobs)[..],
+            &strs(&extra)[..],
         ]
         .concat(),
     );

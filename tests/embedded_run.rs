@@ -5,13 +5,27 @@ use std::process::Command;
 
 #[test]
 fn full_run_against_the_embedded_server_is_green() {
+    full_run_is_green(None, "auto");
+}
+
+/// The same over HTTP/1.1 only (the embedded server offers HTTP/2 by ALPN otherwise): no
+/// rule's verdict depends on the HTTP version.
+#[test]
+fn full_run_over_http_1_1_is_green_too() {
+    full_run_is_green(Some("1.1"), "1.1");
+}
+
+/// Runs every check, with `--http` when given, and requires zero failures, warnings or
+/// errors and the version in the results' options.
+fn full_run_is_green(http: Option<&str>, recorded: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let json = dir.path().join("results.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_edgecheck"))
-        .args(["run", "--quiet", "--json"])
-        .arg(&json)
-        .output()
-        .expect("edgecheck runs");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_edgecheck"));
+    cmd.args(["run", "--quiet", "--json"]).arg(&json);
+    if let Some(h) = http {
+        cmd.args(["--http", h]);
+    }
+    let out = cmd.output().expect("edgecheck runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -33,6 +47,7 @@ fn full_run_against_the_embedded_server_is_green() {
     let results: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).expect("results written"))
             .expect("results are JSON");
+    assert_eq!(results["options"]["http"], recorded);
     let summary = &results["summary"];
     assert!(summary["total"].as_u64().unwrap() > 0, "no check ran");
     // Only two-servers (needs --server twice), B-QUOTA (no cap on the embedded server) and

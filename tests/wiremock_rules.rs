@@ -213,6 +213,7 @@ async fn check(breaks: &[Break], id: &str) -> Option<CheckResult> {
         ca_cert_pem: None,
         insecure: false,
         origins: Default::default(),
+        http: Default::default(),
     })
     .unwrap();
     let ctx = Arc::new(Context {
@@ -293,6 +294,7 @@ async fn plain_http_fails_https_unless_waived() {
                 ca_cert_pem: None,
                 insecure: false,
                 origins: Default::default(),
+                http: Default::default(),
             })
             .unwrap(),
             pool: KeyPool::builtin().unwrap(),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::error::{CliError, EXIT_FAIL, EXIT_OK};
 use super::target::TargetArgs;
+use crate::client::HttpVersion;
 use crate::engine::cores;
 use crate::profiles::{FuzzOptions, Outcome, PropOptions, RaceOptions};
 
@@ -193,7 +194,7 @@ fn exit(outcome: Outcome) -> i32 {
 /// `edgecheck prop`.
 pub fn prop(args: PropArgs) -> Result<i32, CliError> {
     let profile = args.target.profile()?;
-    let target = args.target.options(None)?;
+    let target = args.target.options(None, HttpVersion::Http1)?;
     let opts = PropOptions {
         seed: args.seed,
         cases: args.cases,
@@ -208,7 +209,7 @@ pub fn prop(args: PropArgs) -> Result<i32, CliError> {
 /// `edgecheck fuzz`.
 pub fn fuzz(args: FuzzArgs) -> Result<i32, CliError> {
     let profile = args.target.profile()?;
-    let target = args.target.options(None)?;
+    let target = args.target.options(None, HttpVersion::Http1)?;
     if !(args.canary_every > 0.0 && args.canary_every <= 3600.0) {
         return Err(CliError::usage(
             "--canary-every must be between 0 and 3600 seconds",
@@ -238,7 +239,7 @@ pub fn fuzz(args: FuzzArgs) -> Result<i32, CliError> {
 /// `edgecheck race`.
 pub fn race(args: RaceArgs) -> Result<i32, CliError> {
     let profile = args.target.profile()?;
-    let target = args.target.options(None)?;
+    let target = args.target.options(None, HttpVersion::Auto)?;
     let opts = RaceOptions {
         senders: args.senders as usize,
         receivers: args.retrievers as usize,

@@ -9,6 +9,7 @@ use serde_json::json;
 use super::error::{CliError, EXIT_OK};
 use super::outputs::Outputs;
 use super::{LevelArg, RunArgs};
+use crate::client::HttpVersion;
 use crate::engine::{
     self, cores, plan::LevelFilter, runtime, CheckInfo, CheckResult, Plan, Selection,
 };
@@ -58,7 +59,7 @@ pub fn run(args: RunArgs, files: Option<Vec<PathBuf>>) -> Result<i32, CliError> 
         )),
         None => None,
     };
-    let target = args.target.options(args.fresh_keys)?;
+    let target = args.target.options(args.fresh_keys, HttpVersion::Auto)?;
     let jobs = args.jobs.unwrap_or_else(|| profile.default_jobs()).max(1);
     runtime(cores()).block_on(run_async(RunParts {
         args,
@@ -155,6 +156,7 @@ async fn run_async(p: RunParts<'_>) -> Result<i32, CliError> {
     );
     options.insert("allowHttp".into(), json!(args.target.allow_http));
     options.insert("insecure".into(), json!(args.target.insecure));
+    options.insert("http".into(), json!(target.http.name()));
     options.extend(opened.options());
     options.insert("timeoutSecs".into(), json!(args.target.timeout));
     if let Some(shard) = args.shard {

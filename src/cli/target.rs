@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::CliError;
+use crate::client::HttpVersion;
 use crate::profiles::{TargetOptions, DEFAULT_MAX_BODY, DEFAULT_TIMEOUT};
 
 /// `--profile`, `--server` and the transport options.
@@ -63,6 +64,36 @@ pub struct TargetArgs {
     /// `limits/answered-after-idle` is skipped.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub idle_wait: Option<Duration>,
+    /// HTTP version of the ordinary requests: `auto` (over TLS the server chooses by ALPN,
+    /// HTTP/2 if it offers it), `1.1` or `2`. Default: `1.1` for prop and fuzz (about 9 %
+    /// more requests a second than HTTP/2, docs/BENCHMARKS.md), `auto` for the others.
+    /// Requests that need exact bytes always go over HTTP/1.1; tassis-v2 (WebSocket) takes
+    /// only `auto` and `1.1`.
+    #[arg(long, value_enum, value_name = "VERSION")]
+    pub http: Option<HttpArg>,
+}
+
+/// The values of `--http`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HttpArg {
+    /// The server chooses by ALPN.
+    Auto,
+    /// HTTP/1.1 only.
+    #[value(name = "1.1")]
+    Http1,
+    /// HTTP/2 only.
+    #[value(name = "2")]
+    Http2,
+}
+
+impl From<HttpArg> for HttpVersion {
+    fn from(a: HttpArg) -> HttpVersion {
+        match a {
+            HttpArg::Auto => HttpVersion::Auto,
+            HttpArg::Http1 => HttpVersion::Http1,
+            HttpArg::Http2 => HttpVersion::Http2,
+        }
+    }
 }
 
 impl TargetArgs {
@@ -71,8 +102,13 @@ impl TargetArgs {
         super::profile_named(self.profile.as_deref())
     }
 
-    /// The options as the profiles receive them; `fresh_keys` is `run`'s `--fresh-keys`.
-    pub fn options(&self, fresh_keys: Option<usize>) -> Result<TargetOptions, CliError> {
+    /// The options as the profiles receive them; `fresh_keys` is `run`'s `--fresh-keys`,
+    /// `http` the command's HTTP version when `--http` is not given.
+    pub fn options(
+        &self,
+        fresh_keys: Option<usize>,
+        http: HttpVersion,
+    ) -> Result<TargetOptions, CliError> {
         if !(self.timeout > 0.0 && self.timeout <= 3600.0) {
             return Err(CliError::usage(
                 "--timeout must be between 0 and 3600 seconds",
@@ -93,6 +129,7 @@ impl TargetArgs {
             prekeys_low: self.prekeys_low,
             prekeys_interval: self.prekeys_interval,
             idle_wait: self.idle_wait,
+            http: self.http.map_or(http, HttpVersion::from),
         })
     }
 }

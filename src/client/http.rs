@@ -5,11 +5,13 @@ use rustls::pki_types::CertificateDer;
 
 use super::body::{BodyStop, Sink};
 use super::{
-    check_header_value, ClientError, ClientOptions, Limits, Request, Response, TransportError,
+    check_header_value, ClientError, ClientOptions, HttpVersion, Limits, Request, Response,
+    TransportError,
 };
 
-/// A reqwest client: no proxy, no redirects, no cookies, no decompression (none of those
-/// reqwest features is enabled), timeouts on connect and on the whole request.
+/// A reqwest client of the chosen HTTP version: no proxy, no redirects, no cookies, no
+/// decompression (none of those reqwest features is enabled), timeouts on connect and on
+/// the whole request.
 pub(super) fn build(
     o: &ClientOptions,
     roots: &[CertificateDer<'static>],
@@ -19,7 +21,12 @@ pub(super) fn build(
         .map(|c| reqwest::Certificate::from_der(c.as_ref()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ClientError::Ca(e.to_string()))?;
-    reqwest::Client::builder()
+    let builder = match o.http {
+        HttpVersion::Auto => reqwest::Client::builder(),
+        HttpVersion::Http1 => reqwest::Client::builder().http1_only(),
+        HttpVersion::Http2 => reqwest::Client::builder().http2_prior_knowledge(),
+    };
+    builder
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .referer(false)

@@ -49,6 +49,32 @@ pub struct ClientOptions {
     pub insecure: bool,
     /// The origins requests may go to (empty: any).
     pub origins: origin::OriginPolicy,
+    /// The HTTP version of the ordinary path (the raw path always speaks HTTP/1.1).
+    pub http: HttpVersion,
+}
+
+/// The HTTP version the ordinary path speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HttpVersion {
+    /// Over TLS, offer HTTP/2 and HTTP/1.1 by ALPN and let the server choose; over plain
+    /// TCP, HTTP/1.1.
+    #[default]
+    Auto,
+    /// HTTP/1.1 only, on kept-alive connections (one per request in flight).
+    Http1,
+    /// HTTP/2 only: ALPN `h2` over TLS, prior knowledge over plain TCP.
+    Http2,
+}
+
+impl HttpVersion {
+    /// The name `--http` takes: `auto`, `1.1` or `2`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HttpVersion::Auto => "auto",
+            HttpVersion::Http1 => "1.1",
+            HttpVersion::Http2 => "2",
+        }
+    }
 }
 
 impl Default for ClientOptions {
@@ -60,6 +86,7 @@ impl Default for ClientOptions {
             ca_cert_pem: None,
             insecure: false,
             origins: origin::OriginPolicy::any(),
+            http: HttpVersion::Auto,
         }
     }
 }

@@ -21,6 +21,7 @@ fn options() -> ClientOptions {
         ca_cert_pem: None,
         insecure: false,
         origins: Default::default(),
+        http: Default::default(),
     }
 }
 
@@ -531,4 +532,53 @@ async fn end_to_end_against_the_reference_server() {
         .is_empty());
 
     server.shutdown().await;
+}
+
+/// `ClientOptions::http` decides the version of the ordinary path, over TLS (ALPN) and over
+/// plain TCP (HTTP/2 by prior knowledge); the raw path stays on HTTP/1.1.
+#[tokio::test]
+async fn the_ordinary_path_speaks_the_http_version_asked_for() {
+    use edge_reference_server::{start, Config, Tls};
+
+    for (tls, expect) in [
+        (
+            true,
+            [("auto", "HTTP/2"), ("1.1", "HTTP/1.1"), ("2", "HTTP/2")],
+        ),
+        (
+            false,
+            [("auto", "HTTP/1.1"), ("1.1", "HTTP/1.1"), ("2", "HTTP/2")],
+        ),
+    ] {
+        let server = start(Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls: if tls {
+                Tls::SelfSigned { write_to: None }
+            } else {
+                Tls::Plain
+            },
+            ..Config::default()
+        })
+        .await
+        .unwrap();
+        let ce = Url::parse(&server.create_url()).unwrap();
+        for (http, (name, version)) in [HttpVersion::Auto, HttpVersion::Http1, HttpVersion::Http2]
+            .into_iter()
+            .zip(expect)
+        {
+            assert_eq!(http.name(), name);
+            let c = Client::new(&ClientOptions {
+                ca_cert_pem: server.certificate_pem().map(String::into_bytes),
+                http,
+                ..options()
+            })
+            .unwrap();
+            let r = Request::new("POST", ce.clone()).body("{}");
+            let resp = run(&c, r.clone()).await.response.unwrap();
+            assert_eq!(resp.version, version, "--http {name}, TLS {tls}");
+            let resp = run(&c, raw(r)).await.response.unwrap();
+            assert_eq!(resp.version, "HTTP/1.1", "raw path, --http {name}");
+        }
+        server.shutdown().await;
+    }
 }

@@ -404,6 +404,7 @@ mod tests {
             ca_cert_pem: None,
             insecure: false,
             origins: Default::default(),
+            http: Default::default(),
         })
         .unwrap()
     }

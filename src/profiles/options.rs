@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::client::HttpVersion;
+
 /// The per-request timeout when none is given.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -41,6 +43,8 @@ pub struct TargetOptions {
     /// How long to hold a connection idle before checking that others are answered
     /// (`edge-v1`); `None`: that check is skipped.
     pub idle_wait: Option<Duration>,
+    /// The HTTP version of ordinary requests (`--http`).
+    pub http: HttpVersion,
 }
 
 impl TargetOptions {
@@ -85,6 +89,10 @@ impl TargetOptions {
         }
         if let Some(d) = self.idle_wait {
             out.push_str(&format!(" --idle-wait {}ms", d.as_millis()));
+        }
+        // `replay` defaults to `auto`: any other version is named.
+        if self.http != HttpVersion::Auto {
+            out.push_str(&format!(" --http {}", self.http.name()));
         }
         out
     }
@@ -218,11 +226,12 @@ mod tests {
         o.max_ws = Some(65536);
         o.timeout = Duration::from_secs(2);
         o.max_body = 100;
+        o.http = HttpVersion::Http1;
         assert_eq!(
             o.flags(),
             " --server https://h/connection --allow-http --ca-cert ca.pem --insecure \
              --allow-origin https://x:1 --page-size 7 --large-message 4096 --max-ws 65536 \
-             --timeout 2 --max-body 100"
+             --timeout 2 --max-body 100 --http 1.1"
         );
     }
 }

@@ -249,6 +249,7 @@ pub async fn open_context(opts: &TargetOptions) -> Result<(Arc<Context>, Target)
         ca_cert_pem: target.ca_pem.clone(),
         insecure: opts.insecure,
         origins: origins.clone(),
+        http: opts.http,
     }) {
         Ok(c) => c,
         Err(e) => {

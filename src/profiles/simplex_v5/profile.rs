@@ -428,6 +428,7 @@ fn build(
         ca_cert_pem: ca_pem,
         insecure: opts.insecure,
         origins: origins.clone(),
+        http: opts.http,
     };
     let http = Client::new(&client_options).map_err(|e| ProfileError::Usage(e.to_string()))?;
     let wsc = WsClient::new(

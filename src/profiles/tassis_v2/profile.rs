@@ -15,7 +15,7 @@ use super::{cases, keys};
 use crate::catalogue::requirements::Requirements;
 use crate::client::origin::{Origin, OriginPolicy};
 use crate::client::ws::{WsClient, WsLimits};
-use crate::client::{ClientOptions, Liveness};
+use crate::client::{ClientOptions, HttpVersion, Liveness};
 use crate::engine::{BoxFuture, CheckInfo, CheckResult, Failure, Session, Verdict};
 use crate::profiles::{
     Capability, FuzzOptions, OpenTarget, Outcome, Profile, ProfileError, PropOptions, RaceOptions,
@@ -229,6 +229,13 @@ pub async fn open_target(opts: &TargetOptions) -> Result<Opened, ProfileError> {
             "tassis-v2 tests one server: give --server once".into(),
         ));
     }
+    if opts.http == HttpVersion::Http2 {
+        return Err(ProfileError::Usage(
+            "tassis-v2 speaks WebSocket over HTTP/1.1, so --http 2 does not apply: \
+             leave --http out or give 1.1"
+                .into(),
+        ));
+    }
     let mut prekeys_low = match (opts.prekeys_low, opts.prekeys_interval) {
         (Some(l), Some(d)) => Some((l, d)),
         (None, None) => None,
@@ -305,6 +312,7 @@ pub async fn open_target(opts: &TargetOptions) -> Result<Opened, ProfileError> {
             ca_cert_pem: ca_pem,
             insecure: opts.insecure,
             origins: OriginPolicy::only(origins),
+            http: opts.http,
         },
         WsLimits {
             frame_timeout: timeout,
@@ -593,5 +601,24 @@ impl OpenTarget for TassisTarget {
                 o.close().await;
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn http_2_is_refused_before_anything_starts() {
+        let opts = TargetOptions {
+            http: HttpVersion::Http2,
+            servers: vec!["wss://127.0.0.1:9/api".into()],
+            ..TargetOptions::default()
+        };
+        match open_target(&opts).await {
+            Err(ProfileError::Usage(m)) => assert!(m.contains("--http 2"), "{m}"),
+            Err(e) => panic!("not a usage error: {e}"),
+            Ok(_) => panic!("--http 2 accepted for WebSocket"),
+        }
     }
 }

@@ -297,6 +297,7 @@ pub async fn run_checks(
         ca_cert_pem: None,
         insecure: false,
         origins: Default::default(),
+        http: Default::default(),
     })
     .map_err(RunChecksError::Client)?;
     let ctx = Arc::new(Context {

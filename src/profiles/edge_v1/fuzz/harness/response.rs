@@ -197,6 +197,7 @@ impl ResponseHarness {
                 ca_cert_pem: None,
                 insecure: false,
                 origins: Default::default(),
+                http: Default::default(),
             })?,
             pool: KeyPool::builtin()?,
             servers: vec![url::Url::parse(&format!("http://{addr}/connection"))?],
