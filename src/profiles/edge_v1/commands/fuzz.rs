@@ -30,11 +30,12 @@ pub fn fuzz(target_opts: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, 
     let rt = runtime(cores());
     let (ctx, target) = rt.block_on(open_context(target_opts))?;
     eprintln!(
-        "edgecheck fuzz · seed {} · {} · {} workers · {}",
+        "edgecheck fuzz · seed {} · {} · {} workers · --http {} · {}",
         opts.seed,
         opts.duration
             .map_or_else(|| "no time limit".to_string(), humanize),
         opts.jobs,
+        target_opts.http.name(),
         target.describe()
     );
     let ctx = warm_context(&ctx, opts.jobs);

@@ -15,10 +15,11 @@ pub fn prop(target_opts: &TargetOptions, opts: &PropOptions) -> Result<Outcome, 
     let rt = runtime(cores());
     let (ctx, target) = rt.block_on(open_context(target_opts))?;
     eprintln!(
-        "edgecheck prop · seed {} · {} sequences of up to {} steps · {}",
+        "edgecheck prop · seed {} · {} sequences of up to {} steps · --http {} · {}",
         opts.seed,
         opts.cases,
         opts.max_steps,
+        target_opts.http.name(),
         target.describe()
     );
     let ctx = warm_context(&ctx, opts.jobs);

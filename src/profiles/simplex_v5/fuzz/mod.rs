@@ -455,10 +455,11 @@ pub async fn campaign(
     let start = Instant::now();
     let deadline = opts.duration.map(|d| start + d);
     eprintln!(
-        "edgecheck fuzz · seed {} · {} · {describe}",
+        "edgecheck fuzz · seed {} · {} · --http {} · {describe}",
         opts.seed,
         opts.duration
             .map_or_else(|| "no time limit".into(), |d| format!("{} s", d.as_secs())),
+        target_opts.http.name(),
     );
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let mut report = FuzzReport::default();

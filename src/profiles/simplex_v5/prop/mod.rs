@@ -263,10 +263,11 @@ pub fn prop(target: &TargetOptions, opts: &PropOptions) -> Result<Outcome, Profi
         ));
     }
     eprintln!(
-        "edgecheck prop · {NAME} · seed {} · {} sequences of up to {} operations · {}{}",
+        "edgecheck prop · {NAME} · seed {} · {} sequences of up to {} operations · --http {} · {}{}",
         opts.seed,
         opts.cases,
         opts.max_steps,
+        target.http.name(),
         opened.env.ce,
         if opened.embedded.is_some() {
             " (embedded reference server)"
