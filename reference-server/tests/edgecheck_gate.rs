@@ -9,7 +9,6 @@
 //!   cargo test -p edge-reference-server --test edgecheck_gate -- --ignored
 //! ```
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -96,27 +95,14 @@ fn every_edgecheck_check_passes() {
         .expect("the second server starts");
     let second_ce = format!("http://{}/connection", second.local_addr());
 
-    let args: Vec<OsString> = [
-        "run",
-        "--server",
-        &main_ce,
-        "--server",
-        &second_ce,
-        "--allow-http",
-        "--page-size",
-        "10",
-        "--timeout",
-        "10",
+    let mut run = Command::new(&bin);
+    run.args(["run", "--server", &main_ce, "--server", &second_ce])
+        .arg("--ca-cert")
+        .arg(&cert)
+        .args(["--allow-http", "--page-size", "10", "--timeout", "10"])
         // Past the head deadline: the idle check then sees the table's sweeper at work.
-        "--idle-wait",
-        "2s",
-        "--ca-cert",
-    ]
-    .iter()
-    .map(OsString::from)
-    .chain([cert.clone().into_os_string()])
-    .collect();
-    if let Err(e) = run_suite(&bin, &args, dir.path()) {
+        .args(["--idle-wait", "2s"]);
+    if let Err(e) = run_suite(run, dir.path()) {
         abandon(rt, vec![main, second]);
         panic!("{e}");
     }
@@ -124,23 +110,26 @@ fn every_edgecheck_check_passes() {
         main.shutdown().await;
         second.shutdown().await;
     });
-    ipv6_origins(&bin, dir.path());
+    ipv6_origins(rt, &bin, dir.path());
 }
 
 /// The origin a server names for an IPv6 listen address (B-URI-ORIGIN): one server on the
 /// IPv6 wildcard, reached as `[::1]`, and one on a specific IPv6 address (the IPv4-mapped
 /// `::ffff:127.0.0.3`), each named by the address the suite reaches it on. Skipped, with a
 /// note, where the machine has no IPv6 loopback.
-fn ipv6_origins(bin: &Path, dir: &Path) {
-    if std::net::TcpListener::bind("[::1]:0").is_err() {
-        eprintln!("note: no IPv6 loopback here; the origins of IPv6 listeners are not checked");
+fn ipv6_origins(rt: tokio::runtime::Runtime, bin: &Path, dir: &Path) {
+    const WILDCARD: &str = "[::]:0";
+    const SPECIFIC: &str = "[::ffff:127.0.0.3]:0";
+    let unavailable = ["[::1]:0", SPECIFIC]
+        .iter()
+        .any(|a| std::net::TcpListener::bind(a).is_err());
+    if unavailable {
+        eprintln!(
+            "note: no IPv6 loopback (or no dual stack) here; the origins of IPv6 listeners \
+             are not checked"
+        );
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
     let start = |listen: &str| {
         rt.block_on(edge_reference_server::start(Config {
             listen: listen.parse().unwrap(),
@@ -150,28 +139,15 @@ fn ipv6_origins(bin: &Path, dir: &Path) {
         }))
         .unwrap_or_else(|e| panic!("the server on {listen} starts: {e}"))
     };
-    let wildcard = start("[::]:0");
-    let specific = start("[::ffff:127.0.0.3]:0");
+    let wildcard = start(WILDCARD);
+    let specific = start(SPECIFIC);
     let wildcard_ce = format!("http://[::1]:{}/connection", wildcard.local_addr().port());
     let specific_ce = format!("http://{}/connection", specific.local_addr());
-    let args: Vec<OsString> = [
-        "run",
-        "--server",
-        &wildcard_ce,
-        "--server",
-        &specific_ce,
-        "--allow-http",
-        "--page-size",
-        "10",
-        "--only",
-        "B-URI-ORIGIN",
-        "--only",
-        "scenarios/two-servers",
-    ]
-    .iter()
-    .map(OsString::from)
-    .collect();
-    if let Err(e) = run_suite(bin, &args, &dir.join("ipv6")) {
+    let mut run = Command::new(bin);
+    run.args(["run", "--server", &wildcard_ce, "--server", &specific_ce])
+        .args(["--allow-http", "--page-size", "10"])
+        .args(["--only", "B-URI-ORIGIN", "--only", "scenarios/two-servers"]);
+    if let Err(e) = run_suite(run, &dir.join("ipv6")) {
         abandon(rt, vec![wildcard, specific]);
         panic!("over IPv6: {e}");
     }
@@ -181,22 +157,21 @@ fn ipv6_origins(bin: &Path, dir: &Path) {
     });
 }
 
-/// Runs the suite with `args` and `--json`, with output in files under `dir`: `Err` with
-/// the reason unless it exits 0 and every check passed or was skipped.
-fn run_suite(bin: &Path, args: &[OsString], dir: &Path) -> Result<(), String> {
+/// Runs the suite command `run` with `--json`, with output in files under `dir`: `Err`
+/// with the reason unless it exits 0 and every check passed or was skipped.
+fn run_suite(mut run: Command, dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).unwrap();
     // Output goes to files: a pipe could fill up while the run is being waited for.
     let results_path = dir.join("results.json");
     let stdout_path = dir.join("stdout");
     let stderr_path = dir.join("stderr");
-    let mut child = Command::new(bin)
-        .args(args)
+    let mut child = run
         .arg("--json")
         .arg(&results_path)
         .stdout(Stdio::from(std::fs::File::create(&stdout_path).unwrap()))
         .stderr(Stdio::from(std::fs::File::create(&stderr_path).unwrap()))
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", run.get_program()));
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {

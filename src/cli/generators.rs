@@ -9,6 +9,10 @@ use crate::client::HttpVersion;
 use crate::engine::cores;
 use crate::profiles::{FuzzOptions, Outcome, PropOptions, RaceOptions};
 
+/// The HTTP version of `prop` and `fuzz` without `--http`: HTTP/1.1, about 9 % more
+/// requests a second than HTTP/2 on one shared connection (docs/BENCHMARKS.md).
+const GENERATOR_HTTP: HttpVersion = HttpVersion::Http1;
+
 /// Options of `edgecheck prop`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PropArgs {
@@ -194,7 +198,7 @@ fn exit(outcome: Outcome) -> i32 {
 /// `edgecheck prop`.
 pub fn prop(args: PropArgs) -> Result<i32, CliError> {
     let profile = args.target.profile()?;
-    let target = args.target.options(None, HttpVersion::Http1)?;
+    let target = args.target.options(None, GENERATOR_HTTP)?;
     let opts = PropOptions {
         seed: args.seed,
         cases: args.cases,
@@ -209,7 +213,7 @@ pub fn prop(args: PropArgs) -> Result<i32, CliError> {
 /// `edgecheck fuzz`.
 pub fn fuzz(args: FuzzArgs) -> Result<i32, CliError> {
     let profile = args.target.profile()?;
-    let target = args.target.options(None, HttpVersion::Http1)?;
+    let target = args.target.options(None, GENERATOR_HTTP)?;
     if !(args.canary_every > 0.0 && args.canary_every <= 3600.0) {
         return Err(CliError::usage(
             "--canary-every must be between 0 and 3600 seconds",

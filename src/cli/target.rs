@@ -70,30 +70,7 @@ pub struct TargetArgs {
     /// Requests that need exact bytes always go over HTTP/1.1; tassis-v2 (WebSocket) takes
     /// only `auto` and `1.1`.
     #[arg(long, value_enum, value_name = "VERSION")]
-    pub http: Option<HttpArg>,
-}
-
-/// The values of `--http`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum HttpArg {
-    /// The server chooses by ALPN.
-    Auto,
-    /// HTTP/1.1 only.
-    #[value(name = "1.1")]
-    Http1,
-    /// HTTP/2 only.
-    #[value(name = "2")]
-    Http2,
-}
-
-impl From<HttpArg> for HttpVersion {
-    fn from(a: HttpArg) -> HttpVersion {
-        match a {
-            HttpArg::Auto => HttpVersion::Auto,
-            HttpArg::Http1 => HttpVersion::Http1,
-            HttpArg::Http2 => HttpVersion::Http2,
-        }
-    }
+    pub http: Option<HttpVersion>,
 }
 
 impl TargetArgs {
@@ -129,7 +106,7 @@ impl TargetArgs {
             prekeys_low: self.prekeys_low,
             prekeys_interval: self.prekeys_interval,
             idle_wait: self.idle_wait,
-            http: self.http.map_or(http, HttpVersion::from),
+            http: self.http.unwrap_or(http),
         })
     }
 }

@@ -53,16 +53,18 @@ pub struct ClientOptions {
     pub http: HttpVersion,
 }
 
-/// The HTTP version the ordinary path speaks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The HTTP version the ordinary path speaks (also the values of `--http`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum HttpVersion {
     /// Over TLS, offer HTTP/2 and HTTP/1.1 by ALPN and let the server choose; over plain
     /// TCP, HTTP/1.1.
     #[default]
     Auto,
     /// HTTP/1.1 only, on kept-alive connections (one per request in flight).
+    #[value(name = "1.1")]
     Http1,
     /// HTTP/2 only: ALPN `h2` over TLS, prior knowledge over plain TCP.
+    #[value(name = "2")]
     Http2,
 }
 
