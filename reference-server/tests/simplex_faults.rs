@@ -365,10 +365,10 @@ async fn probe(fault: Fault, t: Arc<TestServer>) {
             assert_eq!(drain(&mut ws).await, ["AA==", "AQ=="]);
         }
         Fault::DoublePush => {
-            // A backlog of 30 (pushed over about 1.5 s by the faulty server) and 10 more
+            // A backlog of 15 (pushed over about 1.5 s by the faulty server) and 10 more
             // messages sent while it is being pushed.
             let conn = Arc::new(t.create(&rk).await);
-            for i in 0..30u8 {
+            for i in 0..15u8 {
                 t.send(&conn, &b64(i, 1)).await.ok();
             }
             let mut ws = Ws::open(&t.ws).await;
@@ -377,14 +377,14 @@ async fn probe(fault: Fault, t: Arc<TestServer>) {
             let sender = {
                 let (t, conn) = (t.clone(), conn.clone());
                 tokio::spawn(async move {
-                    for i in 30..40u8 {
+                    for i in 15..25u8 {
                         t.send(&conn, &b64(i, 1)).await.ok();
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 })
             };
             sender.await.unwrap();
-            let expected: Vec<String> = (0..40u8).map(|i| b64(i, 1)).collect();
+            let expected: Vec<String> = (0..25u8).map(|i| b64(i, 1)).collect();
             assert_eq!(drain(&mut ws).await, expected);
         }
         Fault::PushAfterUnsubscribe => {

@@ -52,8 +52,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Nonces remembered for the `nonce-unsigned` fault.
 const REMEMBERED_NONCES: usize = 64;
 /// The pause between backlog messages under the `double-push` fault: wide enough that a
-/// send right after the subscription lands inside the backlog on a loaded machine.
-const DOUBLE_PUSH_PACE: Duration = Duration::from_millis(50);
+/// send right after the subscribe reply lands inside the backlog on a loaded machine.
+const DOUBLE_PUSH_PACE: Duration = Duration::from_millis(100);
 
 /// The WebSocket sessions of one server.
 pub(crate) struct Sessions {
@@ -120,6 +120,7 @@ impl Sessions {
             tx,
             subs: HashMap::new(),
             out: Vec::new(),
+            pacing: None,
         };
         session.serve(ws, rx).await;
     }
@@ -244,11 +245,22 @@ struct Subscription {
     no_dedupe: bool,
 }
 
+/// `double-push`: a backlog pushed one message at a time, each written before the next.
+struct Pacing {
+    conn: ConnId,
+    /// `seq` of the last message it pushed.
+    after: u64,
+    /// When the next message is due.
+    next: Instant,
+}
+
 /// What woke the session up.
 enum Event {
     Stop,
     Frame(Option<Result<Frame, WsError>>),
     Push(Option<Push>),
+    /// The next message of a paced backlog is due.
+    Pace,
     Idle,
 }
 
@@ -270,6 +282,8 @@ struct Session {
     tx: UnboundedSender<Push>,
     subs: HashMap<ConnId, Subscription>,
     out: Vec<String>,
+    /// A paced backlog in progress (`double-push` only); frames and pushes wait for it.
+    pacing: Option<Pacing>,
 }
 
 impl Drop for Session {
@@ -318,6 +332,7 @@ impl Session {
             if self.flush(&mut ws).await.is_err() {
                 return;
             }
+            let pace_at = self.pacing.as_ref().map(|p| p.next);
             let event = tokio::select! {
                 biased;
                 changed = life.changed() => {
@@ -327,14 +342,19 @@ impl Session {
                         continue;
                     }
                 }
-                frame = ws.next() => Event::Frame(frame),
-                push = pushes.recv() => Event::Push(push),
+                () = sleep_until(pace_at.unwrap_or(last_data)), if pace_at.is_some() => Event::Pace,
+                frame = ws.next(), if pace_at.is_none() => Event::Frame(frame),
+                push = pushes.recv(), if pace_at.is_none() => Event::Push(push),
                 () = sleep_until(last_data + idle_timeout) => Event::Idle,
             };
             let then = match event {
                 Event::Stop => Then::Close(CloseCode::Away, "the server is shutting down"),
                 Event::Idle => Then::Close(CloseCode::Normal, "idle"),
                 Event::Push(None) => Then::Continue,
+                Event::Pace => {
+                    self.pace();
+                    Then::Continue
+                }
                 Event::Push(Some(push)) => {
                     self.forward(push);
                     Then::Continue
@@ -510,7 +530,7 @@ impl Session {
             );
         }
         if !known && self.fault(Fault::DoublePush) {
-            self.paced_backlog(conn).await;
+            self.start_pacing(conn);
             return;
         }
         if !known && self.fault(Fault::BacklogNotPushed) {
@@ -531,20 +551,32 @@ impl Session {
         }
     }
 
-    /// `double-push`: the backlog read from the store one message at a time, slowly, and
-    /// pushes of the same messages not filtered out.
-    async fn paced_backlog(&mut self, conn: ConnId) {
+    /// `double-push`: the backlog read from the store one message at a time, slowly, after
+    /// the reply is written; live pushes of the same messages are not filtered out.
+    fn start_pacing(&mut self, conn: ConnId) {
         if let Some(sub) = self.subs.get_mut(&conn) {
             sub.no_dedupe = true;
         }
-        let mut after = 0;
-        loop {
-            let next = self.app.store.messages_after(conn, after, 1);
-            let Some(message) = next.first() else { break };
-            after = message.seq;
-            self.push(conn, message);
-            tokio::time::sleep(DOUBLE_PUSH_PACE).await;
-        }
+        self.pacing = Some(Pacing {
+            conn,
+            after: 0,
+            next: Instant::now(),
+        });
+    }
+
+    /// Pushes the next message of the paced backlog, or ends it.
+    fn pace(&mut self) {
+        let Some(pacing) = self.pacing.take() else {
+            return;
+        };
+        let next = self.app.store.messages_after(pacing.conn, pacing.after, 1);
+        let Some(message) = next.first() else { return };
+        self.push(pacing.conn, message);
+        self.pacing = Some(Pacing {
+            conn: pacing.conn,
+            after: message.seq,
+            next: Instant::now() + DOUBLE_PUSH_PACE,
+        });
     }
 
     /// Pushes `message` in the subscription to `conn`, unless it was pushed in it already.
