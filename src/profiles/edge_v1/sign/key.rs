@@ -1,5 +1,5 @@
-//! RSA private keys: aws-lc-rs for the binding's signature (fast, constant-time), the `rsa`
-//! crate only for PSS salt lengths other than 32 (deliberate faults).
+//! RSA private keys: aws-lc-rs for the binding's signature and for the salt lengths the
+//! suite's faults use (0, 20, 64); the `rsa` crate only for any other PSS salt length.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,7 +8,10 @@ use std::sync::OnceLock;
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
-use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256, RSA_PSS_SHA256};
+use aws_lc_rs::signature::{
+    KeyPair as _, RsaEncoding, RsaPssSaltLength, RsaSignatureEncoding, RSA_PKCS1_SHA256,
+    RSA_PSS_SHA256,
+};
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::signature::{RandomizedSigner, SignatureEncoding};
 use sha2::{Digest, Sha256};
@@ -33,13 +36,21 @@ impl Scheme {
     pub const BINDING: Scheme = Scheme::Pss { salt: 32 };
 }
 
+/// PSS with SHA-256 and a salt of 0, 20 or 64 bytes: the salt-length faults (B-SIG-ALG).
+static PSS_SALT_0: RsaSignatureEncoding =
+    RSA_PSS_SHA256.with_pss_salt_length(RsaPssSaltLength::Custom(0));
+static PSS_SALT_20: RsaSignatureEncoding =
+    RSA_PSS_SHA256.with_pss_salt_length(RsaPssSaltLength::Custom(20));
+static PSS_SALT_64: RsaSignatureEncoding =
+    RSA_PSS_SHA256.with_pss_salt_length(RsaPssSaltLength::Custom(64));
+
 /// A private RSA key with its public half as SPKI DER. Never printed: `Debug` shows the size
 /// and a fingerprint of the public key only.
 pub struct Key {
     pair: KeyPair,
     pkcs8: Vec<u8>,
     spki: Vec<u8>,
-    /// The same key for the `rsa` crate, parsed on first use of a non-binding salt.
+    /// The same key for the `rsa` crate, parsed on first use of another salt length.
     rsa: OnceLock<Result<rsa::RsaPrivateKey, rsa::pkcs8::Error>>,
     /// Whether aws-lc-rs has signed with the key (its first signature sets up blinding).
     signed: AtomicBool,
@@ -139,7 +150,7 @@ impl Key {
 
     /// Signs with any scheme, reporting a salt that does not fit the key as an error.
     pub fn try_sign_with(&self, input: &[u8], scheme: Scheme) -> Result<Vec<u8>, SignError> {
-        let aws = |alg| {
+        let aws = |alg: &'static dyn RsaEncoding| {
             self.signed.store(true, Ordering::Relaxed);
             let mut sig = vec![0; self.pair.public_modulus_len()];
             self.pair
@@ -149,6 +160,9 @@ impl Key {
         };
         match scheme {
             Scheme::Pss { salt: 32 } => aws(&RSA_PSS_SHA256),
+            Scheme::Pss { salt: 0 } => aws(&PSS_SALT_0),
+            Scheme::Pss { salt: 20 } => aws(&PSS_SALT_20),
+            Scheme::Pss { salt: 64 } => aws(&PSS_SALT_64),
             Scheme::Pkcs1v15 => aws(&RSA_PKCS1_SHA256),
             Scheme::Pss { salt } => {
                 let key = self
@@ -227,7 +241,8 @@ pub(crate) mod tests {
             32
         ));
         assert!(!rsa_verify(key.spki_der(), input, &sig, 20));
-        for salt in [0, 20, 64] {
+        // 0, 20 and 64 are signed by aws-lc-rs, 48 by the `rsa` crate.
+        for salt in [0, 20, 48, 64] {
             let s = key.sign_with(input, Scheme::Pss { salt });
             assert!(rsa_verify(key.spki_der(), input, &s, salt), "salt {salt}");
             assert!(!rsa_verify(key.spki_der(), input, &s, 32), "salt {salt}");
