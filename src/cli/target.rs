@@ -60,8 +60,9 @@ pub struct TargetArgs {
     #[arg(long, value_name = "DURATION", requires = "prekeys_low", value_parser = humantime::parse_duration)]
     pub prekeys_interval: Option<Duration>,
     /// edge-v1: hold a connection idle this long, e.g. 15s (longer than the server's timeout
-    /// for a request head), then check that new requests are still answered; without it
-    /// `limits/answered-after-idle` is skipped.
+    /// for a request head), then check that new requests are still answered, and that an
+    /// HTTP/2 stream held half sent that long is answered once complete; without it
+    /// `limits/answered-after-idle` and `limits/h2-stream-answered-after-idle` are skipped.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub idle_wait: Option<Duration>,
     /// HTTP version of the ordinary requests: `auto` (over TLS the server chooses by ALPN,

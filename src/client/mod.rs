@@ -12,6 +12,7 @@
 mod body;
 mod curl;
 mod error;
+mod h2_streams;
 mod http;
 pub mod origin;
 mod raw;
@@ -31,6 +32,7 @@ use std::time::{Duration, Instant};
 pub use body::BodyStop;
 pub use curl::curl;
 pub use error::{ClientError, TransportError};
+pub use h2_streams::{H2Connection, H2Partial, H2Unavailable};
 pub use request::{chunked, Request};
 
 /// Transport settings, shared by every request of a [`Client`].

@@ -48,7 +48,23 @@ pub(super) async fn connect(
     tls: &TlsConnector,
     r: &Request,
 ) -> Result<Box<dyn Io>, TransportError> {
-    let https = match r.url.scheme() {
+    let (tcp, tls_name) = tcp(&r.url).await?;
+    Ok(match tls_name {
+        Some(name) => Box::new(
+            tls.connect(name, tcp)
+                .await
+                .map_err(|e| TransportError::Tls(e.to_string()))?,
+        ),
+        None => Box::new(tcp),
+    })
+}
+
+/// A TCP connection to the origin of `url`, with the server name to ask TLS for when the
+/// scheme is `https`.
+pub(super) async fn tcp(
+    url: &url::Url,
+) -> Result<(TcpStream, Option<ServerName<'static>>), TransportError> {
+    let https = match url.scheme() {
         "https" => true,
         "http" => false,
         other => {
@@ -57,14 +73,13 @@ pub(super) async fn connect(
             )))
         }
     };
-    let host = match r.url.host() {
+    let host = match url.host() {
         Some(url::Host::Domain(d)) => d.to_owned(),
         Some(url::Host::Ipv4(a)) => a.to_string(),
         Some(url::Host::Ipv6(a)) => a.to_string(),
         None => return Err(TransportError::Other("the URL has no host".into())),
     };
-    let port = r
-        .url
+    let port = url
         .port_or_known_default()
         .unwrap_or(if https { 443 } else { 80 });
     let tcp = TcpStream::connect((host.as_str(), port))
@@ -72,17 +87,12 @@ pub(super) async fn connect(
         .map_err(|e| TransportError::Connect(format!("{host}:{port}: {e}")))?;
     // Small requests are written in one go; no need to wait for ACKs.
     let _ = tcp.set_nodelay(true);
-    Ok(if https {
-        let name = ServerName::try_from(host.clone())
-            .map_err(|e| TransportError::Tls(format!("server name {host:?}: {e}")))?;
-        Box::new(
-            tls.connect(name, tcp)
-                .await
-                .map_err(|e| TransportError::Tls(e.to_string()))?,
-        )
-    } else {
-        Box::new(tcp)
-    })
+    if !https {
+        return Ok((tcp, None));
+    }
+    let name = ServerName::try_from(host.clone())
+        .map_err(|e| TransportError::Tls(format!("server name {host:?}: {e}")))?;
+    Ok((tcp, Some(name)))
 }
 
 /// Writes `bytes` (the first part of `r`'s raw bytes) and leaves the connection open.

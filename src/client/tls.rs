@@ -31,6 +31,15 @@ pub(super) fn raw_config(
     o: &ClientOptions,
     roots: &[CertificateDer<'static>],
 ) -> Result<Arc<rustls::ClientConfig>, ClientError> {
+    config(o, roots, b"http/1.1")
+}
+
+/// A rustls configuration that offers one protocol by ALPN.
+pub(super) fn config(
+    o: &ClientOptions,
+    roots: &[CertificateDer<'static>],
+    alpn: &[u8],
+) -> Result<Arc<rustls::ClientConfig>, ClientError> {
     let provider = provider();
     let setup = |e: rustls::Error| ClientError::Setup(e.to_string());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -51,7 +60,7 @@ pub(super) fn raw_config(
     let mut config = builder
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     Ok(Arc::new(config))
 }
 

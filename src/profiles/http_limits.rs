@@ -1,11 +1,12 @@
 //! HTTP transport checks shared by the REST profiles (edge-v1, simplex-v5), on requests each
-//! profile builds and signs: a body's chunks are counted against the size limit (B-SIZE), and
-//! a second connection is served while a first one holds a half-sent request (B-NO-5XX).
+//! profile builds and signs: a body's chunks are counted against the size limit (B-SIZE), a
+//! second connection is served while a first one holds a half-sent request, and an HTTP/2
+//! stream in flight outlives the server's idle deadline (B-NO-5XX).
 
 use std::time::Duration;
 
 use crate::client::Request;
-use crate::client::{chunked, Client, Exchange, TransportError};
+use crate::client::{chunked, Client, Exchange, H2Unavailable, TransportError};
 
 /// Size of the body [`chunked_body`] is given: over 1 MiB (the sensible limit the binding
 /// names) many times, small enough that a server draining an over-limit body reads it all.
@@ -356,6 +357,81 @@ pub async fn second_connection(
     (judged, vec![first, second])
 }
 
+/// B-NO-5XX for HTTP/2: a stream in flight keeps its connection open past the server's
+/// timeout for a request head. On one HTTP/2 connection of its own, `first` is sent up to
+/// half its body and held; `second` goes whole on another stream and is answered; the
+/// connection then sits for `idle` (longer than the server's head timeout) before the rest of
+/// `first` is sent, and `first` must be answered, not with 5xx. A server that counts the
+/// connection idle once one stream has ended closes it, and `first` with it. A server without
+/// HTTP/2 leaves the rule unexercised here; an answer that never comes, with the connection
+/// still open, is not judged. Returns the exchanges made.
+pub async fn h2_stream_after_idle(
+    client: &Client,
+    idle: Duration,
+    first: Request,
+    second: Request,
+) -> (Judged, Vec<Exchange>) {
+    let mut conn = match client.h2_connect(&first.url).await {
+        Ok(conn) => conn,
+        Err(H2Unavailable::NotSpoken(why)) => {
+            return (Judged::Skip(format!("the server does not speak HTTP/2 ({why})")), Vec::new())
+        }
+        Err(H2Unavailable::Failed(e)) => {
+            let why = format!("no HTTP/2 connection could be opened: {e}");
+            return (Judged::NotJudged(why), Vec::new());
+        }
+    };
+    let half = first.body.len() / 2;
+    let held = match conn.send_part(client, first, half).await {
+        Ok(held) => held,
+        Err(ex) => {
+            let judged = not_held("the first stream could not be opened and held", &ex);
+            return (judged, vec![ex]);
+        }
+    };
+    let second = conn.execute(client, second).await;
+    match status(&second) {
+        Ok(s) if s >= 500 => {
+            let judged = broken(
+                "B-NO-5XX",
+                "an answer other than 5xx on a second HTTP/2 stream",
+                s.to_string(),
+            );
+            return (judged, vec![second]);
+        }
+        Ok(_) => {}
+        // Over plain TCP (prior knowledge) nothing has shown that the server speaks HTTP/2.
+        Err(e) if !conn.answered() && second.request.url.scheme() == "http" => {
+            let why = format!("the server did not answer HTTP/2 with prior knowledge ({e})");
+            return (Judged::Skip(why), vec![second]);
+        }
+        Err(e) => {
+            let why = format!("no answer on the second HTTP/2 stream: {e}");
+            return (Judged::NotJudged(why), vec![second]);
+        }
+    }
+    tokio::time::sleep(idle).await;
+    let first = held.finish(client).await;
+    let expected = format!(
+        "an answer other than 5xx to a request whose body was completed after {} s, while \
+         another stream of its HTTP/2 connection had ended",
+        idle.as_secs_f64()
+    );
+    let judged = match status(&first) {
+        Ok(s) if s < 500 => Judged::Pass,
+        Ok(s) => broken("B-NO-5XX", expected, s.to_string()),
+        Err(e @ TransportError::Closed(_)) => broken(
+            "B-NO-5XX",
+            expected,
+            format!("none: {e} (the server ended the stream or the connection)"),
+        ),
+        Err(e) => Judged::NotJudged(format!(
+            "no answer on the held HTTP/2 stream after the wait: {e}"
+        )),
+    };
+    (judged, vec![second, first])
+}
+
 #[cfg(test)]
 mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -576,5 +652,62 @@ mod tests {
     async fn a_counted_refusal_passes() {
         let second = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n".to_vec();
         assert_eq!(judge(second).await, Judged::Pass);
+    }
+
+    /// The reference server on plain HTTP with a head deadline of 1 s, and its create URL.
+    async fn reference(
+        faults: Vec<edge_reference_server::edge_v1::faults::Fault>,
+    ) -> (edge_reference_server::Server, url::Url) {
+        let server = edge_reference_server::start(edge_reference_server::Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls: edge_reference_server::Tls::Plain,
+            head_timeout: Duration::from_secs(1),
+            faults,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let url = url::Url::parse(&server.create_url()).unwrap();
+        (server, url)
+    }
+
+    /// Two requests the server answers without 5xx (unsigned creates get 4xx), with bodies.
+    fn creates(url: &url::Url) -> (Request, Request) {
+        let body = br#"{"recipient":"x","sender":"y","padding":"0123456789abcdef"}"#.to_vec();
+        let make = || {
+            Request::new("POST", url.clone())
+                .header("Content-Type", "application/json")
+                .body(body.clone())
+        };
+        (make(), make())
+    }
+
+    #[tokio::test]
+    async fn a_held_h2_stream_outlives_the_idle_deadline_only_on_a_correct_server() {
+        use edge_reference_server::edge_v1::faults::Fault;
+        let wait = Duration::from_secs(2);
+        let (correct, url) = reference(Vec::new()).await;
+        let (first, second) = creates(&url);
+        let (seen, exchanges) = h2_stream_after_idle(&client(), wait, first, second).await;
+        assert_eq!(seen, Judged::Pass, "{exchanges:?}");
+        assert!(exchanges
+            .iter()
+            .all(|e| e.response.as_ref().is_ok_and(|r| r.version == "HTTP/2")));
+        correct.shutdown().await;
+
+        let (faulty, url) = reference(vec![Fault::H2StreamClosedAtIdle]).await;
+        let (first, second) = creates(&url);
+        let (seen, _) = h2_stream_after_idle(&client(), wait, first, second).await;
+        assert_broken(&seen, "B-NO-5XX");
+        faulty.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_server_without_h2_leaves_the_h2_check_unexercised() {
+        // An HTTP/1.1-only server answers the HTTP/2 preface with 400 and closes.
+        let url = server(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n".to_vec()).await;
+        let (first, second) = creates(&url);
+        let (seen, _) = h2_stream_after_idle(&client(), Duration::from_millis(10), first, second).await;
+        assert!(matches!(seen, Judged::Skip(_)), "{seen:?}");
     }
 }

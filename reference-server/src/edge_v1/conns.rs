@@ -38,9 +38,8 @@ pub(crate) struct Table {
     limit: usize,
     /// How long a connection may wait for a complete request head.
     head_timeout: Duration,
-    /// `idle-close-stalls`: how long the server accepts nothing after a deadline closed a
-    /// connection; always `None` in a correct server.
-    stall: Option<Duration>,
+    /// Faults of the injection harness; the default in a correct server.
+    faults: TableFaults,
     /// Wakes the sweeper when the first connection starts waiting.
     sweep: Notify,
     /// Wakes the accept loop when room may have appeared.
@@ -76,6 +75,17 @@ struct Waiting {
     since: Instant,
 }
 
+/// The faults a [`Table`] can carry; `TableFaults::default()` is a correct server's.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct TableFaults {
+    /// `idle-close-stalls`: how long the server accepts nothing after a deadline closed a
+    /// connection.
+    pub(crate) stall: Option<Duration>,
+    /// `h2-stream-closed-at-idle`: a connection starts waiting whenever one of its requests
+    /// ends, even with other HTTP/2 streams still in flight.
+    pub(crate) wait_on_any_end: bool,
+}
+
 /// What [`Table::admit`] decided.
 #[derive(Debug)]
 pub(crate) enum Admission {
@@ -88,15 +98,13 @@ pub(crate) enum Admission {
 
 impl Table {
     /// A table for at most `limit` connections whose heads must arrive within `head_timeout`.
-    /// With `stall` (`idle-close-stalls` only; `None` in a correct server), whenever the head
-    /// deadline closes a connection the server is asked to accept nothing for that long
-    /// ([`Table::stalled_until`]).
-    pub(crate) fn new(limit: usize, head_timeout: Duration, stall: Option<Duration>) -> Arc<Table> {
+    /// `faults` are the default in a correct server (see [`TableFaults`]).
+    pub(crate) fn new(limit: usize, head_timeout: Duration, faults: TableFaults) -> Arc<Table> {
         Arc::new(Table {
             inner: Mutex::new(Inner::default()),
             limit: limit.max(1),
             head_timeout,
-            stall,
+            faults,
             sweep: Notify::new(),
             room: Notify::new(),
         })
@@ -178,7 +186,7 @@ impl Table {
                     }
                     inner.close(key);
                     self.room.notify_one();
-                    if let Some(stall) = self.stall {
+                    if let Some(stall) = self.faults.stall {
                         inner.stalled_until = Some(now + stall);
                     }
                 }
@@ -287,7 +295,7 @@ impl Drop for Busy {
             return;
         };
         slot.busy = slot.busy.saturating_sub(1);
-        if slot.busy > 0 {
+        if slot.busy > 0 && !self.table.faults.wait_on_any_end {
             return;
         }
         let first = inner.start_waiting(self.id, Instant::now());
@@ -339,7 +347,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn full_table_evicts_the_oldest_waiting_connection() {
-        let table = Table::new(2, Duration::from_secs(10), None);
+        let table = Table::new(2, Duration::from_secs(10), TableFaults::default());
         let a = admitted(&table);
         tokio::time::advance(Duration::from_millis(10)).await;
         let b = admitted(&table);
@@ -361,7 +369,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn busy_connections_are_never_evicted() {
-        let table = Table::new(1, Duration::from_secs(10), None);
+        let table = Table::new(1, Duration::from_secs(10), TableFaults::default());
         let a = admitted(&table);
         let busy = a.busy();
         tokio::time::advance(Duration::from_secs(60)).await;
@@ -378,7 +386,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_sweeper_closes_connections_at_their_head_deadline() {
-        let table = Table::new(10, Duration::from_secs(10), None);
+        let table = Table::new(10, Duration::from_secs(10), TableFaults::default());
         tokio::spawn(table.clone().sweep());
         let a = admitted(&table);
         tokio::time::advance(Duration::from_secs(4)).await;

@@ -74,6 +74,7 @@ crate::fault_list::fault_list! {
     DeletedUrisRouted = "deleted-uris-routed", "S-DEL-AFTER", "After a delete, RU and SU stay routed for methods they do not define: GET, PATCH or HEAD to RU gets 405 instead of 404 (requests with their own methods still get 404).";
     Oversize500 = "oversize-500", "B-SIZE", "A body over the limit gets 500.";
     IdleCloseStalls = "idle-close-stalls", "B-NO-5XX", "When the head deadline closes an idle connection, the server accepts no new connection for 30 s (requests on connections already open are still answered).";
+    H2StreamClosedAtIdle = "h2-stream-closed-at-idle", "B-NO-5XX", "An HTTP/2 connection counts as waiting for a head once any one of its streams ends, so the head deadline closes it with other streams still in flight.";
     OneConnectionAtATime = "one-connection-at-a-time", "B-NO-5XX", "The server holds one TCP connection at a time: a second one waits while the first is busy (a body half sent), and takes its place once it has been idle 100 ms.";
     LimitAfterBody = "limit-after-body", "B-SIZE", "A body of exactly the size limit is read whole, then refused with 413 (the limit counted as over, and the size not decided from `Content-Length`).";
     ChunkedBodyUncounted = "chunked-body-uncounted", "B-SIZE", "A body without `Content-Length` (chunked) is read whole, whatever its size; declared bodies are still refused from `Content-Length`.";

@@ -24,7 +24,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 use crate::edge_v1::config::Config;
-use crate::edge_v1::conns::{self, Admission, Busy, Table, Ticket};
+use crate::edge_v1::conns::{self, Admission, Busy, Table, TableFaults, Ticket};
 use crate::edge_v1::handler::{self, App};
 use crate::edge_v1::routes::Routes;
 use crate::edge_v1::store::{Limits, Store};
@@ -197,13 +197,16 @@ pub(crate) async fn start_with(config: Config, echo: bool) -> Result<Server, Sta
     } else {
         config.max_connections
     };
-    let stall = faults
-        .on(crate::edge_v1::faults::Fault::IdleCloseStalls)
-        .then_some(Duration::from_secs(30));
+    let table_faults = TableFaults {
+        stall: faults
+            .on(crate::edge_v1::faults::Fault::IdleCloseStalls)
+            .then_some(Duration::from_secs(30)),
+        wait_on_any_end: faults.on(crate::edge_v1::faults::Fault::H2StreamClosedAtIdle),
+    };
     let table = Table::new(
         conns::effective_limit(max_connections),
         config.head_timeout,
-        stall,
+        table_faults,
     );
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(serve(

@@ -42,7 +42,7 @@ pub struct Target {
     /// The server's PAGE_SIZE, when known.
     pub page_size: Option<usize>,
     /// How long to idle a connection past the server's head deadline (`--idle-wait`);
-    /// `None` skips `limits/answered-after-idle`.
+    /// `None` skips `limits/answered-after-idle` and `limits/h2-stream-answered-after-idle`.
     pub idle_wait: Option<Duration>,
 }
 

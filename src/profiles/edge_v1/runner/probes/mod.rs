@@ -36,6 +36,7 @@ pub const PROBES: &[&str] = &[
     "body-at-limit",
     "second-connection",
     "after-idle",
+    "h2-stream-after-idle",
     "alice-bob",
     "duplex",
     "two-servers",
@@ -48,7 +49,9 @@ pub const PROBES: &[&str] = &[
 /// engine starts them first ([`Session::cost`](crate::engine::Session::cost)).
 pub fn cost(name: &str, ctx: &Context) -> u64 {
     match name {
-        "after-idle" => ctx.idle_wait.map_or(0, |d| d.as_millis() as u64),
+        "after-idle" | "h2-stream-after-idle" => {
+            ctx.idle_wait.map_or(0, |d| d.as_millis() as u64)
+        }
         // Waits for an early answer at least 250 ms.
         "body-at-limit" => 250,
         "chunked-body" => 150,
@@ -72,6 +75,7 @@ pub async fn run(run: &mut CaseRun<'_>, n: usize, step: &Step) -> Result<(), Ste
         "body-at-limit" => body_at_limit(run, n).await,
         "second-connection" => second_connection(run, n).await,
         "after-idle" => after_idle(run, n).await,
+        "h2-stream-after-idle" => h2_stream_after_idle(run, n).await,
         "quota" => quota(run, n, step).await,
         "alice-bob" => scenarios::alice_bob(run, n).await,
         "duplex" => scenarios::duplex(run, n, 0).await,
@@ -358,11 +362,7 @@ async fn second_connection(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFa
 /// create, when `--idle-wait` is given.
 async fn after_idle(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> {
     let Some(idle) = run.ctx.idle_wait else {
-        run.skipped = Some(
-            "not run without --idle-wait DURATION (longer than the server's timeout for a \
-             request head, e.g. 15s)"
-                .into(),
-        );
+        run.skipped = Some(IDLE_WAIT_NEEDED.into());
         return Ok(());
     };
     let req = run
@@ -374,6 +374,28 @@ async fn after_idle(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> 
     let seen = http_limits::after_idle(&run.ctx.client, idle, req, witness).await;
     judged(run, n, seen)
 }
+
+/// B-NO-5XX for a held HTTP/2 stream past the server's idle timeout
+/// ([`http_limits::h2_stream_after_idle`]), with two signed creates, when `--idle-wait` is
+/// given.
+async fn h2_stream_after_idle(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> {
+    let Some(idle) = run.ctx.idle_wait else {
+        run.skipped = Some(IDLE_WAIT_NEEDED.into());
+        return Ok(());
+    };
+    let first = run
+        .http_request(&plain(Endpoint::Create, "h2-held"), Endpoint::Create)
+        .map_err(|e| StepFailure::setup(n, &e))?;
+    let second = run
+        .http_request(&plain(Endpoint::Create, "h2-second"), Endpoint::Create)
+        .map_err(|e| StepFailure::setup(n, &e))?;
+    let seen = http_limits::h2_stream_after_idle(&run.ctx.client, idle, first, second).await;
+    judged(run, n, seen)
+}
+
+/// Why a check that waits past the server's idle timeout did not run.
+const IDLE_WAIT_NEEDED: &str = "not run without --idle-wait DURATION (longer than the \
+     server's timeout for a request head, e.g. 15s)";
 
 /// A shared transport check's outcome as this probe's: its exchanges kept, a skip noted.
 fn judged(
