@@ -38,7 +38,8 @@ impl Servers for Reference {
     async fn start(&self, fault: Option<usize>) -> Result<(Target, Server), String> {
         let faults = fault.map(|i| vec![self.faults[i]]).unwrap_or_default();
         // Idle connections matter only to these faults: the others keep the usual deadline.
-        let idle = faults.contains(&Fault::IdleCloseStalls) || faults.contains(&Fault::H2StreamClosedAtIdle);
+        let idle = faults.contains(&Fault::IdleCloseStalls)
+            || faults.contains(&Fault::H2StreamClosedAtIdle);
         let server = edge_reference_server::start(Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             page_size: EMBEDDED_PAGE_SIZE,

@@ -30,8 +30,9 @@ async fn server(faults: Vec<Fault>) -> TestServer {
         c.page_size = PAGE_SIZE;
         c.queue_cap = Some(QUEUE_CAP);
         c.body_limit = 4096;
-        if faults.contains(&Fault::IdleCloseStalls) {
-            // Its probe idles a connection past the head deadline.
+        if faults.contains(&Fault::IdleCloseStalls) || faults.contains(&Fault::H2StreamClosedAtIdle)
+        {
+            // Their probes idle a connection (or a stream) past the head deadline.
             c.head_timeout = IDLE_HEAD_TIMEOUT;
         }
         c.faults = faults;
@@ -39,7 +40,7 @@ async fn server(faults: Vec<Fault>) -> TestServer {
     .await
 }
 
-/// The head deadline of the server with `idle-close-stalls`.
+/// The head deadline of the servers with `idle-close-stalls` and `h2-stream-closed-at-idle`.
 const IDLE_HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 struct Keys {
@@ -567,6 +568,7 @@ async fn conforms(t: &TestServer, fault: Fault) -> bool {
             drop(held);
             answered
         }
+        Fault::H2StreamClosedAtIdle => h2_held_stream_answered(t).await,
         Fault::IdleCloseStalls => {
             // A connection sits idle past the head deadline; a new one is then answered.
             let addr = t.server.local_addr();
@@ -977,4 +979,81 @@ async fn faults_are_named_and_parsed() {
     assert_eq!(Fault::Oversize500.rule(), "B-SIZE");
     let e = "nope".parse::<Fault>().unwrap_err();
     assert!(e.to_string().contains("Fault::ALL"), "{e}");
+}
+
+/// A request body whose bytes the caller sends later.
+type HeldBody = http_body_util::StreamBody<
+    futures_util::stream::PollFn<
+        Box<
+            dyn FnMut(
+                    &mut std::task::Context<'_>,
+                ) -> std::task::Poll<
+                    Option<Result<hyper::body::Frame<bytes::Bytes>, std::convert::Infallible>>,
+                > + Send
+                + Unpin,
+        >,
+    >,
+>;
+
+/// A body fed by the returned sender; dropping the sender ends it.
+fn held_body() -> (
+    tokio::sync::mpsc::Sender<Result<hyper::body::Frame<bytes::Bytes>, std::convert::Infallible>>,
+    HeldBody,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let poll: Box<dyn FnMut(&mut std::task::Context<'_>) -> _ + Send + Unpin> =
+        Box::new(move |cx: &mut std::task::Context<'_>| rx.poll_recv(cx));
+    (
+        tx,
+        http_body_util::StreamBody::new(futures_util::stream::poll_fn(poll)),
+    )
+}
+
+/// `h2-stream-closed-at-idle`: over HTTP/2 (prior knowledge), a create is held with half its
+/// body while a second request runs on another stream and ends; after the head deadline the
+/// first body is completed and must be answered.
+async fn h2_held_stream_answered(t: &TestServer) -> bool {
+    use hyper::body::{Bytes, Frame};
+    let addr = t.server.local_addr();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let uri = format!("http://{addr}{}", path_of(&t.ce));
+    let body = b"{\"recipient\": \"x\", \"sender\": \"y\"}".to_vec();
+    let request = |b: HeldBody| {
+        hyper::Request::post(&uri)
+            .header("content-type", "application/json")
+            .header("content-length", body.len())
+            .body(b)
+            .unwrap()
+    };
+    let (first_tx, first_body) = held_body();
+    first_tx
+        .send(Ok(Frame::data(Bytes::copy_from_slice(&body[..10]))))
+        .await
+        .unwrap();
+    let first = send.send_request(request(first_body));
+    let first = tokio::spawn(first);
+    let (second_tx, second_body) = held_body();
+    second_tx
+        .send(Ok(Frame::data(Bytes::from(body.clone()))))
+        .await
+        .unwrap();
+    drop(second_tx);
+    let second = send.send_request(request(second_body)).await.unwrap();
+    assert_eq!(second.status(), 400, "an unsigned create");
+    tokio::time::sleep(IDLE_HEAD_TIMEOUT + std::time::Duration::from_millis(1500)).await;
+    let _ = first_tx
+        .send(Ok(Frame::data(Bytes::copy_from_slice(&body[10..]))))
+        .await;
+    drop(first_tx);
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(3), first).await,
+        Ok(Ok(Ok(r))) if r.status() == 400
+    )
 }

@@ -582,3 +582,61 @@ async fn the_ordinary_path_speaks_the_http_version_asked_for() {
         server.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn h2_streams_go_over_alpn_h2_and_a_server_without_it_is_told_apart() {
+    use edge_reference_server::{start, Config, Tls};
+
+    // The reference server offers h2 by ALPN: two streams of one connection, one held.
+    let server = start(Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: Tls::SelfSigned { write_to: None },
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let ce = Url::parse(&server.create_url()).unwrap();
+    let c = Client::new(&ClientOptions {
+        ca_cert_pem: server.certificate_pem().map(String::into_bytes),
+        ..options()
+    })
+    .unwrap();
+    let mut conn = c.h2_connect(&ce).await.unwrap();
+    let r = Request::new("POST", ce.clone())
+        .header("Content-Type", "application/json")
+        .body("{\"recipient\": \"x\"}");
+    let held = conn.send_part(&c, r.clone(), 5).await.unwrap();
+    let other = conn.execute(&c, r.clone()).await.response.unwrap();
+    let first = held.finish(&c).await.response.unwrap();
+    for resp in [&other, &first] {
+        assert_eq!(resp.version, "HTTP/2");
+        assert_eq!(resp.status, 400, "an unsigned create: {resp:?}");
+    }
+    assert!(conn.answered());
+    server.shutdown().await;
+
+    // A TLS server that offers no protocol by ALPN does not speak HTTP/2.
+    let (acceptor, pem) = tls_acceptor();
+    let (addr, _rx) = serve(b"HTTP/1.1 200 OK\r\n\r\n".to_vec(), Some(acceptor)).await;
+    let target = Url::parse(&format!("https://localhost:{}/c", addr.port())).unwrap();
+    let c = Client::new(&ClientOptions {
+        ca_cert_pem: Some(pem.into_bytes()),
+        ..options()
+    })
+    .unwrap();
+    let e = c.h2_connect(&target).await.unwrap_err();
+    assert!(matches!(e, H2Unavailable::NotSpoken(_)), "{e:?}");
+
+    // An origin the run may not contact is refused before any connection.
+    let c = Client::new(&ClientOptions {
+        origins: origin::OriginPolicy::only(origin::Origin::of(&ce)),
+        ..options()
+    })
+    .unwrap();
+    let elsewhere = Url::parse("https://127.0.0.1:9/connection").unwrap();
+    let e = c.h2_connect(&elsewhere).await.unwrap_err();
+    assert!(
+        matches!(e, H2Unavailable::Failed(TransportError::Refused(_))),
+        "{e:?}"
+    );
+}

@@ -374,7 +374,10 @@ pub async fn h2_stream_after_idle(
     let mut conn = match client.h2_connect(&first.url).await {
         Ok(conn) => conn,
         Err(H2Unavailable::NotSpoken(why)) => {
-            return (Judged::Skip(format!("the server does not speak HTTP/2 ({why})")), Vec::new())
+            return (
+                Judged::Skip(format!("the server does not speak HTTP/2 ({why})")),
+                Vec::new(),
+            )
         }
         Err(H2Unavailable::Failed(e)) => {
             let why = format!("no HTTP/2 connection could be opened: {e}");
@@ -707,7 +710,8 @@ mod tests {
         // An HTTP/1.1-only server answers the HTTP/2 preface with 400 and closes.
         let url = server(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n".to_vec()).await;
         let (first, second) = creates(&url);
-        let (seen, _) = h2_stream_after_idle(&client(), Duration::from_millis(10), first, second).await;
+        let (seen, _) =
+            h2_stream_after_idle(&client(), Duration::from_millis(10), first, second).await;
         assert!(matches!(seen, Judged::Skip(_)), "{seen:?}");
     }
 }

@@ -55,7 +55,8 @@ impl Servers for ReferenceServers {
     async fn start(&self, fault: Option<usize>) -> Result<(Target, Server), ReferenceServerError> {
         let faults = fault.map(|i| vec![self.faults[i]]).unwrap_or_default();
         // Idle connections matter only to these faults: the others keep the usual deadline.
-        let idle = faults.contains(&Fault::IdleCloseStalls) || faults.contains(&Fault::H2StreamClosedAtIdle);
+        let idle = faults.contains(&Fault::IdleCloseStalls)
+            || faults.contains(&Fault::H2StreamClosedAtIdle);
         let config = Config {
             listen: "127.0.0.1:0".parse().expect("literal address"),
             page_size: EMBEDDED_PAGE_SIZE,

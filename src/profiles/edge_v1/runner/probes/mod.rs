@@ -49,9 +49,7 @@ pub const PROBES: &[&str] = &[
 /// engine starts them first ([`Session::cost`](crate::engine::Session::cost)).
 pub fn cost(name: &str, ctx: &Context) -> u64 {
     match name {
-        "after-idle" | "h2-stream-after-idle" => {
-            ctx.idle_wait.map_or(0, |d| d.as_millis() as u64)
-        }
+        "after-idle" | "h2-stream-after-idle" => ctx.idle_wait.map_or(0, |d| d.as_millis() as u64),
         // Waits for an early answer at least 250 ms.
         "body-at-limit" => 250,
         "chunked-body" => 150,
