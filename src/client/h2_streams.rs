@@ -22,6 +22,9 @@ const NOT_IN_H2: [&str; 6] = [
     "upgrade",
 ];
 
+/// Largest response header block accepted, as on the raw path.
+const HEADER_LIST_CAP: u32 = 64 * 1024;
+
 /// Why no HTTP/2 connection was made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum H2Unavailable {
@@ -121,7 +124,13 @@ async fn handshake<T>(io: T) -> Result<H2Connection, TransportError>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (send, connection) = h2::client::handshake(io).await.map_err(transport)?;
+    // A hostile server gets no pushed streams and no header block over the raw path's cap.
+    let (send, connection) = h2::client::Builder::new()
+        .enable_push(false)
+        .max_header_list_size(HEADER_LIST_CAP)
+        .handshake(io)
+        .await
+        .map_err(transport)?;
     let driver = tokio::spawn(async move {
         let _ = connection.await;
     });
