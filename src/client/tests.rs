@@ -463,16 +463,10 @@ fn bad_options_are_reported() {
     assert!(matches!(e, ClientError::Options(_)));
 }
 
-/// Signed requests from `sign`, sent by both paths, parsed by `wire`, against the reference
-/// server over TLS (HTTP/2 by ALPN on the reqwest path).
-#[tokio::test]
-async fn end_to_end_against_the_reference_server() {
-    use crate::profiles::edge_v1::sign::{authorization, signature_token, KeyPool, SigFault};
-    use crate::profiles::edge_v1::wire::{
-        connection_id, resolve_uri, CreateResponse, RetrieveResponse,
-    };
+/// The reference server over HTTPS (a certificate made at startup), a client that trusts
+/// it, and its create URL.
+async fn tls_reference() -> (edge_reference_server::Server, Client, Url) {
     use edge_reference_server::{start, Config, Tls};
-
     let server = start(Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         tls: Tls::SelfSigned { write_to: None },
@@ -486,6 +480,18 @@ async fn end_to_end_against_the_reference_server() {
     })
     .unwrap();
     let ce = Url::parse(&server.create_url()).unwrap();
+    (server, c, ce)
+}
+
+/// Signed requests from `sign`, sent by both paths, parsed by `wire`, against the reference
+/// server over TLS (HTTP/2 by ALPN on the reqwest path).
+#[tokio::test]
+async fn end_to_end_against_the_reference_server() {
+    use crate::profiles::edge_v1::sign::{authorization, signature_token, KeyPool, SigFault};
+    use crate::profiles::edge_v1::wire::{
+        connection_id, resolve_uri, CreateResponse, RetrieveResponse,
+    };
+    let (server, c, ce) = tls_reference().await;
     let pool = KeyPool::builtin().unwrap();
     let (rk, other) = (pool.take(), pool.take());
 
@@ -585,22 +591,8 @@ async fn the_ordinary_path_speaks_the_http_version_asked_for() {
 
 #[tokio::test]
 async fn h2_streams_go_over_alpn_h2_and_a_server_without_it_is_told_apart() {
-    use edge_reference_server::{start, Config, Tls};
-
     // The reference server offers h2 by ALPN: two streams of one connection, one held.
-    let server = start(Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        tls: Tls::SelfSigned { write_to: None },
-        ..Config::default()
-    })
-    .await
-    .unwrap();
-    let ce = Url::parse(&server.create_url()).unwrap();
-    let c = Client::new(&ClientOptions {
-        ca_cert_pem: server.certificate_pem().map(String::into_bytes),
-        ..options()
-    })
-    .unwrap();
+    let (server, c, ce) = tls_reference().await;
     let mut conn = c.h2_connect(&ce).await.unwrap();
     let r = Request::new("POST", ce.clone())
         .header("Content-Type", "application/json")

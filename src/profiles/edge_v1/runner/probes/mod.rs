@@ -346,12 +346,7 @@ async fn body_at_limit(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailur
 
 /// B-NO-5XX across connections ([`http_limits::second_connection`]), with two signed creates.
 async fn second_connection(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> {
-    let first = run
-        .http_request(&plain(Endpoint::Create, "held"), Endpoint::Create)
-        .map_err(|e| StepFailure::setup(n, &e))?;
-    let second = run
-        .http_request(&plain(Endpoint::Create, "second"), Endpoint::Create)
-        .map_err(|e| StepFailure::setup(n, &e))?;
+    let (first, second) = two_creates(run, n, ["held", "second"])?;
     let seen = http_limits::second_connection(&run.ctx.client, first, second).await;
     judged(run, n, seen)
 }
@@ -359,16 +354,10 @@ async fn second_connection(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFa
 /// B-NO-5XX past the server's idle timeout ([`http_limits::after_idle`]), with a signed
 /// create, when `--idle-wait` is given.
 async fn after_idle(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> {
-    let Some(idle) = run.ctx.idle_wait else {
-        run.skipped = Some(IDLE_WAIT_NEEDED.into());
+    let Some(idle) = idle_wait(run) else {
         return Ok(());
     };
-    let req = run
-        .http_request(&plain(Endpoint::Create, "after-idle"), Endpoint::Create)
-        .map_err(|e| StepFailure::setup(n, &e))?;
-    let witness = run
-        .http_request(&plain(Endpoint::Create, "idle-witness"), Endpoint::Create)
-        .map_err(|e| StepFailure::setup(n, &e))?;
+    let (req, witness) = two_creates(run, n, ["after-idle", "idle-witness"])?;
     let seen = http_limits::after_idle(&run.ctx.client, idle, req, witness).await;
     judged(run, n, seen)
 }
@@ -377,18 +366,33 @@ async fn after_idle(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> 
 /// ([`http_limits::h2_stream_after_idle`]), with two signed creates, when `--idle-wait` is
 /// given.
 async fn h2_stream_after_idle(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> {
-    let Some(idle) = run.ctx.idle_wait else {
-        run.skipped = Some(IDLE_WAIT_NEEDED.into());
+    let Some(idle) = idle_wait(run) else {
         return Ok(());
     };
-    let first = run
-        .http_request(&plain(Endpoint::Create, "h2-held"), Endpoint::Create)
-        .map_err(|e| StepFailure::setup(n, &e))?;
-    let second = run
-        .http_request(&plain(Endpoint::Create, "h2-second"), Endpoint::Create)
-        .map_err(|e| StepFailure::setup(n, &e))?;
+    let (first, second) = two_creates(run, n, ["h2-held", "h2-second"])?;
     let seen = http_limits::h2_stream_after_idle(&run.ctx.client, idle, first, second).await;
     judged(run, n, seen)
+}
+
+/// Two signed creates of new connections, named `names` in the logs.
+fn two_creates(
+    run: &mut CaseRun<'_>,
+    n: usize,
+    names: [&str; 2],
+) -> Result<(HttpRequest, HttpRequest), StepFailure> {
+    let [a, b] = names.map(|name| {
+        run.http_request(&plain(Endpoint::Create, name), Endpoint::Create)
+            .map_err(|e| StepFailure::setup(n, &e))
+    });
+    Ok((a?, b?))
+}
+
+/// `--idle-wait`, or `None` with the check marked skipped.
+fn idle_wait(run: &mut CaseRun<'_>) -> Option<std::time::Duration> {
+    if run.ctx.idle_wait.is_none() {
+        run.skipped = Some(IDLE_WAIT_NEEDED.into());
+    }
+    run.ctx.idle_wait
 }
 
 /// Why a check that waits past the server's idle timeout did not run.
