@@ -10,6 +10,7 @@ use bytes::Bytes;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsConnector;
 
+use super::body::{BodyStop, Sink};
 use super::{raw, tls, Client, Exchange, Limits, Request, Response, TransportError, GRACE};
 
 /// Header fields HTTP/2 forbids (RFC 9113, section 8.2.2) or carries as pseudo-headers.
@@ -21,9 +22,6 @@ const NOT_IN_H2: [&str; 6] = [
     "transfer-encoding",
     "upgrade",
 ];
-
-/// Largest response header block accepted, as on the raw path.
-const HEADER_LIST_CAP: u32 = 64 * 1024;
 
 /// Why no HTTP/2 connection was made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +125,7 @@ where
     // A hostile server gets no pushed streams and no header block over the raw path's cap.
     let (send, connection) = h2::client::Builder::new()
         .enable_push(false)
-        .max_header_list_size(HEADER_LIST_CAP)
+        .max_header_list_size(raw::HEAD_CAP as u32)
         .handshake(io)
         .await
         .map_err(transport)?;
@@ -257,28 +255,27 @@ async fn read(
             String::from_utf8_lossy(value.as_bytes()).into_owned(),
         ));
     }
-    let mut body = response.into_body();
-    let mut kept = Vec::new();
-    let mut len = 0u64;
-    let mut body_stop = None;
-    while let Some(chunk) = body.data().await {
+    let mut stream = response.into_body();
+    let mut body = Sink::new(limits.cap, limits.limit);
+    while let Some(chunk) = stream.data().await {
         let chunk = chunk.map_err(transport)?;
-        let _ = body.flow_control().release_capacity(chunk.len());
-        len += chunk.len() as u64;
-        let room = limits.cap.saturating_sub(kept.len());
-        kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if len > limits.limit {
-            body_stop = Some(super::BodyStop::Limit);
+        let _ = stream.flow_control().release_capacity(chunk.len());
+        body.push(&chunk);
+        if body.stopped() || body.at_limit() {
+            if !body.stopped() {
+                body.stop(BodyStop::Limit);
+            }
             break;
         }
     }
+    let body = body.done();
     Ok(Response {
         status,
         version: "HTTP/2".into(),
         headers,
-        truncated: (kept.len() as u64) < len,
-        body: kept,
-        body_len: len,
-        body_stop,
+        body: body.bytes,
+        body_len: body.len,
+        truncated: body.truncated,
+        body_stop: body.stop,
     })
 }

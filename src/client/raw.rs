@@ -13,7 +13,7 @@ use super::body::{Body, BodyStop, Sink};
 use super::{check_header_value, Limits, Request, Response, TransportError};
 
 /// Largest response head accepted (status line and header fields).
-const HEAD_CAP: usize = 64 * 1024;
+pub(super) const HEAD_CAP: usize = 64 * 1024;
 /// Most header fields accepted in one response head.
 const MAX_HEADERS: usize = 256;
 /// Longest chunk-size line accepted in a chunked body.
