@@ -236,6 +236,7 @@ mod tests {
                 verdict: TimingVerdict::Warn,
             }],
             first_measurement: None,
+            extensions: 0,
         }
     }
 

@@ -32,6 +32,11 @@ pub struct TimingConfig {
     /// that warn again in the same direction (a false warning then needs two in a row).
     #[serde(default = "yes")]
     pub remeasure_warnings: bool,
+    /// When `samples` per class leave a difference over the threshold neither shown nor
+    /// ruled out (an interval reaches past the threshold and does not warn), sampling goes
+    /// on, doubling the samples, up to this many per class. At most `samples`: never.
+    #[serde(default)]
+    pub max_samples: usize,
 }
 
 fn yes() -> bool {
@@ -51,6 +56,7 @@ impl Default for TimingConfig {
             min_diff_us: 10.0,
             min_diff_ratio: 0.05,
             remeasure_warnings: true,
+            max_samples: 2000,
         }
     }
 }

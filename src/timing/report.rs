@@ -82,6 +82,20 @@ pub struct PairSummary {
     pub verdict: TimingVerdict,
 }
 
+impl PairSummary {
+    /// Half the interval's width, µs. Over the threshold, a difference of the threshold's
+    /// size could go unseen: the measurement is too noisy to judge the pair.
+    pub fn half_width_us(&self) -> f64 {
+        (self.ci_high_us - self.ci_low_us) / 2.0
+    }
+
+    /// Too noisy to judge: neither warns nor is narrow enough to see a difference of the
+    /// threshold's size.
+    pub fn unresolved(&self) -> bool {
+        self.verdict != TimingVerdict::Warn && self.half_width_us() > self.threshold_us
+    }
+}
+
 /// The timing of one endpoint's failure classes, judged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -115,6 +129,14 @@ pub struct TimingReport {
     /// summary (`requests` and `wall_ms` then count both).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_measurement: Option<String>,
+    /// How often sampling was taken further (doubling the samples) because the intervals
+    /// were too wide to judge (`TimingConfig::max_samples`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub extensions: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Nanoseconds as microseconds, to the nanosecond.
@@ -206,6 +228,7 @@ impl TimingReport {
             classes,
             pairs,
             first_measurement: None,
+            extensions: 0,
         };
         let blocked = match &m.stop {
             Some(Stop::Deadline(_)) if short >= config.samples => None,
@@ -267,10 +290,46 @@ impl TimingReport {
         self
     }
 
+    /// When the endpoint passes, the pair most too noisy to judge
+    /// ([`PairSummary::unresolved`]): its interval is wider than twice its threshold. `None`
+    /// when every pair could be judged, or the endpoint warns or was not judged.
+    pub fn unresolved(&self) -> Option<&PairSummary> {
+        if self.verdict != TimingVerdict::Pass {
+            return None;
+        }
+        self.unresolved_pair()
+    }
+
+    /// The pair most too noisy to judge, whatever the verdict.
+    fn unresolved_pair(&self) -> Option<&PairSummary> {
+        self.pairs.iter().filter(|p| p.unresolved()).max_by(|x, y| {
+            (x.half_width_us() / x.threshold_us).total_cmp(&(y.half_width_us() / y.threshold_us))
+        })
+    }
+
+    /// Records that sampling was taken further `n` times, and judges again.
+    pub fn note_extensions(&mut self, n: usize) {
+        self.extensions = n;
+        if self.verdict != TimingVerdict::Error {
+            (self.verdict, self.summary) = self.judged();
+        }
+    }
+
     /// The verdict and summary of a complete measurement.
     fn judged(&self) -> (TimingVerdict, String) {
         let n = self.classes.iter().map(|c| c.n).min().unwrap_or(0);
-        let what = format!("{} classes, {n}+ samples each", self.classes.len());
+        let mut what = format!("{} classes, {n}+ samples each", self.classes.len());
+        if self.extensions > 0 {
+            let times = match self.extensions {
+                1 => "once".to_string(),
+                2 => "twice".to_string(),
+                k => format!("{k} times"),
+            };
+            what.push_str(&format!(
+                "; extended {times} from {} because the intervals were too wide to judge",
+                self.settings.samples
+            ));
+        }
         let warned: Vec<&PairSummary> = self
             .pairs
             .iter()
@@ -294,9 +353,18 @@ impl TimingReport {
             );
         }
         let all: Vec<&PairSummary> = self.pairs.iter().collect();
+        let caveat = match self.unresolved_pair() {
+            Some(p) => format!(
+                ", but too noisy to see a difference of the threshold's size: an interval is \
+                 ±{} wide (more samples narrow it)",
+                format_us(p.half_width_us())
+            ),
+            None => String::new(),
+        };
         let line = match largest(&all) {
             Some(p) => format!(
-                "no cause of failure is told apart by time; largest difference: {} ({what})",
+                "no cause of failure is told apart by time{caveat}; largest difference: {} \
+                 ({what})",
                 self.describe(p)
             ),
             None => format!("nothing to compare ({what})"),
@@ -380,10 +448,12 @@ mod tests {
         let r = TimingReport::new("secure", &measurement(0, None), &config());
         assert_eq!(r.verdict, TimingVerdict::Pass);
         assert!(
-            r.summary.starts_with("no cause of failure"),
+            r.summary
+                .starts_with("no cause of failure is told apart by time; largest"),
             "{}",
             r.summary
         );
+        assert!(r.unresolved().is_none());
     }
 
     #[test]

@@ -86,84 +86,126 @@ pub struct Measurement {
     pub wall: Duration,
 }
 
-/// Samples `probe` as `config` says.
+/// Samples `probe` as `config` says: `config.samples` per class.
 pub async fn run(probe: &mut dyn TimingProbe, config: &TimingConfig) -> Measurement {
-    let started = Instant::now();
-    let names = probe.classes().to_vec();
-    let k = names.len();
-    let mut m = Measurement {
-        samples: vec![Vec::with_capacity(config.samples + 8); k],
-        outcomes: vec![BTreeMap::new(); k],
-        unexpected: vec![BTreeMap::new(); k],
-        names,
-        sent: 0,
-        rounds: 0,
-        error_rounds: 0,
-        stop: None,
-        wall: Duration::ZERO,
-    };
-    if k < 2 {
-        m.stop = Some(Stop::Setup(format!(
-            "a timing comparison needs at least two classes; the probe has {k}"
-        )));
-        return m;
-    }
-    let deadline = tokio::time::Instant::from_std(started) + config.deadline();
-    let mut rng = Rng::new(config.seed, ORDER_STREAM);
-    let mut order: Vec<usize> = (0..k).collect();
-    let mut round = 0usize;
-    'rounds: loop {
-        let measuring = round >= config.warmup_rounds;
-        if measuring && m.samples.iter().all(|s| s.len() >= config.samples) {
-            break;
+    let mut s = Sampler::new(probe, config);
+    s.fill(probe, config.samples).await;
+    s.finish()
+}
+
+/// A measurement in progress, which can be taken further: more rounds continue the same
+/// seeded order, on the same connection, under the same deadline.
+pub struct Sampler<'c> {
+    config: &'c TimingConfig,
+    m: Measurement,
+    started: Instant,
+    deadline: tokio::time::Instant,
+    rng: Rng,
+    order: Vec<usize>,
+    round: usize,
+}
+
+impl<'c> Sampler<'c> {
+    /// A measurement of `probe` with nothing sent yet.
+    pub fn new(probe: &dyn TimingProbe, config: &'c TimingConfig) -> Sampler<'c> {
+        let started = Instant::now();
+        let names = probe.classes().to_vec();
+        let k = names.len();
+        let mut m = Measurement {
+            samples: vec![Vec::with_capacity(config.samples + 8); k],
+            outcomes: vec![BTreeMap::new(); k],
+            unexpected: vec![BTreeMap::new(); k],
+            names,
+            sent: 0,
+            rounds: 0,
+            error_rounds: 0,
+            stop: None,
+            wall: Duration::ZERO,
+        };
+        if k < 2 {
+            m.stop = Some(Stop::Setup(format!(
+                "a timing comparison needs at least two classes; the probe has {k}"
+            )));
         }
-        rng.shuffle(&mut order);
-        let mut dropped = false;
-        for &c in &order {
-            m.sent += 1;
-            let sample = match tokio::time::timeout_at(deadline, probe.sample(c)).await {
-                Err(_) => {
-                    m.stop = Some(Stop::Deadline(config.deadline()));
-                    break 'rounds;
-                }
-                Ok(s) => s,
-            };
-            match sample {
-                Ok(s) if measuring => {
-                    m.samples[c].push(s.elapsed.as_nanos().min(u64::MAX as u128) as u64);
-                    *m.outcomes[c].entry(s.outcome).or_default() += 1;
-                }
-                Ok(_) => {}
-                Err(ProbeError::Transport(error)) => {
-                    m.stop = Some(Stop::Transport {
-                        class: m.names[c].clone(),
-                        error,
-                    });
-                    break 'rounds;
-                }
-                Err(ProbeError::Unexpected { outcome, expected }) => {
-                    dropped = true;
-                    let seen = &mut m.unexpected[c];
-                    *seen.entry(outcome.clone()).or_default() += 1;
-                    if seen.values().sum::<usize>() > config.max_unexpected {
-                        m.stop = Some(Stop::Unexpected {
+        Sampler {
+            config,
+            m,
+            started,
+            deadline: tokio::time::Instant::from_std(started) + config.deadline(),
+            rng: Rng::new(config.seed, ORDER_STREAM),
+            order: (0..k).collect(),
+            round: 0,
+        }
+    }
+
+    /// What was gathered so far.
+    pub fn measurement(&self) -> Measurement {
+        let mut m = self.m.clone();
+        m.wall = self.started.elapsed();
+        m
+    }
+
+    /// The measurement, done.
+    pub fn finish(mut self) -> Measurement {
+        self.m.wall = self.started.elapsed();
+        self.m
+    }
+
+    /// Sends rounds (the warm-up first, if not sent yet) until every class has `target`
+    /// samples, or until something stops the measurement.
+    pub async fn fill(&mut self, probe: &mut dyn TimingProbe, target: usize) {
+        let (config, m) = (self.config, &mut self.m);
+        'rounds: while m.stop.is_none() {
+            let measuring = self.round >= config.warmup_rounds;
+            if measuring && m.samples.iter().all(|s| s.len() >= target) {
+                break;
+            }
+            self.rng.shuffle(&mut self.order);
+            let mut dropped = false;
+            for &c in &self.order {
+                m.sent += 1;
+                let sample = match tokio::time::timeout_at(self.deadline, probe.sample(c)).await {
+                    Err(_) => {
+                        m.stop = Some(Stop::Deadline(config.deadline()));
+                        break 'rounds;
+                    }
+                    Ok(s) => s,
+                };
+                match sample {
+                    Ok(s) if measuring => {
+                        m.samples[c].push(s.elapsed.as_nanos().min(u64::MAX as u128) as u64);
+                        *m.outcomes[c].entry(s.outcome).or_default() += 1;
+                    }
+                    Ok(_) => {}
+                    Err(ProbeError::Transport(error)) => {
+                        m.stop = Some(Stop::Transport {
                             class: m.names[c].clone(),
-                            outcome,
-                            expected,
+                            error,
                         });
                         break 'rounds;
                     }
+                    Err(ProbeError::Unexpected { outcome, expected }) => {
+                        dropped = true;
+                        let seen = &mut m.unexpected[c];
+                        *seen.entry(outcome.clone()).or_default() += 1;
+                        if seen.values().sum::<usize>() > config.max_unexpected {
+                            m.stop = Some(Stop::Unexpected {
+                                class: m.names[c].clone(),
+                                outcome,
+                                expected,
+                            });
+                            break 'rounds;
+                        }
+                    }
                 }
             }
+            if measuring {
+                m.rounds += 1;
+                m.error_rounds += usize::from(dropped);
+            }
+            self.round += 1;
         }
-        if measuring {
-            m.rounds += 1;
-            m.error_rounds += usize::from(dropped);
-        }
-        round += 1;
     }
-    m.wall = started.elapsed();
-    m
 }
 
 #[cfg(test)]
@@ -252,6 +294,23 @@ mod tests {
         assert_eq!(p.log, q.log);
         assert_eq!(m.samples[2], vec![300_000; 20]);
         assert_eq!(m.outcomes[0].get("401"), Some(&20));
+    }
+
+    #[tokio::test]
+    async fn a_measurement_taken_further_continues_the_same_rounds() {
+        let c = config(20, 2);
+        let mut p = Fake::new(3);
+        let mut s = Sampler::new(&p, &c);
+        s.fill(&mut p, 20).await;
+        assert_eq!(s.measurement().rounds, 20);
+        s.fill(&mut p, 50).await;
+        let m = s.finish();
+        assert_eq!((m.rounds, m.sent), (50, 52 * 3));
+        assert!(m.samples.iter().all(|x| x.len() == 50));
+        // No second warm-up, and the order of one run of 50.
+        let mut q = Fake::new(3);
+        run(&mut q, &config(50, 2)).await;
+        assert_eq!(p.log, q.log);
     }
 
     #[tokio::test]

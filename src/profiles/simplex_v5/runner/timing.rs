@@ -53,6 +53,7 @@ const PAD_HEADER: &str = "If-None-Match";
 fn config(ctx: &Ctx<'_>) -> TimingConfig {
     TimingConfig {
         samples: ctx.env.timing_samples,
+        max_samples: 4 * ctx.env.timing_samples,
         seed: rand::rng().next_u64(),
         ..TimingConfig::default()
     }
