@@ -362,14 +362,15 @@ pub async fn second_connection(
 /// half its body and held; `second` goes whole on another stream and is answered; the
 /// connection then sits for `idle` (longer than the server's head timeout) before the rest of
 /// `first` is sent, and `first` must be answered, not with 5xx. A server that counts the
-/// connection idle once one stream has ended closes it, and `first` with it. A server without
-/// HTTP/2 leaves the rule unexercised here; an answer that never comes, with the connection
-/// still open, is not judged. Returns the exchanges made.
+/// connection idle once one stream has ended closes it, and `first` with it. That close is
+/// blamed on the server only when `witness`, sent right after on a connection of its own, is
+/// answered: the server and the network were up. A server without HTTP/2 leaves the rule
+/// unexercised here; an answer that never comes, with the connection still open, is not
+/// judged. Returns the exchanges made.
 pub async fn h2_stream_after_idle(
     client: &Client,
     idle: Duration,
-    first: Request,
-    second: Request,
+    [first, second, mut witness]: [Request; 3],
 ) -> (Judged, Vec<Exchange>) {
     let mut conn = match client.h2_connect(&first.url).await {
         Ok(conn) => conn,
@@ -423,11 +424,28 @@ pub async fn h2_stream_after_idle(
     let judged = match status(&first) {
         Ok(s) if s < 500 => Judged::Pass,
         Ok(s) => broken("B-NO-5XX", expected, s.to_string()),
-        Err(e @ TransportError::Closed(_)) => broken(
-            "B-NO-5XX",
-            expected,
-            format!("none: {e} (the server ended the stream or the connection)"),
-        ),
+        Err(e @ TransportError::Closed(_)) => {
+            // `Connection: close` takes the raw path: a connection of its own.
+            witness
+                .headers
+                .push(("Connection".into(), b"close".to_vec()));
+            let witness = client.execute(witness).await;
+            let judged = match status(&witness) {
+                Ok(w) => broken(
+                    "B-NO-5XX",
+                    expected,
+                    format!(
+                        "none: {e}, the stream still in flight, while a new connection opened \
+                         right after was answered ({w})"
+                    ),
+                ),
+                Err(w) => Judged::NotJudged(format!(
+                    "the held HTTP/2 stream ended without an answer ({e}), and a new \
+                     connection got none either ({w}): the server or the network may be down"
+                )),
+            };
+            return (judged, vec![second, first, witness]);
+        }
         Err(e) => Judged::NotJudged(format!(
             "no answer on the held HTTP/2 stream after the wait: {e}"
         )),
@@ -674,15 +692,14 @@ mod tests {
         (server, url)
     }
 
-    /// Two requests the server answers without 5xx (unsigned creates get 4xx), with bodies.
-    fn creates(url: &url::Url) -> (Request, Request) {
+    /// Three requests the server answers without 5xx (unsigned creates get 4xx), with bodies.
+    fn creates(url: &url::Url) -> [Request; 3] {
         let body = br#"{"recipient":"x","sender":"y","padding":"0123456789abcdef"}"#.to_vec();
-        let make = || {
+        [(); 3].map(|_| {
             Request::new("POST", url.clone())
                 .header("Content-Type", "application/json")
                 .body(body.clone())
-        };
-        (make(), make())
+        })
     }
 
     #[tokio::test]
@@ -690,8 +707,7 @@ mod tests {
         use edge_reference_server::edge_v1::faults::Fault;
         let wait = Duration::from_secs(2);
         let (correct, url) = reference(Vec::new()).await;
-        let (first, second) = creates(&url);
-        let (seen, exchanges) = h2_stream_after_idle(&client(), wait, first, second).await;
+        let (seen, exchanges) = h2_stream_after_idle(&client(), wait, creates(&url)).await;
         assert_eq!(seen, Judged::Pass, "{exchanges:?}");
         assert!(exchanges
             .iter()
@@ -699,9 +715,9 @@ mod tests {
         correct.shutdown().await;
 
         let (faulty, url) = reference(vec![Fault::H2StreamClosedAtIdle]).await;
-        let (first, second) = creates(&url);
-        let (seen, _) = h2_stream_after_idle(&client(), wait, first, second).await;
+        let (seen, exchanges) = h2_stream_after_idle(&client(), wait, creates(&url)).await;
         assert_broken(&seen, "B-NO-5XX");
+        assert_eq!(exchanges.len(), 3, "the witness was sent");
         faulty.shutdown().await;
     }
 
@@ -709,9 +725,80 @@ mod tests {
     async fn a_server_without_h2_leaves_the_h2_check_unexercised() {
         // An HTTP/1.1-only server answers the HTTP/2 preface with 400 and closes.
         let url = server(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n".to_vec()).await;
-        let (first, second) = creates(&url);
         let (seen, _) =
-            h2_stream_after_idle(&client(), Duration::from_millis(10), first, second).await;
+            h2_stream_after_idle(&client(), Duration::from_millis(10), creates(&url)).await;
         assert!(matches!(seen, Judged::Skip(_)), "{seen:?}");
+    }
+
+    /// An HTTP/2 server (prior knowledge) on its first connection: it answers every complete
+    /// stream with 201, and 300 ms after the first answer drops the connection (a bare TCP
+    /// close, no GOAWAY). Later connections get an HTTP/1.1 201 when `stay` says so; else the
+    /// listener is gone.
+    async fn h2_closing_server(stay: bool) -> url::Url {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut conn = h2::server::handshake(tcp).await.unwrap();
+            let mut answered = false;
+            loop {
+                let next = if answered {
+                    match tokio::time::timeout(Duration::from_millis(300), conn.accept()).await {
+                        Ok(next) => next,
+                        Err(_) => break,
+                    }
+                } else {
+                    conn.accept().await
+                };
+                let Some(Ok((request, mut respond))) = next else {
+                    break;
+                };
+                let mut body = request.into_body();
+                tokio::spawn(async move {
+                    while let Some(Ok(_)) = body.data().await {}
+                    let answer = http::Response::builder().status(201).body(()).unwrap();
+                    let _ = respond.send_response(answer, true);
+                });
+                answered = true;
+            }
+            drop(conn);
+            if !stay {
+                return;
+            }
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let _ = s.read(&mut buf).await;
+                    let _ = s
+                        .write_all(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+                        .await;
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        url::Url::parse(&format!("http://{addr}/connection")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_closed_h2_connection_is_blamed_only_when_a_new_one_is_answered() {
+        let wait = Duration::from_millis(800);
+        let url = h2_closing_server(true).await;
+        let (seen, exchanges) = h2_stream_after_idle(&client(), wait, creates(&url)).await;
+        assert_broken(&seen, "B-NO-5XX");
+        assert!(
+            exchanges[2]
+                .response
+                .as_ref()
+                .is_ok_and(|r| r.status == 201),
+            "{exchanges:?}"
+        );
+
+        let url = h2_closing_server(false).await;
+        let (seen, exchanges) = h2_stream_after_idle(&client(), wait, creates(&url)).await;
+        assert!(
+            matches!(&seen, Judged::NotJudged(why) if why.contains("may be down")),
+            "{seen:?}"
+        );
+        assert_eq!(exchanges.len(), 3);
     }
 }

@@ -346,7 +346,7 @@ async fn body_at_limit(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailur
 
 /// B-NO-5XX across connections ([`http_limits::second_connection`]), with two signed creates.
 async fn second_connection(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> {
-    let (first, second) = two_creates(run, n, ["held", "second"])?;
+    let [first, second] = creates(run, n, ["held", "second"])?;
     let seen = http_limits::second_connection(&run.ctx.client, first, second).await;
     judged(run, n, seen)
 }
@@ -357,34 +357,40 @@ async fn after_idle(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> 
     let Some(idle) = idle_wait(run) else {
         return Ok(());
     };
-    let (req, witness) = two_creates(run, n, ["after-idle", "idle-witness"])?;
+    let [req, witness] = creates(run, n, ["after-idle", "idle-witness"])?;
     let seen = http_limits::after_idle(&run.ctx.client, idle, req, witness).await;
     judged(run, n, seen)
 }
 
 /// B-NO-5XX for a held HTTP/2 stream past the server's idle timeout
-/// ([`http_limits::h2_stream_after_idle`]), with two signed creates, when `--idle-wait` is
-/// given.
+/// ([`http_limits::h2_stream_after_idle`]), with three signed creates (the third a witness),
+/// when `--idle-wait` is given.
 async fn h2_stream_after_idle(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailure> {
     let Some(idle) = idle_wait(run) else {
         return Ok(());
     };
-    let (first, second) = two_creates(run, n, ["h2-held", "h2-second"])?;
-    let seen = http_limits::h2_stream_after_idle(&run.ctx.client, idle, first, second).await;
+    let requests = creates(run, n, ["h2-held", "h2-second", "h2-witness"])?;
+    let seen = http_limits::h2_stream_after_idle(&run.ctx.client, idle, requests).await;
     judged(run, n, seen)
 }
 
-/// Two signed creates of new connections, named `names` in the logs.
-fn two_creates(
+/// Signed creates of new connections, named `names` in the logs.
+fn creates<const N: usize>(
     run: &mut CaseRun<'_>,
     n: usize,
-    names: [&str; 2],
-) -> Result<(HttpRequest, HttpRequest), StepFailure> {
-    let [a, b] = names.map(|name| {
+    names: [&str; N],
+) -> Result<[HttpRequest; N], StepFailure> {
+    let made = names.map(|name| {
         run.http_request(&plain(Endpoint::Create, name), Endpoint::Create)
             .map_err(|e| StepFailure::setup(n, &e))
     });
-    Ok((a?, b?))
+    let mut out = Vec::with_capacity(N);
+    for r in made {
+        out.push(r?);
+    }
+    Ok(out
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("N requests made")))
 }
 
 /// `--idle-wait`, or `None` with the check marked skipped.
