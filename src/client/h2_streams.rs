@@ -2,8 +2,6 @@
 //! crate): ALPN `h2` over TLS, prior knowledge over plain TCP. For transport checks that need
 //! one stream held half sent while another runs, which an HTTP library does not arrange.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -36,15 +34,11 @@ pub enum H2Unavailable {
 pub struct H2Connection {
     send: h2::client::SendRequest<Bytes>,
     driver: JoinHandle<()>,
-    /// Whether any response has come on the connection (the server speaks HTTP/2).
-    answered: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for H2Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("H2Connection")
-            .field("answered", &self.answered())
-            .finish_non_exhaustive()
+        f.debug_struct("H2Connection").finish_non_exhaustive()
     }
 }
 
@@ -63,7 +57,6 @@ pub struct H2Partial {
     /// The body bytes not sent yet.
     rest: Bytes,
     start: Instant,
-    answered: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for H2Partial {
@@ -77,8 +70,7 @@ impl std::fmt::Debug for H2Partial {
 
 impl Client {
     /// Opens an HTTP/2 connection of its own to the origin of `url`, within the timeout.
-    /// Over plain TCP the server's support shows only in its answers
-    /// ([`H2Connection::answered`]).
+    /// Over plain TCP the server's support shows only in its answers.
     pub async fn h2_connect(&self, url: &url::Url) -> Result<H2Connection, H2Unavailable> {
         let open = async {
             self.options
@@ -132,11 +124,7 @@ where
     let driver = tokio::spawn(async move {
         let _ = connection.await;
     });
-    Ok(H2Connection {
-        send,
-        driver,
-        answered: Arc::new(AtomicBool::new(false)),
-    })
+    Ok(H2Connection { send, driver })
 }
 
 /// An `h2` error as the client's: anything the server or the network ended is `Closed`.
@@ -166,11 +154,6 @@ fn head(r: &Request) -> Result<http::Request<()>, TransportError> {
 }
 
 impl H2Connection {
-    /// Whether any response has come on this connection.
-    pub fn answered(&self) -> bool {
-        self.answered.load(Ordering::Relaxed)
-    }
-
     /// Opens a stream for `r` and sends its head and the first `sent` bytes of its body; the
     /// rest goes with [`H2Partial::finish`]. A failure comes back as the exchange.
     pub async fn send_part(
@@ -203,7 +186,6 @@ impl H2Connection {
                 request: r,
                 rest,
                 start,
-                answered: self.answered.clone(),
             }),
             Err(e) => Err(client.exchange(r, Err(e), start, false)),
         }
@@ -231,9 +213,6 @@ impl H2Partial {
             tokio::time::timeout_at(limits.deadline + GRACE, read(self.response, limits))
                 .await
                 .unwrap_or(Err(TransportError::Timeout));
-        if response.is_ok() {
-            self.answered.store(true, Ordering::Relaxed);
-        }
         client.liveness.record(&response);
         client.exchange(self.request, response, self.start, false)
     }

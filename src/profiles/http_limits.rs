@@ -404,8 +404,9 @@ pub async fn h2_stream_after_idle(
             return (judged, vec![second]);
         }
         Ok(_) => {}
-        // Over plain TCP (prior knowledge) nothing has shown that the server speaks HTTP/2.
-        Err(e) if !conn.answered() && second.request.url.scheme() == "http" => {
+        // Over plain TCP (prior knowledge) this first answer would have shown that the server
+        // speaks HTTP/2: without it, nothing has.
+        Err(e) if second.request.url.scheme() == "http" => {
             let why = format!("the server did not answer HTTP/2 with prior knowledge ({e})");
             return (Judged::Skip(why), vec![second]);
         }
