@@ -101,6 +101,7 @@ fn finds(fault: Fault, rule: &str) {
             EMBEDDED_PAGE_SIZE,
             EMBEDDED_LARGE_MESSAGE,
             None,
+            None,
             1,
         )
         .await
@@ -113,6 +114,7 @@ fn finds(fault: Fault, rule: &str) {
             &good.create_url(),
             EMBEDDED_PAGE_SIZE,
             EMBEDDED_LARGE_MESSAGE,
+            None,
             None,
             1,
         )

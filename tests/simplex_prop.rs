@@ -81,7 +81,15 @@ fn prop_against(
 fn replay(rt: &tokio::runtime::Runtime, path: &Path, url: &str) -> (Verdict, String) {
     let suite = SimplexSuite::load(Some(&[path.to_path_buf()])).expect("the finding loads");
     let v = rt
-        .block_on(run_against(&suite, url, PAGE_SIZE, LARGE_MESSAGE, None, 1))
+        .block_on(run_against(
+            &suite,
+            url,
+            PAGE_SIZE,
+            LARGE_MESSAGE,
+            None,
+            None,
+            1,
+        ))
         .expect("the target opens");
     assert_eq!(v.results.len(), 1);
     let r = &v.results[0];

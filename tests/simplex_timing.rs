@@ -42,6 +42,7 @@ async fn timing_checks(suite: &SimplexSuite, fault: Option<Fault>) -> Vec<CheckR
             &server.create_url(),
             EMBEDDED_PAGE_SIZE,
             EMBEDDED_LARGE_MESSAGE,
+            None,
             Some(rule),
             1,
         )

@@ -243,6 +243,10 @@ async fn refusal_time(client: &Client, request: &Request) -> (Duration, Vec<Exch
     }
 }
 
+/// Why a check that waits past the server's idle timeout did not run.
+pub const IDLE_WAIT_NEEDED: &str = "not run without --idle-wait DURATION (longer than the \
+     server's timeout for a request head, e.g. 15s)";
+
 /// B-NO-5XX past the server's idle timeout. A connection is opened (TLS included) and sends
 /// nothing for `idle`, which should be longer than the server's timeout for a request head;
 /// meanwhile `witness` is sent up to half its body on a connection of its own and held there.

@@ -41,7 +41,7 @@ pub struct TargetOptions {
     /// The server's PreKeysLow check interval (`tassis-v2`).
     pub prekeys_interval: Option<Duration>,
     /// How long to hold a connection idle before checking that others are answered
-    /// (`edge-v1`); `None`: that check is skipped.
+    /// (`edge-v1`, `simplex-v5`); `None`: those checks are skipped.
     pub idle_wait: Option<Duration>,
     /// The HTTP version of ordinary requests (`--http`).
     pub http: HttpVersion,

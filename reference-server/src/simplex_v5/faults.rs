@@ -20,6 +20,8 @@ crate::fault_list::fault_list! {
     UnauthorizedBeforeBadRequest = "unauthorized-before-bad-request", "VB-ORDER", "A request to a URI that does not exist gets 401 before its syntax is checked (a bad body, query or cookie there gets 401 instead of 400).";
     // Transport.
     ChunkedBodyUncounted = "chunked-body-uncounted", "B-SIZE", "A body without `Content-Length` (chunked) is read whole, whatever its size; declared bodies are still refused from `Content-Length`.";
+    IdleCloseStalls = "idle-close-stalls", "B-NO-5XX", "When a connection ends without a request after the head deadline, the server drops every new connection for 30 s (requests on connections already open are still answered).";
+    H2StreamClosedAtIdle = "h2-stream-closed-at-idle", "B-NO-5XX", "An HTTP/2 connection is closed once the head deadline has passed since any one of its streams ended, with other streams still in flight.";
     // Syntax (400).
     CookieAccepted = "cookie-accepted", "V-400", "A Cookie header field is ignored instead of refused with 400 (on the WebSocket handshake too).";
     ExtraQueryAccepted = "extra-query-accepted", "V-400", "Query parameters other than fromMessageId on retrieval are ignored.";

@@ -4,8 +4,9 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -16,14 +17,14 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{oneshot, watch, Semaphore};
+use tokio::sync::{oneshot, watch, Notify, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
 
 use crate::edge_v1::server::StartError;
 use crate::simplex_v5::config::SimplexConfig;
-use crate::simplex_v5::faults::Faults;
+use crate::simplex_v5::faults::{Fault, Faults};
 use crate::simplex_v5::rest::{self, App, Body};
 use crate::simplex_v5::routes::Paths;
 use crate::simplex_v5::store::Store;
@@ -43,6 +44,8 @@ const MAX_HEADER_LIST: u32 = 64 * 1024;
 const MAX_STREAMS: u32 = 128;
 /// How long shutdown waits for requests in flight and sessions to close.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// How long the `idle-close-stalls` fault drops new connections.
+const STALL: Duration = Duration::from_secs(30);
 
 /// A running `simplex-v5` server. Dropping it stops accepting connections and closes the
 /// WebSocket sessions; [`SimplexServer::shutdown`] also waits for them.
@@ -216,6 +219,8 @@ async fn serve(
     mut life: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let stalled = Arc::new(Stalled::default());
+    let stalls = sessions.app().faults.on(Fault::IdleCloseStalls);
     let builder = Arc::new(http_builder(limits.head_timeout));
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
@@ -241,13 +246,21 @@ async fn serve(
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             continue;
         };
+        if stalls && stalled.now() {
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         let acceptor = acceptor.clone();
         let sessions = sessions.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
+        let stalled = stalled.clone();
         connections.spawn(async move {
-            connection(stream, acceptor, sessions, builder, watcher, limits).await;
+            let opened = Instant::now();
+            let served = connection(stream, acceptor, sessions, builder, watcher, limits).await;
+            if stalls && served == 0 && opened.elapsed() >= limits.head_timeout {
+                stalled.start();
+            }
             drop(permit);
         });
     }
@@ -260,6 +273,7 @@ async fn serve(
     connections.shutdown().await;
 }
 
+/// Serves one connection; returns how many requests it answered.
 async fn connection(
     stream: TcpStream,
     acceptor: Option<TlsAcceptor>,
@@ -267,44 +281,97 @@ async fn connection(
     builder: Arc<auto::Builder<TokioExecutor>>,
     watcher: hyper_util::server::graceful::Watcher,
     limits: Limits,
-) {
+) -> usize {
     match acceptor {
-        None => serve_http(stream, sessions, &builder, watcher).await,
+        None => serve_http(stream, sessions, &builder, watcher, limits).await,
         Some(acceptor) => {
             let Ok(Ok(tls)) = timeout(limits.handshake_timeout, acceptor.accept(stream)).await
             else {
-                return;
+                return 0;
             };
-            serve_http(tls, sessions, &builder, watcher).await;
+            serve_http(tls, sessions, &builder, watcher, limits).await
         }
     }
 }
 
 /// Serves HTTP requests; a WebSocket upgrade ends the HTTP phase and the session runs here.
+/// Returns how many requests were answered.
 async fn serve_http<I>(
     io: I,
     sessions: Arc<Sessions>,
     builder: &auto::Builder<TokioExecutor>,
     watcher: hyper_util::server::graceful::Watcher,
-) where
+    limits: Limits,
+) -> usize
+where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (tx, mut rx) = oneshot::channel::<OnUpgrade>();
     let tx = Arc::new(Mutex::new(Some(tx)));
-    let for_service = sessions.clone();
+    let served = Arc::new(AtomicUsize::new(0));
+    let h2_ended = Arc::new(Notify::new());
+    let h2_fault = sessions.app().faults.on(Fault::H2StreamClosedAtIdle);
+    let for_service = (sessions.clone(), served.clone(), h2_ended.clone());
     let service = service_fn(move |request: Request<Incoming>| {
         let tx = tx.clone();
-        let sessions = for_service.clone();
-        async move { Ok::<_, Infallible>(route(request, &tx, sessions).await) }
+        let (sessions, served, h2_ended) = for_service.clone();
+        async move {
+            let h2 = request.version() == hyper::Version::HTTP_2;
+            let response = route(request, &tx, sessions).await;
+            served.fetch_add(1, Ordering::Relaxed);
+            if h2_fault && h2 {
+                h2_ended.notify_one();
+            }
+            Ok::<_, Infallible>(response)
+        }
     });
     let http = builder
         .serve_connection_with_upgrades(TokioIo::new(io), service)
         .into_owned();
-    let _ = watcher.watch(http).await;
+    tokio::select! {
+        _ = watcher.watch(http) => {}
+        _ = closed_at_idle(h2_fault, &h2_ended, limits.head_timeout) => {
+            return served.load(Ordering::Relaxed);
+        }
+    }
+    let served = served.load(Ordering::Relaxed);
     let Ok(on_upgrade) = rx.try_recv() else {
-        return;
+        return served;
     };
     sessions.run(on_upgrade).await;
+    served
+}
+
+/// The `h2-stream-closed-at-idle` fault: ends once `head_timeout` has passed since the last
+/// HTTP/2 stream ended, whatever other streams are in flight; never without the fault.
+async fn closed_at_idle(on: bool, ended: &Notify, head_timeout: Duration) {
+    if !on {
+        return std::future::pending().await;
+    }
+    ended.notified().await;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(head_timeout) => return,
+            _ = ended.notified() => {}
+        }
+    }
+}
+
+/// The `idle-close-stalls` fault's state: until when new connections are dropped.
+#[derive(Default)]
+struct Stalled(Mutex<Option<Instant>>);
+
+impl Stalled {
+    fn start(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + STALL);
+    }
+
+    fn now(&self) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|until| Instant::now() < until)
+    }
 }
 
 /// A WebSocket upgrade of `CE` goes to [`ws`], everything else to [`rest`].

@@ -454,6 +454,7 @@ fn build(
         origins,
         reply_timeout,
         timing_samples: runner::timing::samples_from_env(),
+        idle_wait: opts.idle_wait,
     })
 }
 

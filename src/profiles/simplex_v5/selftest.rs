@@ -3,6 +3,7 @@
 //! with the `selftest` feature, or the test suite); this module runs the checks and judges.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -14,12 +15,14 @@ pub use crate::profiles::common::Verdicts;
 
 /// Run the checks selected by `linked_to` (all when `None`) against the server whose create
 /// endpoint is `url` (plain `http://` allowed), `jobs` at a time. `page_size` and
-/// `large_message` are the server's configuration.
+/// `large_message` are the server's configuration; `idle_wait` is `--idle-wait` (longer
+/// than the server's head timeout), without which the idle checks are skipped.
 pub async fn run_against(
     suite: &SimplexSuite,
     url: &str,
     page_size: usize,
     large_message: usize,
+    idle_wait: Option<Duration>,
     linked_to: Option<&str>,
     jobs: usize,
 ) -> Result<Verdicts, ProfileError> {
@@ -30,6 +33,7 @@ pub async fn run_against(
         max_body: crate::profiles::DEFAULT_MAX_BODY,
         page_size: Some(page_size as u64),
         large_message: Some(large_message as u64),
+        idle_wait,
         ..TargetOptions::default()
     };
     let opened = open_target(&opts).await?;
@@ -77,6 +81,7 @@ mod command {
     use super::*;
     use crate::engine::{cores, runtime};
     use crate::profiles::common::kill_matrix;
+    use crate::profiles::edge_v1::selftest::{IDLE_HEAD_TIMEOUT, IDLE_WAIT};
     use crate::profiles::simplex_v5::{EMBEDDED_LARGE_MESSAGE, EMBEDDED_PAGE_SIZE};
 
     pub fn run(opts: &SelftestOptions) -> Result<Outcome, ProfileError> {
@@ -97,12 +102,24 @@ mod command {
         linked: Option<&str>,
         jobs: usize,
     ) -> Result<Verdicts, ProfileError> {
+        // Idle connections matter only to these faults: the other faults keep the usual
+        // deadline. The fault-free server gets the short one too, so that the idle checks run
+        // on it.
+        let idle = matches!(
+            fault,
+            None | Some(Fault::IdleCloseStalls | Fault::H2StreamClosedAtIdle)
+        );
         let server = start(SimplexConfig {
             listen: "127.0.0.1:0".parse().expect("literal address"),
             tls: Tls::Plain,
             page_size: EMBEDDED_PAGE_SIZE,
             large_message: EMBEDDED_LARGE_MESSAGE,
             faults: fault.into_iter().collect(),
+            head_timeout: if idle {
+                IDLE_HEAD_TIMEOUT
+            } else {
+                SimplexConfig::default().head_timeout
+            },
             ..SimplexConfig::default()
         })
         .await
@@ -113,6 +130,7 @@ mod command {
             &url,
             EMBEDDED_PAGE_SIZE,
             EMBEDDED_LARGE_MESSAGE,
+            idle.then_some(IDLE_WAIT),
             linked,
             jobs,
         )

@@ -57,6 +57,9 @@ pub struct Env {
     /// Samples per failure class of the timing checks (500 unless
     /// [`timing::SAMPLES_VAR`] says otherwise).
     pub timing_samples: usize,
+    /// `--idle-wait`: how long a connection is held idle past the server's head timeout
+    /// before others are checked; `None`: those checks are skipped.
+    pub idle_wait: Option<Duration>,
 }
 
 /// A rule seen broken: which, what was expected, what came.

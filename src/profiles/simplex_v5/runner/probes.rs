@@ -27,6 +27,8 @@ pub const NAMES: &[&str] = &[
     "oversized-body",
     "chunked-body",
     "second-connection",
+    "after-idle",
+    "h2-stream-after-idle",
     "concurrency",
     "timing-rest",
     "timing-ws",
@@ -41,6 +43,8 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, name: &str) -> Result<(), Stop> {
         "oversized-body" => oversized_body(ctx).await,
         "chunked-body" => chunked_body(ctx).await,
         "second-connection" => second_connection(ctx).await,
+        "after-idle" => after_idle(ctx).await,
+        "h2-stream-after-idle" => h2_stream_after_idle(ctx).await,
         "concurrency" => concurrency(ctx).await,
         "timing-rest" => super::timing::rest(ctx).await,
         "timing-ws" => super::timing::ws(ctx).await,
@@ -251,6 +255,39 @@ async fn second_connection(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     let (second, _, _) = rest::build(ctx, Op::Create, &rest_step("second"))?;
     let seen = http_limits::second_connection(&ctx.env.http, first, second).await;
     judged(ctx, seen)
+}
+
+/// B-NO-5XX past the server's idle timeout ([`http_limits::after_idle`]), with a signed
+/// create and a witness, when `--idle-wait` is given.
+async fn after_idle(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
+    let idle = idle_wait(ctx)?;
+    let (req, _, _) = rest::build(ctx, Op::Create, &rest_step("after-idle"))?;
+    let (witness, _, _) = rest::build(ctx, Op::Create, &rest_step("idle-witness"))?;
+    let seen = http_limits::after_idle(&ctx.env.http, idle, req, witness).await;
+    judged(ctx, seen)
+}
+
+/// B-NO-5XX for a held HTTP/2 stream past the server's idle timeout
+/// ([`http_limits::h2_stream_after_idle`]), with three signed creates (the third a witness),
+/// when `--idle-wait` is given.
+async fn h2_stream_after_idle(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
+    let idle = idle_wait(ctx)?;
+    let mut requests = Vec::with_capacity(3);
+    for name in ["h2-held", "h2-second", "h2-witness"] {
+        requests.push(rest::build(ctx, Op::Create, &rest_step(name))?.0);
+    }
+    let Ok(requests) = <[_; 3]>::try_from(requests) else {
+        return Err(Stop::Error("three requests were built".into()));
+    };
+    let seen = http_limits::h2_stream_after_idle(&ctx.env.http, idle, requests).await;
+    judged(ctx, seen)
+}
+
+/// `--idle-wait`, or a skip that says how to run the check.
+fn idle_wait(ctx: &Ctx<'_>) -> Result<std::time::Duration, Stop> {
+    ctx.env
+        .idle_wait
+        .ok_or_else(|| Stop::Skip(http_limits::IDLE_WAIT_NEEDED.into()))
 }
 
 /// A shared transport check's outcome as this probe's, its exchanges kept.

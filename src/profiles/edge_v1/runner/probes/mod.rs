@@ -396,14 +396,10 @@ fn creates<const N: usize>(
 /// `--idle-wait`, or `None` with the check marked skipped.
 fn idle_wait(run: &mut CaseRun<'_>) -> Option<std::time::Duration> {
     if run.ctx.idle_wait.is_none() {
-        run.skipped = Some(IDLE_WAIT_NEEDED.into());
+        run.skipped = Some(http_limits::IDLE_WAIT_NEEDED.into());
     }
     run.ctx.idle_wait
 }
-
-/// Why a check that waits past the server's idle timeout did not run.
-const IDLE_WAIT_NEEDED: &str = "not run without --idle-wait DURATION (longer than the \
-     server's timeout for a request head, e.g. 15s)";
 
 /// A shared transport check's outcome as this probe's: its exchanges kept, a skip noted.
 fn judged(
