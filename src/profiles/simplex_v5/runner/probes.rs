@@ -272,13 +272,10 @@ async fn after_idle(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
 /// when `--idle-wait` is given.
 async fn h2_stream_after_idle(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     let idle = idle_wait(ctx)?;
-    let mut requests = Vec::with_capacity(3);
-    for name in ["h2-held", "h2-second", "h2-witness"] {
-        requests.push(rest::build(ctx, Op::Create, &rest_step(name))?.0);
-    }
-    let Ok(requests) = <[_; 3]>::try_from(requests) else {
-        return Err(Stop::Error("three requests were built".into()));
-    };
+    let (held, _, _) = rest::build(ctx, Op::Create, &rest_step("h2-held"))?;
+    let (second, _, _) = rest::build(ctx, Op::Create, &rest_step("h2-second"))?;
+    let (witness, _, _) = rest::build(ctx, Op::Create, &rest_step("h2-witness"))?;
+    let requests = [held, second, witness];
     let seen = http_limits::h2_stream_after_idle(&ctx.env.http, idle, requests).await;
     judged(ctx, seen)
 }
