@@ -7,6 +7,7 @@
 #![cfg(feature = "faults")]
 
 mod common;
+mod h2_common;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -981,79 +982,13 @@ async fn faults_are_named_and_parsed() {
     assert!(e.to_string().contains("Fault::ALL"), "{e}");
 }
 
-/// A request body whose bytes the caller sends later.
-type HeldBody = http_body_util::StreamBody<
-    futures_util::stream::PollFn<
-        Box<
-            dyn FnMut(
-                    &mut std::task::Context<'_>,
-                ) -> std::task::Poll<
-                    Option<Result<hyper::body::Frame<bytes::Bytes>, std::convert::Infallible>>,
-                > + Send
-                + Unpin,
-        >,
-    >,
->;
-
-/// A body fed by the returned sender; dropping the sender ends it.
-fn held_body() -> (
-    tokio::sync::mpsc::Sender<Result<hyper::body::Frame<bytes::Bytes>, std::convert::Infallible>>,
-    HeldBody,
-) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-    let poll: Box<dyn FnMut(&mut std::task::Context<'_>) -> _ + Send + Unpin> =
-        Box::new(move |cx: &mut std::task::Context<'_>| rx.poll_recv(cx));
-    (
-        tx,
-        http_body_util::StreamBody::new(futures_util::stream::poll_fn(poll)),
-    )
-}
-
 /// `h2-stream-closed-at-idle`: over HTTP/2 (prior knowledge), a create is held with half its
 /// body while a second request runs on another stream and ends; after the head deadline the
 /// first body is completed and must be answered.
 async fn h2_held_stream_answered(t: &TestServer) -> bool {
-    use hyper::body::{Bytes, Frame};
-    let addr = t.server.local_addr();
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut send, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(tcp),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
-    let uri = format!("http://{addr}{}", path_of(&t.ce));
-    let body = b"{\"recipient\": \"x\", \"sender\": \"y\"}".to_vec();
-    let request = |b: HeldBody| {
-        hyper::Request::post(&uri)
-            .header("content-type", "application/json")
-            .header("content-length", body.len())
-            .body(b)
-            .unwrap()
-    };
-    let (first_tx, first_body) = held_body();
-    first_tx
-        .send(Ok(Frame::data(Bytes::copy_from_slice(&body[..10]))))
-        .await
-        .unwrap();
-    let first = send.send_request(request(first_body));
-    let first = tokio::spawn(first);
-    let (second_tx, second_body) = held_body();
-    second_tx
-        .send(Ok(Frame::data(Bytes::from(body.clone()))))
-        .await
-        .unwrap();
-    drop(second_tx);
-    let second = send.send_request(request(second_body)).await.unwrap();
-    assert_eq!(second.status(), 400, "an unsigned create");
-    tokio::time::sleep(IDLE_HEAD_TIMEOUT + std::time::Duration::from_millis(1500)).await;
-    let _ = first_tx
-        .send(Ok(Frame::data(Bytes::copy_from_slice(&body[10..]))))
-        .await;
-    drop(first_tx);
-    matches!(
-        tokio::time::timeout(std::time::Duration::from_secs(3), first).await,
-        Ok(Ok(Ok(r))) if r.status() == 400
-    )
+    let hold = IDLE_HEAD_TIMEOUT + std::time::Duration::from_millis(1500);
+    let (second, first) =
+        h2_common::held_stream(t.server.local_addr(), &path_of(&t.ce), hold).await;
+    assert_eq!(second, 400, "an unsigned create");
+    first == Some(400)
 }

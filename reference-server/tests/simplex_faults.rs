@@ -6,6 +6,7 @@
 //! ```
 #![cfg(feature = "faults")]
 
+mod h2_common;
 mod simplex_common;
 
 use std::sync::Arc;
@@ -490,80 +491,14 @@ async fn probe(fault: Fault, t: Arc<TestServer>) {
 }
 
 /// Runs `probe(fault)` against a fresh server with `faults`; whether it passed.
-/// A body whose frames the caller sends when it chooses.
-type HeldBody = http_body_util::StreamBody<
-    futures_util::stream::PollFn<
-        Box<
-            dyn FnMut(
-                    &mut std::task::Context<'_>,
-                ) -> std::task::Poll<
-                    Option<Result<hyper::body::Frame<bytes::Bytes>, std::convert::Infallible>>,
-                > + Send
-                + Unpin,
-        >,
-    >,
->;
-
-fn held_body() -> (
-    tokio::sync::mpsc::Sender<Result<hyper::body::Frame<bytes::Bytes>, std::convert::Infallible>>,
-    HeldBody,
-) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-    let poll: Box<dyn FnMut(&mut std::task::Context<'_>) -> _ + Send + Unpin> =
-        Box::new(move |cx: &mut std::task::Context<'_>| rx.poll_recv(cx));
-    (
-        tx,
-        http_body_util::StreamBody::new(futures_util::stream::poll_fn(poll)),
-    )
-}
-
-/// On one HTTP/2 connection (hyper's client, prior knowledge), a create held half sent
-/// outlives the head deadline while another stream is answered, and is answered once
-/// complete.
+/// On one HTTP/2 connection, a create held half sent outlives the head deadline while
+/// another stream is answered, and is answered once complete, as the other one was.
 async fn h2_held_stream_answered(t: &TestServer) {
-    use hyper::body::{Bytes, Frame};
-    let addr = t.server.local_addr();
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut send, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(tcp),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
-    let uri = format!("http://{addr}{}", path_of(&t.ce));
-    let body = b"{\"recipient\": \"x\", \"sender\": \"y\"}".to_vec();
-    let request = |b: HeldBody| {
-        hyper::Request::post(&uri)
-            .header("content-type", "application/json")
-            .header("content-length", body.len())
-            .body(b)
-            .unwrap()
-    };
-    let (first_tx, first_body) = held_body();
-    first_tx
-        .send(Ok(Frame::data(Bytes::copy_from_slice(&body[..10]))))
-        .await
-        .unwrap();
-    let first = tokio::spawn(send.send_request(request(first_body)));
-    let (second_tx, second_body) = held_body();
-    second_tx
-        .send(Ok(Frame::data(Bytes::from(body.clone()))))
-        .await
-        .unwrap();
-    drop(second_tx);
-    let second = send.send_request(request(second_body)).await.unwrap();
-    assert!(second.status().as_u16() < 500, "{}", second.status());
-    tokio::time::sleep(IDLE_HEAD_TIMEOUT + Duration::from_millis(1500)).await;
-    let _ = first_tx
-        .send(Ok(Frame::data(Bytes::copy_from_slice(&body[10..]))))
-        .await;
-    drop(first_tx);
-    let answer = tokio::time::timeout(Duration::from_secs(3), first).await;
-    assert!(
-        matches!(&answer, Ok(Ok(Ok(r))) if r.status() == second.status()),
-        "the held stream: {answer:?}"
-    );
+    let hold = IDLE_HEAD_TIMEOUT + Duration::from_millis(1500);
+    let (second, first) =
+        h2_common::held_stream(t.server.local_addr(), &path_of(&t.ce), hold).await;
+    assert!(second < 500, "{second}");
+    assert_eq!(first, Some(second), "the held stream");
 }
 
 async fn passes(fault: Fault, faults: Vec<Fault>) -> bool {
