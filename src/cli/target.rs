@@ -59,10 +59,11 @@ pub struct TargetArgs {
     /// tassis-v2: the server's PreKeysLow check interval, e.g. 200ms or 5m.
     #[arg(long, value_name = "DURATION", requires = "prekeys_low", value_parser = humantime::parse_duration)]
     pub prekeys_interval: Option<Duration>,
-    /// edge-v1: hold a connection idle this long, e.g. 15s (longer than the server's timeout
-    /// for a request head), then check that new requests are still answered, and that an
-    /// HTTP/2 stream held half sent that long is answered once complete; without it
-    /// `limits/answered-after-idle` and `limits/h2-stream-answered-after-idle` are skipped.
+    /// edge-v1 and simplex-v5: hold a connection idle this long, e.g. 15s (longer than the
+    /// server's timeout for a request head), then check that new requests are still
+    /// answered, and that an HTTP/2 stream held half sent that long is answered once
+    /// complete; without it those two checks (edge-v1: `limits/answered-after-idle`,
+    /// `limits/h2-stream-answered-after-idle`; simplex-v5: `send/…`) are skipped.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub idle_wait: Option<Duration>,
     /// HTTP version of the ordinary requests: `auto` (over TLS the server chooses by ALPN,
