@@ -329,13 +329,17 @@ async fn skipping_the_verification_for_unknown_uris_warns() {
     // Measured twice: the warning stands because the second measurement saw it too.
     assert!(r.first_measurement.is_some(), "{}", show(&r));
     assert!(r.summary.ends_with("confirmed by a second measurement"));
-    for p in &r.pairs {
-        let involved = p.a == "unknown URI" || p.b == "unknown URI";
-        if involved {
-            assert_eq!(p.verdict, TimingVerdict::Warn, "{p:?}");
-            // The unknown URI is the faster one.
-            assert!(p.a == "unknown URI" && p.diff_us > 0.0, "{p:?}");
-        }
+    // Every pair that warns has the unknown URI, as the faster class. On a quiet machine all
+    // three of its pairs warn; on a noisy one a pair can stay too wide to judge (its interval
+    // then reaches below zero) while the others warn.
+    let warned: Vec<_> = r
+        .pairs
+        .iter()
+        .filter(|p| p.verdict == TimingVerdict::Warn)
+        .collect();
+    assert!(!warned.is_empty(), "{}", show(&r));
+    for p in warned {
+        assert!(p.a == "unknown URI" && p.diff_us > 0.0, "{p:?}");
     }
     assert!(
         r.summary.starts_with("\"unknown URI\" answers"),
