@@ -14,7 +14,7 @@ use edge_reference_server::faults::Fault;
 use edge_reference_server::{Config, Server, Tls};
 use edgecheck::profiles::edge_v1::cases;
 use edgecheck::profiles::edge_v1::selftest::{
-    self, FaultSpec, Mode, RunOptions, Servers, Target, IDLE_HEAD_TIMEOUT, IDLE_WAIT,
+    self, is_idle_fault, FaultSpec, Mode, RunOptions, Servers, Target, IDLE_HEAD_TIMEOUT, IDLE_WAIT,
 };
 use edgecheck::profiles::edge_v1::sign::KeyPool;
 use edgecheck::profiles::edge_v1::target::EMBEDDED_PAGE_SIZE;
@@ -38,8 +38,7 @@ impl Servers for Reference {
     async fn start(&self, fault: Option<usize>) -> Result<(Target, Server), String> {
         let faults = fault.map(|i| vec![self.faults[i]]).unwrap_or_default();
         // Idle connections matter only to these faults: the others keep the usual deadline.
-        let idle = faults.contains(&Fault::IdleCloseStalls)
-            || faults.contains(&Fault::H2StreamClosedAtIdle);
+        let idle = faults.iter().any(|f| is_idle_fault(f.name()));
         let server = edge_reference_server::start(Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             page_size: EMBEDDED_PAGE_SIZE,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use edge_reference_server::simplex_v5::{faults::Fault, start, SimplexConfig};
 use edge_reference_server::Tls;
 use edgecheck::engine::Verdict;
-use edgecheck::profiles::edge_v1::selftest::{IDLE_HEAD_TIMEOUT, IDLE_WAIT};
+use edgecheck::profiles::edge_v1::selftest::{is_idle_fault, IDLE_HEAD_TIMEOUT, IDLE_WAIT};
 use edgecheck::profiles::simplex_v5::selftest::{run_against, Verdicts};
 use edgecheck::profiles::simplex_v5::{SimplexSuite, EMBEDDED_LARGE_MESSAGE, EMBEDDED_PAGE_SIZE};
 
@@ -77,10 +77,7 @@ async fn against(suite: &SimplexSuite, fault: Option<Fault>, linked: Option<&str
     // Idle connections matter only to these faults: the other faults keep the usual deadline
     // (as in `edgecheck selftest --profile simplex-v5`). The fault-free server gets the short
     // one too, so that the idle checks run on it and are seen to pass.
-    let idle = matches!(
-        fault,
-        None | Some(Fault::IdleCloseStalls | Fault::H2StreamClosedAtIdle)
-    );
+    let idle = fault.is_none_or(|f| is_idle_fault(f.name()));
     let server = start(SimplexConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         tls: Tls::Plain,

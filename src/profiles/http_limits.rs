@@ -243,6 +243,14 @@ async fn refusal_time(client: &Client, request: &Request) -> (Duration, Vec<Exch
     }
 }
 
+/// Sends `request` on a connection of its own: `Connection: close` takes the raw path.
+async fn on_own_connection(client: &Client, mut request: Request) -> Exchange {
+    request
+        .headers
+        .push(("Connection".into(), b"close".to_vec()));
+    client.execute(request).await
+}
+
 /// Why a check that waits past the server's idle timeout did not run.
 pub const IDLE_WAIT_NEEDED: &str = "not run without --idle-wait DURATION (longer than the \
      server's timeout for a request head, e.g. 15s)";
@@ -258,7 +266,7 @@ pub const IDLE_WAIT_NEEDED: &str = "not run without --idle-wait DURATION (longer
 pub async fn after_idle(
     client: &Client,
     idle: Duration,
-    mut request: Request,
+    request: Request,
     witness: Request,
 ) -> (Judged, Vec<Exchange>) {
     let idler = match client.send_part(request.clone(), 0).await {
@@ -278,11 +286,7 @@ pub async fn after_idle(
     };
     tokio::time::sleep(idle).await;
     drop(idler);
-    // `Connection: close` takes the raw path: a connection of its own.
-    request
-        .headers
-        .push(("Connection".into(), b"close".to_vec()));
-    let ex = client.execute(request).await;
+    let ex = on_own_connection(client, request).await;
     let witness = witness.finish(client).await;
     let after = format!(
         "an answer other than 5xx, within the timeout, after a connection sat idle for {} s",
@@ -319,7 +323,7 @@ pub async fn after_idle(
 pub async fn second_connection(
     client: &Client,
     first: Request,
-    mut second: Request,
+    second: Request,
 ) -> (Judged, Vec<Exchange>) {
     let half = half_sent(&first);
     let held = match client.send_part(first, half).await {
@@ -329,11 +333,7 @@ pub async fn second_connection(
             return (judged, vec![ex]);
         }
     };
-    // `Connection: close` takes the raw path: a connection of its own.
-    second
-        .headers
-        .push(("Connection".into(), b"close".to_vec()));
-    let second = client.execute(second).await;
+    let second = on_own_connection(client, second).await;
     let first = held.finish(client).await;
     let (second_answer, first_answer) = (status(&second), status(&first));
     let judged = match second_answer {
@@ -374,7 +374,7 @@ pub async fn second_connection(
 pub async fn h2_stream_after_idle(
     client: &Client,
     idle: Duration,
-    [first, second, mut witness]: [Request; 3],
+    [first, second, witness]: [Request; 3],
 ) -> (Judged, Vec<Exchange>) {
     let mut conn = match client.h2_connect(&first.url).await {
         Ok(conn) => conn,
@@ -430,11 +430,7 @@ pub async fn h2_stream_after_idle(
         Ok(s) if s < 500 => Judged::Pass,
         Ok(s) => broken("B-NO-5XX", expected, s.to_string()),
         Err(e @ TransportError::Closed(_)) => {
-            // `Connection: close` takes the raw path: a connection of its own.
-            witness
-                .headers
-                .push(("Connection".into(), b"close".to_vec()));
-            let witness = client.execute(witness).await;
+            let witness = on_own_connection(client, witness).await;
             let judged = match status(&witness) {
                 Ok(w) => broken(
                     "B-NO-5XX",

@@ -32,9 +32,9 @@ pub struct TimingConfig {
     /// that warn again in the same direction (a false warning then needs two in a row).
     #[serde(default = "yes")]
     pub remeasure_warnings: bool,
-    /// When `samples` per class leave a difference over the threshold neither shown nor
-    /// ruled out (an interval reaches past the threshold and does not warn), sampling goes
-    /// on, doubling the samples, up to this many per class. At most `samples`: never.
+    /// When `samples` per class leave a pair too noisy to judge (its interval more than twice
+    /// its threshold wide, without a warning), sampling goes on, doubling the samples, up to
+    /// this many per class. At most `samples`: never.
     #[serde(default)]
     pub max_samples: usize,
 }

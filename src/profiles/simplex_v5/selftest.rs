@@ -81,7 +81,7 @@ mod command {
     use super::*;
     use crate::engine::{cores, runtime};
     use crate::profiles::common::kill_matrix;
-    use crate::profiles::edge_v1::selftest::{IDLE_HEAD_TIMEOUT, IDLE_WAIT};
+    use crate::profiles::edge_v1::selftest::{is_idle_fault, IDLE_HEAD_TIMEOUT, IDLE_WAIT};
     use crate::profiles::simplex_v5::{EMBEDDED_LARGE_MESSAGE, EMBEDDED_PAGE_SIZE};
 
     pub fn run(opts: &SelftestOptions) -> Result<Outcome, ProfileError> {
@@ -105,10 +105,7 @@ mod command {
         // Idle connections matter only to these faults: the other faults keep the usual
         // deadline. The fault-free server gets the short one too, so that the idle checks run
         // on it.
-        let idle = matches!(
-            fault,
-            None | Some(Fault::IdleCloseStalls | Fault::H2StreamClosedAtIdle)
-        );
+        let idle = fault.is_none_or(|f| is_idle_fault(f.name()));
         let server = start(SimplexConfig {
             listen: "127.0.0.1:0".parse().expect("literal address"),
             tls: Tls::Plain,

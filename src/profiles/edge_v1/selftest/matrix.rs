@@ -52,6 +52,15 @@ pub const IDLE_HEAD_TIMEOUT: Duration = Duration::from_secs(1);
 /// See [`IDLE_HEAD_TIMEOUT`].
 pub const IDLE_WAIT: Duration = Duration::from_secs(2);
 
+/// The faults of idle connections, by name (the same in the `edge-v1` and `simplex-v5`
+/// fault lists): their servers get [`IDLE_HEAD_TIMEOUT`] and their checks [`IDLE_WAIT`].
+pub const IDLE_FAULTS: &[&str] = &["idle-close-stalls", "h2-stream-closed-at-idle"];
+
+/// Whether the fault named `name` is one of [`IDLE_FAULTS`].
+pub fn is_idle_fault(name: &str) -> bool {
+    IDLE_FAULTS.contains(&name)
+}
+
 /// One check that did not pass against a faulty server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -437,6 +446,23 @@ pub fn sample<T>(items: &[T], n: usize) -> Vec<&T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idle_faults_are_faults_of_both_rest_profiles() {
+        for name in IDLE_FAULTS {
+            assert!(
+                name.parse::<edge_reference_server::faults::Fault>().is_ok(),
+                "{name}"
+            );
+            assert!(
+                name.parse::<edge_reference_server::simplex_v5::faults::Fault>()
+                    .is_ok(),
+                "{name}"
+            );
+            assert!(is_idle_fault(name));
+        }
+        assert!(!is_idle_fault("page-size-zero-panics"));
+    }
     use crate::profiles::edge_v1::case::Level;
 
     fn result(id: &str, reqs: &[&str], verdict: Verdict) -> CheckResult {

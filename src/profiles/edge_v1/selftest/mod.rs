@@ -15,8 +15,9 @@ mod matrix;
 
 pub use markdown::{blame_summary, markdown, text};
 pub use matrix::{
-    linked_plan, run_checks, run_matrix, sample, FaultRow, FaultSpec, Matrix, Mode, Outcome,
-    RunChecksError, RunOptions, Servers, Target, IDLE_HEAD_TIMEOUT, IDLE_WAIT,
+    is_idle_fault, linked_plan, run_checks, run_matrix, sample, FaultRow, FaultSpec, Matrix, Mode,
+    Outcome, RunChecksError, RunOptions, Servers, Target, IDLE_FAULTS, IDLE_HEAD_TIMEOUT,
+    IDLE_WAIT,
 };
 
 #[cfg(feature = "selftest")]

@@ -5,7 +5,7 @@ use edge_reference_server::faults::Fault;
 use edge_reference_server::{Config, Server, StartError, Tls};
 use url::Url;
 
-use super::matrix::{FaultSpec, Servers, Target, IDLE_HEAD_TIMEOUT, IDLE_WAIT};
+use super::matrix::{is_idle_fault, FaultSpec, Servers, Target, IDLE_HEAD_TIMEOUT, IDLE_WAIT};
 use crate::profiles::edge_v1::target::EMBEDDED_PAGE_SIZE;
 
 /// Messages a matrix server queues per connection. B-QUOTA (MAY) is only observable on a
@@ -55,8 +55,7 @@ impl Servers for ReferenceServers {
     async fn start(&self, fault: Option<usize>) -> Result<(Target, Server), ReferenceServerError> {
         let faults = fault.map(|i| vec![self.faults[i]]).unwrap_or_default();
         // Idle connections matter only to these faults: the others keep the usual deadline.
-        let idle = faults.contains(&Fault::IdleCloseStalls)
-            || faults.contains(&Fault::H2StreamClosedAtIdle);
+        let idle = faults.iter().any(|f| is_idle_fault(f.name()));
         let config = Config {
             listen: "127.0.0.1:0".parse().expect("literal address"),
             page_size: EMBEDDED_PAGE_SIZE,
