@@ -13,6 +13,10 @@
 //!   set-up on the cores in use); the median over `--runs` is taken.
 //! - `prop` and `fuzz` print their signatures per second; each is divided by the one-core
 //!   rate.
+//! - Where the CPU goes: every command's CPU time (its own process, embedded server and
+//!   kernel time included, from `getrusage`) is split into cryptography and the rest, and set
+//!   against what the goal leaves for the rest. The rate of all cores signing at once (each
+//!   core with its own key) bounds every ratio from above.
 //!
 //! Every command is the release binary itself (`CARGO_BIN_EXE_edgecheck`), started as a
 //! child process with its own embedded server, as a user would start it.
@@ -59,6 +63,12 @@ fn main() {
     );
     let before = signing_rate();
     println!("one core signs {before:.0} RSA-PSS-2048 signatures/s (before)");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let together = signing_rate_on(cores);
+    println!(
+        "{cores} cores sign {together:.0} signatures/s together ({:.2} × one core: the most any ratio below can reach)",
+        together / before
+    );
 
     let mut extra: Vec<String> = args
         .jobs
@@ -69,15 +79,19 @@ fn main() {
     }
     let mut runs = Vec::new();
     for i in 1..=args.runs.max(1) {
-        let out = edgecheck(
+        let run = edgecheck(
             bin,
             &[&["run", "--timing", "-q"], &strs(&extra)[..]].concat(),
         );
-        let bound = number_after(&out, "wall / bound = ");
-        let crypto = number_after(&out, "wall / crypto bound = ");
+        let out = &run.text;
+        let bound = number_after(out, "wall / bound = ");
+        let crypto = number_after(out, "wall / crypto bound = ");
         for line in out.lines().filter(|l| l.starts_with("timing:")) {
             println!("  run {i}: {line}");
         }
+        let crypto_cpu =
+            number_after(out, "crypto bound with key set-up ") * number_after(out, " s on ");
+        println!("  run {i}: cpu: {}", run_split(&run, crypto_cpu, cores));
         runs.push((crypto, bound));
     }
     let secs = format!("{}s", args.seconds);
@@ -97,8 +111,9 @@ fn main() {
         ]
         .concat(),
     );
-    let prop_rate = number_before(&prop, " signatures/s");
-    println!("  prop: {}", first_line_with(&prop, "signatures/s"));
+    let prop_rate = number_before(&prop.text, " signatures/s");
+    println!("  prop: {}", first_line_with(&prop.text, "signatures/s"));
+    let prop_signatures = number_before(&prop.text, " signatures in ");
     let fuzz = edgecheck(
         bin,
         &[
@@ -107,12 +122,26 @@ fn main() {
         ]
         .concat(),
     );
-    let fuzz_rate = number_before(&fuzz, " signatures/s");
-    println!("  fuzz: {}", first_line_with(&fuzz, "signatures/s"));
+    let fuzz_rate = number_before(&fuzz.text, " signatures/s");
+    println!("  fuzz: {}", first_line_with(&fuzz.text, "signatures/s"));
+    let fuzz_signatures = fuzz_rate * number_after(&fuzz.text, " requests in ");
 
     let after = signing_rate();
     println!("one core signs {after:.0} RSA-PSS-2048 signatures/s (after)");
     let core = (before + after) / 2.0;
+    let budget = Budget {
+        core,
+        together,
+        cores,
+    };
+    println!(
+        "  prop: cpu: {}",
+        budget.split(&prop, prop_signatures, PROP_GOAL)
+    );
+    println!(
+        "  fuzz: cpu: {}",
+        budget.split(&fuzz, fuzz_signatures, FUZZ_GOAL)
+    );
 
     runs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (run_crypto, run_bound) = runs[runs.len() / 2];
@@ -150,12 +179,27 @@ fn met(ok: bool) -> &'static str {
     }
 }
 
-/// Runs `edgecheck args`, returning stdout and stderr; exits on a failed command.
-fn edgecheck(bin: &str, args: &[&str]) -> String {
+/// What one command printed, and what it cost.
+struct Ran {
+    /// Its stdout and stderr.
+    text: String,
+    /// Its wall time in seconds, from start to exit.
+    wall: f64,
+    /// Its CPU time in seconds, user and system, of every thread of the process (the
+    /// embedded server's included).
+    cpu: f64,
+}
+
+/// Runs `edgecheck args`, returning its output and its cost; exits on a failed command.
+fn edgecheck(bin: &str, args: &[&str]) -> Ran {
+    let cpu_before = children_cpu();
+    let start = Instant::now();
     let out = Command::new(bin)
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = children_cpu() - cpu_before;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -167,7 +211,69 @@ fn edgecheck(bin: &str, args: &[&str]) -> String {
         args.join(" "),
         out.status
     );
-    text
+    Ran { text, wall, cpu }
+}
+
+/// User and system CPU seconds of every child process waited for so far.
+fn children_cpu() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        if libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) != 0 {
+            return f64::NAN;
+        }
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+/// `run`'s whole process against its cryptography: how busy the cores were, and which share
+/// of that was cryptography (wall / crypto bound = 1 / (busy × share)).
+fn run_split(run: &Ran, crypto_cpu: f64, cores: usize) -> String {
+    let busy = run.cpu / (run.wall * cores as f64);
+    let share = crypto_cpu / run.cpu;
+    format!(
+        "whole process {:.2} s wall, {:.2} CPU-s ({:.0} % of {cores} cores busy), of which \
+         cryptography {crypto_cpu:.2} s ({:.0} %) and the rest {:.2} s; ≤ {RUN_GOAL} needs \
+         busy × cryptography ≥ {:.0} % (here {:.0} %)",
+        run.wall,
+        run.cpu,
+        busy * 100.0,
+        share * 100.0,
+        run.cpu - crypto_cpu,
+        100.0 / RUN_GOAL,
+        busy * share * 100.0
+    )
+}
+
+/// The signing rates a ratio of `prop` or `fuzz` is set against.
+struct Budget {
+    /// One core's signatures per second.
+    core: f64,
+    /// All cores' signatures per second, each core signing with its own key.
+    together: f64,
+    /// The cores.
+    cores: usize,
+}
+
+impl Budget {
+    /// The CPU time of one signed request of `ran`: the signature itself (at the rate of all
+    /// cores signing), the rest, and the rest that a ratio of `goal` would leave.
+    fn split(&self, ran: &Ran, signatures: f64, goal: f64) -> String {
+        let per = ran.cpu / signatures * 1e6;
+        let sign = self.cores as f64 / self.together * 1e6;
+        let allowed = self.cores as f64 / (goal * self.core) * 1e6 - sign;
+        format!(
+            "{:.1} CPU-s ({:.0} % of {} cores busy) for {signatures:.0} signatures: {per:.0} µs \
+             each, the signature {sign:.0} µs and the rest {:.0} µs (suite, embedded server and \
+             kernel); {goal} × one core leaves {allowed:.0} µs for the rest",
+            ran.cpu,
+            ran.cpu / (ran.wall * self.cores as f64) * 100.0,
+            self.cores,
+            per - sign
+        )
+    }
 }
 
 /// One core's signing rate with the suite's signer: signatures of a send's input over 2 s,
@@ -186,6 +292,40 @@ fn signing_rate() -> f64 {
         n += 1;
     }
     n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The signatures per second of `cores` threads signing at once, each with its own key, over
+/// 2 s after a warm-up.
+fn signing_rate_on(cores: usize) -> f64 {
+    let pool = KeyPool::builtin().expect("the built-in key pool loads");
+    let input = signing_input("POST", "/connection/x/messages", &[b'x'; 300]);
+    let start = std::sync::Barrier::new(cores);
+    let total: u64 = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..cores)
+            .map(|_| {
+                let key = pool.take();
+                let (input, start) = (&input, &start);
+                scope.spawn(move || {
+                    for _ in 0..20 {
+                        std::hint::black_box(key.sign(input));
+                    }
+                    start.wait();
+                    let began = Instant::now();
+                    let mut n = 0u64;
+                    while began.elapsed() < Duration::from_secs(2) {
+                        std::hint::black_box(key.sign(input));
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("a signing thread"))
+            .sum()
+    });
+    total as f64 / 2.0
 }
 
 /// The number right after the first `marker` in `text`.
