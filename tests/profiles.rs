@@ -142,3 +142,31 @@ fn every_testable_rule_of_every_profile_has_a_check() {
         }
     }
 }
+
+#[test]
+fn invalid_case_files_are_a_usage_error_naming_every_problem_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.json");
+    std::fs::write(
+        &path,
+        r#"{"area":"x","title":"t","cases":[{"id":"x/a","title":"a","requirements":["NO-SUCH-RULE"],"level":"MUST","steps":[]}]}"#,
+    )
+    .unwrap();
+    for p in profiles::all() {
+        let err = p
+            .suite(Some(&[path.clone()]))
+            .err()
+            .unwrap_or_else(|| panic!("{}: an invalid case file loaded", p.name()));
+        let profiles::ProfileError::Usage(message) = &err else {
+            panic!("{}: not a usage error: {err:?}", p.name());
+        };
+        assert!(
+            message.starts_with("2 problems in the cases: ")
+                && message.contains("NO-SUCH-RULE")
+                && message.contains("; ")
+                && !message.contains('\n'),
+            "{}: {message}",
+            p.name()
+        );
+    }
+}

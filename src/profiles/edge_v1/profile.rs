@@ -15,6 +15,7 @@ use super::{cases, commands, runner, Context};
 use crate::catalogue::requirements::Requirements;
 use crate::client::{Client, ClientOptions, TransportError};
 use crate::engine::{BoxFuture, CheckInfo, CheckResult, Session};
+use crate::profiles::common::{invalid_cases, load_error};
 use crate::profiles::{
     Capability, FuzzOptions, OpenTarget, Outcome, Profile, ProfileError, PropOptions, RaceOptions,
     SelftestOptions, Suite, TargetOptions,
@@ -123,22 +124,14 @@ struct EdgeSuite {
 impl EdgeSuite {
     fn load(files: Option<&[PathBuf]>) -> Result<EdgeSuite, ProfileError> {
         // Bad case files given by the user are usage errors; bad built-in ones are defects.
-        let wrap = |m: String| match files {
-            Some(_) => ProfileError::Usage(m),
-            None => ProfileError::Internal(m),
-        };
         let loaded = match files {
             Some(paths) => cases::read(paths),
             None => cases::builtin(),
         }
-        .map_err(|e| wrap(e.to_string()))?;
+        .map_err(|e| load_error(e.to_string(), files.is_some()))?;
         let problems = cases::validate(&loaded, &|r| catalogue().contains(r));
         if !problems.is_empty() {
-            let lines: Vec<String> = problems
-                .iter()
-                .map(|p| format!("invalid case: {p}"))
-                .collect();
-            return Err(wrap(lines.join("\nedgecheck: ")));
+            return Err(invalid_cases(&problems, files.is_some()));
         }
         Ok(EdgeSuite::from_files(loaded))
     }

@@ -442,3 +442,14 @@ pub struct Probe {
     /// Its name.
     pub name: String,
 }
+
+impl crate::profiles::common::ScriptedCase for Case {
+    fn head(&self) -> crate::profiles::common::CaseHead<'_> {
+        crate::profiles::common::CaseHead {
+            id: &self.id,
+            title: &self.title,
+            requirements: &self.requirements,
+            level: self.level,
+        }
+    }
+}

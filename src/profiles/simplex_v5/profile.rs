@@ -17,6 +17,7 @@ use crate::client::origin::Origin;
 use crate::client::ws::{WsClient, WsLimits};
 use crate::client::{Client, ClientOptions, Liveness, TransportError};
 use crate::engine::{BoxFuture, CheckInfo, CheckResult, Failure, Session, Verdict};
+use crate::profiles::common::{load_error, scripted_checks};
 use crate::profiles::edge_v1::sign::KeyPool;
 use crate::profiles::{
     Capability, FuzzOptions, OpenTarget, Outcome, Profile, ProfileError, PropOptions, RaceOptions,
@@ -213,38 +214,15 @@ pub struct SimplexSuite {
 impl SimplexSuite {
     /// Load the built-in cases, or `files`.
     pub fn load(files: Option<&[PathBuf]>) -> Result<SimplexSuite, ProfileError> {
-        let wrap = |m: String| match files {
-            Some(_) => ProfileError::Usage(m),
-            None => ProfileError::Internal(m),
-        };
         let loaded = match files {
             Some(paths) => cases::read(paths),
             None => cases::builtin(),
         }
-        .map_err(|e| wrap(e.to_string()))?;
+        .map_err(|e| load_error(e.to_string(), files.is_some()))?;
         let problems = cases::validate(&loaded, &|r| catalogue().contains(r));
-        if !problems.is_empty() {
-            let lines: Vec<String> = problems
-                .iter()
-                .map(|p| format!("invalid case: {p}"))
-                .collect();
-            return Err(wrap(lines.join("\nedgecheck: ")));
-        }
-        let mut all = Vec::new();
-        let mut checks = Vec::new();
-        for f in &loaded {
-            for c in &f.cases {
-                checks.push(CheckInfo {
-                    id: c.id.clone(),
-                    title: c.title.clone(),
-                    area: f.area.clone(),
-                    requirements: c.requirements.clone(),
-                    level: c.level,
-                    index: all.len(),
-                });
-                all.push(c.clone());
-            }
-        }
+        let (all, checks) = scripted_checks(&loaded, &problems, files.is_some(), |f| {
+            (f.area.as_str(), f.cases.as_slice())
+        })?;
         Ok(SimplexSuite {
             files: loaded,
             cases: Arc::new(all),

@@ -455,3 +455,14 @@ pub enum Step {
         name: String,
     },
 }
+
+impl crate::profiles::common::ScriptedCase for Case {
+    fn head(&self) -> crate::profiles::common::CaseHead<'_> {
+        crate::profiles::common::CaseHead {
+            id: &self.id,
+            title: &self.title,
+            requirements: &self.requirements,
+            level: self.level,
+        }
+    }
+}

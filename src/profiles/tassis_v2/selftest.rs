@@ -4,10 +4,8 @@
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
-
 use super::profile::{open_target, TassisSession, TassisSuite};
-use crate::engine::{run_plan, Plan, RunSettings};
+use crate::profiles::common::run_linked;
 use crate::profiles::{Outcome, ProfileError, SelftestOptions, Suite, TargetOptions};
 
 pub use crate::profiles::common::Verdicts;
@@ -34,19 +32,9 @@ pub async fn run_against(
         opened.env.clone(),
         Arc::new(suite.cases().to_vec()),
     ));
-    let checks = suite
-        .checks()
-        .iter()
-        .filter(|c| linked_to.is_none_or(|r| c.requirements.iter().any(|q| q == r)))
-        .cloned()
-        .collect();
-    let plan = Plan { checks };
-    let (tx, _rx) = mpsc::unbounded_channel();
-    let run = run_plan(session, &plan, RunSettings::new(jobs), tx).await;
+    let verdicts = run_linked(session, suite.checks(), linked_to, jobs).await;
     opened.close().await;
-    Ok(Verdicts {
-        results: run.results,
-    })
+    Ok(verdicts)
 }
 
 /// `edgecheck selftest --profile tassis-v2`.
