@@ -154,7 +154,7 @@ fn invalid_case_files_are_a_usage_error_naming_every_problem_on_one_line() {
     .unwrap();
     for p in profiles::all() {
         let err = p
-            .suite(Some(&[path.clone()]))
+            .suite(Some(std::slice::from_ref(&path)))
             .err()
             .unwrap_or_else(|| panic!("{}: an invalid case file loaded", p.name()));
         let profiles::ProfileError::Usage(message) = &err else {
