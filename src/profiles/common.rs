@@ -182,6 +182,47 @@ impl Verdicts {
     }
 }
 
+/// The end of a `simplex-v5` or `tassis-v2` fuzz campaign: its first errors printed, then
+/// its outcome. Findings come first; a target that stopped answering, or a campaign that sent
+/// no `unit` (`sent` is 0), cannot be judged.
+pub fn campaign_outcome(
+    found: bool,
+    errors: &[String],
+    target_gone: bool,
+    sent: usize,
+    unit: &str,
+) -> Result<crate::profiles::Outcome, crate::profiles::ProfileError> {
+    use crate::profiles::{Outcome, ProfileError};
+    for e in errors.iter().take(5) {
+        eprintln!("edgecheck: fuzz: {e}");
+    }
+    if found {
+        return Ok(Outcome::Found);
+    }
+    if target_gone {
+        return Err(ProfileError::Unreachable(
+            "the target stopped answering during fuzz; see the messages above".into(),
+        ));
+    }
+    if sent == 0 {
+        return Err(ProfileError::Internal(format!(
+            "fuzz sent no {unit}{}",
+            errors.first().map(|e| format!(": {e}")).unwrap_or_default()
+        )));
+    }
+    println!("no finding");
+    Ok(Outcome::Clean)
+}
+
+/// The lines under a finding that say where its case file is and how to replay it.
+pub fn print_replay(path: &std::path::Path, profile: &str, flags: &str) {
+    println!("  case file: {}", path.display());
+    println!(
+        "  replay:    edgecheck replay --profile {profile} {}{flags}",
+        path.display()
+    );
+}
+
 /// What a check shows of its scripted case before it runs.
 pub struct CaseHead<'a> {
     /// The case's ID, which the check takes.

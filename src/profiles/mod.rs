@@ -8,6 +8,7 @@
 
 pub mod common;
 pub mod edge_v1;
+pub mod ending;
 pub mod fuzzkit;
 pub mod http_limits;
 mod options;

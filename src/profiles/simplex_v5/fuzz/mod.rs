@@ -23,6 +23,7 @@ use super::case::{Case, ExpectPushes, Level, Rest, Step, WsConnect, WsRequest};
 use super::runner::{self, Ending, Env, Stepper};
 use super::{open_target, Opened};
 use crate::engine::{cores, runtime};
+use crate::profiles::common::{campaign_outcome, print_replay};
 use crate::profiles::{FuzzOptions, Outcome, ProfileError, TargetOptions};
 
 /// Counts of a campaign.
@@ -115,37 +116,16 @@ pub fn fuzz(target: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, Profi
             f.after.as_secs_f64()
         );
         if let Some(p) = &f.path {
-            println!("  case file: {}", p.display());
-            println!(
-                "  replay:    edgecheck replay --profile {} {}{flags}",
-                super::NAME,
-                p.display()
-            );
+            print_replay(p, super::NAME, &flags);
         }
     }
-    for e in report.errors.iter().take(5) {
-        eprintln!("edgecheck: fuzz: {e}");
-    }
-    if !report.findings.is_empty() {
-        return Ok(Outcome::Found);
-    }
-    if report.target_gone {
-        return Err(ProfileError::Unreachable(
-            "the target stopped answering during fuzz; see the messages above".into(),
-        ));
-    }
-    if report.counts.hostile == 0 {
-        return Err(ProfileError::Internal(format!(
-            "fuzz sent no input{}",
-            report
-                .errors
-                .first()
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default()
-        )));
-    }
-    println!("no finding");
-    Ok(Outcome::Clean)
+    campaign_outcome(
+        !report.findings.is_empty(),
+        &report.errors,
+        report.target_gone,
+        report.counts.hostile,
+        "input",
+    )
 }
 
 /// A case of no rule of its own, for running steps.

@@ -132,17 +132,7 @@ pub fn run(env: &Env, opts: &PropOptions, handle: &tokio::runtime::Handle) -> Pr
                 .lock()
                 .expect("coverage lock")
                 .add(&exec.transitions);
-            match exec.ending {
-                Ending::Broken { step, broken, .. } => Trial::Fail {
-                    message: format!(
-                        "step {step}: {}: expected {}; got {}",
-                        broken.rule, broken.expected, broken.actual
-                    ),
-                    size: p.effective_ops(),
-                },
-                Ending::Error(e) | Ending::Skip(e) | Ending::Waived(e) => Trial::Error(e),
-                Ending::Pass => Trial::Pass,
-            }
+            exec.ending.trial(p.effective_ops())
         },
     );
 

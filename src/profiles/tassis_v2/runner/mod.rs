@@ -22,6 +22,8 @@ use crate::client::ws::WsClient;
 use crate::profiles::tassis_v2::case::{Case, Need};
 use values::Values;
 
+pub use crate::profiles::ending::{Broken, Ending};
+
 /// What every case of a run shares: the target and what is known of it.
 #[derive(Clone)]
 pub struct Env {
@@ -33,61 +35,6 @@ pub struct Env {
     pub reply_timeout: Duration,
     /// `--prekeys-low` and `--prekeys-interval`, when known.
     pub prekeys_low: Option<(u32, Duration)>,
-}
-
-/// A rule seen broken: which, what was expected, what came.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Broken {
-    /// The rule.
-    pub rule: String,
-    /// Other rules the same observation breaks.
-    pub also: Vec<String>,
-    /// What the binding allows.
-    pub expected: String,
-    /// What came.
-    pub actual: String,
-}
-
-impl Broken {
-    /// A rule seen broken.
-    pub fn new(rule: &str, expected: impl Into<String>, actual: impl Into<String>) -> Broken {
-        Broken {
-            rule: rule.to_string(),
-            also: Vec::new(),
-            expected: expected.into(),
-            actual: actual.into(),
-        }
-    }
-
-    /// The same observation breaks `rule` too.
-    pub fn and(mut self, rule: &str) -> Broken {
-        if rule != self.rule && !self.also.iter().any(|r| r == rule) {
-            self.also.push(rule.to_string());
-        }
-        self
-    }
-}
-
-/// How a case ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ending {
-    /// Every step held.
-    Pass,
-    /// Step `step` (1-based) saw a rule broken.
-    Broken {
-        /// 1-based step.
-        step: usize,
-        /// What was seen.
-        broken: Broken,
-        /// The last frames of the connection concerned.
-        transcript: String,
-    },
-    /// The case could not run here (a need is missing).
-    Skip(String),
-    /// The user waived what the case checks (`--allow-http` for a `ws://` target).
-    Waived(String),
-    /// The suite could not judge: a transport problem, or a bad case.
-    Error(String),
 }
 
 /// What a case did and how it ended.
