@@ -29,15 +29,10 @@ builtin_files!(
     "timing",
 );
 
-/// A case file that cannot be read or parsed.
-#[derive(Debug, thiserror::Error)]
-#[error("{file}: {why}; the format is in docs/simplex-v5.md (\"Case files\")")]
-pub struct CaseFileError {
-    /// The file.
-    pub file: String,
-    /// What is wrong.
-    pub why: String,
-}
+pub use crate::profiles::case_files::CaseFileError;
+
+/// The document that describes the format of the case files.
+const DOC: &str = "docs/simplex-v5.md";
 
 /// The stems of the built-in case files (`create`, `websocket`, ...).
 pub fn builtin_names() -> Vec<&'static str> {
@@ -46,34 +41,12 @@ pub fn builtin_names() -> Vec<&'static str> {
 
 /// The built-in case files.
 pub fn builtin() -> Result<Vec<CaseFile>, CaseFileError> {
-    BUILTIN
-        .iter()
-        .map(|(name, json)| {
-            serde_json::from_str(json).map_err(|e| CaseFileError {
-                file: format!("conformance/simplex-v5/cases/{name}.json"),
-                why: e.to_string(),
-            })
-        })
-        .collect()
+    crate::profiles::case_files::builtin(BUILTIN, "conformance/simplex-v5/cases", DOC)
 }
 
 /// Case files from disk.
 pub fn read(paths: &[impl AsRef<Path>]) -> Result<Vec<CaseFile>, CaseFileError> {
-    paths
-        .iter()
-        .map(|p| {
-            let p = p.as_ref();
-            let file = p.display().to_string();
-            let text = std::fs::read_to_string(p).map_err(|e| CaseFileError {
-                file: file.clone(),
-                why: format!("cannot read it: {e}"),
-            })?;
-            serde_json::from_str(&text).map_err(|e| CaseFileError {
-                file,
-                why: e.to_string(),
-            })
-        })
-        .collect()
+    crate::profiles::case_files::read(paths, DOC)
 }
 
 /// The rules a step names.

@@ -25,46 +25,19 @@ builtin_files!(
     "attachments",
 );
 
-/// A case file that cannot be read or parsed.
-#[derive(Debug, thiserror::Error)]
-#[error("{file}: {why}; the format is in docs/tassis-v2.md (\"Case files\")")]
-pub struct CaseFileError {
-    /// The file.
-    pub file: String,
-    /// What is wrong.
-    pub why: String,
-}
+pub use crate::profiles::case_files::CaseFileError;
+
+/// The document that describes the format of the case files.
+const DOC: &str = "docs/tassis-v2.md";
 
 /// The built-in case files.
 pub fn builtin() -> Result<Vec<CaseFile>, CaseFileError> {
-    BUILTIN
-        .iter()
-        .map(|(name, json)| {
-            serde_json::from_str(json).map_err(|e| CaseFileError {
-                file: format!("conformance/tassis-v2/cases/{name}.json"),
-                why: e.to_string(),
-            })
-        })
-        .collect()
+    crate::profiles::case_files::builtin(BUILTIN, "conformance/tassis-v2/cases", DOC)
 }
 
 /// Case files from disk.
 pub fn read(paths: &[impl AsRef<Path>]) -> Result<Vec<CaseFile>, CaseFileError> {
-    paths
-        .iter()
-        .map(|p| {
-            let p = p.as_ref();
-            let file = p.display().to_string();
-            let text = std::fs::read_to_string(p).map_err(|e| CaseFileError {
-                file: file.clone(),
-                why: format!("cannot read it: {e}"),
-            })?;
-            serde_json::from_str(&text).map_err(|e| CaseFileError {
-                file,
-                why: e.to_string(),
-            })
-        })
-        .collect()
+    crate::profiles::case_files::read(paths, DOC)
 }
 
 fn exprs(step: &Step) -> Vec<&str> {
