@@ -13,6 +13,7 @@ pub mod ending;
 pub mod fuzzkit;
 pub mod http_limits;
 mod options;
+pub mod sequence;
 pub mod simplex_v5;
 pub mod tassis_v2;
 

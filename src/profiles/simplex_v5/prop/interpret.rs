@@ -4,8 +4,6 @@
 //! state. The steps are the case file a finding is written as, so `edgecheck replay` checks
 //! exactly what the generated run checked.
 
-use std::ops::Range;
-
 use serde_json::json;
 
 use super::coverage::Transition;
@@ -20,32 +18,11 @@ use crate::profiles::simplex_v5::runner::{self, Ending, Env};
 /// How long a session waits for a push it must not get after unsubscribe, in ms.
 pub const NO_PUSH_MS: u64 = 100;
 
-/// One operation's part of a sequence: its steps and the model transitions it takes.
-#[derive(Debug, Clone)]
-pub struct Span {
-    /// Index of the operation.
-    pub op: usize,
-    /// Its steps in the case.
-    pub steps: Range<usize>,
-    /// Transitions taken.
-    pub transitions: Vec<Transition>,
-}
+/// One operation's part of a sequence.
+pub type Span = crate::profiles::sequence::Span<Transition>;
 
-/// A sequence interpreted: the steps of its case and which operation made which.
-#[derive(Debug, Clone, Default)]
-pub struct Plan {
-    /// The steps.
-    pub steps: Vec<Step>,
-    /// One span per operation that did something.
-    pub spans: Vec<Span>,
-}
-
-impl Plan {
-    /// Operations that did something (the length proptest shrinks).
-    pub fn effective_ops(&self) -> usize {
-        self.spans.len()
-    }
-}
+/// A sequence interpreted into the steps of a case.
+pub type Plan = crate::profiles::sequence::Plan<Step, Transition>;
 
 /// What the server is known to be configured with.
 #[derive(Debug, Clone, Copy)]

@@ -4,7 +4,6 @@
 //! is written as, so `edgecheck replay` checks exactly what the generated run checked.
 
 use std::collections::BTreeSet;
-use std::ops::Range;
 
 use super::coverage::Transition;
 use super::gen::Op;
@@ -21,37 +20,11 @@ const ANON_OP: &str = "attempted_anonymous_op_on_authenticated_connection";
 /// messages it is owed come first, so the wait is short).
 pub const NO_PUSH_MS: u64 = 200;
 
-/// One operation's part of a sequence: its steps and the model transitions it takes.
-#[derive(Debug, Clone)]
-pub struct Span {
-    /// Index of the operation.
-    pub op: usize,
-    /// Its steps in the case.
-    pub steps: Range<usize>,
-    /// Transitions taken.
-    pub transitions: Vec<Transition>,
-}
+/// One operation's part of a sequence.
+pub type Span = crate::profiles::sequence::Span<Transition>;
 
-/// A sequence interpreted: the steps of its case and which operation made which.
-#[derive(Debug, Clone, Default)]
-pub struct Plan {
-    /// The steps.
-    pub steps: Vec<Step>,
-    /// One span per operation that did something.
-    pub spans: Vec<Span>,
-}
-
-impl Plan {
-    /// Operations that did something (the length proptest shrinks).
-    pub fn effective_ops(&self) -> usize {
-        self.spans.len()
-    }
-
-    /// The span of the operation that made step `step` (1-based).
-    pub fn span_of(&self, step: usize) -> Option<&Span> {
-        self.spans.iter().find(|s| s.steps.contains(&(step - 1)))
-    }
-}
+/// A sequence interpreted into the steps of a case.
+pub type Plan = crate::profiles::sequence::Plan<Step, Transition>;
 
 /// Turns operations into steps, keeping the model.
 struct Interpreter {
