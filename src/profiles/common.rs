@@ -223,6 +223,15 @@ pub fn print_replay(path: &std::path::Path, profile: &str, flags: &str) {
     );
 }
 
+/// The error of `edgecheck selftest --profile PROFILE` in a build without the faults of the
+/// reference server: it says how to build one.
+pub fn selftest_unavailable(profile: &str) -> crate::profiles::ProfileError {
+    crate::profiles::ProfileError::Usage(format!(
+        "selftest needs a build with the faults of the reference server (the `selftest` \
+         feature): cargo run --release --features selftest -- selftest --profile {profile}"
+    ))
+}
+
 /// What a check shows of its scripted case before it runs.
 pub struct CaseHead<'a> {
     /// The case's ID, which the check takes.
@@ -433,6 +442,17 @@ mod tests {
         assert_eq!(seen, [("a/1", "a", 0), ("a/2", "a", 1), ("b/1", "b", 2)]);
         assert_eq!(checks[2].requirements, ["R2"]);
         assert_eq!(cases[checks[1].index], files[0].1[1]);
+    }
+
+    #[test]
+    fn a_build_without_faults_says_how_to_run_the_selftest_of_the_profile() {
+        match selftest_unavailable("tassis-v2") {
+            ProfileError::Usage(m) => assert!(
+                m.ends_with("--features selftest -- selftest --profile tassis-v2"),
+                "{m}"
+            ),
+            other => panic!("expected a usage error, got {other:?}"),
+        }
     }
 
     #[test]

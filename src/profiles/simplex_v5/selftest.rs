@@ -53,11 +53,7 @@ pub fn run(opts: &SelftestOptions) -> Result<Outcome, ProfileError> {
     #[cfg(not(feature = "selftest"))]
     {
         let _ = opts;
-        Err(ProfileError::Usage(
-            "selftest needs a build with the faults of the reference server: \
-             cargo run --release --features selftest -- selftest --profile simplex-v5"
-                .into(),
-        ))
+        Err(crate::profiles::common::selftest_unavailable(super::NAME))
     }
 }
 

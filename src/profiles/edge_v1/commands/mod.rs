@@ -20,9 +20,7 @@ pub use selftest::selftest;
 pub fn selftest(
     _opts: &crate::profiles::SelftestOptions,
 ) -> Result<crate::profiles::Outcome, crate::profiles::ProfileError> {
-    Err(crate::profiles::ProfileError::Usage(
-        "selftest needs a build with the `selftest` feature: \
-         cargo run --release --features selftest -- selftest"
-            .into(),
+    Err(crate::profiles::common::selftest_unavailable(
+        crate::profiles::edge_v1::NAME,
     ))
 }
