@@ -1,6 +1,6 @@
-//! Checks shared by the profiles' probes: key material that must not show in URIs, and the
-//! varying part of server-chosen strings that must not be a visible counter; the origins a
-//! run may contact; the verdicts of a kill-matrix run.
+//! What the profiles share: key material that must not show in URIs, and the varying part
+//! of server-chosen strings that must not be a visible counter; the origins a run may
+//! contact; scripted cases made into checks; the run and the verdicts of a kill matrix.
 
 /// Encodings of key material (and of a connection ID, where the protocol has one) that must
 /// not appear inside URIs: the key's DER and its SHA-1 and SHA-256 hashes, in hex, base64
@@ -180,47 +180,6 @@ impl Verdicts {
                     .is_some_and(|f| f.rule == rule || f.also.iter().any(|a| a == rule))
         })
     }
-}
-
-/// The end of a `simplex-v5` or `tassis-v2` fuzz campaign: its first errors printed, then
-/// its outcome. Findings come first; a target that stopped answering, or a campaign that sent
-/// no `unit` (`sent` is 0), cannot be judged.
-pub fn campaign_outcome(
-    found: bool,
-    errors: &[String],
-    target_gone: bool,
-    sent: usize,
-    unit: &str,
-) -> Result<crate::profiles::Outcome, crate::profiles::ProfileError> {
-    use crate::profiles::{Outcome, ProfileError};
-    for e in errors.iter().take(5) {
-        eprintln!("edgecheck: fuzz: {e}");
-    }
-    if found {
-        return Ok(Outcome::Found);
-    }
-    if target_gone {
-        return Err(ProfileError::Unreachable(
-            "the target stopped answering during fuzz; see the messages above".into(),
-        ));
-    }
-    if sent == 0 {
-        return Err(ProfileError::Internal(format!(
-            "fuzz sent no {unit}{}",
-            errors.first().map(|e| format!(": {e}")).unwrap_or_default()
-        )));
-    }
-    println!("no finding");
-    Ok(Outcome::Clean)
-}
-
-/// The lines under a finding that say where its case file is and how to replay it.
-pub fn print_replay(path: &std::path::Path, profile: &str, flags: &str) {
-    println!("  case file: {}", path.display());
-    println!(
-        "  replay:    edgecheck replay --profile {profile} {}{flags}",
-        path.display()
-    );
 }
 
 /// The error of `edgecheck selftest --profile PROFILE` in a build without the faults of the

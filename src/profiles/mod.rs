@@ -6,6 +6,7 @@
 //! only through [`Profile`]; adding one is a new module and one line in [`all`]
 //! (`docs/architecture.md`, "How to add a profile").
 
+pub mod campaign;
 pub mod case_files;
 pub mod common;
 pub mod edge_v1;

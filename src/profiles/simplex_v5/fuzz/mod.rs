@@ -23,7 +23,7 @@ use super::case::{Case, ExpectPushes, Level, Rest, Step, WsConnect, WsRequest};
 use super::runner::{self, Ending, Env, Stepper};
 use super::{open_target, Opened};
 use crate::engine::{cores, runtime};
-use crate::profiles::common::{campaign_outcome, print_replay};
+use crate::profiles::campaign::{campaign_outcome, print_replay};
 use crate::profiles::{FuzzOptions, Outcome, ProfileError, TargetOptions};
 
 /// Counts of a campaign.
@@ -40,35 +40,17 @@ pub struct Counts {
 }
 
 /// What a campaign did and found.
-#[derive(Debug, Default)]
-pub struct FuzzReport {
-    /// Requests, inputs, liveness checks.
-    pub counts: Counts,
-    /// Sessions run.
-    pub sessions: usize,
-    /// Canary checks run.
-    pub canary_checks: usize,
-    /// Restarts of the embedded server.
-    pub restarts: usize,
-    /// Distinct findings, in the order found.
-    pub findings: Vec<Finding>,
-    /// Problems of the suite's side (never blamed on the server).
-    pub errors: Vec<String>,
-    /// The `--server` stopped serving.
-    pub target_gone: bool,
-    /// Wall time.
-    pub elapsed: Duration,
-}
+pub type FuzzReport = crate::profiles::campaign::Report<Counts, Finding>;
 
 impl FuzzReport {
     /// Requests and messages per second.
     pub fn rate(&self) -> f64 {
-        self.counts.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        self.per_second(self.counts.requests)
     }
 
     /// Hostile inputs per second.
     pub fn hostile_rate(&self) -> f64 {
-        self.counts.hostile as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        self.per_second(self.counts.hostile)
     }
 }
 
@@ -486,7 +468,7 @@ pub async fn campaign(
             End::Found(raw) => Some(raw),
             End::Error(e) => match alive(&env).await {
                 Ok(()) => {
-                    note_error(&mut report, e);
+                    report.note_error(e);
                     None
                 }
                 Err(why) => Some(Raw {
@@ -505,7 +487,7 @@ pub async fn campaign(
             match canary.check().await {
                 Some(Ok(())) => {}
                 Some(Err(r)) => raw = Some(r),
-                None => note_error(&mut report, "the canary could not be checked".into()),
+                None => report.note_error("the canary could not be checked".into()),
             }
         }
         let Some(raw) = raw else { continue };
@@ -520,7 +502,7 @@ pub async fn campaign(
             match Canary::open(env).await {
                 Ok(c) => canary = c,
                 Err(e) => {
-                    note_error(&mut report, e);
+                    report.note_error(e);
                     break;
                 }
             }
@@ -533,12 +515,6 @@ pub async fn campaign(
         o.close().await;
     }
     Ok(report)
-}
-
-fn note_error(report: &mut FuzzReport, e: String) {
-    if report.errors.len() < 100 {
-        report.errors.push(e);
-    }
 }
 
 /// Count or add an observation, re-run it for its reproduction rate, restart the embedded
@@ -591,7 +567,7 @@ async fn record(
     if !f.raw.steps.is_empty() {
         match finding::write(&opts.findings, &f) {
             Ok(p) => f.path = Some(p),
-            Err(e) => note_error(report, e),
+            Err(e) => report.note_error(e),
         }
     }
     report.findings.push(f);

@@ -24,34 +24,16 @@ use session::{Counts, End, Raw};
 use target::Target;
 
 use crate::engine::{cores, runtime};
-use crate::profiles::common::{campaign_outcome, print_replay};
+use crate::profiles::campaign::{campaign_outcome, print_replay};
 use crate::profiles::{FuzzOptions, Outcome, ProfileError, TargetOptions};
 
 /// What a campaign did and found.
-#[derive(Debug, Default)]
-pub struct FuzzReport {
-    /// Frames sent, liveness checks, hostile frames.
-    pub counts: Counts,
-    /// Sessions run.
-    pub sessions: usize,
-    /// Canary checks run.
-    pub canary_checks: usize,
-    /// Restarts of the embedded server.
-    pub restarts: usize,
-    /// Distinct findings, in the order found.
-    pub findings: Vec<Finding>,
-    /// Problems of the suite's side (never blamed on the server).
-    pub errors: Vec<String>,
-    /// The `--server` stopped serving and could not be restarted.
-    pub target_gone: bool,
-    /// Wall time.
-    pub elapsed: Duration,
-}
+pub type FuzzReport = crate::profiles::campaign::Report<Counts, Finding>;
 
 impl FuzzReport {
     /// Frames per second.
     pub fn rate(&self) -> f64 {
-        self.counts.frames as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        self.per_second(self.counts.frames)
     }
 }
 
@@ -165,7 +147,7 @@ pub async fn campaign(
                 // A connection the server refused: blame it only if a liveness check fails.
                 match crate::profiles::tassis_v2::runner::alive(&env).await {
                     Ok(()) => {
-                        note_error(&mut report, e);
+                        report.note_error(e);
                         None
                     }
                     Err(why) => Some(Raw {
@@ -190,7 +172,7 @@ pub async fn campaign(
                     .await
                     .is_err();
                 if rule.is_empty() && !crashed {
-                    note_error(&mut report, message);
+                    report.note_error(message);
                 } else {
                     raw = Some(Raw {
                         rule: if crashed { "TB-ALIVE".into() } else { rule },
@@ -215,12 +197,6 @@ pub async fn campaign(
     report.restarts = t.restarts;
     t.close().await;
     Ok(report)
-}
-
-fn note_error(report: &mut FuzzReport, e: String) {
-    if report.errors.len() < 100 {
-        report.errors.push(e);
-    }
 }
 
 /// Count or add an observation, restart the embedded server after a crash. `false`: the
@@ -290,7 +266,7 @@ async fn record(
     f.raw = raw;
     match finding::write(&opts.findings, &f) {
         Ok(p) => f.path = Some(p),
-        Err(e) => note_error(report, e),
+        Err(e) => report.note_error(e),
     }
     report.findings.push(f);
     go_on
@@ -310,7 +286,7 @@ async fn restart(t: &mut Target, report: &mut FuzzReport) -> bool {
     match t.restart().await {
         Ok(()) => true,
         Err(e) => {
-            note_error(report, format!("cannot restart the embedded server: {e}"));
+            report.note_error(format!("cannot restart the embedded server: {e}"));
             false
         }
     }

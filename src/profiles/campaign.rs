@@ -1,0 +1,116 @@
+//! What a fuzz campaign of `tassis-v2` or `simplex-v5` did and found, and how it ends.
+
+use std::time::Duration;
+
+/// What a campaign did (`C`, the profile's counts) and found (`F`, its findings).
+#[derive(Debug)]
+pub struct Report<C, F> {
+    /// What was sent and checked.
+    pub counts: C,
+    /// Sessions run.
+    pub sessions: usize,
+    /// Canary checks run.
+    pub canary_checks: usize,
+    /// Restarts of the embedded server.
+    pub restarts: usize,
+    /// Distinct findings, in the order found.
+    pub findings: Vec<F>,
+    /// Problems of the suite's side (never blamed on the server).
+    pub errors: Vec<String>,
+    /// The `--server` stopped serving (and could not be restarted).
+    pub target_gone: bool,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl<C: Default, F> Default for Report<C, F> {
+    fn default() -> Self {
+        Report {
+            counts: C::default(),
+            sessions: 0,
+            canary_checks: 0,
+            restarts: 0,
+            findings: Vec::new(),
+            errors: Vec::new(),
+            target_gone: false,
+            elapsed: Duration::ZERO,
+        }
+    }
+}
+
+/// The most errors a report keeps.
+const MAX_ERRORS: usize = 100;
+
+impl<C, F> Report<C, F> {
+    /// Keep a problem of the suite's side (the first hundred).
+    pub fn note_error(&mut self, e: String) {
+        if self.errors.len() < MAX_ERRORS {
+            self.errors.push(e);
+        }
+    }
+
+    /// `n` things over the wall time: how many a second.
+    pub fn per_second(&self, n: usize) -> f64 {
+        n as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// The end of a `simplex-v5` or `tassis-v2` fuzz campaign: its first errors printed, then
+/// its outcome. Findings come first; a target that stopped answering, or a campaign that sent
+/// no `unit` (`sent` is 0), cannot be judged.
+pub fn campaign_outcome(
+    found: bool,
+    errors: &[String],
+    target_gone: bool,
+    sent: usize,
+    unit: &str,
+) -> Result<crate::profiles::Outcome, crate::profiles::ProfileError> {
+    use crate::profiles::{Outcome, ProfileError};
+    for e in errors.iter().take(5) {
+        eprintln!("edgecheck: fuzz: {e}");
+    }
+    if found {
+        return Ok(Outcome::Found);
+    }
+    if target_gone {
+        return Err(ProfileError::Unreachable(
+            "the target stopped answering during fuzz; see the messages above".into(),
+        ));
+    }
+    if sent == 0 {
+        return Err(ProfileError::Internal(format!(
+            "fuzz sent no {unit}{}",
+            errors.first().map(|e| format!(": {e}")).unwrap_or_default()
+        )));
+    }
+    println!("no finding");
+    Ok(Outcome::Clean)
+}
+
+/// The lines under a finding that say where its case file is and how to replay it.
+pub fn print_replay(path: &std::path::Path, profile: &str, flags: &str) {
+    println!("  case file: {}", path.display());
+    println!(
+        "  replay:    edgecheck replay --profile {profile} {}{flags}",
+        path.display()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_keeps_the_first_hundred_errors_and_counts_per_second() {
+        let mut r: Report<usize, ()> = Report {
+            elapsed: Duration::from_secs(4),
+            ..Report::default()
+        };
+        for i in 0..150 {
+            r.note_error(format!("e{i}"));
+        }
+        assert_eq!(r.errors.len(), MAX_ERRORS);
+        assert_eq!(r.errors.last().map(String::as_str), Some("e99"));
+        assert_eq!(r.per_second(10), 2.5);
+    }
+}
