@@ -1,7 +1,9 @@
 //! How a scripted case of the WebSocket-era profiles (`tassis-v2`, `simplex-v5`) ended, and
 //! the rule it saw broken.
 
+use crate::catalogue::requirements::Requirements;
 use crate::engine::generate::Trial;
+use crate::engine::{CheckResult, Failure, Verdict};
 
 /// A rule seen broken: which, what was expected, what came.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +79,55 @@ impl Ending {
     }
 }
 
+impl Ending {
+    /// Writes how a check's case ended into `result`: its verdict and message, and for a
+    /// broken rule the failure, blamed as `fail` or, for a rule `rules` does not require,
+    /// `warn`. A transcript follows what came, after `label` (e.g. `frames`).
+    pub fn judge(self, result: &mut CheckResult, rules: &Requirements, label: &str) {
+        match self {
+            Ending::Pass => {}
+            Ending::Skip(why) => {
+                result.verdict = Verdict::Skip;
+                result.message = why;
+            }
+            Ending::Waived(why) => {
+                result.verdict = Verdict::Waived;
+                result.message = why;
+            }
+            Ending::Error(why) => {
+                result.verdict = Verdict::Error;
+                result.message = why;
+            }
+            Ending::Broken {
+                step,
+                broken,
+                transcript,
+            } => {
+                result.verdict = match rules.get(&broken.rule).map(|r| r.level.is_required()) {
+                    Some(false) => Verdict::Warn,
+                    _ => Verdict::Fail,
+                };
+                result.message = format!(
+                    "{}: expected {}; got {}",
+                    broken.rule, broken.expected, broken.actual
+                );
+                let actual = if transcript.is_empty() {
+                    broken.actual
+                } else {
+                    format!("{}\n{label}: {transcript}", broken.actual)
+                };
+                result.failure = Some(Failure {
+                    step,
+                    rule: broken.rule,
+                    also: broken.also,
+                    expected: broken.expected,
+                    actual,
+                });
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +154,53 @@ mod tests {
             Ending::Skip("no --prekeys-low".into()).trial(1),
             Trial::Error(e) if e == "no --prekeys-low"
         ));
+    }
+
+    #[test]
+    fn a_broken_rule_is_blamed_at_its_level_and_the_rest_is_not_blamed() {
+        use crate::engine::{CheckInfo, Level};
+        let rules = crate::profiles::tassis_v2::catalogue();
+        let check = CheckInfo {
+            id: "a/b".into(),
+            title: String::new(),
+            area: "a".into(),
+            requirements: vec![],
+            level: Level::Must,
+            index: 0,
+        };
+        let judged = |ending: Ending| {
+            let mut r = CheckResult::new(&check);
+            ending.judge(&mut r, rules, "frames");
+            r
+        };
+        let must = judged(Ending::Broken {
+            step: 2,
+            broken: Broken::new("TB-IDLE", "open", "closed"),
+            transcript: "login".into(),
+        });
+        assert_eq!(must.verdict, Verdict::Fail);
+        assert_eq!(must.message, "TB-IDLE: expected open; got closed");
+        let failure = must.failure.expect("a failure");
+        assert_eq!((failure.step, failure.rule.as_str()), (2, "TB-IDLE"));
+        assert_eq!(failure.actual, "closed\nframes: login");
+        let should = judged(Ending::Broken {
+            step: 1,
+            broken: Broken::new("TB-TEXT-FRAME", "ignored", "closed"),
+            transcript: String::new(),
+        });
+        assert_eq!(should.verdict, Verdict::Warn);
+        assert_eq!(should.failure.expect("a failure").actual, "closed");
+        let error = judged(Ending::Error("connection refused".into()));
+        assert_eq!(
+            (
+                error.verdict,
+                error.message.as_str(),
+                error.failure.is_none()
+            ),
+            (Verdict::Error, "connection refused", true)
+        );
+        assert_eq!(judged(Ending::Skip("x".into())).verdict, Verdict::Skip);
+        assert_eq!(judged(Ending::Waived("x".into())).verdict, Verdict::Waived);
+        assert_eq!(judged(Ending::Pass).verdict, Verdict::Pass);
     }
 }

@@ -11,7 +11,7 @@ use url::Url;
 
 use super::case::{Case, CaseFile};
 use super::cases;
-use super::runner::{self, Ending, Env};
+use super::runner::{self, Env};
 use crate::catalogue::requirements::Requirements;
 use crate::client::origin::Origin;
 use crate::client::ws::{WsClient, WsLimits};
@@ -512,44 +512,7 @@ impl SimplexSession {
             timed_rule.get_or_insert(rule);
             timed.push(report);
         }
-        match run.ending {
-            Ending::Pass => {}
-            Ending::Skip(why) => {
-                result.verdict = Verdict::Skip;
-                result.message = why;
-            }
-            Ending::Waived(why) => {
-                result.verdict = Verdict::Waived;
-                result.message = why;
-            }
-            Ending::Error(why) => {
-                result.verdict = Verdict::Error;
-                result.message = why;
-            }
-            Ending::Broken {
-                step,
-                broken,
-                transcript,
-            } => {
-                result.verdict = verdict_of(&broken.rule);
-                result.message = format!(
-                    "{}: expected {}; got {}",
-                    broken.rule, broken.expected, broken.actual
-                );
-                let actual = if transcript.is_empty() {
-                    broken.actual
-                } else {
-                    format!("{}\nWebSocket: {transcript}", broken.actual)
-                };
-                result.failure = Some(Failure {
-                    step,
-                    rule: broken.rule,
-                    also: broken.also,
-                    expected: broken.expected,
-                    actual,
-                });
-            }
-        }
+        run.ending.judge(&mut result, catalogue(), "WebSocket");
         // The measurements made before the case ended: a warning or an unjudged endpoint is
         // the check's verdict unless the case itself ended worse.
         if let Some(rule) = timed_rule {
@@ -595,14 +558,6 @@ impl SimplexSession {
         }
         result.duration = started.elapsed();
         result
-    }
-}
-
-/// `fail` for a MUST rule, `warn` for a SHOULD or MAY rule.
-fn verdict_of(rule: &str) -> Verdict {
-    match catalogue().get(rule).map(|r| r.level.is_required()) {
-        Some(false) => Verdict::Warn,
-        _ => Verdict::Fail,
     }
 }
 

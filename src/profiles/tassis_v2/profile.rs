@@ -10,7 +10,7 @@ use serde_json::json;
 use url::Url;
 
 use super::case::{Case, CaseFile};
-use super::runner::{self, Ending, Env};
+use super::runner::{self, Env};
 use super::{cases, keys};
 use crate::catalogue::requirements::Requirements;
 use crate::client::origin::{Origin, OriginPolicy};
@@ -391,44 +391,7 @@ impl TassisSession {
         let run = runner::run_case(&self.env, case).await;
         result.requests = run.frames_out;
         result.signatures = run.logins;
-        match run.ending {
-            Ending::Pass => {}
-            Ending::Skip(why) => {
-                result.verdict = Verdict::Skip;
-                result.message = why;
-            }
-            Ending::Waived(why) => {
-                result.verdict = Verdict::Waived;
-                result.message = why;
-            }
-            Ending::Error(why) => {
-                result.verdict = Verdict::Error;
-                result.message = why;
-            }
-            Ending::Broken {
-                step,
-                broken,
-                transcript,
-            } => {
-                result.verdict = verdict_of(&broken.rule);
-                result.message = format!(
-                    "{}: expected {}; got {}",
-                    broken.rule, broken.expected, broken.actual
-                );
-                let actual = if transcript.is_empty() {
-                    broken.actual
-                } else {
-                    format!("{}\nframes: {transcript}", broken.actual)
-                };
-                result.failure = Some(Failure {
-                    step,
-                    rule: broken.rule,
-                    also: broken.also,
-                    expected: broken.expected,
-                    actual,
-                });
-            }
-        }
+        run.ending.judge(&mut result, catalogue(), "frames");
         let broken = matches!(result.verdict, Verdict::Fail | Verdict::Warn);
         if broken && self.is_gone() {
             // Another check saw the server stop while this one ran: not this check's finding.
@@ -488,14 +451,6 @@ impl TassisSession {
             g.get_or_insert(reason.clone());
         }
         self.liveness.mark_gone(reason);
-    }
-}
-
-/// `fail` for a MUST rule, `warn` for a SHOULD or MAY rule.
-fn verdict_of(rule: &str) -> Verdict {
-    match catalogue().get(rule).map(|r| r.level.is_required()) {
-        Some(false) => Verdict::Warn,
-        _ => Verdict::Fail,
     }
 }
 
