@@ -1,5 +1,6 @@
 //! What a fuzz campaign of `tassis-v2` or `simplex-v5` did and found, and how it ends.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// What a campaign did (`C`, the profile's counts) and found (`F`, its findings).
@@ -36,6 +37,40 @@ impl<C: Default, F> Default for Report<C, F> {
             elapsed: Duration::ZERO,
         }
     }
+}
+
+/// One distinct finding of a campaign, first seen as the observation `R`.
+#[derive(Debug, Clone)]
+pub struct Finding<R> {
+    /// The first observation (its steps minimized where the profile does so).
+    pub raw: R,
+    /// Its deduplication key: the rule and the input's kind or shape.
+    pub key: String,
+    /// How often it was seen.
+    pub count: usize,
+    /// Re-runs of its case that showed it again.
+    pub reproduced: usize,
+    /// Re-runs of its case (0 when it could not be re-run, e.g. a `--server` that stopped
+    /// serving).
+    pub tries: usize,
+    /// Where its case file was written.
+    pub path: Option<PathBuf>,
+    /// How long into the campaign it was first seen.
+    pub after: Duration,
+}
+
+/// A file-name slug of a finding's key (`v-ws-json-ws-binary-unsubscribe`): lower-case
+/// letters and digits, one `-` for each run of anything else, at most 80 characters.
+pub fn slug(key: &str) -> String {
+    let mut s = String::new();
+    for c in key.chars() {
+        if c.is_ascii_alphanumeric() {
+            s.push(c.to_ascii_lowercase());
+        } else if !s.ends_with('-') {
+            s.push('-');
+        }
+    }
+    s.trim_matches('-').chars().take(80).collect()
 }
 
 /// The most errors a report keeps.
@@ -99,6 +134,19 @@ pub fn print_replay(path: &std::path::Path, profile: &str, flags: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slugs_are_file_names() {
+        assert_eq!(
+            slug("TB-ALIVE authResponse/short-signature"),
+            "tb-alive-authresponse-short-signature"
+        );
+        assert_eq!(
+            slug("V-WS-JSON ws/binary/unsubscribe"),
+            "v-ws-json-ws-binary-unsubscribe"
+        );
+        assert_eq!(slug(&"x".repeat(200)).len(), 80);
+    }
 
     #[test]
     fn a_report_keeps_the_first_hundred_errors_and_counts_per_second() {

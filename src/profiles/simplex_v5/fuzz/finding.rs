@@ -2,10 +2,10 @@
 //! written as replayable case files (`edgecheck replay --profile simplex-v5 FILE`).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::mutate;
 use crate::engine::Level;
+pub use crate::profiles::campaign::slug;
 use crate::profiles::simplex_v5::case::{Case, CaseFile, Step};
 use crate::profiles::simplex_v5::runner::{self, Ending, Env};
 
@@ -25,40 +25,11 @@ pub struct Raw {
 }
 
 /// One distinct finding.
-#[derive(Debug, Clone)]
-pub struct Finding {
-    /// The first observation.
-    pub raw: Raw,
-    /// Its deduplication key: rule and input shape.
-    pub key: String,
-    /// How often it was seen.
-    pub count: usize,
-    /// Re-runs of its case that showed it again.
-    pub reproduced: usize,
-    /// Re-runs of its case.
-    pub tries: usize,
-    /// Where its case file was written.
-    pub path: Option<PathBuf>,
-    /// How long into the campaign it was first seen.
-    pub after: Duration,
-}
+pub type Finding = crate::profiles::campaign::Finding<Raw>;
 
 /// The deduplication key: the rule and the input's shape without its random parts.
 pub fn key(raw: &Raw) -> String {
     format!("{} {}", raw.rule, raw.shape)
-}
-
-/// A file-name slug of a key.
-pub fn slug(key: &str) -> String {
-    let mut s = String::new();
-    for c in key.chars() {
-        if c.is_ascii_alphanumeric() {
-            s.push(c.to_ascii_lowercase());
-        } else if !s.ends_with('-') {
-            s.push('-');
-        }
-    }
-    s.trim_matches('-').chars().take(80).collect()
 }
 
 /// The case of an observation: the prelude and the input's steps; hostile, so replay also
@@ -103,17 +74,4 @@ pub fn write(dir: &Path, f: &Finding) -> Result<PathBuf, String> {
         cases: vec![case(&f.raw)],
     };
     crate::engine::generate::write_finding_file(dir, &format!("{}.json", slug(&f.key)), &file)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slugs_are_file_names() {
-        assert_eq!(
-            slug("V-WS-JSON ws/binary/unsubscribe"),
-            "v-ws-json-ws-binary-unsubscribe"
-        );
-    }
 }

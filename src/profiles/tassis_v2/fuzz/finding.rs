@@ -2,49 +2,19 @@
 //! and written as replayable case files (`edgecheck replay --profile tassis-v2 FILE`).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::session::Raw;
 use crate::engine::Level;
+pub use crate::profiles::campaign::slug;
 use crate::profiles::tassis_v2::case::{Case, CaseFile, Step};
 use crate::profiles::tassis_v2::runner::{self, Ending, Env};
 
 /// One distinct finding.
-#[derive(Debug, Clone)]
-pub struct Finding {
-    /// The first observation (its steps minimized when the server could be restarted).
-    pub raw: Raw,
-    /// Its deduplication key: rule and frame kind.
-    pub key: String,
-    /// How often it was seen.
-    pub count: usize,
-    /// Re-runs of its case that showed it again.
-    pub reproduced: usize,
-    /// Re-runs of its case (0 when the server could not be re-run: a `--server` that
-    /// stopped serving).
-    pub tries: usize,
-    /// Where its case file was written.
-    pub path: Option<PathBuf>,
-    /// How long into the campaign it was first seen.
-    pub after: Duration,
-}
+pub type Finding = crate::profiles::campaign::Finding<Raw>;
 
 /// The deduplication key of an observation: rule and frame kind.
 pub fn key(raw: &Raw) -> String {
     format!("{} {}", raw.rule, raw.kind)
-}
-
-/// A file-name slug of a key (`tb-alive-authresponse-short-signature`).
-pub fn slug(key: &str) -> String {
-    let mut s = String::new();
-    for c in key.chars() {
-        if c.is_ascii_alphanumeric() {
-            s.push(c.to_ascii_lowercase());
-        } else if !s.ends_with('-') {
-            s.push('-');
-        }
-    }
-    s.trim_matches('-').chars().take(80).collect()
 }
 
 /// The case of an observation with these steps: hostile, so replay checks TB-ALIVE.
@@ -93,17 +63,4 @@ pub fn write(dir: &Path, f: &Finding) -> Result<PathBuf, String> {
         cases: vec![c],
     };
     crate::engine::generate::write_finding_file(dir, &format!("{}.json", slug(&f.key)), &file)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slugs_are_file_names() {
-        assert_eq!(
-            slug("TB-ALIVE authResponse/short-signature"),
-            "tb-alive-authresponse-short-signature"
-        );
-    }
 }
