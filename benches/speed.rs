@@ -61,10 +61,11 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average()
     );
-    let before = signing_rate();
+    let pool = KeyPool::builtin().expect("the built-in key pool loads");
+    let before = signing_rate_on(&pool, 1);
     println!("one core signs {before:.0} RSA-PSS-2048 signatures/s (before)");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let together = signing_rate_on(cores);
+    let together = signing_rate_on(&pool, cores);
     println!(
         "{cores} cores sign {together:.0} signatures/s together ({:.2} × one core: the most any ratio below can reach)",
         together / before
@@ -126,7 +127,7 @@ fn main() {
     println!("  fuzz: {}", first_line_with(&fuzz.text, "signatures/s"));
     let fuzz_signatures = fuzz_rate * number_after(&fuzz.text, " requests in ");
 
-    let after = signing_rate();
+    let after = signing_rate_on(&pool, 1);
     println!("one core signs {after:.0} RSA-PSS-2048 signatures/s (after)");
     let core = (before + after) / 2.0;
     let budget = Budget {
@@ -276,31 +277,13 @@ impl Budget {
     }
 }
 
-/// One core's signing rate with the suite's signer: signatures of a send's input over 2 s,
-/// after a warm-up (the key's blinding set-up).
-fn signing_rate() -> f64 {
-    let pool = KeyPool::builtin().expect("the built-in key pool loads");
-    let key = pool.take();
-    let input = signing_input("POST", "/connection/x/messages", &[b'x'; 300]);
-    for _ in 0..20 {
-        std::hint::black_box(key.sign(&input));
-    }
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < Duration::from_secs(2) {
-        std::hint::black_box(key.sign(&input));
-        n += 1;
-    }
-    n as f64 / start.elapsed().as_secs_f64()
-}
-
-/// The signatures per second of `cores` threads signing at once, each with its own key, over
-/// 2 s after a warm-up.
-fn signing_rate_on(cores: usize) -> f64 {
-    let pool = KeyPool::builtin().expect("the built-in key pool loads");
+/// The signatures per second of `cores` threads signing at once with the suite's signer,
+/// each with a fixture key of its own: the signing input of a send, over 2 s after a
+/// warm-up (the key's blinding set-up). One thread gives one core's rate.
+fn signing_rate_on(pool: &KeyPool, cores: usize) -> f64 {
     let input = signing_input("POST", "/connection/x/messages", &[b'x'; 300]);
     let start = std::sync::Barrier::new(cores);
-    let total: u64 = std::thread::scope(|scope| {
+    let total: f64 = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..cores)
             .map(|_| {
                 let key = pool.take();
@@ -316,7 +299,7 @@ fn signing_rate_on(cores: usize) -> f64 {
                         std::hint::black_box(key.sign(input));
                         n += 1;
                     }
-                    n
+                    n as f64 / began.elapsed().as_secs_f64()
                 })
             })
             .collect();
@@ -325,7 +308,7 @@ fn signing_rate_on(cores: usize) -> f64 {
             .map(|t| t.join().expect("a signing thread"))
             .sum()
     });
-    total as f64 / 2.0
+    total
 }
 
 /// The number right after the first `marker` in `text`.

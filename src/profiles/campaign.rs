@@ -88,38 +88,39 @@ impl<C, F> Report<C, F> {
     pub fn per_second(&self, n: usize) -> f64 {
         n as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
-}
 
-/// The end of a `simplex-v5` or `tassis-v2` fuzz campaign: its first errors printed, then
-/// its outcome. Findings come first; a target that stopped answering, or a campaign that sent
-/// no `unit` (`sent` is 0), cannot be judged.
-pub fn campaign_outcome(
-    found: bool,
-    errors: &[String],
-    target_gone: bool,
-    sent: usize,
-    unit: &str,
-) -> Result<crate::profiles::Outcome, crate::profiles::ProfileError> {
-    use crate::profiles::{Outcome, ProfileError};
-    for e in errors.iter().take(5) {
-        eprintln!("edgecheck: fuzz: {e}");
+    /// The end of the campaign: its first errors printed, then its outcome. Findings come
+    /// first; a target that stopped answering, or a campaign that sent no `unit` (`sent` is
+    /// 0), cannot be judged.
+    pub fn outcome(
+        &self,
+        sent: usize,
+        unit: &str,
+    ) -> Result<crate::profiles::Outcome, crate::profiles::ProfileError> {
+        use crate::profiles::{Outcome, ProfileError};
+        for e in self.errors.iter().take(5) {
+            eprintln!("edgecheck: fuzz: {e}");
+        }
+        if !self.findings.is_empty() {
+            return Ok(Outcome::Found);
+        }
+        if self.target_gone {
+            return Err(ProfileError::Unreachable(
+                "the target stopped answering during fuzz; see the messages above".into(),
+            ));
+        }
+        if sent == 0 {
+            return Err(ProfileError::Internal(format!(
+                "fuzz sent no {unit}{}",
+                self.errors
+                    .first()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            )));
+        }
+        println!("no finding");
+        Ok(Outcome::Clean)
     }
-    if found {
-        return Ok(Outcome::Found);
-    }
-    if target_gone {
-        return Err(ProfileError::Unreachable(
-            "the target stopped answering during fuzz; see the messages above".into(),
-        ));
-    }
-    if sent == 0 {
-        return Err(ProfileError::Internal(format!(
-            "fuzz sent no {unit}{}",
-            errors.first().map(|e| format!(": {e}")).unwrap_or_default()
-        )));
-    }
-    println!("no finding");
-    Ok(Outcome::Clean)
 }
 
 /// The lines under a finding that say where its case file is and how to replay it.
@@ -146,6 +147,24 @@ mod tests {
             "v-ws-json-ws-binary-unsubscribe"
         );
         assert_eq!(slug(&"x".repeat(200)).len(), 80);
+    }
+
+    #[test]
+    fn the_outcome_is_a_finding_first_and_never_clean_without_input_or_target() {
+        use crate::profiles::{Outcome, ProfileError};
+        let mut r: Report<usize, ()> = Report::default();
+        assert!(matches!(
+            r.outcome(0, "frame"),
+            Err(ProfileError::Internal(m)) if m == "fuzz sent no frame"
+        ));
+        assert!(matches!(r.outcome(3, "frame"), Ok(Outcome::Clean)));
+        r.target_gone = true;
+        assert!(matches!(
+            r.outcome(3, "frame"),
+            Err(ProfileError::Unreachable(_))
+        ));
+        r.findings.push(());
+        assert!(matches!(r.outcome(3, "frame"), Ok(Outcome::Found)));
     }
 
     #[test]

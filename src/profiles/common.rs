@@ -1,6 +1,6 @@
 //! What the profiles share: key material that must not show in URIs, and the varying part
 //! of server-chosen strings that must not be a visible counter; the origins a run may
-//! contact; scripted cases made into checks; the run and the verdicts of a kill matrix.
+//! contact; the run and the verdicts of a kill matrix.
 
 /// Encodings of key material (and of a connection ID, where the protocol has one) that must
 /// not appear inside URIs: the key's DER and its SHA-1 and SHA-256 hashes, in hex, base64
@@ -191,78 +191,6 @@ pub fn selftest_unavailable(profile: &str) -> crate::profiles::ProfileError {
     ))
 }
 
-/// What a check shows of its scripted case before it runs.
-pub struct CaseHead<'a> {
-    /// The case's ID, which the check takes.
-    pub id: &'a str,
-    /// Its title.
-    pub title: &'a str,
-    /// The rules it checks.
-    pub requirements: &'a [String],
-    /// Its requirement level.
-    pub level: crate::engine::Level,
-}
-
-/// A scripted case of a profile, as its check shows it.
-pub trait ScriptedCase: Clone {
-    /// What the check shows of the case.
-    fn head(&self) -> CaseHead<'_>;
-}
-
-/// Scripted cases made ready to run: `files` checked with `problems` (one line each; none
-/// when they are valid), then flattened into their cases and one check per case (with its
-/// file's area, from `parts`, indexed in that order). Problems are the user's to fix when
-/// the files are the user's (`user_files`), and the suite's otherwise.
-pub fn scripted_checks<F, C: ScriptedCase>(
-    files: &[F],
-    problems: &[String],
-    user_files: bool,
-    parts: impl Fn(&F) -> (&str, &[C]),
-) -> Result<(Vec<C>, Vec<crate::engine::CheckInfo>), crate::profiles::ProfileError> {
-    if !problems.is_empty() {
-        return Err(invalid_cases(problems, user_files));
-    }
-    let mut cases = Vec::new();
-    let mut checks = Vec::new();
-    for file in files {
-        let (area, file_cases) = parts(file);
-        for c in file_cases {
-            let h = c.head();
-            checks.push(crate::engine::CheckInfo {
-                id: h.id.to_string(),
-                title: h.title.to_string(),
-                area: area.to_string(),
-                requirements: h.requirements.to_vec(),
-                level: h.level,
-                index: cases.len(),
-            });
-            cases.push(c.clone());
-        }
-    }
-    Ok((cases, checks))
-}
-
-/// The error of case files that do not validate, every problem named on one line (an error
-/// prints as one line: its line breaks would be shown escaped).
-pub fn invalid_cases(problems: &[String], user_files: bool) -> crate::profiles::ProfileError {
-    let what = if problems.len() == 1 {
-        "invalid case".to_string()
-    } else {
-        format!("{} problems in the cases", problems.len())
-    };
-    load_error(format!("{what}: {}", problems.join("; ")), user_files)
-}
-
-/// A scripted suite that cannot load: the user's to fix when the files are the user's, the
-/// suite's otherwise.
-pub fn load_error(message: String, user_files: bool) -> crate::profiles::ProfileError {
-    if user_files {
-        crate::profiles::ProfileError::Usage(message)
-    } else {
-        crate::profiles::ProfileError::Internal(message)
-    }
-}
-
 /// Runs the checks among `checks` linked to rule `linked_to` (all when `None`) in `session`,
 /// `jobs` at a time: one server's run of a kill matrix.
 pub async fn run_linked(
@@ -365,43 +293,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Level;
     use crate::profiles::ProfileError;
-
-    #[derive(Clone, Debug, PartialEq)]
-    struct Case(&'static str, Vec<String>);
-
-    impl ScriptedCase for Case {
-        fn head(&self) -> CaseHead<'_> {
-            CaseHead {
-                id: self.0,
-                title: "t",
-                requirements: &self.1,
-                level: Level::Must,
-            }
-        }
-    }
-
-    #[test]
-    fn scripted_cases_become_checks_in_file_order_with_their_file_area() {
-        let files = [
-            (
-                "a",
-                vec![Case("a/1", vec!["R1".into()]), Case("a/2", vec![])],
-            ),
-            ("b", vec![Case("b/1", vec!["R2".into()])]),
-        ];
-        let (cases, checks) =
-            scripted_checks(&files, &[], true, |f| (f.0, f.1.as_slice())).unwrap();
-        assert_eq!(cases.len(), 3);
-        let seen: Vec<(&str, &str, usize)> = checks
-            .iter()
-            .map(|c| (c.id.as_str(), c.area.as_str(), c.index))
-            .collect();
-        assert_eq!(seen, [("a/1", "a", 0), ("a/2", "a", 1), ("b/1", "b", 2)]);
-        assert_eq!(checks[2].requirements, ["R2"]);
-        assert_eq!(cases[checks[1].index], files[0].1[1]);
-    }
 
     #[test]
     fn a_build_without_faults_says_how_to_run_the_selftest_of_the_profile() {
@@ -411,27 +303,6 @@ mod tests {
                 "{m}"
             ),
             other => panic!("expected a usage error, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn invalid_cases_are_named_on_one_line_and_blamed_on_whoever_wrote_them() {
-        let files = [("a", vec![Case("a/1", vec![])])];
-        let problems = vec!["a/1: no steps".to_string(), "a/1: unknown rule X".into()];
-        let user = scripted_checks(&files, &problems, true, |f| (f.0, f.1.as_slice()));
-        match user {
-            Err(ProfileError::Usage(m)) => {
-                assert_eq!(
-                    m,
-                    "2 problems in the cases: a/1: no steps; a/1: unknown rule X"
-                )
-            }
-            other => panic!("expected a usage error, got {:?}", other.err()),
-        }
-        let builtin = invalid_cases(&problems[..1], false);
-        match builtin {
-            ProfileError::Internal(m) => assert_eq!(m, "invalid case: a/1: no steps"),
-            other => panic!("expected an internal error, got {other:?}"),
         }
     }
 }

@@ -15,7 +15,7 @@ use super::{cases, commands, runner, Context};
 use crate::catalogue::requirements::Requirements;
 use crate::client::{Client, ClientOptions, TransportError};
 use crate::engine::{BoxFuture, CheckInfo, CheckResult, Session};
-use crate::profiles::common::{invalid_cases, load_error};
+use crate::profiles::case_files::{invalid_cases, load_error};
 use crate::profiles::{
     Capability, FuzzOptions, OpenTarget, Outcome, Profile, ProfileError, PropOptions, RaceOptions,
     SelftestOptions, Suite, TargetOptions,

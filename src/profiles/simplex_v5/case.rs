@@ -443,9 +443,9 @@ pub struct Probe {
     pub name: String,
 }
 
-impl crate::profiles::common::ScriptedCase for Case {
-    fn head(&self) -> crate::profiles::common::CaseHead<'_> {
-        crate::profiles::common::CaseHead {
+impl crate::profiles::case_files::ScriptedCase for Case {
+    fn head(&self) -> crate::profiles::case_files::CaseHead<'_> {
+        crate::profiles::case_files::CaseHead {
             id: &self.id,
             title: &self.title,
             requirements: &self.requirements,

@@ -17,7 +17,7 @@ use crate::client::origin::Origin;
 use crate::client::ws::{WsClient, WsLimits};
 use crate::client::{Client, ClientOptions, Liveness, TransportError};
 use crate::engine::{BoxFuture, CheckInfo, CheckResult, Failure, Session, Verdict};
-use crate::profiles::common::{load_error, scripted_checks};
+use crate::profiles::case_files::{load_error, scripted_checks};
 use crate::profiles::edge_v1::sign::KeyPool;
 use crate::profiles::{
     Capability, FuzzOptions, OpenTarget, Outcome, Profile, ProfileError, PropOptions, RaceOptions,

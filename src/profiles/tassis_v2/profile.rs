@@ -17,7 +17,7 @@ use crate::client::origin::{Origin, OriginPolicy};
 use crate::client::ws::{WsClient, WsLimits};
 use crate::client::{ClientOptions, HttpVersion, Liveness};
 use crate::engine::{BoxFuture, CheckInfo, CheckResult, Failure, Session, Verdict};
-use crate::profiles::common::{load_error, scripted_checks};
+use crate::profiles::case_files::{load_error, scripted_checks};
 use crate::profiles::{
     Capability, FuzzOptions, OpenTarget, Outcome, Profile, ProfileError, PropOptions, RaceOptions,
     SelftestOptions, Suite, TargetOptions, DEFAULT_TIMEOUT,

@@ -446,6 +446,7 @@ pub fn sample<T>(items: &[T], n: usize) -> Vec<&T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profiles::edge_v1::case::Level;
 
     #[test]
     fn idle_faults_are_faults_of_both_rest_profiles() {
@@ -463,7 +464,6 @@ mod tests {
         }
         assert!(!is_idle_fault("page-size-zero-panics"));
     }
-    use crate::profiles::edge_v1::case::Level;
 
     fn result(id: &str, reqs: &[&str], verdict: Verdict) -> CheckResult {
         CheckResult {

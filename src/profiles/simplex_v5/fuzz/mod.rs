@@ -23,7 +23,7 @@ use super::case::{Case, ExpectPushes, Level, Rest, Step, WsConnect, WsRequest};
 use super::runner::{self, Ending, Env, Stepper};
 use super::{open_target, Opened};
 use crate::engine::{cores, runtime};
-use crate::profiles::campaign::{campaign_outcome, print_replay};
+use crate::profiles::campaign::print_replay;
 use crate::profiles::{FuzzOptions, Outcome, ProfileError, TargetOptions};
 
 /// Counts of a campaign.
@@ -101,13 +101,7 @@ pub fn fuzz(target: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, Profi
             print_replay(p, super::NAME, &flags);
         }
     }
-    campaign_outcome(
-        !report.findings.is_empty(),
-        &report.errors,
-        report.target_gone,
-        report.counts.hostile,
-        "input",
-    )
+    report.outcome(report.counts.hostile, "input")
 }
 
 /// A case of no rule of its own, for running steps.

@@ -24,7 +24,7 @@ use session::{Counts, End, Raw};
 use target::Target;
 
 use crate::engine::{cores, runtime};
-use crate::profiles::campaign::{campaign_outcome, print_replay};
+use crate::profiles::campaign::print_replay;
 use crate::profiles::{FuzzOptions, Outcome, ProfileError, TargetOptions};
 
 /// What a campaign did and found.
@@ -80,13 +80,7 @@ pub fn fuzz(target: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, Profi
             print_replay(p, super::NAME, &flags);
         }
     }
-    campaign_outcome(
-        !report.findings.is_empty(),
-        &report.errors,
-        report.target_gone,
-        report.counts.frames,
-        "frame",
-    )
+    report.outcome(report.counts.frames, "frame")
 }
 
 /// Run a campaign against the target of `target_opts` (the embedded server when no
