@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use edgecheck::client::ws::{GoneCause, Incoming, RawFrame, WsClient, WsError, WsLimits};
 use edgecheck::client::ClientOptions;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -219,6 +219,35 @@ async fn silence_after_the_upgrade() {
         Err(WsError::Closed(_))
     ));
     assert_eq!(conn.frames_received(), 0);
+}
+
+/// With no time left, a read answers on its first poll: the frame that has arrived, or
+/// none. It never waits for a timer, whose next tick is a millisecond away.
+#[tokio::test]
+async fn a_read_with_no_time_left_takes_what_has_arrived_without_waiting() {
+    let (go, went) = tokio::sync::oneshot::channel::<()>();
+    let u = serve(|mut s| async move {
+        upgrade(&mut s).await;
+        let _ = went.await;
+        // Two frames in one write: the client reads both at once.
+        let mut both = frame(0x82, b"one");
+        both.extend(frame(0x82, b"two"));
+        s.write_all(&both).await.expect("write");
+        hold().await;
+    })
+    .await;
+    let mut conn = client(limits()).connect(&u).await.expect("upgrade");
+    assert_eq!(conn.recv(Duration::ZERO).now_or_never(), Some(Ok(None)));
+    go.send(()).expect("the server waits");
+    assert_eq!(
+        conn.recv(Duration::from_secs(2)).await,
+        Ok(Some(Incoming::Binary(b"one".to_vec())))
+    );
+    assert_eq!(
+        conn.recv(Duration::ZERO).now_or_never(),
+        Some(Ok(Some(Incoming::Binary(b"two".to_vec()))))
+    );
+    assert_eq!(conn.recv(Duration::ZERO).now_or_never(), Some(Ok(None)));
 }
 
 #[tokio::test]

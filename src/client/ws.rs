@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -580,10 +580,18 @@ impl WsConn {
         self.open()?;
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            // Cancel-safe: a partly read frame stays buffered in the stream.
-            let next = match tokio::time::timeout_at(deadline, self.ws.next()).await {
-                Err(_) => return Ok(None),
-                Ok(next) => next,
+            // Cancel-safe: a partly read frame stays buffered in the stream. With no time
+            // left, only what has arrived is read: a timer would wait for its next tick.
+            let next = if within.is_zero() {
+                match self.ws.next().now_or_never() {
+                    None => return Ok(None),
+                    Some(next) => next,
+                }
+            } else {
+                match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                    Err(_) => return Ok(None),
+                    Ok(next) => next,
+                }
             };
             let message = match next {
                 None => {
