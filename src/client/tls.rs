@@ -22,8 +22,15 @@ pub(super) fn parse_ca_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, C
     Ok(certs)
 }
 
+/// aws-lc-rs with TLS 1.3's AES-128-GCM-SHA256 offered first, as browsers do: its key
+/// schedule hashes with SHA-256, which this machine's CPU computes in hardware, and a new
+/// connection costs about a fifth less CPU on both sides than with AES-256-GCM-SHA384
+/// (`cargo bench --bench floor`). Every suite of the provider is still offered.
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    let mut p = rustls::crypto::aws_lc_rs::default_provider();
+    p.cipher_suites
+        .sort_by_key(|s| s.suite() != rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+    Arc::new(p)
 }
 
 /// The rustls configuration of the raw path (HTTP/1.1 only).
@@ -111,5 +118,25 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aes_128_gcm_sha256_comes_first_and_every_suite_is_still_offered() {
+        let ours: Vec<_> = provider().cipher_suites.iter().map(|s| s.suite()).collect();
+        assert_eq!(ours[0], rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+        let mut all: Vec<_> = rustls::crypto::aws_lc_rs::default_provider()
+            .cipher_suites
+            .iter()
+            .map(|s| s.suite())
+            .collect();
+        let mut sorted = ours.clone();
+        sorted.sort_by_key(|s| u16::from(*s));
+        all.sort_by_key(|s| u16::from(*s));
+        assert_eq!(sorted, all);
     }
 }
