@@ -1,8 +1,9 @@
 //! `edgecheck fuzz --profile simplex-v5`: sessions of hostile REST requests and WebSocket
 //! messages against one server, each judged as it comes (no 5xx, no hang, answers of the
-//! right shape, no session dropped without a close frame), a liveness check (a fresh
-//! create + send + retrieve) after every hostile input, a canary connection whose messages
-//! must survive unchanged, and findings deduplicated by rule and input shape, re-run for a
+//! right shape, no session dropped without a close frame), a liveness check after every
+//! hostile input (the [`pulse`]: a retrieve on the session's own connection, and a fresh
+//! create + send + retrieve when that fails), a canary connection whose messages must
+//! survive unchanged, and findings deduplicated by rule and input shape, re-run for a
 //! reproduction rate and written as case files that `edgecheck replay --profile simplex-v5
 //! FILE` runs.
 //!
@@ -144,6 +145,49 @@ pub async fn alive(env: &Env) -> Result<(), String> {
             broken.rule, broken.expected, broken.actual
         )),
         Ending::Error(e) => Err(e),
+    }
+}
+
+/// The connection a session keeps for its [`pulse`]; the inputs name only [`mutate::CONN`].
+const PULSE: &str = "pulse";
+
+/// The steps of the pulse connection: its create (after the prelude), then a retrieve after
+/// every input.
+fn pulse_steps() -> (Step, Step) {
+    let rest = Rest {
+        conn: Some(PULSE.into()),
+        ..Rest::default()
+    };
+    (Step::Create(rest.clone()), Step::Retrieve(rest))
+}
+
+/// How the liveness check after an input ended.
+#[derive(Debug, PartialEq)]
+enum Pulse {
+    /// The server answered the pulse.
+    Alive,
+    /// The pulse failed (why), but a fresh connection worked: the server serves.
+    OnlyItsConnection(String),
+    /// The pulse failed and so did [`alive`] (why): the server stopped serving.
+    Stopped(String),
+}
+
+/// The liveness check after an input: a signed retrieve on the session's pulse connection,
+/// one signature where [`alive`] needs a new key and three. Only when the pulse fails does
+/// `alive` decide, so the server is blamed exactly when it was before.
+async fn pulse(env: &Env, st: &mut Stepper<'_>) -> Pulse {
+    let why = match st.step(&pulse_steps().1).await {
+        Ok(()) => return Pulse::Alive,
+        Err(Ending::Broken { broken, .. }) => format!(
+            "{}: expected {}, got {}",
+            broken.rule, broken.expected, broken.actual
+        ),
+        Err(Ending::Error(e)) => e,
+        Err(other) => format!("{other:?}"),
+    };
+    match alive(env).await {
+        Ok(()) => Pulse::OnlyItsConnection(why),
+        Err(stopped) => Pulse::Stopped(stopped),
     }
 }
 
@@ -330,7 +374,7 @@ async fn session(
     let case = scratch("fuzz/session");
     let mut st = Stepper::new(env, &case);
     let mut end = End::Done;
-    for s in mutate::prelude() {
+    for s in mutate::prelude().into_iter().chain([pulse_steps().0]) {
         if let Err(e) = st.step(&s).await {
             st.close().await;
             return End::Error(format!("cannot open a fuzz session: {e:?}"));
@@ -369,22 +413,38 @@ async fn session(
                 Err(_) => break,
             }
         }
+        counts.alive_checks += 1;
+        let checked = pulse(env, &mut st).await;
         counts.requests += st.requests() - sent;
         sent = st.requests();
-        counts.alive_checks += 1;
-        counts.requests += 3;
-        if let Err(why) = alive(env).await {
-            end = End::Found(Raw {
-                rule: "B-NO-5XX".into(),
-                shape: input.shape.clone(),
-                message: format!(
-                    "B-NO-5XX: the server stopped serving after {}: {why}",
+        if checked != Pulse::Alive {
+            counts.requests += 3;
+        }
+        match checked {
+            Pulse::Alive => {}
+            Pulse::OnlyItsConnection(why) => {
+                // The server serves; the session's own connection failed. Not blamed: a new
+                // session starts with a new one.
+                end = End::Error(format!(
+                    "after {}, the session's connection {PULSE} failed ({why}) while a fresh \
+                     one worked",
                     input.shape
-                ),
-                steps: input.steps.clone(),
-                crashed: true,
-            });
-            break;
+                ));
+                break;
+            }
+            Pulse::Stopped(why) => {
+                end = End::Found(Raw {
+                    rule: "B-NO-5XX".into(),
+                    shape: input.shape.clone(),
+                    message: format!(
+                        "B-NO-5XX: the server stopped serving after {}: {why}",
+                        input.shape
+                    ),
+                    steps: input.steps.clone(),
+                    crashed: true,
+                });
+                break;
+            }
         }
     }
     counts.requests += st.requests() - sent;
@@ -566,4 +626,44 @@ async fn record(
     }
     report.findings.push(f);
     go_on
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_pulse_blames_the_server_only_when_a_fresh_connection_fails_too() {
+        let target = TargetOptions {
+            timeout: crate::profiles::DEFAULT_TIMEOUT,
+            max_body: crate::profiles::DEFAULT_MAX_BODY,
+            ..TargetOptions::default()
+        };
+        let opened = open_target(&target)
+            .await
+            .expect("the embedded server starts");
+        let env = opened.env.clone();
+        let case = scratch("test/pulse");
+        let mut st = Stepper::new(&env, &case);
+        for s in mutate::prelude().into_iter().chain([pulse_steps().0]) {
+            st.step(&s).await.expect("the session opens");
+        }
+        assert_eq!(pulse(&env, &mut st).await, Pulse::Alive);
+
+        // Its connection deleted, the pulse fails, but a fresh connection works.
+        let delete = Step::Delete(Rest {
+            conn: Some(PULSE.into()),
+            ..Rest::default()
+        });
+        st.step(&delete)
+            .await
+            .expect("the pulse connection is deleted");
+        let only = pulse(&env, &mut st).await;
+        assert!(matches!(only, Pulse::OnlyItsConnection(_)), "{only:?}");
+
+        // The server gone, the fresh connection fails too.
+        opened.close().await;
+        let stopped = pulse(&env, &mut st).await;
+        assert!(matches!(stopped, Pulse::Stopped(_)), "{stopped:?}");
+    }
 }
