@@ -24,8 +24,10 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use edgecheck::client::{Client, ClientOptions, HttpVersion, Request};
-use edgecheck::profiles::edge_v1::sign::{signing_input, KeyPool};
+use edgecheck::profiles::edge_v1::sign::KeyPool;
 use url::Url;
+
+mod support;
 
 /// Measures the CPU cost of the cheapest exchanges with the embedded reference server.
 #[derive(Debug, Parser)]
@@ -69,7 +71,8 @@ const KINDS: [Kind; 3] = [
 fn main() {
     let args = Args::parse();
     let cores = edgecheck::engine::cores();
-    let sign_us = one_core_signature_us();
+    let pool = KeyPool::builtin().expect("the built-in key pool loads");
+    let sign_us = 1e6 / support::signing_rate_on(&pool, 1);
     println!(
         "edgecheck floor: {cores} CPUs; one core signs in {sign_us:.0} µs (RSA-PSS-2048, the \
          suite's signer)"
@@ -113,7 +116,7 @@ async fn measure(args: &Args, kind: &Kind, ce: &Url, pem: Option<Vec<u8>>) -> (u
         .expect("the client"),
     );
     let length = Duration::from_secs(args.seconds);
-    let cpu_before = process_cpu();
+    let cpu_before = support::cpu_seconds(libc::RUSAGE_SELF);
     let began = Instant::now();
     let tasks: Vec<_> = (0..args.in_flight)
         .map(|_| {
@@ -141,34 +144,10 @@ async fn measure(args: &Args, kind: &Kind, ce: &Url, pem: Option<Vec<u8>>) -> (u
         status = s;
     }
     let wall = began.elapsed().as_secs_f64();
-    (requests, process_cpu() - cpu_before, wall, status)
-}
-
-/// User and system CPU time of this process so far, in seconds.
-fn process_cpu() -> f64 {
-    // SAFETY: getrusage only writes the struct it is given.
-    let usage = unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut u);
-        u
-    };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
-}
-
-/// One core's time per signature, in µs: a fixture key signing a send's input for 2 s.
-fn one_core_signature_us() -> f64 {
-    let pool = KeyPool::builtin().expect("the built-in key pool loads");
-    let key = pool.take();
-    let input = signing_input("POST", "/connection/x/messages", &[b'x'; 300]);
-    for _ in 0..20 {
-        std::hint::black_box(key.sign(&input));
-    }
-    let began = Instant::now();
-    let mut n = 0u64;
-    while began.elapsed() < Duration::from_secs(2) {
-        std::hint::black_box(key.sign(&input));
-        n += 1;
-    }
-    began.elapsed().as_secs_f64() / n as f64 * 1e6
+    (
+        requests,
+        support::cpu_seconds(libc::RUSAGE_SELF) - cpu_before,
+        wall,
+        status,
+    )
 }

@@ -22,10 +22,12 @@
 //! child process with its own embedded server, as a user would start it.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Parser;
-use edgecheck::profiles::edge_v1::sign::{signing_input, KeyPool};
+use edgecheck::profiles::edge_v1::sign::KeyPool;
+
+mod support;
 
 /// The goals of docs/BENCHMARKS.md.
 const RUN_GOAL: f64 = 1.3;
@@ -62,10 +64,10 @@ fn main() {
         load_average()
     );
     let pool = KeyPool::builtin().expect("the built-in key pool loads");
-    let before = signing_rate_on(&pool, 1);
+    let before = support::signing_rate_on(&pool, 1);
     println!("one core signs {before:.0} RSA-PSS-2048 signatures/s (before)");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let together = signing_rate_on(&pool, cores);
+    let together = support::signing_rate_on(&pool, cores);
     println!(
         "{cores} cores sign {together:.0} signatures/s together ({:.2} × one core: the most any ratio below can reach)",
         together / before
@@ -127,7 +129,7 @@ fn main() {
     println!("  fuzz: {}", first_line_with(&fuzz.text, "signatures/s"));
     let fuzz_signatures = fuzz_rate * number_after(&fuzz.text, " requests in ");
 
-    let after = signing_rate_on(&pool, 1);
+    let after = support::signing_rate_on(&pool, 1);
     println!("one core signs {after:.0} RSA-PSS-2048 signatures/s (after)");
     let core = (before + after) / 2.0;
     let budget = Budget {
@@ -193,14 +195,14 @@ struct Ran {
 
 /// Runs `edgecheck args`, returning its output and its cost; exits on a failed command.
 fn edgecheck(bin: &str, args: &[&str]) -> Ran {
-    let cpu_before = children_cpu();
+    let cpu_before = support::cpu_seconds(libc::RUSAGE_CHILDREN);
     let start = Instant::now();
     let out = Command::new(bin)
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
     let wall = start.elapsed().as_secs_f64();
-    let cpu = children_cpu() - cpu_before;
+    let cpu = support::cpu_seconds(libc::RUSAGE_CHILDREN) - cpu_before;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -213,20 +215,6 @@ fn edgecheck(bin: &str, args: &[&str]) -> Ran {
         out.status
     );
     Ran { text, wall, cpu }
-}
-
-/// User and system CPU seconds of every child process waited for so far.
-fn children_cpu() -> f64 {
-    // SAFETY: getrusage only writes the struct it is given.
-    let usage = unsafe {
-        let mut usage = std::mem::zeroed::<libc::rusage>();
-        if libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) != 0 {
-            return f64::NAN;
-        }
-        usage
-    };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 /// `run`'s whole process against its cryptography: how busy the cores were, and which share
@@ -275,40 +263,6 @@ impl Budget {
             per - sign
         )
     }
-}
-
-/// The signatures per second of `cores` threads signing at once with the suite's signer,
-/// each with a fixture key of its own: the signing input of a send, over 2 s after a
-/// warm-up (the key's blinding set-up). One thread gives one core's rate.
-fn signing_rate_on(pool: &KeyPool, cores: usize) -> f64 {
-    let input = signing_input("POST", "/connection/x/messages", &[b'x'; 300]);
-    let start = std::sync::Barrier::new(cores);
-    let total: f64 = std::thread::scope(|scope| {
-        let threads: Vec<_> = (0..cores)
-            .map(|_| {
-                let key = pool.take();
-                let (input, start) = (&input, &start);
-                scope.spawn(move || {
-                    for _ in 0..20 {
-                        std::hint::black_box(key.sign(input));
-                    }
-                    start.wait();
-                    let began = Instant::now();
-                    let mut n = 0u64;
-                    while began.elapsed() < Duration::from_secs(2) {
-                        std::hint::black_box(key.sign(input));
-                        n += 1;
-                    }
-                    n as f64 / began.elapsed().as_secs_f64()
-                })
-            })
-            .collect();
-        threads
-            .into_iter()
-            .map(|t| t.join().expect("a signing thread"))
-            .sum()
-    });
-    total
 }
 
 /// The number right after the first `marker` in `text`.

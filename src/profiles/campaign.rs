@@ -123,15 +123,6 @@ impl<C, F> Report<C, F> {
     }
 }
 
-/// The lines under a finding that say where its case file is and how to replay it.
-pub fn print_replay(path: &std::path::Path, profile: &str, flags: &str) {
-    println!("  case file: {}", path.display());
-    println!(
-        "  replay:    edgecheck replay --profile {profile} {}{flags}",
-        path.display()
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

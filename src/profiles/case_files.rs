@@ -1,6 +1,6 @@
 //! Scripted case files: reading those of `tassis-v2` and `simplex-v5` (the built-in ones
 //! compiled in, and the ones given to `replay`), and for every profile, the errors of files
-//! that do not load and their cases made into checks.
+//! that do not load, their cases made into checks, and where a finding's file is written.
 
 use std::path::Path;
 
@@ -131,6 +131,15 @@ pub fn load_error(message: String, user_files: bool) -> crate::profiles::Profile
     } else {
         crate::profiles::ProfileError::Internal(message)
     }
+}
+
+/// The lines under a finding that say where its case file is and how to replay it.
+pub fn print_replay(path: &std::path::Path, profile: &str, flags: &str) {
+    println!("  case file: {}", path.display());
+    println!(
+        "  replay:    edgecheck replay --profile {profile} {}{flags}",
+        path.display()
+    );
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::super::fuzz;
 use super::super::profile::{open_context, warm_context, NAME};
 use crate::engine::{cores, runtime};
+use crate::profiles::case_files::print_replay;
 use crate::profiles::{FuzzOptions, Outcome, ProfileError, TargetOptions};
 
 /// `edgecheck fuzz`: hostile requests against the target, findings deduplicated and saved.
@@ -69,11 +70,7 @@ pub fn fuzz(target_opts: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, 
             f.tries
         );
         if let Some(p) = &f.path {
-            println!("  case file: {}", p.display());
-            println!(
-                "  replay:    edgecheck replay --profile {NAME} {}{flags}",
-                p.display()
-            );
+            print_replay(p, NAME, &flags);
         }
     }
     for e in report.errors.iter().take(5) {

@@ -3,6 +3,7 @@
 use super::super::profile::{open_context, warm_context, NAME};
 use super::super::prop;
 use crate::engine::{cores, runtime};
+use crate::profiles::case_files::print_replay;
 use crate::profiles::{Outcome, ProfileError, PropOptions, TargetOptions};
 
 /// `edgecheck prop`: generated sequences against the target, the finding shrunk and saved.
@@ -47,12 +48,7 @@ pub fn prop(target_opts: &TargetOptions, opts: &PropOptions) -> Result<Outcome, 
             f.case.requirements.join(", ")
         );
         if let Some(p) = &f.path {
-            println!("  case file: {}", p.display());
-            println!(
-                "  replay:    edgecheck replay --profile {NAME} {}{}",
-                p.display(),
-                target_opts.flags()
-            );
+            print_replay(p, NAME, &target_opts.flags());
         }
         return Ok(Outcome::Found);
     }

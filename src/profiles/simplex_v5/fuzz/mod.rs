@@ -24,7 +24,7 @@ use super::case::{Case, ExpectPushes, Level, Rest, Step, WsConnect, WsRequest};
 use super::runner::{self, Ending, Env, Stepper};
 use super::{open_target, Opened};
 use crate::engine::{cores, runtime};
-use crate::profiles::campaign::print_replay;
+use crate::profiles::case_files::print_replay;
 use crate::profiles::{FuzzOptions, Outcome, ProfileError, TargetOptions};
 
 /// Counts of a campaign.
@@ -172,11 +172,11 @@ enum Pulse {
     Stopped(String),
 }
 
-/// The liveness check after an input: a signed retrieve on the session's pulse connection,
-/// one signature where [`alive`] needs a new key and three. Only when the pulse fails does
-/// `alive` decide, so the server is blamed exactly when it was before.
-async fn pulse(env: &Env, st: &mut Stepper<'_>) -> Pulse {
-    let why = match st.step(&pulse_steps().1).await {
+/// The liveness check after an input: `retrieve` (of [`pulse_steps`]) on the session's pulse
+/// connection, one signature where [`alive`] needs a new key and three. Only when the pulse
+/// fails does `alive` decide, so the server is blamed exactly when it was before.
+async fn pulse(env: &Env, st: &mut Stepper<'_>, retrieve: &Step) -> Pulse {
+    let why = match st.step(retrieve).await {
         Ok(()) => return Pulse::Alive,
         Err(Ending::Broken { broken, .. }) => format!(
             "{}: expected {}, got {}",
@@ -374,7 +374,8 @@ async fn session(
     let case = scratch("fuzz/session");
     let mut st = Stepper::new(env, &case);
     let mut end = End::Done;
-    for s in mutate::prelude().into_iter().chain([pulse_steps().0]) {
+    let (create_pulse, retrieve_pulse) = pulse_steps();
+    for s in mutate::prelude().into_iter().chain([create_pulse]) {
         if let Err(e) = st.step(&s).await {
             st.close().await;
             return End::Error(format!("cannot open a fuzz session: {e:?}"));
@@ -414,7 +415,7 @@ async fn session(
             }
         }
         counts.alive_checks += 1;
-        let checked = pulse(env, &mut st).await;
+        let checked = pulse(env, &mut st, &retrieve_pulse).await;
         counts.requests += st.requests() - sent;
         sent = st.requests();
         if checked != Pulse::Alive {
@@ -645,10 +646,11 @@ mod tests {
         let env = opened.env.clone();
         let case = scratch("test/pulse");
         let mut st = Stepper::new(&env, &case);
-        for s in mutate::prelude().into_iter().chain([pulse_steps().0]) {
+        let (create, retrieve) = pulse_steps();
+        for s in mutate::prelude().into_iter().chain([create]) {
             st.step(&s).await.expect("the session opens");
         }
-        assert_eq!(pulse(&env, &mut st).await, Pulse::Alive);
+        assert_eq!(pulse(&env, &mut st, &retrieve).await, Pulse::Alive);
 
         // Its connection deleted, the pulse fails, but a fresh connection works.
         let delete = Step::Delete(Rest {
@@ -658,12 +660,12 @@ mod tests {
         st.step(&delete)
             .await
             .expect("the pulse connection is deleted");
-        let only = pulse(&env, &mut st).await;
+        let only = pulse(&env, &mut st, &retrieve).await;
         assert!(matches!(only, Pulse::OnlyItsConnection(_)), "{only:?}");
 
         // The server gone, the fresh connection fails too.
         opened.close().await;
-        let stopped = pulse(&env, &mut st).await;
+        let stopped = pulse(&env, &mut st, &retrieve).await;
         assert!(matches!(stopped, Pulse::Stopped(_)), "{stopped:?}");
     }
 }

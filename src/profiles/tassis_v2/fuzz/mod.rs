@@ -24,7 +24,7 @@ use session::{Counts, End, Raw};
 use target::Target;
 
 use crate::engine::{cores, runtime};
-use crate::profiles::campaign::print_replay;
+use crate::profiles::case_files::print_replay;
 use crate::profiles::{FuzzOptions, Outcome, ProfileError, TargetOptions};
 
 /// What a campaign did and found.

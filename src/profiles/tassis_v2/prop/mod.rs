@@ -25,6 +25,7 @@ use super::runner::{Broken, Ending, Env};
 use super::{catalogue, open_target, NAME};
 use crate::engine::generate::{finding_id, within, write_finding_file, Driver, Shrunk, Trial};
 use crate::engine::{cores, runtime};
+use crate::profiles::case_files::print_replay;
 use crate::profiles::{Outcome, ProfileError, TargetOptions, DEFAULT_MAX_BODY, DEFAULT_TIMEOUT};
 use coverage::Coverage;
 use gen::Op;
@@ -328,12 +329,7 @@ pub fn prop(target: &TargetOptions, opts: &PropOptions) -> Result<Outcome, Profi
             println!("    {op:?}");
         }
         if let Some(p) = &f.path {
-            println!("  case file: {}", p.display());
-            println!(
-                "  replay:    edgecheck replay --profile {NAME} {}{}",
-                p.display(),
-                target.flags()
-            );
+            print_replay(p, NAME, &target.flags());
         }
         return Ok(Outcome::Found);
     }
