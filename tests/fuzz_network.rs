@@ -20,7 +20,7 @@ fn options(dir: &std::path::Path, seed: u64) -> FuzzOptions {
         max_requests: Some(6000),
         max_findings: Some(1),
         findings: dir.to_path_buf(),
-        jobs: 4,
+        jobs: Some(4),
         repro: 3,
         canary_every: Duration::from_millis(500),
         ..FuzzOptions::default()

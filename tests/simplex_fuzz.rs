@@ -183,6 +183,30 @@ fn clean_run(secs: u64) -> FuzzReport {
     report
 }
 
+/// Against the embedded server, two workers fuzz at once, each with a server of its own,
+/// and their reports are merged; nothing is found.
+#[test]
+fn two_workers_each_with_an_embedded_server_find_nothing() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = TargetOptions {
+        timeout: Duration::from_secs(10),
+        max_body: DEFAULT_MAX_BODY,
+        ..TargetOptions::default()
+    };
+    let mut opts = options(dir.path(), 60, 5);
+    opts.max_findings = None;
+    opts.jobs = Some(2);
+    opts.max_requests = Some(1500);
+    let report = rt.block_on(campaign(&embedded, &opts)).unwrap();
+    assert_eq!(report.workers, 2);
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(report.counts.requests >= 1500, "{report:?}");
+    assert_eq!(report.restarts, 0);
+    assert_eq!(std::fs::read_dir(dir.path()).map_or(0, |d| d.count()), 0);
+}
+
 #[test]
 fn twenty_seconds_on_the_correct_server_find_nothing() {
     clean_run(20);

@@ -1,7 +1,15 @@
-//! What a fuzz campaign of `tassis-v2` or `simplex-v5` did and found, and how it ends.
+//! What a fuzz campaign of `tassis-v2` or `simplex-v5` did and found, and how it ends; and
+//! its workers: each runs sessions one at a time against a server of its own, and their
+//! reports are merged.
 
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use crate::profiles::ProfileError;
 
 /// What a campaign did (`C`, the profile's counts) and found (`F`, its findings).
 #[derive(Debug)]
@@ -16,6 +24,11 @@ pub struct Report<C, F> {
     pub restarts: usize,
     /// Distinct findings, in the order found.
     pub findings: Vec<F>,
+    /// Findings another worker re-ran and wrote first, by key: how often this worker saw
+    /// them. Merging adds them to that worker's finding.
+    pub seen_elsewhere: BTreeMap<String, usize>,
+    /// Workers that ran.
+    pub workers: usize,
     /// Problems of the suite's side (never blamed on the server).
     pub errors: Vec<String>,
     /// The `--server` stopped serving (and could not be restarted).
@@ -32,6 +45,8 @@ impl<C: Default, F> Default for Report<C, F> {
             canary_checks: 0,
             restarts: 0,
             findings: Vec::new(),
+            seen_elsewhere: BTreeMap::new(),
+            workers: 1,
             errors: Vec::new(),
             target_gone: false,
             elapsed: Duration::ZERO,
@@ -123,6 +138,144 @@ impl<C, F> Report<C, F> {
     }
 }
 
+/// Counts that add up over the workers of a campaign.
+pub trait Tally {
+    /// Add another worker's counts.
+    fn add(&mut self, other: &Self);
+}
+
+/// What the workers of one campaign share: the keys of the findings known so far, so that
+/// each finding is re-run and written once, and the totals the stop conditions and the
+/// progress line read.
+#[derive(Debug, Default)]
+pub struct Shared {
+    claimed: Mutex<HashSet<String>>,
+    sent: AtomicUsize,
+}
+
+impl Shared {
+    /// Whether the finding `key` is new to the campaign; its first finder re-runs and writes
+    /// it, the others only count it ([`Report::seen_elsewhere`]).
+    pub fn claim(&self, key: &str) -> bool {
+        self.claimed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_string())
+    }
+
+    /// Distinct findings of all workers so far.
+    pub fn distinct(&self) -> usize {
+        self.claimed.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Count `n` more requests or frames sent.
+    pub fn count_sent(&self, n: usize) {
+        self.sent.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Requests or frames all workers have sent.
+    pub fn sent(&self) -> usize {
+        self.sent.load(Ordering::Relaxed)
+    }
+}
+
+/// The workers of a campaign: `jobs`, or one per core without it, each with an embedded
+/// server of its own. Against `--server` one: a server that stops serving is then blamed on
+/// the input just sent, which another session beside it would make uncertain.
+pub fn workers(jobs: Option<usize>, embedded: bool) -> usize {
+    if embedded {
+        jobs.unwrap_or_else(crate::engine::cores).clamp(1, 64)
+    } else {
+        1
+    }
+}
+
+/// Run `n` workers at once on the current runtime (worker `i` is `work(i, shared)`) and
+/// merge their reports. A worker that cannot start is noted as an error of the suite's side;
+/// the campaign fails only when none starts.
+pub async fn run_workers<C, R, W, Fut>(
+    n: usize,
+    work: W,
+) -> Result<Report<C, Finding<R>>, ProfileError>
+where
+    C: Tally + Default + Send + 'static,
+    R: Send + 'static,
+    W: Fn(usize, Arc<Shared>) -> Fut,
+    Fut: Future<Output = Result<Report<C, Finding<R>>, ProfileError>> + Send + 'static,
+{
+    let shared = Arc::new(Shared::default());
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n.max(1) {
+        let fut = work(i, shared.clone());
+        set.spawn(async move { (i, fut.await) });
+    }
+    let mut done = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(r) => done.push(r),
+            Err(e) => {
+                return Err(ProfileError::Internal(format!(
+                    "a fuzz worker failed: {e}; this is a bug in edgecheck"
+                )))
+            }
+        }
+    }
+    done.sort_by_key(|(i, _)| *i);
+    let mut merged: Option<Report<C, Finding<R>>> = None;
+    let mut failed = Vec::new();
+    for (i, r) in done {
+        match r {
+            Ok(r) => match &mut merged {
+                Some(m) => m.absorb(r),
+                None => merged = Some(r),
+            },
+            Err(e) => failed.push((i, e)),
+        }
+    }
+    let Some(mut merged) = merged else {
+        return Err(failed.into_iter().next().map_or_else(
+            || ProfileError::Internal("no fuzz worker ran".into()),
+            |(_, e)| e,
+        ));
+    };
+    for (i, e) in failed {
+        merged.note_error(format!("fuzz worker {i} could not run: {e}"));
+    }
+    merged.workers = n.max(1);
+    merged.settle();
+    Ok(merged)
+}
+
+impl<C: Tally, R> Report<C, Finding<R>> {
+    /// Take in another worker's report.
+    fn absorb(&mut self, other: Report<C, Finding<R>>) {
+        self.counts.add(&other.counts);
+        self.sessions += other.sessions;
+        self.canary_checks += other.canary_checks;
+        self.restarts += other.restarts;
+        self.findings.extend(other.findings);
+        for (k, n) in other.seen_elsewhere {
+            *self.seen_elsewhere.entry(k).or_default() += n;
+        }
+        for e in other.errors {
+            self.note_error(e);
+        }
+        self.target_gone |= other.target_gone;
+        self.elapsed = self.elapsed.max(other.elapsed);
+    }
+
+    /// Add the sightings of other workers to the finding that was written, and order the
+    /// findings by when they were first seen.
+    fn settle(&mut self) {
+        for f in &mut self.findings {
+            if let Some(n) = self.seen_elsewhere.remove(&f.key) {
+                f.count += n;
+            }
+        }
+        self.findings.sort_by_key(|f| f.after);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +309,132 @@ mod tests {
         ));
         r.findings.push(());
         assert!(matches!(r.outcome(3, "frame"), Ok(Outcome::Found)));
+    }
+
+    impl Tally for usize {
+        fn add(&mut self, other: &usize) {
+            *self += other;
+        }
+    }
+
+    fn finding(key: &str, after: u64) -> Finding<()> {
+        Finding {
+            raw: (),
+            key: key.into(),
+            count: 1,
+            reproduced: 0,
+            tries: 0,
+            path: None,
+            after: Duration::from_secs(after),
+        }
+    }
+
+    #[test]
+    fn one_worker_per_core_each_with_its_own_server_and_one_against_a_given_server() {
+        assert_eq!(workers(None, true), crate::engine::cores());
+        assert_eq!(workers(Some(3), true), 3);
+        assert_eq!(workers(Some(0), true), 1);
+        assert_eq!(workers(None, false), 1);
+        assert_eq!(workers(Some(4), false), 1);
+    }
+
+    #[test]
+    fn a_finding_is_claimed_once_and_the_totals_are_shared() {
+        let shared = Shared::default();
+        assert!(shared.claim("TB-ALIVE login/short-signature"));
+        assert!(!shared.claim("TB-ALIVE login/short-signature"));
+        assert!(shared.claim("TB-ALIVE ack/empty"));
+        assert_eq!(shared.distinct(), 2);
+        shared.count_sent(5);
+        shared.count_sent(7);
+        assert_eq!(shared.sent(), 12);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_worker_runs_and_their_reports_merge_into_one() {
+        let started = Arc::new(Mutex::new(Vec::new()));
+        let log = started.clone();
+        let merged = run_workers(3, move |i, shared| {
+            let log = log.clone();
+            async move {
+                log.lock().unwrap().push(i);
+                let mut r: Report<usize, Finding<()>> = Report {
+                    counts: 10 * (i + 1),
+                    sessions: 1,
+                    restarts: i,
+                    elapsed: Duration::from_secs(i as u64 + 1),
+                    ..Report::default()
+                };
+                // Every worker sees "shared"; the first to claim it keeps it.
+                if shared.claim("shared") {
+                    r.findings.push(finding("shared", 5 - i as u64));
+                } else {
+                    *r.seen_elsewhere.entry("shared".into()).or_default() += 2;
+                }
+                r.findings.push(finding(&format!("own-{i}"), 9 - i as u64));
+                if i == 2 {
+                    r.note_error("worker 2 noted this".into());
+                    r.target_gone = true;
+                }
+                Ok(r)
+            }
+        })
+        .await
+        .expect("the workers run");
+        let mut ran = started.lock().unwrap().clone();
+        ran.sort();
+        assert_eq!(ran, vec![0, 1, 2]);
+        assert_eq!(merged.workers, 3);
+        assert_eq!(merged.counts, 60);
+        assert_eq!(merged.sessions, 3);
+        assert_eq!(merged.restarts, 3);
+        assert_eq!(merged.elapsed, Duration::from_secs(3));
+        assert_eq!(merged.errors, vec!["worker 2 noted this".to_string()]);
+        assert!(merged.target_gone);
+        // One "shared" finding, seen once by its owner and twice by each other worker.
+        let shared: Vec<_> = merged
+            .findings
+            .iter()
+            .filter(|f| f.key == "shared")
+            .collect();
+        assert_eq!(shared.len(), 1);
+        assert_eq!(shared[0].count, 5);
+        assert!(merged.seen_elsewhere.is_empty());
+        assert_eq!(merged.findings.len(), 4);
+        // In the order first seen.
+        let afters: Vec<_> = merged.findings.iter().map(|f| f.after).collect();
+        let mut sorted = afters.clone();
+        sorted.sort();
+        assert_eq!(afters, sorted);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_worker_that_cannot_start_is_noted_and_only_all_failing_fails() {
+        let some = run_workers(2, |i, _| async move {
+            if i == 1 {
+                Err(ProfileError::Unreachable("port taken".into()))
+            } else {
+                Ok(Report::<usize, Finding<()>> {
+                    counts: 4,
+                    ..Report::default()
+                })
+            }
+        })
+        .await
+        .expect("one worker ran");
+        assert_eq!(some.counts, 4);
+        assert_eq!(some.errors.len(), 1);
+        assert!(
+            some.errors[0].contains("fuzz worker 1 could not run"),
+            "{:?}",
+            some.errors
+        );
+
+        let none = run_workers(2, |_, _| async {
+            Err::<Report<usize, Finding<()>>, _>(ProfileError::Unreachable("no server".into()))
+        })
+        .await;
+        assert!(matches!(none, Err(ProfileError::Unreachable(m)) if m == "no server"));
     }
 
     #[test]

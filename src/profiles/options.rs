@@ -128,8 +128,10 @@ pub struct FuzzOptions {
     pub max_findings: Option<usize>,
     /// Where findings are written.
     pub findings: PathBuf,
-    /// Workers sending at once.
-    pub jobs: usize,
+    /// Workers sending at once; `None`: the profile's default (edge-v1: four per core, all
+    /// against one server; tassis-v2 and simplex-v5: one per core, each with an embedded
+    /// server of its own, and one against `--server`).
+    pub jobs: Option<usize>,
     /// Runs of each finding's case for its reproduction rate.
     pub repro: usize,
     /// Steps per session.
@@ -150,7 +152,7 @@ impl Default for FuzzOptions {
             max_requests: None,
             max_findings: None,
             findings: PathBuf::from("edgecheck-findings"),
-            jobs: 2,
+            jobs: None,
             repro: 3,
             session_len: 40,
             canary_every: Duration::from_secs(2),

@@ -30,16 +30,21 @@ pub fn fuzz(target_opts: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, 
     }
     let rt = runtime(cores());
     let (ctx, target) = rt.block_on(open_context(target_opts))?;
+    let jobs = opts.jobs.unwrap_or_else(fuzz::default_jobs).max(1);
+    let opts = &FuzzOptions {
+        jobs: Some(jobs),
+        ..opts.clone()
+    };
     eprintln!(
         "edgecheck fuzz · seed {} · {} · {} workers · --http {} · {}",
         opts.seed,
         opts.duration
             .map_or_else(|| "no time limit".to_string(), humanize),
-        opts.jobs,
+        jobs,
         target_opts.http.name(),
         target.describe()
     );
-    let ctx = warm_context(&ctx, opts.jobs);
+    let ctx = warm_context(&ctx, jobs);
     let report = rt.block_on(fuzz::campaign(ctx, opts));
     rt.block_on(target.close());
     println!(

@@ -187,6 +187,12 @@ impl Shared {
 }
 
 /// A lock that survives a panicked holder (the data is only ever appended to).
+/// Workers without `--jobs`: four per core. Each worker waits for an answer before its next
+/// request, and with two per core the cores idled.
+pub fn default_jobs() -> usize {
+    4 * crate::engine::cores()
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -318,7 +324,7 @@ pub async fn campaign(ctx: Arc<Context>, opts: &FuzzOptions) -> FuzzReport {
     )
     .await;
     let mut workers = tokio::task::JoinSet::new();
-    for w in 0..opts.jobs.max(1) {
+    for w in 0..opts.jobs.unwrap_or_else(default_jobs).max(1) {
         workers.spawn(worker(
             ctx.clone(),
             shared.clone(),

@@ -7,8 +7,10 @@
 //! reproduction rate and written as case files that `edgecheck replay --profile simplex-v5
 //! FILE` runs.
 //!
-//! The embedded server is restarted after a crash and the campaign goes on; a `--server`
-//! that stops serving ends the campaign.
+//! Each worker runs one session at a time against a server of its own, so a server that
+//! stops serving is blamed on the input just sent: against the embedded server, one worker
+//! per core (`--jobs`), each with its own embedded server, restarted after a crash; against
+//! `--server`, one worker, and a server that stops serving ends the campaign.
 
 pub mod finding;
 pub mod mutate;
@@ -24,6 +26,7 @@ use super::case::{Case, ExpectPushes, Level, Rest, Step, WsConnect, WsRequest};
 use super::runner::{self, Ending, Env, Stepper};
 use super::{open_target, Opened};
 use crate::engine::{cores, runtime};
+use crate::profiles::campaign::{run_workers, workers, Shared, Tally};
 use crate::profiles::case_files::print_replay;
 use crate::profiles::{FuzzOptions, Outcome, ProfileError, TargetOptions};
 
@@ -67,14 +70,15 @@ pub fn fuzz(target: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, Profi
     let report = rt.block_on(campaign(target, opts))?;
     println!(
         "{} requests and messages in {:.1} s ({:.0}/s), {} hostile inputs ({} WebSocket, \
-         {:.0}/s), {} sessions, {} liveness checks, {} canary checks, {} restart(s), \
-         {} finding(s)",
+         {:.0}/s), {} worker(s), {} sessions, {} liveness checks, {} canary checks, \
+         {} restart(s), {} finding(s)",
         report.counts.requests,
         report.elapsed.as_secs_f64(),
         report.rate(),
         report.counts.hostile,
         report.counts.ws,
         report.hostile_rate(),
+        report.workers,
         report.sessions,
         report.counts.alive_checks,
         report.canary_checks,
@@ -453,11 +457,38 @@ async fn session(
     end
 }
 
-/// Run a campaign against the target of `target_opts` (the embedded server when no
-/// `--server` is given).
+impl Tally for Counts {
+    fn add(&mut self, other: &Counts) {
+        self.requests += other.requests;
+        self.hostile += other.hostile;
+        self.ws += other.ws;
+        self.alive_checks += other.alive_checks;
+    }
+}
+
+/// Run a campaign against the target of `target_opts`: against the embedded server (no
+/// `--server`) one worker per core or `--jobs`, each with a server of its own; against
+/// `--server` one worker.
 pub async fn campaign(
     target_opts: &TargetOptions,
     opts: &FuzzOptions,
+) -> Result<FuzzReport, ProfileError> {
+    let n = workers(opts.jobs, target_opts.servers.is_empty());
+    run_workers(n, |i, shared| {
+        let (target_opts, opts) = (target_opts.clone(), opts.clone());
+        async move { worker(&target_opts, &opts, i, n, &shared).await }
+    })
+    .await
+}
+
+/// Worker `index` of `n`: sessions one after another against its own target, drawing from
+/// the stream of seed + `index`.
+async fn worker(
+    target_opts: &TargetOptions,
+    opts: &FuzzOptions,
+    index: usize,
+    n: usize,
+    shared: &Shared,
 ) -> Result<FuzzReport, ProfileError> {
     let opened = open_target(target_opts).await?;
     let describe = match &opened.embedded {
@@ -471,14 +502,21 @@ pub async fn campaign(
     };
     let start = Instant::now();
     let deadline = opts.duration.map(|d| start + d);
-    eprintln!(
-        "edgecheck fuzz · seed {} · {} · --http {} · {describe}",
-        opts.seed,
-        opts.duration
-            .map_or_else(|| "no time limit".into(), |d| format!("{} s", d.as_secs())),
-        target_opts.http.name(),
-    );
-    let mut rng = StdRng::seed_from_u64(opts.seed);
+    if index == 0 {
+        eprintln!(
+            "edgecheck fuzz · seed {} · {} · --http {} · {describe}{}",
+            opts.seed,
+            opts.duration
+                .map_or_else(|| "no time limit".into(), |d| format!("{} s", d.as_secs())),
+            target_opts.http.name(),
+            if n > 1 {
+                format!(" · {n} workers, each with a server of its own")
+            } else {
+                String::new()
+            }
+        );
+    }
+    let mut rng = StdRng::seed_from_u64(opts.seed.wrapping_add(index as u64));
     let mut report = FuzzReport::default();
     let mut canary = match t.env() {
         Some(env) => Canary::open(env).await.map_err(ProfileError::Unreachable)?,
@@ -489,26 +527,25 @@ pub async fn campaign(
     loop {
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d)
-            || opts
-                .max_requests
-                .is_some_and(|m| report.counts.requests >= m)
-            || opts
-                .max_findings
-                .is_some_and(|m| report.findings.len() >= m)
+            || opts.max_requests.is_some_and(|m| shared.sent() >= m)
+            || opts.max_findings.is_some_and(|m| shared.distinct() >= m)
         {
             break;
         }
         let Some(env) = t.env() else { break };
-        if opts.progress && now.duration_since(last_progress) >= Duration::from_secs(5) {
+        if index == 0
+            && opts.progress
+            && now.duration_since(last_progress) >= Duration::from_secs(5)
+        {
             last_progress = now;
             eprintln!(
-                "  {:.0} s: {} requests, {} hostile, {} finding(s)",
+                "  {:.0} s: {} requests, {} finding(s)",
                 now.duration_since(start).as_secs_f64(),
-                report.counts.requests,
-                report.counts.hostile,
-                report.findings.len()
+                shared.sent(),
+                shared.distinct()
             );
         }
+        let before = report.counts.requests;
         let end = session(
             &env,
             &mut rng,
@@ -545,10 +582,11 @@ pub async fn campaign(
                 None => report.note_error("the canary could not be checked".into()),
             }
         }
+        shared.count_sent(report.counts.requests - before);
         let Some(raw) = raw else { continue };
         let was_canary = raw.shape == "canary";
         let crashed = raw.crashed;
-        if !record(&mut t, &mut report, raw, opts, start).await {
+        if !record(&mut t, &mut report, raw, opts, start, shared).await {
             break;
         }
         if crashed || was_canary {
@@ -580,6 +618,7 @@ async fn record(
     raw: Raw,
     opts: &FuzzOptions,
     start: Instant,
+    shared: &Shared,
 ) -> bool {
     let key = finding::key(&raw);
     if let Some(f) = report.findings.iter_mut().find(|f| f.key == key) {
@@ -588,6 +627,11 @@ async fn record(
             return t.restart().await;
         }
         return true;
+    }
+    if !shared.claim(&key) {
+        // Another worker found it first and re-runs and writes it.
+        *report.seen_elsewhere.entry(key).or_default() += 1;
+        return !raw.crashed || t.restart().await;
     }
     let mut f = Finding {
         key,

@@ -3,9 +3,10 @@
 //! deduplicated by rule and frame kind, re-run for a reproduction rate and written as case
 //! files that `edgecheck replay --profile tassis-v2 FILE` runs.
 //!
-//! One session runs at a time, so a server that stops serving is blamed on the frame just
-//! sent. The embedded server is restarted after a crash and the campaign goes on; a
-//! `--server` that stops serving ends the campaign.
+//! Each worker runs one session at a time against a server of its own, so a server that
+//! stops serving is blamed on the frame just sent: against the embedded server, one worker
+//! per core (`--jobs`), each with its own embedded server, restarted after a crash; against
+//! `--server`, one worker, and a server that stops serving ends the campaign.
 
 pub mod canary;
 pub mod finding;
@@ -24,6 +25,7 @@ use session::{Counts, End, Raw};
 use target::Target;
 
 use crate::engine::{cores, runtime};
+use crate::profiles::campaign::{run_workers, workers, Shared, Tally};
 use crate::profiles::case_files::print_replay;
 use crate::profiles::{FuzzOptions, Outcome, ProfileError, TargetOptions};
 
@@ -49,12 +51,13 @@ pub fn fuzz(target: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, Profi
     let rt = runtime(cores());
     let report = rt.block_on(campaign(target, opts))?;
     println!(
-        "{} frames ({} hostile) in {:.1} s ({:.0} frames/s), {} sessions, {} liveness checks, \
-         {} canary checks, {} restart(s), {} finding(s)",
+        "{} frames ({} hostile) in {:.1} s ({:.0} frames/s), {} worker(s), {} sessions, \
+         {} liveness checks, {} canary checks, {} restart(s), {} finding(s)",
         report.counts.frames,
         report.counts.hostile,
         report.elapsed.as_secs_f64(),
         report.rate(),
+        report.workers,
         report.sessions,
         report.counts.alive_checks,
         report.canary_checks,
@@ -83,48 +86,83 @@ pub fn fuzz(target: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, Profi
     report.outcome(report.counts.frames, "frame")
 }
 
-/// Run a campaign against the target of `target_opts` (the embedded server when no
-/// `--server` is given).
+impl Tally for Counts {
+    fn add(&mut self, other: &Counts) {
+        self.frames += other.frames;
+        self.hostile += other.hostile;
+        self.alive_checks += other.alive_checks;
+    }
+}
+
+/// Run a campaign against the target of `target_opts`: against the embedded server (no
+/// `--server`) one worker per core or `--jobs`, each with a server of its own; against
+/// `--server` one worker.
 pub async fn campaign(
     target_opts: &TargetOptions,
     opts: &FuzzOptions,
 ) -> Result<FuzzReport, ProfileError> {
+    let n = workers(opts.jobs, target_opts.servers.is_empty());
+    run_workers(n, |i, shared| {
+        let (target_opts, opts) = (target_opts.clone(), opts.clone());
+        async move { worker(&target_opts, &opts, i, n, &shared).await }
+    })
+    .await
+}
+
+/// Worker `index` of `n`: sessions one after another against its own target, drawing from
+/// the stream of seed + `index`.
+async fn worker(
+    target_opts: &TargetOptions,
+    opts: &FuzzOptions,
+    index: usize,
+    n: usize,
+    shared: &Shared,
+) -> Result<FuzzReport, ProfileError> {
     let mut t = Target::open(target_opts).await?;
     let start = Instant::now();
     let deadline = opts.duration.map(|d| start + d);
-    eprintln!(
-        "edgecheck fuzz · seed {} · {} · {}",
-        opts.seed,
-        opts.duration
-            .map_or_else(|| "no time limit".into(), |d| format!("{} s", d.as_secs())),
-        t.describe()
-    );
-    let mut rng = StdRng::seed_from_u64(opts.seed);
+    if index == 0 {
+        eprintln!(
+            "edgecheck fuzz · seed {} · {} · {}{}",
+            opts.seed,
+            opts.duration
+                .map_or_else(|| "no time limit".into(), |d| format!("{} s", d.as_secs())),
+            t.describe(),
+            if n > 1 {
+                format!(" · {n} workers, each with a server of its own")
+            } else {
+                String::new()
+            }
+        );
+    }
+    let mut rng = StdRng::seed_from_u64(opts.seed.wrapping_add(index as u64));
     let mut report = FuzzReport::default();
     let mut next_canary = start + opts.canary_every;
     let mut last_progress = start;
     loop {
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d)
-            || opts.max_requests.is_some_and(|m| report.counts.frames >= m)
-            || opts
-                .max_findings
-                .is_some_and(|m| report.findings.len() >= m)
+            || opts.max_requests.is_some_and(|m| shared.sent() >= m)
+            || opts.max_findings.is_some_and(|m| shared.distinct() >= m)
         {
             break;
         }
         let Some(env) = t.env().cloned() else {
             break;
         };
-        if opts.progress && now.duration_since(last_progress) >= Duration::from_secs(5) {
+        if index == 0
+            && opts.progress
+            && now.duration_since(last_progress) >= Duration::from_secs(5)
+        {
             last_progress = now;
             eprintln!(
                 "  {:.0} s: {} frames, {} finding(s)",
                 now.duration_since(start).as_secs_f64(),
-                report.counts.frames,
-                report.findings.len()
+                shared.sent(),
+                shared.distinct()
             );
         }
+        let before = report.counts.frames;
         let end = session::run(
             &env,
             &mut rng,
@@ -133,6 +171,7 @@ pub async fn campaign(
             &mut report.counts,
         )
         .await;
+        shared.count_sent(report.counts.frames - before);
         report.sessions += 1;
         let mut raw = match end {
             End::Done => None,
@@ -183,7 +222,7 @@ pub async fn campaign(
         let Some(raw) = raw else {
             continue;
         };
-        if !record(&mut t, &mut report, raw, opts, start).await {
+        if !record(&mut t, &mut report, raw, opts, start, shared).await {
             break;
         }
     }
@@ -201,10 +240,16 @@ async fn record(
     mut raw: Raw,
     opts: &FuzzOptions,
     start: Instant,
+    shared: &Shared,
 ) -> bool {
     let key = finding::key(&raw);
     if let Some(f) = report.findings.iter_mut().find(|f| f.key == key) {
         f.count += 1;
+        return !raw.crashed || restart(t, report).await;
+    }
+    if !shared.claim(&key) {
+        // Another worker found it first and re-runs and writes it.
+        *report.seen_elsewhere.entry(key).or_default() += 1;
         return !raw.crashed || restart(t, report).await;
     }
     let mut f = Finding {
