@@ -30,7 +30,7 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 
 /// PreKeysLow interval of the probe servers.
 const D: Duration = Duration::from_millis(100);
-/// Idle timeout of the probe servers (`idle-close-10s` closes after a sixth of it).
+/// Idle timeout of the probe servers (`idle-close-18s` closes after three tenths of it).
 const IDLE: Duration = Duration::from_millis(1800);
 const SHORT: Duration = Duration::from_millis(300);
 
@@ -348,9 +348,9 @@ async fn probe(fault: Fault, server: Arc<TassisServer>) {
             c.send_raw(vec![0xff; 8]).await;
             c.request(upload(1)).await;
         }
-        Fault::IdleClose10s => {
+        Fault::IdleClose18s => {
             let mut c = Client::connect(server).await;
-            tokio::time::sleep(IDLE / 3).await;
+            tokio::time::sleep(IDLE / 2).await;
             c.request(upload(1)).await;
         }
         Fault::CrashAbruptDisconnect => {

@@ -116,8 +116,8 @@ where
         return;
     }
     let mut idle_timeout = shared.settings.idle_timeout;
-    if shared.on(Fault::IdleClose10s) {
-        idle_timeout /= 6;
+    if shared.on(Fault::IdleClose18s) {
+        idle_timeout = idle_timeout * 3 / 10;
     }
     let nonce = shared.new_nonce();
     let mut conn = Conn {
