@@ -47,6 +47,15 @@ fn target(url: &str) -> TargetOptions {
     }
 }
 
+/// The embedded server (started by the campaign itself).
+fn embedded() -> TargetOptions {
+    TargetOptions {
+        timeout: DEFAULT_TIMEOUT,
+        max_body: DEFAULT_MAX_BODY,
+        ..TargetOptions::default()
+    }
+}
+
 fn options(dir: &Path, secs: u64, seed: u64) -> FuzzOptions {
     FuzzOptions {
         seed,
@@ -172,11 +181,7 @@ fn clean_run(secs: u64) -> FuzzReport {
 fn two_workers_each_with_an_embedded_server_find_nothing() {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
-    let embedded = TargetOptions {
-        timeout: DEFAULT_TIMEOUT,
-        max_body: DEFAULT_MAX_BODY,
-        ..TargetOptions::default()
-    };
+    let embedded = embedded();
     let mut opts = options(dir.path(), 60, 5);
     opts.max_findings = None;
     opts.jobs = Some(2);
@@ -210,11 +215,7 @@ fn ten_minutes_on_the_correct_server_find_nothing() {
 fn rates() {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
-    let embedded = TargetOptions {
-        timeout: DEFAULT_TIMEOUT,
-        max_body: DEFAULT_MAX_BODY,
-        ..TargetOptions::default()
-    };
+    let embedded = embedded();
     let mut opts = options(dir.path(), 20, 3);
     opts.max_findings = None;
     let report = rt.block_on(campaign(&embedded, &opts)).unwrap();

@@ -7,9 +7,9 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::profiles::ProfileError;
+use crate::profiles::{FuzzOptions, ProfileError, TargetOptions};
 
 /// What a campaign did (`C`, the profile's counts) and found (`F`, its findings).
 #[derive(Debug)]
@@ -190,13 +190,90 @@ pub fn workers(jobs: Option<usize>, embedded: bool) -> usize {
     }
 }
 
+/// Time between progress lines.
+pub const PROGRESS: Duration = Duration::from_secs(5);
+
+/// One worker of a campaign and what it needs.
+pub struct Job {
+    /// The target (each worker opens its own).
+    pub target: TargetOptions,
+    /// The campaign's options.
+    pub opts: FuzzOptions,
+    /// This worker's index.
+    pub index: usize,
+    /// Workers of the campaign.
+    pub workers: usize,
+    /// What the workers share.
+    pub shared: Arc<Shared>,
+}
+
+impl Job {
+    /// The seed of this worker's stream: the campaign's seed + its index, so one worker
+    /// repeats the campaign of a seed.
+    pub fn seed(&self) -> u64 {
+        self.opts.seed.wrapping_add(self.index as u64)
+    }
+
+    /// Whether the campaign is over: `deadline` passed, `--max-requests` sent by all
+    /// workers together, or `--max-findings` distinct findings among them.
+    pub fn done(&self, deadline: Option<Instant>) -> bool {
+        deadline.is_some_and(|d| Instant::now() >= d)
+            || self
+                .opts
+                .max_requests
+                .is_some_and(|m| self.shared.sent() >= m)
+            || self
+                .opts
+                .max_findings
+                .is_some_and(|m| self.shared.distinct() >= m)
+    }
+
+    /// Whether this worker prints the banner and the progress line (the first does, with
+    /// the totals of all).
+    pub fn speaks(&self) -> bool {
+        self.index == 0
+    }
+
+    /// The banner's words on the workers: nothing for one.
+    pub fn workers_note(&self) -> String {
+        if self.workers > 1 {
+            format!(" · {} workers, each with a server of its own", self.workers)
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// Run a campaign: [`workers`] at once, worker `i` being `work(job i)`, and merge their
+/// reports.
+pub async fn run<C, R, W, Fut>(
+    target: &TargetOptions,
+    opts: &FuzzOptions,
+    work: W,
+) -> Result<Report<C, Finding<R>>, ProfileError>
+where
+    C: Tally + Default + Send + 'static,
+    R: Send + 'static,
+    W: Fn(Job) -> Fut,
+    Fut: Future<Output = Result<Report<C, Finding<R>>, ProfileError>> + Send + 'static,
+{
+    let n = workers(opts.jobs, target.servers.is_empty());
+    run_workers(n, |index, shared| {
+        work(Job {
+            target: target.clone(),
+            opts: opts.clone(),
+            index,
+            workers: n,
+            shared,
+        })
+    })
+    .await
+}
+
 /// Run `n` workers at once on the current runtime (worker `i` is `work(i, shared)`) and
 /// merge their reports. A worker that cannot start is noted as an error of the suite's side;
 /// the campaign fails only when none starts.
-pub async fn run_workers<C, R, W, Fut>(
-    n: usize,
-    work: W,
-) -> Result<Report<C, Finding<R>>, ProfileError>
+async fn run_workers<C, R, W, Fut>(n: usize, work: W) -> Result<Report<C, Finding<R>>, ProfileError>
 where
     C: Tally + Default + Send + 'static,
     R: Send + 'static,
@@ -336,6 +413,42 @@ mod tests {
         assert_eq!(workers(Some(0), true), 1);
         assert_eq!(workers(None, false), 1);
         assert_eq!(workers(Some(4), false), 1);
+    }
+
+    #[test]
+    fn a_job_draws_from_its_own_seed_and_stops_at_the_limits_of_all_workers() {
+        let job = |index, opts: FuzzOptions| Job {
+            target: TargetOptions::default(),
+            opts,
+            index,
+            workers: 2,
+            shared: Arc::new(Shared::default()),
+        };
+        let opts = FuzzOptions {
+            seed: 7,
+            max_requests: Some(10),
+            max_findings: Some(1),
+            ..FuzzOptions::default()
+        };
+        let (first, second) = (job(0, opts.clone()), job(1, opts));
+        assert_eq!((first.seed(), second.seed()), (7, 8));
+        assert!(first.speaks() && !second.speaks());
+        assert_eq!(
+            first.workers_note(),
+            " · 2 workers, each with a server of its own"
+        );
+        assert!(!first.done(None));
+        assert!(first.done(Some(Instant::now())));
+        first.shared.count_sent(10);
+        assert!(first.done(None));
+        assert!(!second.done(None));
+        second.shared.claim("B-NO-5XX json/deep");
+        assert!(second.done(None));
+        let one = Job {
+            workers: 1,
+            ..job(0, FuzzOptions::default())
+        };
+        assert_eq!(one.workers_note(), "");
     }
 
     #[test]

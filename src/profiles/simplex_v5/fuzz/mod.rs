@@ -15,7 +15,7 @@
 pub mod finding;
 pub mod mutate;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -26,7 +26,7 @@ use super::case::{Case, ExpectPushes, Level, Rest, Step, WsConnect, WsRequest};
 use super::runner::{self, Ending, Env, Stepper};
 use super::{open_target, Opened};
 use crate::engine::{cores, runtime};
-use crate::profiles::campaign::{run_workers, workers, Shared, Tally};
+use crate::profiles::campaign::{Job, Shared, Tally, PROGRESS};
 use crate::profiles::case_files::print_replay;
 use crate::profiles::{FuzzOptions, Outcome, ProfileError, TargetOptions};
 
@@ -473,50 +473,35 @@ pub async fn campaign(
     target_opts: &TargetOptions,
     opts: &FuzzOptions,
 ) -> Result<FuzzReport, ProfileError> {
-    let n = workers(opts.jobs, target_opts.servers.is_empty());
-    run_workers(n, |i, shared| {
-        let (target_opts, opts) = (target_opts.clone(), opts.clone());
-        async move { worker(&target_opts, &opts, i, n, &shared).await }
-    })
-    .await
+    crate::profiles::campaign::run(target_opts, opts, worker).await
 }
 
-/// Worker `index` of `n`: sessions one after another against its own target, drawing from
-/// the stream of seed + `index`.
-async fn worker(
-    target_opts: &TargetOptions,
-    opts: &FuzzOptions,
-    index: usize,
-    n: usize,
-    shared: &Shared,
-) -> Result<FuzzReport, ProfileError> {
-    let opened = open_target(target_opts).await?;
+/// One worker: sessions one after another against its own target.
+async fn worker(job: Job) -> Result<FuzzReport, ProfileError> {
+    let (opts, shared) = (&job.opts, &*job.shared);
+    let opened = open_target(&job.target).await?;
     let describe = match &opened.embedded {
         Some(_) => format!("{} (embedded reference server)", opened.env.ce),
         None => opened.env.ce.to_string(),
     };
     let mut t = Target {
-        opts: target_opts.clone(),
+        opts: job.target.clone(),
         opened: Some(opened),
         restarts: 0,
     };
     let start = Instant::now();
     let deadline = opts.duration.map(|d| start + d);
-    if index == 0 {
+    if job.speaks() {
         eprintln!(
             "edgecheck fuzz · seed {} · {} · --http {} · {describe}{}",
             opts.seed,
             opts.duration
                 .map_or_else(|| "no time limit".into(), |d| format!("{} s", d.as_secs())),
-            target_opts.http.name(),
-            if n > 1 {
-                format!(" · {n} workers, each with a server of its own")
-            } else {
-                String::new()
-            }
+            job.target.http.name(),
+            job.workers_note()
         );
     }
-    let mut rng = StdRng::seed_from_u64(opts.seed.wrapping_add(index as u64));
+    let mut rng = StdRng::seed_from_u64(job.seed());
     let mut report = FuzzReport::default();
     let mut canary = match t.env() {
         Some(env) => Canary::open(env).await.map_err(ProfileError::Unreachable)?,
@@ -525,18 +510,12 @@ async fn worker(
     let mut next_canary = start + opts.canary_every;
     let mut last_progress = start;
     loop {
-        let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d)
-            || opts.max_requests.is_some_and(|m| shared.sent() >= m)
-            || opts.max_findings.is_some_and(|m| shared.distinct() >= m)
-        {
+        if job.done(deadline) {
             break;
         }
         let Some(env) = t.env() else { break };
-        if index == 0
-            && opts.progress
-            && now.duration_since(last_progress) >= Duration::from_secs(5)
-        {
+        let now = Instant::now();
+        if job.speaks() && opts.progress && now.duration_since(last_progress) >= PROGRESS {
             last_progress = now;
             eprintln!(
                 "  {:.0} s: {} requests, {} finding(s)",
