@@ -13,6 +13,8 @@
 //!   set-up on the cores in use); the median over `--runs` is taken.
 //! - `prop` and `fuzz` print their signatures per second; each is divided by the one-core
 //!   rate.
+//! - The fuzzers of tassis-v2 and simplex-v5 (no goal): frames or hostile inputs per second,
+//!   and how busy they keep the cores.
 //! - Where the CPU goes: every command's CPU time (its own process, embedded server and
 //!   kernel time included, from `getrusage`) is split into cryptography and the rest, and set
 //!   against what the goal leaves for the rest. The rate of all cores signing at once (each
@@ -129,6 +131,41 @@ fn main() {
     println!("  fuzz: {}", first_line_with(&fuzz.text, "signatures/s"));
     let fuzz_signatures = fuzz_rate * number_after(&fuzz.text, " requests in ");
 
+    // The WebSocket profiles' fuzzers: no goal, their rate and how busy they keep the cores.
+    let others: Vec<(&str, &str, f64, f64)> = [
+        ("tassis-v2", "frames", " frames/s"),
+        ("simplex-v5", "hostile inputs", " WebSocket, "),
+    ]
+    .into_iter()
+    .map(|(profile, what, marker)| {
+        let ran = edgecheck(
+            bin,
+            &[
+                "fuzz",
+                "--profile",
+                profile,
+                "--seed",
+                "1",
+                "--duration",
+                &secs,
+                "-q",
+            ],
+        );
+        let line = first_line_with(&ran.text, "worker(s)");
+        let rate = if what == "frames" {
+            number_before(line, marker)
+        } else {
+            number_after(line, marker)
+        };
+        let busy = ran.cpu / (ran.wall * cores as f64) * 100.0;
+        println!(
+            "  {profile} fuzz: {line}; cpu: {:.1} CPU-s ({busy:.0} % of {cores} cores busy)",
+            ran.cpu
+        );
+        (profile, what, rate, busy)
+    })
+    .collect();
+
     let after = support::signing_rate_on(&pool, 1);
     println!("one core signs {after:.0} RSA-PSS-2048 signatures/s (after)");
     let core = (before + after) / 2.0;
@@ -167,6 +204,9 @@ fn main() {
         "| fuzz: signatures/s ÷ one core ({fuzz_rate:.0} ÷ {core:.0}) | {fuzz_ratio:.2} | ≥ {FUZZ_GOAL} | {} |",
         met(fuzz_ratio >= FUZZ_GOAL)
     );
+    for (profile, what, rate, busy) in &others {
+        println!("| {profile} fuzz: {what}/s ({busy:.0} % of the cores busy) | {rate:.0} | | |");
+    }
     println!("load average after: {}", load_average());
 }
 
