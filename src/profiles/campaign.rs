@@ -138,10 +138,23 @@ impl<C, F> Report<C, F> {
     }
 }
 
-/// Counts that add up over the workers of a campaign.
+/// Counts that add up over the workers of a campaign (or the runs of generated sequences).
 pub trait Tally {
     /// Add another worker's counts.
     fn add(&mut self, other: &Self);
+}
+
+impl Tally for usize {
+    fn add(&mut self, other: &usize) {
+        *self += other;
+    }
+}
+
+impl<A: Tally, B: Tally> Tally for (A, B) {
+    fn add(&mut self, other: &(A, B)) {
+        self.0.add(&other.0);
+        self.1.add(&other.1);
+    }
 }
 
 /// What the workers of one campaign share: the keys of the findings known so far, so that
@@ -386,12 +399,6 @@ mod tests {
         ));
         r.findings.push(());
         assert!(matches!(r.outcome(3, "frame"), Ok(Outcome::Found)));
-    }
-
-    impl Tally for usize {
-        fn add(&mut self, other: &usize) {
-            *self += other;
-        }
     }
 
     fn finding(key: &str, after: u64) -> Finding<()> {

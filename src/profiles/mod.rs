@@ -12,6 +12,7 @@ pub mod common;
 pub mod edge_v1;
 pub mod ending;
 pub mod fuzzkit;
+pub mod generated;
 pub mod http_limits;
 mod options;
 pub mod sequence;

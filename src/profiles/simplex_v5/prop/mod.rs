@@ -14,18 +14,17 @@ pub mod interpret;
 pub mod model;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::case::{Case, CaseFile, Level, Step};
-use super::runner::{Broken, Ending, Env};
+use super::runner::{Broken, Env};
 use super::{catalogue, open_target, NAME};
-use crate::engine::generate::{finding_id, within, write_finding_file, Driver, Shrunk, Trial};
+use crate::engine::generate::{finding_id, within, write_finding_file};
 use crate::engine::{cores, runtime};
 use crate::profiles::case_files::print_replay;
+use crate::profiles::generated::{self, Executed, Sequences};
 use crate::profiles::{Outcome, ProfileError, TargetOptions};
-use coverage::Coverage;
+use coverage::{Coverage, Transition};
 use gen::Op;
 use interpret::{execute, plan, Limits, Plan};
 
@@ -84,21 +83,9 @@ pub fn push_ms(env: &Env) -> u64 {
     }
 }
 
-#[derive(Default)]
-struct Counters {
-    sequences: AtomicUsize,
-    ops: AtomicUsize,
-    steps: AtomicUsize,
-    requests: AtomicUsize,
-}
-
 /// Run generated sequences against the target of `env`. Blocking: it drives the async
 /// client with `handle` from `opts.jobs` worker threads.
 pub fn run(env: &Env, opts: &PropOptions, handle: &tokio::runtime::Handle) -> PropReport {
-    let started = Instant::now();
-    let deadline = opts.duration.map(|d| started + d);
-    let counters = Counters::default();
-    let coverage = Mutex::new(Coverage::default());
     let limits = Limits {
         page_size: env
             .page_size
@@ -106,91 +93,46 @@ pub fn run(env: &Env, opts: &PropOptions, handle: &tokio::runtime::Handle) -> Pr
         large: env.large_message.is_some(),
         push_ms: push_ms(env),
     };
-    let driver = Driver {
-        seed: opts.seed,
-        cases: opts.cases,
-        jobs: opts.jobs,
-        deadline,
-        max_shrink_iters: 1024,
-    };
-    let found = driver.run(
+    let ran: Sequences<Op, Step, Transition, usize, Coverage> = generated::run(
+        opts,
         || gen::sequence(opts.max_steps),
-        |ops: &Vec<Op>| {
-            let p = plan(ops, limits);
-            if p.steps.is_empty() {
-                return Trial::Pass;
-            }
-            let Some(exec) = handle.block_on(within(deadline, execute(env, &p))) else {
-                return Trial::Cut;
-            };
-            counters.sequences.fetch_add(1, Ordering::Relaxed);
-            counters.ops.fetch_add(p.effective_ops(), Ordering::Relaxed);
-            counters.steps.fetch_add(p.steps.len(), Ordering::Relaxed);
-            counters
-                .requests
-                .fetch_add(exec.requests, Ordering::Relaxed);
-            coverage
-                .lock()
-                .expect("coverage lock")
-                .add(&exec.transitions);
-            exec.ending.trial(p.effective_ops())
+        |ops| plan(ops, limits),
+        |p, deadline| {
+            let exec = handle.block_on(within(deadline, execute(env, p)))?;
+            Some(Executed {
+                ending: exec.ending,
+                transitions: exec.transitions,
+                counts: exec.requests,
+            })
         },
     );
-
     let mut report = PropReport {
-        error: found.error,
+        sequences: ran.sequences,
+        ops: ran.ops,
+        steps: ran.steps,
+        requests: ran.counts,
+        coverage: ran.coverage,
+        error: ran.error,
         ..PropReport::default()
     };
-    if let Some(Shrunk {
-        value: ops,
-        first_size: original,
-        ..
-    }) = found.failure
-    {
+    if let Some(b) = ran.failure.and_then(|f| f.broke(&mut report.error)) {
         let seed = opts.seed;
-        // The minimal sequence once more, to record its steps and failure.
-        let p = plan(&ops, limits);
-        let exec = handle.block_on(within(deadline, execute(env, &p)));
-        counters.sequences.fetch_add(1, Ordering::Relaxed);
-        match exec.map(|e| e.ending) {
-            None => {
-                report.error = Some(
-                    "--duration ran out before the shrunk sequence could be run again; give \
-                     more time to record the finding"
-                        .into(),
-                )
-            }
-            Some(Ending::Broken { step, broken, .. }) => {
-                let case = finding_case(&p, step, &broken, seed);
-                let path = write_finding(&opts.findings, &case)
-                    .map_err(|e| report.error.get_or_insert(e).clone())
-                    .ok();
-                report.finding = Some(Finding {
-                    case,
-                    broken,
-                    step,
-                    shrunk_ops: p.effective_ops(),
-                    ops,
-                    original_ops: original,
-                    path,
-                    seed,
-                });
-            }
-            Some(_) => {
-                report.error.get_or_insert_with(|| {
-                    "the shrunk sequence no longer fails when run again: the failure is flaky \
-                     (run again with the same --seed, or raise --timeout)"
-                        .into()
-                });
-            }
-        }
+        let case = finding_case(&b.plan, b.step, &b.broken, seed);
+        let path = write_finding(&opts.findings, &case)
+            .map_err(|e| report.error.get_or_insert(e).clone())
+            .ok();
+        report.finding = Some(Finding {
+            case,
+            broken: b.broken,
+            step: b.step,
+            shrunk_ops: b.plan.effective_ops(),
+            ops: b.ops,
+            original_ops: b.original_ops,
+            path,
+            seed,
+        });
     }
-    report.sequences = counters.sequences.load(Ordering::Relaxed);
-    report.ops = counters.ops.load(Ordering::Relaxed);
-    report.steps = counters.steps.load(Ordering::Relaxed);
-    report.requests = counters.requests.load(Ordering::Relaxed);
-    report.coverage = std::mem::take(&mut *coverage.lock().expect("coverage lock"));
-    report.elapsed = started.elapsed();
+    report.elapsed = ran.started.elapsed();
     report
 }
 

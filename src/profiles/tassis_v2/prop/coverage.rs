@@ -139,6 +139,12 @@ pub struct Coverage {
     seen: BTreeMap<Transition, usize>,
 }
 
+impl crate::profiles::generated::Cover<Transition> for Coverage {
+    fn cover(&mut self, transitions: &[Transition]) {
+        self.add(transitions);
+    }
+}
+
 impl Coverage {
     /// Record transitions.
     pub fn add(&mut self, ts: &[Transition]) {
