@@ -132,12 +132,19 @@ fn main() {
     let fuzz_signatures = fuzz_rate * number_after(&fuzz.text, " requests in ");
 
     // The WebSocket profiles' fuzzers: no goal, their rate and how busy they keep the cores.
+    type Rate = fn(&str) -> f64;
     let others: Vec<(&str, &str, f64, f64)> = [
-        ("tassis-v2", "frames", " frames/s"),
-        ("simplex-v5", "hostile inputs", " WebSocket, "),
+        (
+            "tassis-v2",
+            "frames",
+            (|l| number_before(l, " frames/s")) as Rate,
+        ),
+        ("simplex-v5", "hostile inputs", |l| {
+            number_after(l, " WebSocket, ")
+        }),
     ]
     .into_iter()
-    .map(|(profile, what, marker)| {
+    .map(|(profile, what, rate_of)| {
         let ran = edgecheck(
             bin,
             &[
@@ -152,11 +159,7 @@ fn main() {
             ],
         );
         let line = first_line_with(&ran.text, "worker(s)");
-        let rate = if what == "frames" {
-            number_before(line, marker)
-        } else {
-            number_after(line, marker)
-        };
+        let rate = rate_of(line);
         let busy = ran.cpu / (ran.wall * cores as f64) * 100.0;
         println!(
             "  {profile} fuzz: {line}; cpu: {:.1} CPU-s ({busy:.0} % of {cores} cores busy)",

@@ -30,11 +30,8 @@ pub fn fuzz(target_opts: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, 
     }
     let rt = runtime(cores());
     let (ctx, target) = rt.block_on(open_context(target_opts))?;
+    // The campaign resolves the same default.
     let jobs = opts.jobs.unwrap_or_else(fuzz::default_jobs).max(1);
-    let opts = &FuzzOptions {
-        jobs: Some(jobs),
-        ..opts.clone()
-    };
     eprintln!(
         "edgecheck fuzz · seed {} · {} · {} workers · --http {} · {}",
         opts.seed,

@@ -186,13 +186,13 @@ impl Shared {
     }
 }
 
-/// A lock that survives a panicked holder (the data is only ever appended to).
 /// Workers without `--jobs`: four per core. Each worker waits for an answer before its next
 /// request, and with two per core the cores idled.
 pub fn default_jobs() -> usize {
     4 * crate::engine::cores()
 }
 
+/// A lock that survives a panicked holder (the data is only ever appended to).
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
