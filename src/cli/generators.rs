@@ -98,7 +98,8 @@ pub struct FuzzArgs {
     /// Stop after this many requests.
     #[arg(long, value_name = "N")]
     pub max_requests: Option<usize>,
-    /// Stop once this many distinct findings are known.
+    /// Stop once this many distinct findings are known; no more than this many are written,
+    /// however many workers find at once.
     #[arg(long, value_name = "N")]
     pub max_findings: Option<usize>,
     /// Runs of each finding's case for its reproduction rate.

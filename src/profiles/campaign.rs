@@ -29,6 +29,9 @@ pub struct Report<C, F> {
     pub seen_elsewhere: BTreeMap<String, usize>,
     /// Workers that ran.
     pub workers: usize,
+    /// Distinct findings first seen after `--max-findings` had been reached by other
+    /// workers: neither re-run nor written.
+    pub beyond_limit: usize,
     /// Problems of the suite's side (never blamed on the server).
     pub errors: Vec<String>,
     /// The `--server` stopped serving (and could not be restarted).
@@ -47,6 +50,7 @@ impl<C: Default, F> Default for Report<C, F> {
             findings: Vec::new(),
             seen_elsewhere: BTreeMap::new(),
             workers: 1,
+            beyond_limit: 0,
             errors: Vec::new(),
             target_gone: false,
             elapsed: Duration::ZERO,
@@ -116,6 +120,14 @@ impl<C, F> Report<C, F> {
         for e in self.errors.iter().take(5) {
             eprintln!("edgecheck: fuzz: {e}");
         }
+        if self.beyond_limit > 0 {
+            eprintln!(
+                "edgecheck: fuzz: {} more distinct finding(s) turned up while the workers \
+                 stopped at --max-findings; they were not re-run or written (raise \
+                 --max-findings to keep them)",
+                self.beyond_limit
+            );
+        }
         if !self.findings.is_empty() {
             return Ok(Outcome::Found);
         }
@@ -157,28 +169,62 @@ impl<A: Tally, B: Tally> Tally for (A, B) {
     }
 }
 
+/// What a worker's sighting of a finding is to the campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// New: this worker re-runs and writes it.
+    New,
+    /// Another worker saw it first; this one only counts it
+    /// ([`Report::seen_elsewhere`]).
+    Known,
+    /// New, but the campaign already holds `--max-findings` findings: it is not written
+    /// ([`Report::beyond_limit`]).
+    Beyond,
+}
+
 /// What the workers of one campaign share: the keys of the findings known so far, so that
 /// each finding is re-run and written once, and the totals the stop conditions and the
 /// progress line read.
 #[derive(Debug, Default)]
 pub struct Shared {
-    claimed: Mutex<HashSet<String>>,
+    claimed: Mutex<Claimed>,
     sent: AtomicUsize,
 }
 
+/// The keys of the findings written, and of those turned away at the limit.
+#[derive(Debug, Default)]
+struct Claimed {
+    written: HashSet<String>,
+    beyond: HashSet<String>,
+}
+
 impl Shared {
-    /// Whether the finding `key` is new to the campaign; its first finder re-runs and writes
-    /// it, the others only count it ([`Report::seen_elsewhere`]).
-    pub fn claim(&self, key: &str) -> bool {
-        self.claimed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.to_string())
+    /// What the finding `key` is to the campaign: new (its first finder re-runs and writes
+    /// it), known, or beyond `limit` distinct findings (`--max-findings`), so that several
+    /// workers together never write more than the limit.
+    pub fn claim(&self, key: &str, limit: Option<usize>) -> Claim {
+        let mut c = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
+        if c.written.contains(key) {
+            Claim::Known
+        } else if limit.is_some_and(|m| c.written.len() >= m) {
+            c.beyond.insert(key.to_string());
+            Claim::Beyond
+        } else {
+            c.written.insert(key.to_string());
+            Claim::New
+        }
     }
 
-    /// Distinct findings of all workers so far.
+    /// Distinct findings of all workers so far (those written).
     pub fn distinct(&self) -> usize {
-        self.claimed.lock().unwrap_or_else(|e| e.into_inner()).len()
+        let c = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
+        c.written.len()
+    }
+
+    /// Distinct findings turned away at `--max-findings`.
+    pub fn beyond(&self) -> usize {
+        let c = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
+        c.beyond.len()
     }
 
     /// Count `n` more requests or frames sent.
@@ -332,6 +378,7 @@ where
         merged.note_error(format!("fuzz worker {i} could not run: {e}"));
     }
     merged.workers = n.max(1);
+    merged.beyond_limit = shared.beyond();
     merged.settle();
     Ok(merged)
 }
@@ -449,7 +496,7 @@ mod tests {
         first.shared.count_sent(10);
         assert!(first.done(None));
         assert!(!second.done(None));
-        second.shared.claim("B-NO-5XX json/deep");
+        second.shared.claim("B-NO-5XX json/deep", None);
         assert!(second.done(None));
         let one = Job {
             workers: 1,
@@ -461,13 +508,42 @@ mod tests {
     #[test]
     fn a_finding_is_claimed_once_and_the_totals_are_shared() {
         let shared = Shared::default();
-        assert!(shared.claim("TB-ALIVE login/short-signature"));
-        assert!(!shared.claim("TB-ALIVE login/short-signature"));
-        assert!(shared.claim("TB-ALIVE ack/empty"));
+        let claim = |key| shared.claim(key, None);
+        assert_eq!(claim("TB-ALIVE login/short-signature"), Claim::New);
+        assert_eq!(claim("TB-ALIVE login/short-signature"), Claim::Known);
+        assert_eq!(claim("TB-ALIVE ack/empty"), Claim::New);
         assert_eq!(shared.distinct(), 2);
+        assert_eq!(shared.beyond(), 0);
         shared.count_sent(5);
         shared.count_sent(7);
         assert_eq!(shared.sent(), 12);
+    }
+
+    #[test]
+    fn no_finding_beyond_max_findings_is_claimed() {
+        let shared = Shared::default();
+        assert_eq!(shared.claim("a", Some(1)), Claim::New);
+        // A second worker's new finding, after the first reached the limit.
+        assert_eq!(shared.claim("b", Some(1)), Claim::Beyond);
+        assert_eq!(shared.claim("b", Some(1)), Claim::Beyond);
+        assert_eq!(shared.claim("a", Some(1)), Claim::Known);
+        assert_eq!((shared.distinct(), shared.beyond()), (1, 1));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn workers_that_find_at_once_write_no_more_than_max_findings() {
+        let merged = run_workers(3, |i, shared| async move {
+            let mut r: Report<usize, Finding<()>> = Report::default();
+            let key = format!("own-{i}");
+            if shared.claim(&key, Some(1)) == Claim::New {
+                r.findings.push(finding(&key, 1));
+            }
+            Ok(r)
+        })
+        .await
+        .expect("the workers run");
+        assert_eq!(merged.findings.len(), 1);
+        assert_eq!(merged.beyond_limit, 2);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -486,7 +562,7 @@ mod tests {
                     ..Report::default()
                 };
                 // Every worker sees "shared"; the first to claim it keeps it.
-                if shared.claim("shared") {
+                if shared.claim("shared", None) == Claim::New {
                     r.findings.push(finding("shared", 5 - i as u64));
                 } else {
                     *r.seen_elsewhere.entry("shared".into()).or_default() += 2;

@@ -78,6 +78,14 @@ pub fn fuzz(target_opts: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, 
     for e in report.errors.iter().take(5) {
         eprintln!("edgecheck: fuzz: {e}");
     }
+    if report.beyond_limit > 0 {
+        eprintln!(
+            "edgecheck: fuzz: {} more distinct finding(s) turned up while the workers stopped \
+             at --max-findings; they were not confirmed or written (raise --max-findings to \
+             keep them)",
+            report.beyond_limit
+        );
+    }
     if report.failed() {
         return Ok(Outcome::Found);
     }

@@ -17,7 +17,7 @@ pub mod mutate;
 pub mod predict;
 pub mod session;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -51,6 +51,9 @@ pub struct FuzzReport {
     pub errors: Vec<String>,
     /// The target stopped accepting connections.
     pub unreachable: bool,
+    /// Distinct findings that turned up after `--max-findings` was reached, while the
+    /// workers stopped: neither confirmed nor written.
+    pub beyond_limit: usize,
 }
 
 impl FuzzReport {
@@ -79,6 +82,7 @@ pub struct Shared {
     max_findings: Option<usize>,
     found: Mutex<Vec<Finding>>,
     index: Mutex<HashMap<String, usize>>,
+    beyond: Mutex<HashSet<String>>,
     recent: Mutex<VecDeque<String>>,
     errors: Mutex<Vec<String>>,
 }
@@ -103,6 +107,7 @@ impl Shared {
             max_findings: opts.max_findings,
             found: Mutex::new(Vec::new()),
             index: Mutex::new(HashMap::new()),
+            beyond: Mutex::new(HashSet::new()),
             recent: Mutex::new(VecDeque::new()),
             errors: Mutex::new(Vec::new()),
         }
@@ -159,6 +164,10 @@ impl Shared {
             Some(&i) => {
                 found[i].count += 1;
                 found[i].endpoints.insert(finding::endpoint(&raw.shape));
+            }
+            None if self.max_findings.is_some_and(|m| found.len() >= m) => {
+                // Another worker's finding reached the limit first.
+                lock(&self.beyond).insert(key);
             }
             None => {
                 index.insert(key, found.len());
@@ -380,6 +389,7 @@ pub async fn campaign(ctx: Arc<Context>, opts: &FuzzOptions) -> FuzzReport {
         }
     }
     let errors = std::mem::take(&mut *lock(&shared.errors));
+    let beyond_limit = lock(&shared.beyond).len();
     FuzzReport {
         requests: shared.requests.load(Ordering::Relaxed),
         signatures: shared.signatures.load(Ordering::Relaxed),
@@ -389,6 +399,7 @@ pub async fn campaign(ctx: Arc<Context>, opts: &FuzzOptions) -> FuzzReport {
         findings,
         errors,
         unreachable,
+        beyond_limit,
     }
 }
 
@@ -400,5 +411,41 @@ async fn within<T>(
     match deadline {
         Some(d) => tokio::time::timeout_at(d, fut).await.ok(),
         None => Some(fut.await),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(rule: &str, shape: &str) -> Raw {
+        Raw {
+            rule: rule.into(),
+            level: crate::profiles::edge_v1::case::Level::Must,
+            message: format!("{rule} on {shape}"),
+            shape: shape.into(),
+            answer: "5xx".into(),
+            steps: Vec::new(),
+            refused_mutation: Vec::new(),
+            seed: 0,
+            unreachable: false,
+        }
+    }
+
+    #[test]
+    fn workers_finding_at_once_keep_no_more_than_max_findings() {
+        let shared = Shared::new(&FuzzOptions {
+            max_findings: Some(1),
+            ..FuzzOptions::default()
+        });
+        shared.add(raw("B-NO-5XX", "send/json/deep/array/1000"), Vec::new());
+        assert!(shared.stop.load(Ordering::Relaxed));
+        // Two more workers finish their sessions after the limit: one with the same finding,
+        // one with another.
+        shared.add(raw("B-NO-5XX", "send/json/deep/array/1000"), Vec::new());
+        shared.add(raw("S-GEN-400", "send/json/unknown-property"), Vec::new());
+        assert_eq!(shared.findings(), 1);
+        assert_eq!(lock(&shared.found)[0].count, 2);
+        assert_eq!(lock(&shared.beyond).len(), 1);
     }
 }

@@ -26,7 +26,7 @@ use super::case::{Case, ExpectPushes, Level, Rest, Step, WsConnect, WsRequest};
 use super::runner::{self, Ending, Env, Stepper};
 use super::{open_target, Opened};
 use crate::engine::{cores, runtime};
-use crate::profiles::campaign::{Job, Shared, Tally, PROGRESS};
+use crate::profiles::campaign::{Claim, Job, Shared, Tally, PROGRESS};
 use crate::profiles::case_files::print_replay;
 use crate::profiles::{FuzzOptions, Outcome, ProfileError, TargetOptions};
 
@@ -607,10 +607,15 @@ async fn record(
         }
         return true;
     }
-    if !shared.claim(&key) {
-        // Another worker found it first and re-runs and writes it.
-        *report.seen_elsewhere.entry(key).or_default() += 1;
-        return !raw.crashed || t.restart().await;
+    match shared.claim(&key, opts.max_findings) {
+        Claim::New => {}
+        Claim::Known => {
+            // Another worker found it first and re-runs and writes it.
+            *report.seen_elsewhere.entry(key).or_default() += 1;
+            return !raw.crashed || t.restart().await;
+        }
+        // The campaign holds --max-findings findings and is ending.
+        Claim::Beyond => return false,
     }
     let mut f = Finding {
         key,

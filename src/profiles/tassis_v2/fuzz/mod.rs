@@ -25,7 +25,7 @@ use session::{Counts, End, Raw};
 use target::Target;
 
 use crate::engine::{cores, runtime};
-use crate::profiles::campaign::{Job, Shared, Tally, PROGRESS};
+use crate::profiles::campaign::{Claim, Job, Shared, Tally, PROGRESS};
 use crate::profiles::case_files::print_replay;
 use crate::profiles::{FuzzOptions, Outcome, ProfileError, TargetOptions};
 
@@ -226,10 +226,15 @@ async fn record(
         f.count += 1;
         return !raw.crashed || restart(t, report).await;
     }
-    if !shared.claim(&key) {
-        // Another worker found it first and re-runs and writes it.
-        *report.seen_elsewhere.entry(key).or_default() += 1;
-        return !raw.crashed || restart(t, report).await;
+    match shared.claim(&key, opts.max_findings) {
+        Claim::New => {}
+        Claim::Known => {
+            // Another worker found it first and re-runs and writes it.
+            *report.seen_elsewhere.entry(key).or_default() += 1;
+            return !raw.crashed || restart(t, report).await;
+        }
+        // The campaign holds --max-findings findings and is ending.
+        Claim::Beyond => return false,
     }
     let mut f = Finding {
         key,
