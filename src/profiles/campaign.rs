@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 
 use crate::profiles::{FuzzOptions, ProfileError, TargetOptions};
 
+pub mod target;
+
+pub use target::{Opens, Target};
+
 /// What a campaign did (`C`, the profile's counts) and found (`F`, its findings).
 #[derive(Debug)]
 pub struct Report<C, F> {

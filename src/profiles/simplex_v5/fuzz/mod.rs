@@ -26,7 +26,7 @@ use super::case::{Case, ExpectPushes, Level, Rest, Step, WsConnect, WsRequest};
 use super::runner::{self, Ending, Env, Stepper};
 use super::{open_target, Opened};
 use crate::engine::{cores, runtime};
-use crate::profiles::campaign::{Claim, Job, Shared, Tally, PROGRESS};
+use crate::profiles::campaign::{Claim, Job, Opens, Shared, Tally, PROGRESS};
 use crate::profiles::case_files::print_replay;
 use crate::profiles::{FuzzOptions, Outcome, ProfileError, TargetOptions};
 
@@ -325,39 +325,31 @@ impl Canary {
     }
 }
 
-/// The server of a campaign: the embedded one (restarted after a crash) or `--server`.
-struct Target {
-    opts: TargetOptions,
-    opened: Option<Opened>,
-    restarts: usize,
-}
+impl Opens for Opened {
+    type Env = Env;
 
-impl Target {
-    fn embedded(&self) -> bool {
-        self.opts.servers.is_empty()
+    async fn open(opts: &TargetOptions) -> Result<Opened, ProfileError> {
+        open_target(opts).await
     }
 
-    fn env(&self) -> Option<Env> {
-        self.opened.as_ref().map(|o| o.env.clone())
+    fn env(&self) -> &Env {
+        &self.env
     }
 
-    async fn restart(&mut self) -> bool {
-        if !self.embedded() {
-            return false;
+    fn describe(&self) -> String {
+        match &self.embedded {
+            Some(_) => format!("{} (embedded reference server)", self.env.ce),
+            None => self.env.ce.to_string(),
         }
-        if let Some(o) = self.opened.take() {
-            o.close().await;
-        }
-        match open_target(&self.opts).await {
-            Ok(o) => {
-                self.opened = Some(o);
-                self.restarts += 1;
-                true
-            }
-            Err(_) => false,
-        }
+    }
+
+    async fn close(self) {
+        Opened::close(self).await
     }
 }
+
+/// The server a worker fuzzes.
+type Target = crate::profiles::campaign::Target<Opened>;
 
 /// How one session ended.
 enum End {
@@ -479,16 +471,8 @@ pub async fn campaign(
 /// One worker: sessions one after another against its own target.
 async fn worker(job: Job) -> Result<FuzzReport, ProfileError> {
     let (opts, shared) = (&job.opts, &*job.shared);
-    let opened = open_target(&job.target).await?;
-    let describe = match &opened.embedded {
-        Some(_) => format!("{} (embedded reference server)", opened.env.ce),
-        None => opened.env.ce.to_string(),
-    };
-    let mut t = Target {
-        opts: job.target.clone(),
-        opened: Some(opened),
-        restarts: 0,
-    };
+    let mut t = Target::open(&job.target).await?;
+    let describe = t.describe();
     let start = Instant::now();
     let deadline = opts.duration.map(|d| start + d);
     if job.speaks() {
@@ -583,9 +567,7 @@ async fn worker(job: Job) -> Result<FuzzReport, ProfileError> {
     report.elapsed = start.elapsed();
     report.restarts = t.restarts;
     drop(canary);
-    if let Some(o) = t.opened.take() {
-        o.close().await;
-    }
+    t.close().await;
     Ok(report)
 }
 
@@ -603,7 +585,7 @@ async fn record(
     if let Some(f) = report.findings.iter_mut().find(|f| f.key == key) {
         f.count += 1;
         if raw.crashed {
-            return t.restart().await;
+            return t.restart(report).await;
         }
         return true;
     }
@@ -612,7 +594,7 @@ async fn record(
         Claim::Known => {
             // Another worker found it first and re-runs and writes it.
             *report.seen_elsewhere.entry(key).or_default() += 1;
-            return !raw.crashed || t.restart().await;
+            return !raw.crashed || t.restart(report).await;
         }
         // The campaign holds --max-findings findings and is ending.
         Claim::Beyond => return false,
@@ -632,7 +614,7 @@ async fn record(
         go_on = false;
     } else if !f.raw.steps.is_empty() {
         for _ in 0..opts.repro {
-            if f.raw.crashed && !t.restart().await {
+            if f.raw.crashed && !t.restart(report).await {
                 break;
             }
             let Some(env) = t.env() else { break };
@@ -642,10 +624,10 @@ async fn record(
             }
         }
         if f.raw.crashed {
-            go_on = t.restart().await;
+            go_on = t.restart(report).await;
         }
     } else if f.raw.crashed {
-        go_on = t.restart().await;
+        go_on = t.restart(report).await;
     }
     if !f.raw.steps.is_empty() {
         match finding::write(&opts.findings, &f) {

@@ -128,7 +128,7 @@ async fn worker(job: Job) -> Result<FuzzReport, ProfileError> {
         if job.done(deadline) {
             break;
         }
-        let Some(env) = t.env().cloned() else {
+        let Some(env) = t.env() else {
             break;
         };
         let now = Instant::now();
@@ -224,14 +224,14 @@ async fn record(
     let key = finding::key(&raw);
     if let Some(f) = report.findings.iter_mut().find(|f| f.key == key) {
         f.count += 1;
-        return !raw.crashed || restart(t, report).await;
+        return !raw.crashed || t.restart(report).await;
     }
     match shared.claim(&key, opts.max_findings) {
         Claim::New => {}
         Claim::Known => {
             // Another worker found it first and re-runs and writes it.
             *report.seen_elsewhere.entry(key).or_default() += 1;
-            return !raw.crashed || restart(t, report).await;
+            return !raw.crashed || t.restart(report).await;
         }
         // The campaign holds --max-findings findings and is ending.
         Claim::Beyond => return false,
@@ -251,8 +251,8 @@ async fn record(
         if raw.steps.len() > raw.prefix + 1 {
             let mut minimal = raw.steps[..raw.prefix].to_vec();
             minimal.extend(raw.steps.last().cloned());
-            if restart(t, report).await {
-                if let Some(env) = t.env().cloned() {
+            if t.restart(report).await {
+                if let Some(env) = t.env() {
                     if finding::shows(&env, &raw, &minimal).await {
                         raw.steps = minimal;
                     }
@@ -260,21 +260,21 @@ async fn record(
             }
         }
         for _ in 0..opts.repro {
-            if !restart(t, report).await {
+            if !t.restart(report).await {
                 break;
             }
-            let Some(env) = t.env().cloned() else { break };
+            let Some(env) = t.env() else { break };
             f.tries += 1;
             if finding::shows(&env, &raw, &raw.steps).await {
                 f.reproduced += 1;
             }
         }
-        go_on = restart(t, report).await;
+        go_on = t.restart(report).await;
     } else if raw.crashed {
         // A --server that stopped serving: nothing can re-run it.
         report.target_gone = true;
         go_on = false;
-    } else if let Some(env) = t.env().cloned() {
+    } else if let Some(env) = t.env() {
         for _ in 0..opts.repro {
             f.tries += 1;
             if finding::shows(&env, &raw, &raw.steps).await {
@@ -282,8 +282,7 @@ async fn record(
             }
         }
         if runner_gone(&env).await {
-            go_on = t.embedded() && restart(t, report).await;
-            report.target_gone |= !t.embedded();
+            go_on = t.restart(report).await;
         }
     }
     f.raw = raw;
@@ -299,18 +298,4 @@ async fn runner_gone(env: &crate::profiles::tassis_v2::runner::Env) -> bool {
     crate::profiles::tassis_v2::runner::alive(env)
         .await
         .is_err()
-}
-
-async fn restart(t: &mut Target, report: &mut FuzzReport) -> bool {
-    if !t.embedded() {
-        report.target_gone = true;
-        return false;
-    }
-    match t.restart().await {
-        Ok(()) => true,
-        Err(e) => {
-            report.note_error(format!("cannot restart the embedded server: {e}"));
-            false
-        }
-    }
 }
