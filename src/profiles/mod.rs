@@ -13,6 +13,7 @@ pub mod edge_v1;
 pub mod ending;
 pub mod fuzzkit;
 pub mod generated;
+pub mod guard;
 pub mod http_limits;
 mod options;
 pub mod sequence;

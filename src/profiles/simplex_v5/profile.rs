@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use url::Url;
@@ -16,9 +16,10 @@ use crate::catalogue::requirements::Requirements;
 use crate::client::origin::Origin;
 use crate::client::ws::{WsClient, WsLimits};
 use crate::client::{Client, ClientOptions, Liveness, TransportError};
-use crate::engine::{BoxFuture, CheckInfo, CheckResult, Failure, Session, Verdict};
+use crate::engine::{BoxFuture, CheckInfo, CheckResult, Session, Verdict};
 use crate::profiles::case_files::{load_error, scripted_checks};
 use crate::profiles::edge_v1::sign::KeyPool;
+use crate::profiles::guard::{Alive, Guard};
 use crate::profiles::{
     Capability, FuzzOptions, OpenTarget, Outcome, Profile, ProfileError, PropOptions, RaceOptions,
     SelftestOptions, Suite, TargetOptions, DEFAULT_TIMEOUT,
@@ -465,44 +466,39 @@ async fn preflight(env: &Env) -> Result<(), ProfileError> {
 pub struct SimplexSession {
     env: Env,
     cases: Arc<Vec<Case>>,
-    gone: Mutex<Option<String>>,
-    exclusive: tokio::sync::RwLock<()>,
+    guard: Guard,
 }
+
+/// What a server that stops answering breaks.
+const ALIVE: Alive = Alive {
+    rule: "B-NO-5XX",
+    expected: "the server keeps answering requests",
+    stopped: "stopped answering",
+};
 
 impl SimplexSession {
     /// A session over these cases.
     pub fn new(env: Env, cases: Arc<Vec<Case>>) -> SimplexSession {
-        SimplexSession {
-            env,
-            cases,
-            gone: Mutex::new(None),
-            exclusive: tokio::sync::RwLock::new(()),
-        }
-    }
-
-    fn gone(&self) -> Option<String> {
-        self.gone.lock().ok().and_then(|g| g.clone())
+        let guard = Guard::new(env.http.liveness(), ALIVE);
+        SimplexSession { env, cases, guard }
     }
 
     async fn run(&self, check: &CheckInfo) -> CheckResult {
         let case = &self.cases[check.index];
-        if case.hostile {
-            let _alone = self.exclusive.write().await;
-            self.run_and_judge(check, case).await
-        } else {
-            let _together = self.exclusive.read().await;
-            self.run_and_judge(check, case).await
-        }
+        self.guard
+            .check(
+                check,
+                case.hostile,
+                case.steps.len(),
+                || self.judge(check, case),
+                || runner::alive(&self.env),
+            )
+            .await
     }
 
-    async fn run_and_judge(&self, check: &CheckInfo, case: &Case) -> CheckResult {
-        let started = Instant::now();
+    /// Run `case` and judge it, with the timings it measured.
+    async fn judge(&self, check: &CheckInfo, case: &Case) -> CheckResult {
         let mut result = CheckResult::new(check);
-        if let Some(why) = self.gone() {
-            result.verdict = Verdict::Error;
-            result.message = format!("target gone: {why}; not a verdict on this check");
-            return result;
-        }
         let run = runner::run_case(&self.env, case).await;
         result.requests = run.requests;
         result.signatures = run.signatures;
@@ -518,45 +514,12 @@ impl SimplexSession {
         if let Some(rule) = timed_rule {
             result.attach_timings(timed, &rule);
         }
-        let broken = matches!(result.verdict, Verdict::Fail | Verdict::Warn);
-        if broken || result.verdict == Verdict::Error {
+        if matches!(
+            result.verdict,
+            Verdict::Fail | Verdict::Warn | Verdict::Error
+        ) {
             result.exchanges = run.exchanges;
         }
-        if broken && self.gone().is_some() {
-            result.verdict = Verdict::Error;
-            result.failure = None;
-            result.message = format!(
-                "target gone while this check ran: {}; not a verdict on this check",
-                self.gone().unwrap_or_default()
-            );
-        } else if (case.hostile && result.verdict != Verdict::Error) || broken {
-            // After hostile requests, and after any failure, the server must still answer.
-            if let Err(why) = runner::alive(&self.env).await {
-                if let Ok(mut g) = self.gone.lock() {
-                    g.get_or_insert(format!(
-                        "the server stopped answering after {} ({why})",
-                        check.id
-                    ));
-                }
-                let own = result.failure.take();
-                let mut also: Vec<String> = Vec::new();
-                if let Some(f) = &own {
-                    also.push(f.rule.clone());
-                    also.extend(f.also.iter().cloned());
-                }
-                result.verdict = Verdict::Fail;
-                result.message =
-                    format!("B-NO-5XX: the server stopped answering after this check: {why}");
-                result.failure = Some(Failure {
-                    step: own.as_ref().map_or(case.steps.len(), |f| f.step),
-                    rule: "B-NO-5XX".into(),
-                    also,
-                    expected: "the server keeps answering requests".into(),
-                    actual: why,
-                });
-            }
-        }
-        result.duration = started.elapsed();
         result
     }
 }
@@ -567,7 +530,7 @@ impl Session for SimplexSession {
     }
 
     fn liveness(&self) -> Option<Arc<Liveness>> {
-        Some(self.env.http.liveness())
+        Some(self.guard.liveness())
     }
 }
 

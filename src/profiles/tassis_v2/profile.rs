@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use url::Url;
@@ -16,8 +16,9 @@ use crate::catalogue::requirements::Requirements;
 use crate::client::origin::{Origin, OriginPolicy};
 use crate::client::ws::{WsClient, WsLimits};
 use crate::client::{ClientOptions, HttpVersion, Liveness};
-use crate::engine::{BoxFuture, CheckInfo, CheckResult, Failure, Session, Verdict};
+use crate::engine::{BoxFuture, CheckInfo, CheckResult, Session};
 use crate::profiles::case_files::{load_error, scripted_checks};
+use crate::profiles::guard::{Alive, Guard};
 use crate::profiles::{
     Capability, FuzzOptions, OpenTarget, Outcome, Profile, ProfileError, PropOptions, RaceOptions,
     SelftestOptions, Suite, TargetOptions, DEFAULT_TIMEOUT,
@@ -339,12 +340,15 @@ async fn preflight(env: &Env) -> Result<(), ProfileError> {
 pub struct TassisSession {
     env: Env,
     cases: Arc<Vec<Case>>,
-    liveness: Arc<Liveness>,
-    gone: Mutex<Option<String>>,
-    /// Hostile checks run alone (write), the others together (read): a crash is then
-    /// blamed on the frames that caused it, not on a check that happened to run beside them.
-    exclusive: tokio::sync::RwLock<()>,
+    guard: Guard,
 }
+
+/// What a server that stops serving breaks.
+const ALIVE: Alive = Alive {
+    rule: "TB-ALIVE",
+    expected: "the server keeps serving new connections",
+    stopped: "stopped serving",
+};
 
 impl TassisSession {
     /// A session over these cases.
@@ -352,105 +356,25 @@ impl TassisSession {
         TassisSession {
             env,
             cases,
-            liveness: Arc::new(Liveness::default()),
-            gone: Mutex::new(None),
-            exclusive: tokio::sync::RwLock::new(()),
+            guard: Guard::new(Arc::new(Liveness::default()), ALIVE),
         }
     }
 
     async fn run(&self, check: &CheckInfo) -> CheckResult {
-        let started = Instant::now();
         let case = &self.cases[check.index];
-        let mut result = CheckResult::new(check);
-        if let Some(why) = self.gone.lock().ok().and_then(|g| g.clone()) {
-            result.verdict = Verdict::Error;
-            result.message = format!("target gone: {why}; not a verdict on this check");
-            return result;
-        }
-        if case.hostile {
-            let _alone = self.exclusive.write().await;
-            self.run_and_judge(check, case, result, started).await
-        } else {
-            let _together = self.exclusive.read().await;
-            self.run_and_judge(check, case, result, started).await
-        }
-    }
-
-    async fn run_and_judge(
-        &self,
-        check: &CheckInfo,
-        case: &Case,
-        mut result: CheckResult,
-        started: Instant,
-    ) -> CheckResult {
-        if let Some(why) = self.gone.lock().ok().and_then(|g| g.clone()) {
-            result.verdict = Verdict::Error;
-            result.message = format!("target gone: {why}; not a verdict on this check");
-            return result;
-        }
-        let run = runner::run_case(&self.env, case).await;
-        result.requests = run.frames_out;
-        result.signatures = run.logins;
-        run.ending.judge(&mut result, catalogue(), "frames");
-        let broken = matches!(result.verdict, Verdict::Fail | Verdict::Warn);
-        if broken && self.is_gone() {
-            // Another check saw the server stop while this one ran: not this check's finding.
-            result.verdict = Verdict::Error;
-            result.failure = None;
-            result.message = format!(
-                "target gone while this check ran: {}; not a verdict on this check",
-                self.gone_reason()
-            );
-        } else if (case.hostile && result.verdict != Verdict::Error) || broken {
-            // After hostile frames, and after any failure (a crash shows first as a closed
-            // connection), a fresh connection must still be served (TB-ALIVE).
-            if let Err(why) = runner::alive(&self.env).await {
-                self.mark_gone(&check.id, &why);
-                let own = result.failure.take();
-                let mut also: Vec<String> = Vec::new();
-                if let Some(f) = &own {
-                    also.push(f.rule.clone());
-                    also.extend(f.also.iter().cloned());
-                }
-                result.verdict = Verdict::Fail;
-                result.message = format!(
-                    "TB-ALIVE: the server stopped serving after this check's frames: {why}"
-                );
-                result.failure = Some(Failure {
-                    step: own.as_ref().map_or(case.steps.len(), |f| f.step),
-                    rule: "TB-ALIVE".into(),
-                    also,
-                    expected: "the server keeps serving new connections".into(),
-                    actual: format!(
-                        "{why}{}",
-                        own.map(|f| format!("\nbefore that: {} — {}", f.rule, f.actual))
-                            .unwrap_or_default()
-                    ),
-                });
-            }
-        }
-        result.duration = started.elapsed();
-        result
-    }
-
-    fn is_gone(&self) -> bool {
-        self.gone.lock().map(|g| g.is_some()).unwrap_or(true)
-    }
-
-    fn gone_reason(&self) -> String {
-        self.gone
-            .lock()
-            .ok()
-            .and_then(|g| g.clone())
-            .unwrap_or_default()
-    }
-
-    fn mark_gone(&self, check: &str, why: &str) {
-        let reason = format!("the server stopped serving after {check} ({why})");
-        if let Ok(mut g) = self.gone.lock() {
-            g.get_or_insert(reason.clone());
-        }
-        self.liveness.mark_gone(reason);
+        let judge = || async {
+            let mut result = CheckResult::new(check);
+            let run = runner::run_case(&self.env, case).await;
+            result.requests = run.frames_out;
+            result.signatures = run.logins;
+            run.ending.judge(&mut result, catalogue(), "frames");
+            result
+        };
+        self.guard
+            .check(check, case.hostile, case.steps.len(), judge, || {
+                runner::alive(&self.env)
+            })
+            .await
     }
 }
 
@@ -460,7 +384,7 @@ impl Session for TassisSession {
     }
 
     fn liveness(&self) -> Option<Arc<Liveness>> {
-        Some(self.liveness.clone())
+        Some(self.guard.liveness())
     }
 }
 
