@@ -9,9 +9,13 @@
 //!   cargo test -p edge-reference-server --test edgecheck_gate -- --ignored
 //! ```
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod gate_common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use gate_common::{abandon, run_suite, suite_binary};
 
 use edge_reference_server::{Config, Tls};
 
@@ -19,36 +23,6 @@ use edge_reference_server::{Config, Tls};
 /// run and a fault in the deadline's bookkeeping (a connection closed with a request in
 /// flight, a sweeper that never lets go) shows in ordinary checks.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// A full `edgecheck run` takes a few seconds; this only bounds a hung mutant.
-const RUN_LIMIT: Duration = Duration::from_secs(300);
-
-fn suite_binary() -> PathBuf {
-    let bin = std::env::var_os("EDGECHECK_BIN").expect(
-        "set EDGECHECK_BIN to a built edgecheck binary \
-         (cargo build --release --locked -p edgecheck; target/release/edgecheck)",
-    );
-    let bin = PathBuf::from(bin);
-    assert!(
-        bin.is_file(),
-        "EDGECHECK_BIN={} is not a file",
-        bin.display()
-    );
-    bin
-}
-
-/// The checks of a results file (docs/results-schema.md) whose verdict is `fail`, `warn` or
-/// `error`, as `verdict id: message`.
-fn not_passing(results: &str) -> Vec<String> {
-    let results: serde_json::Value = serde_json::from_str(results).expect("results are JSON");
-    let checks = results["checks"].as_array().expect("results have checks");
-    assert!(!checks.is_empty(), "no check ran");
-    checks
-        .iter()
-        .filter(|c| matches!(c["verdict"].as_str(), Some("fail" | "warn" | "error")))
-        .map(|c| format!("{} {}: {}", c["verdict"], c["id"], c["message"]))
-        .collect()
-}
 
 #[test]
 #[ignore = "needs EDGECHECK_BIN, a built edgecheck binary; run by the mutation run"]
@@ -155,56 +129,4 @@ fn ipv6_origins(rt: tokio::runtime::Runtime, bin: &Path, dir: &Path) {
         wildcard.shutdown().await;
         specific.shutdown().await;
     });
-}
-
-/// Runs the suite command `run` with `--json`, with output in files under `dir`: `Err`
-/// with the reason unless it exits 0 and every check passed or was skipped.
-fn run_suite(mut run: Command, dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).unwrap();
-    // Output goes to files: a pipe could fill up while the run is being waited for.
-    let results_path = dir.join("results.json");
-    let stdout_path = dir.join("stdout");
-    let stderr_path = dir.join("stderr");
-    let mut child = run
-        .arg("--json")
-        .arg(&results_path)
-        .stdout(Stdio::from(std::fs::File::create(&stdout_path).unwrap()))
-        .stderr(Stdio::from(std::fs::File::create(&stderr_path).unwrap()))
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", run.get_program()));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > RUN_LIMIT {
-            let _ = child.kill();
-            return Err(format!("edgecheck did not finish within {RUN_LIMIT:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let output = || {
-        let read = |p: &PathBuf| std::fs::read_to_string(p).unwrap_or_default();
-        format!("{}{}", read(&stdout_path), read(&stderr_path))
-    };
-    if !status.success() {
-        return Err(format!("edgecheck exited with {status}:\n{}", output()));
-    }
-    let results = std::fs::read_to_string(&results_path).expect("edgecheck wrote its results");
-    let problems = not_passing(&results);
-    if !problems.is_empty() {
-        return Err(format!(
-            "checks that did not pass:\n{}",
-            problems.join("\n")
-        ));
-    }
-    Ok(())
-}
-
-/// Leaves a failed server's runtime and servers running until the process exits: a mutant
-/// may spin on a worker thread holding a lock, and dropping the runtime would wait for it
-/// forever, turning a caught mutant into a timeout.
-fn abandon(rt: tokio::runtime::Runtime, servers: Vec<edge_reference_server::Server>) {
-    std::mem::forget(servers);
-    std::mem::forget(rt);
 }
