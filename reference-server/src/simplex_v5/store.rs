@@ -176,6 +176,7 @@ impl Store {
 
     /// [`Store::lookup`] with the token compared case-insensitively (`uri-case-insensitive`
     /// only: it scans every token).
+    #[cfg_attr(mutants, mutants::skip)] // fault injection only
     pub(crate) fn lookup_ignore_case(&self, token: &str) -> Option<Lookup> {
         let exact = {
             let state = self.lock();

@@ -294,6 +294,12 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// [`same_bytes`] with the fault `nonce-xor-compare`: differences that cancel under XOR pass.
+#[cfg_attr(mutants, mutants::skip)]
+fn xor_folded_same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc ^ (x ^ y)) == 0
+}
+
 fn unix_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -301,10 +307,12 @@ fn unix_millis() -> i64 {
 }
 
 impl Conn {
+    #[cfg_attr(mutants, mutants::skip)] // fault injection only
     fn on(&self, fault: Fault) -> bool {
         self.shared.on(fault)
     }
 
+    #[cfg_attr(mutants, mutants::skip)] // fault injection only
     fn crash_if(&mut self, fault: Fault) {
         if self.on(fault) {
             self.shared.crash();
@@ -523,8 +531,13 @@ impl Conn {
         if let Err(why) = check_device(&address.device_id) {
             return self.login_failed(seq, INVALID_REQUEST, why);
         }
+        let same = if self.on(Fault::NonceXorCompare) {
+            xor_folded_same(&login.nonce, &self.nonce)
+        } else {
+            same_bytes(&login.nonce, &self.nonce)
+        };
         let nonce_ok = self.on(Fault::NonceNotChecked)
-            || same_bytes(&login.nonce, &self.nonce)
+            || same
             || (self.on(Fault::ReplayAccepted) && self.shared.was_issued(&login.nonce));
         if !nonce_ok {
             return self.login_failed(seq, UNAUTHORIZED, "the nonce is not this connection's");
@@ -887,6 +900,7 @@ pub(crate) struct Detached {
 
 impl Detached {
     /// A fresh anonymous connection of `shared`, with this nonce; its hello is discarded.
+    #[cfg_attr(mutants, mutants::skip)] // the fuzz target's entry, not the server's
     pub(crate) fn new(shared: Arc<Shared>, nonce: Bytes) -> Detached {
         let idle_timeout = shared.settings.idle_timeout;
         let mut conn = Conn {
@@ -914,6 +928,7 @@ impl Detached {
 
     /// Log in as `identity`/`device` without a signature (the fuzz target's authenticated
     /// start); the reply is discarded.
+    #[cfg_attr(mutants, mutants::skip)] // the fuzz target's entry, not the server's
     pub(crate) fn authenticate(&mut self, identity: Vec<u8>, device: Vec<u8>) {
         self.conn.authenticate(
             0,
@@ -928,6 +943,7 @@ impl Detached {
     /// Handle one binary frame as the connection task would, then deliver what the store
     /// pushed; returns the frames written. `false` in the second place: the connection would
     /// end here (closed, or the server crashed).
+    #[cfg_attr(mutants, mutants::skip)] // the fuzz target's entry, not the server's
     pub(crate) async fn frame(&mut self, bytes: Bytes) -> (Vec<Vec<u8>>, bool) {
         if self.conn.then != Then::Continue {
             return (Vec::new(), false);

@@ -42,6 +42,7 @@ crate::fault_list::fault_list! {
     LoginReplyPreKeys = "login-reply-prekeys", "TB-LOGIN-REPLY", "A successful login is answered with an empty PreKeys instead of Ack.";
     SignatureUnchecked = "signature-unchecked", "T-AUTH-FAIL", "Any 64-byte signature is accepted: the login signature is not verified.";
     NonceNotChecked = "nonce-not-checked", "T-AUTH-FAIL", "The login's nonce is not compared with the connection's (replays are accepted too).";
+    NonceXorCompare = "nonce-xor-compare", "T-AUTH-FAIL", "The login's nonce is compared by folding byte differences with XOR instead of OR: a nonce with the same bit flipped in two bytes is taken for the connection's.";
     ReplayAccepted = "replay-accepted", "T-AUTH-FAIL", "A login with the nonce of any earlier connection of this server is accepted: captured AuthResponses can be replayed.";
     SignBitIgnored = "sign-bit-ignored", "TB-SIG", "The Edwards sign bit in `signature[63]` is not used: libsignal-style signatures of keys whose sign bit is 1 fail.";
     MalleableS = "malleable-s", "TB-SIG", "Signatures with s >= L are accepted (s is reduced modulo L).";

@@ -73,6 +73,7 @@ impl Shared {
 
     /// Simulates the whole server dying: it stops accepting, drops every connection and never
     /// serves again (the process lives on).
+    #[cfg_attr(mutants, mutants::skip)] // fault injection only
     pub(crate) fn crash(&self) {
         self.life.send_replace(Life::Crashed);
     }
@@ -104,12 +105,14 @@ impl Shared {
     }
 
     /// Whether a nonce was issued to any connection (`replay-accepted`).
+    #[cfg_attr(mutants, mutants::skip)] // fault injection only
     pub(crate) fn was_issued(&self, nonce: &[u8]) -> bool {
         let issued = self.issued.lock().unwrap_or_else(|e| e.into_inner());
         issued.1.contains(nonce)
     }
 
     /// The verifier's leniencies for the faults that are on.
+    #[cfg_attr(mutants, mutants::skip)] // fault injection only
     pub(crate) fn lax(&self) -> xeddsa::Lax {
         xeddsa::Lax {
             degenerate_keys: self.on(Fault::DegenerateKeyForgery),

@@ -119,6 +119,7 @@ impl Store {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    #[cfg_attr(mutants, mutants::skip)] // fault injection only
     fn on(&self, fault: Fault) -> bool {
         self.faults.on(fault)
     }
@@ -185,6 +186,7 @@ impl Store {
 
     /// Whether the identity has registered devices, none of them `address`'s device
     /// (`login-needs-registration`).
+    #[cfg_attr(mutants, mutants::skip)] // fault injection only
     pub(crate) fn others_registered(&self, address: &Address) -> bool {
         let inner = self.lock();
         inner

@@ -66,6 +66,9 @@ pub enum Corrupt {
     OtherKey,
     /// A random nonce instead of the connection's.
     WrongNonce,
+    /// The connection's nonce with the same bit flipped in its first and last bytes: a
+    /// comparison that folds the differences with XOR instead of OR sees none.
+    NearNonce,
     /// The nonce of another connection (`from`).
     OtherConnectionNonce,
     /// The Login's fields in reverse order, signed over those exact bytes (must succeed).

@@ -87,6 +87,15 @@ pub fn build(
     let mut nonce = nonce.to_vec();
     match corrupt {
         Corrupt::WrongNonce => rand::rng().fill_bytes(&mut nonce),
+        Corrupt::NearNonce => match nonce.len() {
+            // Too short for two bytes (TB-NONCE's business): still a wrong nonce.
+            0 => nonce.push(0x01),
+            1 => nonce[0] ^= 0x01,
+            n => {
+                nonce[0] ^= 0x01;
+                nonce[n - 1] ^= 0x01;
+            }
+        },
         Corrupt::OtherConnectionNonce => nonce = other_nonce.unwrap_or_default().to_vec(),
         Corrupt::Bit255 => identity[31] |= 0x80,
         Corrupt::LongKey => identity.push(0x01),
