@@ -430,6 +430,16 @@ async fn probe(fault: Fault, server: Arc<TassisServer>) {
             let sig = id.sign(&login);
             assert_refused(&try_login(&mut c, login, sig).await);
         }
+        Fault::NonceXorCompare => {
+            let mut c = Client::connect(server).await;
+            let mut near = c.nonce.to_vec();
+            let last = near.len() - 1;
+            near[0] ^= 0x01;
+            near[last] ^= 0x01;
+            let login = login_bytes(id.address("d"), &Bytes::from(near));
+            let sig = id.sign(&login);
+            assert_refused(&try_login(&mut c, login, sig).await);
+        }
         Fault::ReplayAccepted => {
             let mut first = Client::connect(server).await;
             let login = login_bytes(id.address("d"), &first.nonce);
