@@ -152,6 +152,7 @@ impl Store {
         }
     }
 
+    #[cfg_attr(mutants, mutants::skip)] // fault injection only
     fn fault(&self, fault: Fault) -> bool {
         self.faults.on(fault)
     }

@@ -141,6 +141,7 @@ impl Sessions {
     }
 
     /// `nonce-unsigned`: the nonces of every remembered session.
+    #[cfg_attr(mutants, mutants::skip)] // fault injection only
     fn issued_nonces(&self) -> Vec<String> {
         let issued = self.issued.lock().unwrap_or_else(|e| e.into_inner());
         issued.iter().cloned().collect()
@@ -310,6 +311,7 @@ where
 }
 
 impl Session {
+    #[cfg_attr(mutants, mutants::skip)] // fault injection only
     fn fault(&self, fault: Fault) -> bool {
         self.app.fault(fault)
     }
@@ -553,6 +555,7 @@ impl Session {
 
     /// `double-push`: the backlog read from the store one message at a time, slowly, after
     /// the reply is written; live pushes of the same messages are not filtered out.
+    #[cfg_attr(mutants, mutants::skip)] // fault injection only
     fn start_pacing(&mut self, conn: ConnId) {
         if let Some(sub) = self.subs.get_mut(&conn) {
             sub.no_dedupe = true;
