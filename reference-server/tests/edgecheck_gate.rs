@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use gate_common::{abandon, run_suite, suite_binary};
+use gate_common::{abandon, run_suite, runtime, suite_binary};
 
 use edge_reference_server::{Config, Tls};
 
@@ -30,11 +30,7 @@ fn every_edgecheck_check_passes() {
     let bin = suite_binary();
     let dir = tempfile::tempdir().unwrap();
     let cert = dir.path().join("cert.pem");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     // The main server: HTTPS with a certificate made at startup, PAGE_SIZE 10 and a queue cap
     // so that B-QUOTA can be observed. The cap, 112, is a multiple of the suite's batches of
     // 16, so a cap check that refuses only an exact fill (`==` for `>`) meets a 429 and then

@@ -16,15 +16,7 @@ use std::time::Duration;
 use edge_reference_server::simplex_v5::SimplexConfig;
 use edge_reference_server::tassis_v2::TassisConfig;
 use edge_reference_server::Tls;
-use gate_common::{abandon, run_suite, suite_binary};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use gate_common::{abandon, run_suite, runtime, suite_binary};
 
 /// Every check of `edgecheck run --profile tassis-v2` but TB-IDLE (31 s of waiting, which
 /// would make each mutant cost ten times as much; the server's own tests cover its idle

@@ -12,6 +12,15 @@ use std::time::{Duration, Instant};
 /// mutant.
 pub const RUN_LIMIT: Duration = Duration::from_secs(300);
 
+/// The runtime the gate's servers run on: two workers, as on the CI machine.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// The suite's binary, named by `EDGECHECK_BIN`.
 pub fn suite_binary() -> PathBuf {
     let bin = std::env::var_os("EDGECHECK_BIN").expect(
