@@ -243,6 +243,30 @@ async fn probe(fault: Fault, server: Arc<TassisServer>) {
             let mut r2 = logged_in(server, &id, "r").await;
             assert_eq!(r2.inbound(REPLY).await.unwrap().1, "m1");
         }
+        Fault::AckRemovesNewest => {
+            let mut s = Client::connect(server).await;
+            for m in ["m1", "m2", "m3"] {
+                assert!(is_ack(&s.send_message(id.address("r"), m.as_bytes()).await));
+            }
+            let mut r = logged_in(server, &id, "r").await;
+            let m1 = r.inbound(REPLY).await.unwrap();
+            r.inbound(REPLY).await.unwrap();
+            r.inbound(REPLY).await.unwrap();
+            r.ack(m1.0).await;
+            r.register("spk", &["a", "b", "c"]).await;
+            let mut r2 = logged_in(server, &id, "r").await;
+            assert_eq!(r2.inbound(REPLY).await.unwrap().1, "m2");
+            assert_eq!(r2.inbound(REPLY).await.unwrap().1, "m3");
+        }
+        Fault::UnsubscribeDropsAll => {
+            let a = logged_in(server, &id, "a").await;
+            let mut b = logged_in(server, &id, "a").await;
+            a.close().await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut s = Client::connect(server).await;
+            assert!(is_ack(&s.send_message(id.address("a"), b"m").await));
+            assert_eq!(b.inbound(REPLY).await.unwrap().1, "m");
+        }
         Fault::UnregisterOneMemberSet => {
             let mut a = logged_in(server, &id, "a").await;
             a.register("spk", &["k"]).await;

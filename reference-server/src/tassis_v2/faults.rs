@@ -83,6 +83,8 @@ crate::fault_list::fault_list! {
     OrderReversed = "order-reversed", "T-ORDER", "Stored messages are delivered newest first at login.";
     AckedRedelivered = "acked-redelivered", "T-ACK-DONE", "Acks are ignored: acknowledged messages are delivered again to new sessions.";
     AckAppliedLate = "ack-applied-late", "TB-ORDERED", "Acks take effect about 300 ms after they arrive, after later frames have been answered.";
+    AckRemovesNewest = "ack-removes-newest", "T-REDELIVER", "An Ack removes the newest stored message of the inbox instead of the acknowledged one.";
+    UnsubscribeDropsAll = "unsubscribe-drops-all", "T-DELIVER", "When one session of an address ends, the address's other sessions stop receiving pushes too (messages are still stored for the next login).";
     CompetingConsumers = "competing-consumers", "T-FANOUT", "A new message goes to one of the address's sessions only, in turn.";
     InboundExtraSenderField = "inbound-extra-sender-field", "T-OPAQUE", "InboundMessage carries an extra field 15 with the sending connection's peer address.";
     InboundRawBytes = "inbound-raw-bytes", "TB-INBOUND-FORM", "Field 16 holds the opaque bytes themselves instead of an InboundMessage (the seed's form, allowed but not recommended).";

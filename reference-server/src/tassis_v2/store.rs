@@ -365,8 +365,9 @@ impl Store {
     /// Removes a session.
     pub(crate) fn unsubscribe(&self, address: &Address, id: u64) {
         let mut inner = self.lock();
+        let all = self.on(Fault::UnsubscribeDropsAll);
         if let Some(sessions) = inner.sessions.get_mut(address) {
-            sessions.retain(|s| s.id != id);
+            sessions.retain(|s| s.id != id && !all);
             if sessions.is_empty() {
                 inner.sessions.remove(address);
             }
@@ -387,6 +388,10 @@ impl Store {
         if self.on(Fault::CumulativeAck) {
             while inbox.front().is_some_and(|m| m.id <= id) {
                 freed += inbox.pop_front().map_or(0, |m| m.bytes.len());
+            }
+        } else if self.on(Fault::AckRemovesNewest) {
+            if inbox.iter().any(|m| m.id == id) {
+                freed += inbox.pop_back().map_or(0, |m| m.bytes.len());
             }
         } else if let Ok(i) = inbox.binary_search_by_key(&id, |m| m.id) {
             freed += inbox.remove(i).map_or(0, |m| m.bytes.len());
