@@ -253,10 +253,7 @@ impl Suite for SimplexSuite {
         Box::pin(async move {
             let opened = open_target(target).await?;
             let session = Arc::new(SimplexSession::new(opened.env.clone(), self.cases.clone()));
-            let describe = match &opened.embedded {
-                Some(_) => format!("{} (embedded reference server)", opened.env.ce),
-                None => opened.env.ce.to_string(),
-            };
+            let describe = opened.describe();
             let t: Box<dyn OpenTarget> = Box::new(SimplexTarget {
                 session,
                 opened: Mutex::new(Some(opened)),
@@ -276,6 +273,14 @@ pub struct Opened {
 }
 
 impl Opened {
+    /// Its create endpoint, marked when it is the embedded server (banners and reports).
+    pub fn describe(&self) -> String {
+        match &self.embedded {
+            Some(_) => format!("{} (embedded reference server)", self.env.ce),
+            None => self.env.ce.to_string(),
+        }
+    }
+
     /// Stop the embedded server, if any.
     pub async fn close(self) {
         if let Some(s) = self.embedded {

@@ -162,14 +162,11 @@ impl Suite for TassisSuite {
         Box::pin(async move {
             let opened = open_target(target).await?;
             let session = Arc::new(TassisSession::new(opened.env.clone(), self.cases.clone()));
-            let t: Box<dyn OpenTarget> = Box::new(
-                TassisTarget {
-                    session,
-                    opened: Mutex::new(Some(opened)),
-                    describe: String::new(),
-                }
-                .described(),
-            );
+            let t: Box<dyn OpenTarget> = Box::new(TassisTarget {
+                session,
+                describe: opened.describe(),
+                opened: Mutex::new(Some(opened)),
+            });
             Ok(t)
         })
     }
@@ -186,6 +183,14 @@ pub struct Opened {
 }
 
 impl Opened {
+    /// Its URL, marked when it is the embedded server (banners and reports).
+    pub fn describe(&self) -> String {
+        match &self.embedded {
+            Some(_) => format!("{} (embedded reference server)", self.url),
+            None => self.url.to_string(),
+        }
+    }
+
     /// Stop the embedded server, if any.
     pub async fn close(self) {
         if let Some(s) = self.embedded {
@@ -392,26 +397,6 @@ struct TassisTarget {
     session: Arc<TassisSession>,
     opened: Mutex<Option<Opened>>,
     describe: String,
-}
-
-impl TassisTarget {
-    fn described(mut self) -> TassisTarget {
-        let (url, embedded) = self
-            .opened
-            .lock()
-            .ok()
-            .and_then(|o| {
-                o.as_ref()
-                    .map(|o| (o.url.to_string(), o.embedded.is_some()))
-            })
-            .unwrap_or_default();
-        self.describe = if embedded {
-            format!("{url} (embedded reference server)")
-        } else {
-            url
-        };
-        self
-    }
 }
 
 impl OpenTarget for TassisTarget {

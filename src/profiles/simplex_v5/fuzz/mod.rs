@@ -337,10 +337,7 @@ impl Opens for Opened {
     }
 
     fn describe(&self) -> String {
-        match &self.embedded {
-            Some(_) => format!("{} (embedded reference server)", self.env.ce),
-            None => self.env.ce.to_string(),
-        }
+        Opened::describe(self)
     }
 
     async fn close(self) {

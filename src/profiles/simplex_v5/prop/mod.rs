@@ -196,17 +196,12 @@ pub fn prop(target: &TargetOptions, opts: &PropOptions) -> Result<Outcome, Profi
         ));
     }
     eprintln!(
-        "edgecheck prop · {NAME} · seed {} · {} sequences of up to {} operations · --http {} · {}{}",
+        "edgecheck prop · {NAME} · seed {} · {} sequences of up to {} operations · --http {} · {}",
         opts.seed,
         opts.cases,
         opts.max_steps,
         target.http.name(),
-        opened.env.ce,
-        if opened.embedded.is_some() {
-            " (embedded reference server)"
-        } else {
-            ""
-        }
+        opened.describe()
     );
     let report = run(&opened.env, opts, rt.handle());
     rt.block_on(opened.close());

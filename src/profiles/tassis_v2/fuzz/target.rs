@@ -17,10 +17,7 @@ impl Opens for Opened {
     }
 
     fn describe(&self) -> String {
-        match &self.embedded {
-            Some(_) => format!("{} (embedded reference server)", self.url),
-            None => self.url.to_string(),
-        }
+        Opened::describe(self)
     }
 
     async fn close(self) {

@@ -220,16 +220,11 @@ pub fn prop(target: &TargetOptions, opts: &PropOptions) -> Result<Outcome, Profi
     let rt = runtime(cores());
     let opened = rt.block_on(open_target(target))?;
     eprintln!(
-        "edgecheck prop · {NAME} · seed {} · {} sequences of up to {} operations · {}{}",
+        "edgecheck prop · {NAME} · seed {} · {} sequences of up to {} operations · {}",
         opts.seed,
         opts.cases,
         opts.max_steps,
-        opened.url,
-        if opened.embedded.is_some() {
-            " (embedded reference server)"
-        } else {
-            ""
-        }
+        opened.describe()
     );
     let report = run(&opened.env, opts, rt.handle());
     rt.block_on(opened.close());
