@@ -535,6 +535,9 @@ async fn probe(fault: Fault, server: Arc<TassisServer>) {
                 "attempted_anonymous_op_on_authenticated_connection"
             );
         }
+        Fault::DeviceId64Refused => {
+            logged_in(server, &id, &"d".repeat(64)).await;
+        }
         Fault::LoginNeedsRegistration => {
             let mut a = logged_in(server, &id, "a").await;
             a.register("spk", &["k"]).await;

@@ -282,8 +282,18 @@ fn check_identity(shared: &Shared, key: &[u8]) -> Result<(), &'static str> {
 }
 
 /// Checks a device ID: 1 to 64 bytes (TB-KEY).
-fn check_device(device: &[u8]) -> Result<(), &'static str> {
-    if device.is_empty() || device.len() > MAX_DEVICE_ID {
+fn check_device(shared: &Shared, device: &[u8]) -> Result<(), &'static str> {
+    let max = if shared.on(Fault::DeviceId64Refused) {
+        MAX_DEVICE_ID - 1
+    } else {
+        MAX_DEVICE_ID
+    };
+    device_id_length(device, max)
+}
+
+/// A device ID of 1 to `max` bytes.
+fn device_id_length(device: &[u8], max: usize) -> Result<(), &'static str> {
+    if device.is_empty() || device.len() > max {
         return Err("deviceId must be 1 to 64 bytes");
     }
     Ok(())
@@ -528,7 +538,7 @@ impl Conn {
         if let Err(why) = check_identity(&self.shared, &address.identity_key) {
             return self.login_failed(seq, UNAUTHORIZED, why);
         }
-        if let Err(why) = check_device(&address.device_id) {
+        if let Err(why) = check_device(&self.shared, &address.device_id) {
             return self.login_failed(seq, INVALID_REQUEST, why);
         }
         let same = if self.on(Fault::NonceXorCompare) {
@@ -821,7 +831,7 @@ impl Conn {
             return;
         };
         let checked = check_identity(&self.shared, &to.identity_key)
-            .and_then(|()| check_device(&to.device_id));
+            .and_then(|()| check_device(&self.shared, &to.device_id));
         if let Err(why) = checked {
             self.error(seq, INVALID_REQUEST, &format!("`to`: {why}"));
             return;
@@ -984,8 +994,9 @@ mod tests {
 
     #[test]
     fn device_ids() {
-        assert!(check_device(b"").is_err());
-        assert!(check_device(&[7; 64]).is_ok());
-        assert!(check_device(&[7; 65]).is_err());
+        assert!(device_id_length(b"", MAX_DEVICE_ID).is_err());
+        assert!(device_id_length(&[7; 1], MAX_DEVICE_ID).is_ok());
+        assert!(device_id_length(&[7; 64], MAX_DEVICE_ID).is_ok());
+        assert!(device_id_length(&[7; 65], MAX_DEVICE_ID).is_err());
     }
 }

@@ -51,6 +51,7 @@ crate::fault_list::fault_list! {
     FailedLoginDelivers = "failed-login-delivers", "T-AUTH-CLOSE", "A login refused for its signature still delivers the claimed address's stored messages before the connection closes.";
     FailedLoginLeftOpen = "failed-login-left-open", "TB-AUTH-CLOSE-FAST", "After a failed login the connection serves nothing but is closed only 30 s later.";
     SecondLoginAccepted = "second-login-accepted", "T-AUTH-ONCE", "A second AuthResponse on an authenticated connection is processed as a new login.";
+    DeviceId64Refused = "device-id-64-refused", "TB-KEY", "A deviceId of 64 bytes, the longest TB-KEY allows, is refused with invalid_request, in a login and in an OutboundMessage's `to`.";
     LoginNeedsRegistration = "login-needs-registration", "T-AUTH-ANY-DEVICE", "A login of a device that is not registered gets unauthorized while its identity has other registered devices.";
     AnonFirstRequestRefused = "anon-first-request-refused", "T-ANON", "The first anonymous request of a connection (RequestPreKeys, OutboundMessage, RequestUploadAuthorizations) gets Error unauthorized.";
     ErrorNameUnknown = "error-name-unknown", "TB-ERROR-NAMES", "Errors named `unauthorized` are named `not_authorized` (checks of those errors notice too).";
