@@ -195,6 +195,19 @@ async fn expect_no_low(c: &mut Client, wait: Duration) {
     }
 }
 
+/// The PreKeysLow pushes that come within `wait`.
+async fn count_low(c: &mut Client, wait: Duration) -> usize {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut n = 0;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match c.push(left).await {
+            Ok(m) => n += usize::from(matches!(m.payload, Some(Payload::PreKeysLow(_)))),
+            Err(_) => return n,
+        }
+    }
+}
+
 /// The probe for `fault`: passes on the correct server, panics on one with the fault.
 async fn probe(fault: Fault, server: Arc<TassisServer>) {
     let server = &*server;
@@ -696,6 +709,13 @@ async fn probe(fault: Fault, server: Arc<TassisServer>) {
             assert!(is_ack(&c.request(unregister()).await));
             c.pushes.clear();
             expect_no_low(&mut c, 3 * D).await;
+        }
+        Fault::PreKeysLowFlood => {
+            let mut c = logged_in(server, &id, "a").await;
+            c.register("spk", &[]).await;
+            expect_low(&mut c, 4 * D).await;
+            let n = count_low(&mut c, 4 * D).await;
+            assert!(n <= 6, "{n} PreKeysLow in four intervals");
         }
         Fault::PreKeysLowAnonymous => {
             let mut c = logged_in(server, &id, "a").await;

@@ -683,7 +683,12 @@ impl Conn {
             return;
         }
         let settings = &self.shared.settings;
-        self.next_check = Some(Instant::now() + settings.prekeys_interval);
+        let every = if self.on(Fault::PreKeysLowFlood) {
+            settings.prekeys_interval / 20
+        } else {
+            settings.prekeys_interval
+        };
+        self.next_check = Some(Instant::now() + every);
         if self.on(Fault::PreKeysLowNever) {
             return;
         }

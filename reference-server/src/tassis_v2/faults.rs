@@ -74,6 +74,7 @@ crate::fault_list::fault_list! {
     AllKnownOtherError = "all-known-other-error", "TB-PK-ALL-KNOWN", "RequestPreKeys listing every registered device in knownDeviceIds gets Error unknown_error.";
     PreKeysLowNever = "prekeys-low-never", "TB-PK-LOW", "PreKeysLow is never sent.";
     PreKeysLowAfterUnregister = "prekeys-low-after-unregister", "TB-PK-LOW", "A connection that has sent PreKeysLow keeps sending it every interval after its device is unregistered.";
+    PreKeysLowFlood = "prekeys-low-flood", "TB-PK-LOW", "While the device is below the limit, PreKeysLow repeats twenty times an interval instead of at most once.";
     PreKeysLowAnonymous = "prekeys-low-anonymous", "TB-PK-LOW", "PreKeysLow is also pushed on the anonymous connection whose RequestPreKeys left a device below the limit.";
     // Message transport.
     SendNoAck = "send-no-ack", "T-SEND-ACK", "OutboundMessage is stored but not acknowledged (also breaks T-SEQ-REPLY).";

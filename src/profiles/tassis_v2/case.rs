@@ -398,6 +398,9 @@ pub enum Step {
         /// Or: this many PreKeysLow intervals (`--prekeys-interval`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         within_intervals: Option<f64>,
+        /// This many such pushes are allowed in that time; one more breaks the rule.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        at_most: usize,
         /// The rule such a push breaks.
         rule: String,
     },
@@ -468,4 +471,9 @@ impl crate::profiles::case_files::ScriptedCase for Case {
             level: self.level,
         }
     }
+}
+
+/// Whether a count is zero (its field is then left out of a written case).
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

@@ -430,6 +430,7 @@ impl Session<'_> {
                 bytes: Some("$never".into()),
                 within_ms: 500,
                 within_intervals: None,
+                at_most: 0,
                 rule: b.rule.clone(),
             });
         }

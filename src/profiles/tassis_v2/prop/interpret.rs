@@ -104,6 +104,7 @@ impl Interpreter {
             bytes: Some(bytes.to_string()),
             within_ms,
             within_intervals: None,
+            at_most: 0,
             rule: rule.to_string(),
         });
     }

@@ -203,13 +203,18 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, step: &Step) -> Result<(), Stop> {
             bytes,
             within_ms,
             within_intervals,
+            at_most,
             rule,
         } => {
             let within = match within_intervals {
                 Some(n) => intervals(ctx, *n)?,
                 None => Duration::from_millis(*within_ms),
             };
-            expect_no_push(ctx, conn, *push, bytes.as_deref(), within, rule).await
+            let matching = Matching {
+                kind: *push,
+                bytes: bytes.as_deref(),
+            };
+            expect_no_push(ctx, conn, matching, within, *at_most, rule).await
         }
         Step::ExpectOrder { conn, order, rule } => expect_order(ctx, conn, order, rule),
         Step::ExpectSilence {
@@ -1037,14 +1042,22 @@ fn expect_order(ctx: &mut Ctx<'_>, conn: &str, order: &[String], rule: &str) -> 
     Ok(())
 }
 
+/// The pushes a step counts: of one kind and, for inbound messages, perhaps with given bytes.
+struct Matching<'a> {
+    kind: PushKind,
+    bytes: Option<&'a str>,
+}
+
+/// No more than `at_most` pushes matching within the time.
 async fn expect_no_push(
     ctx: &mut Ctx<'_>,
     conn: &str,
-    kind: PushKind,
-    bytes: Option<&str>,
+    matching: Matching<'_>,
     within: Duration,
+    at_most: usize,
     rule: &str,
 ) -> Result<(), Stop> {
+    let Matching { kind, bytes } = matching;
     let want = eval_opt(ctx, bytes)?;
     let c = ctx.conn(conn)?;
     // A message named by its bytes must not have come at all on this connection; other
@@ -1056,11 +1069,12 @@ async fn expect_no_push(
     };
     let deadline = Instant::now() + within;
     loop {
-        let bad = c
+        let seen: Vec<&Push> = c
             .pushes_since(from)
             .iter()
-            .find(|p| push_matches(p, kind, want.as_deref()));
-        if let Some(p) = bad {
+            .filter(|p| push_matches(p, kind, want.as_deref()))
+            .collect();
+        if let Some(p) = seen.get(at_most) {
             let what = match p {
                 Push::Inbound { seq, .. } => format!(
                     "an inboundMessage (seq {seq}){}",
@@ -1068,12 +1082,22 @@ async fn expect_no_push(
                 ),
                 Push::PreKeysLow { .. } => "a preKeysLow".into(),
             };
-            return Err(Stop::Broken(
-                Broken::new(
-                    rule,
+            let (expected, actual) = if at_most == 0 {
+                (
                     format!("no such push within {} ms", within.as_millis()),
                     what,
-                ),
+                )
+            } else {
+                (
+                    format!(
+                        "at most {at_most} such pushes within {} ms",
+                        within.as_millis()
+                    ),
+                    format!("{} of them, the last {what}", at_most + 1),
+                )
+            };
+            return Err(Stop::Broken(
+                Broken::new(rule, expected, actual),
                 Some(conn.to_string()),
             ));
         }
