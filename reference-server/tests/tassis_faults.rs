@@ -133,6 +133,23 @@ fn forge(a: [u8; 32], message: &[u8]) -> Vec<u8> {
     }
 }
 
+/// An Ed25519 signature by the private scalar 1, whose public key is the base point B
+/// (u = 9, sign bit 0): anyone can make it.
+fn sign_with_scalar_one(message: &[u8]) -> Vec<u8> {
+    let mut wide = [0; 64];
+    rand::rng().fill_bytes(&mut wide);
+    let r = Scalar::from_bytes_mod_order_wide(&wide);
+    let big_r = (B * r).compress().to_bytes();
+    let mut h = Sha512::new();
+    h.update(big_r);
+    h.update(B.compress().to_bytes());
+    h.update(message);
+    let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+    let mut sig = big_r.to_vec();
+    sig.extend_from_slice((r + k).as_bytes());
+    sig
+}
+
 /// s + L in the signature's second half.
 fn malleate(mut sig: Vec<u8>) -> Vec<u8> {
     const L: [u8; 32] = [
@@ -328,6 +345,20 @@ async fn probe(fault: Fault, server: Arc<TassisServer>) {
             let login = login_bytes(address, &c.nonce);
             // Go's map sends u = p - 1 to y = 0, a point of order 4.
             let sig = forge([0; 32], &login);
+            assert_refused(&try_login(&mut c, login, sig).await);
+        }
+        Fault::NonCanonicalUReduced => {
+            // u = p + 9 reduces to 9, the base point.
+            let mut p_plus_9 = [0xffu8; 32];
+            p_plus_9[0] = 0xf6;
+            p_plus_9[31] = 0x7f;
+            let mut c = Client::connect(server).await;
+            let address = wire::Address {
+                identity_key: Bytes::copy_from_slice(&p_plus_9),
+                device_id: "d".into(),
+            };
+            let login = login_bytes(address, &c.nonce);
+            let sig = sign_with_scalar_one(&login);
             assert_refused(&try_login(&mut c, login, sig).await);
         }
         Fault::Upgrade500 => {

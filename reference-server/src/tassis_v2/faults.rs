@@ -18,6 +18,7 @@ crate::fault_list::fault_list! {
     LongKeyAliasing = "long-key-aliasing", "TB-KEY-LEN", "An identityKey longer than 32 bytes is accepted (login, OutboundMessage, RequestPreKeys) and only its first 32 bytes are checked: one private key owns many identities.";
     Bit255Aliasing = "bit255-aliasing", "TB-KEY-CANON", "An identityKey with bit 255 set is accepted as a distinct identity that the key without the bit signs for.";
     DegenerateKeyForgery = "degenerate-key-forgery", "TB-SIG", "Identity keys with u >= p or of small order are not refused (the verifier is as lax as Go's): logins for them can be forged without a private key.";
+    NonCanonicalUReduced = "non-canonical-u-reduced", "TB-SIG", "An identityKey whose u is >= p is reduced modulo p instead of refused (small-order points are still refused): u = p + 9 is the base point, and anyone signs for it with the private scalar 1.";
     // Transport and framing.
     Upgrade500 = "upgrade-500", "TB-WS-UPGRADE", "A GET of the WebSocket URL without an upgrade gets 500.";
     TextFramesParsed = "text-frames-parsed", "TB-TEXT-FRAME", "Text frames are parsed as protobuf Messages and answered like binary frames.";

@@ -116,6 +116,7 @@ impl Shared {
     pub(crate) fn lax(&self) -> xeddsa::Lax {
         xeddsa::Lax {
             degenerate_keys: self.on(Fault::DegenerateKeyForgery),
+            non_canonical_reduced: self.on(Fault::NonCanonicalUReduced),
             malleable_s: self.on(Fault::MalleableS),
             sign_bit_ignored: self.on(Fault::SignBitIgnored),
         }

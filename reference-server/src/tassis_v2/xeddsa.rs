@@ -34,6 +34,9 @@ pub(crate) struct Lax {
     /// Keys with u ≥ p and small-order points are used as they come, as Go's verifier does
     /// (`degenerate-key-forgery`).
     pub degenerate_keys: bool,
+    /// u ≥ p is reduced modulo p instead of refused; small-order points are still refused
+    /// (`non-canonical-u-reduced`).
+    pub non_canonical_reduced: bool,
     /// `s` ≥ L is reduced modulo L instead of refused (`malleable-s`).
     pub malleable_s: bool,
     /// The sign bit in `signature[63]` is cleared but not used: the Edwards key always has
@@ -60,7 +63,7 @@ pub(crate) fn verify(
     let key = if lax.degenerate_keys {
         lax_key(&u, sign)
     } else {
-        strict_key(&u, sign)
+        strict_key(&u, sign, lax.non_canonical_reduced)
     };
     let Some(key) = key else {
         return false;
@@ -73,9 +76,10 @@ pub(crate) fn verify(
     key.verify(message, &Signature::from_bytes(&sig)).is_ok()
 }
 
-/// The Edwards key of u (bit 255 already cleared), refusing u ≥ p and small-order points.
-fn strict_key(u: &[u8; 32], sign: u8) -> Option<VerifyingKey> {
-    if !less_than_p(u) {
+/// The Edwards key of u (bit 255 already cleared), refusing u ≥ p (unless `reduce`, a
+/// fault) and small-order points.
+fn strict_key(u: &[u8; 32], sign: u8, reduce: bool) -> Option<VerifyingKey> {
+    if !less_than_p(u) && !reduce {
         return None;
     }
     let point = MontgomeryPoint(*u).to_edwards(sign)?;
@@ -202,6 +206,7 @@ pub(crate) mod tests {
 
     const STRICT: Lax = Lax {
         degenerate_keys: false,
+        non_canonical_reduced: false,
         malleable_s: false,
         sign_bit_ignored: false,
     };
@@ -292,6 +297,34 @@ pub(crate) mod tests {
         assert!(verify(&key.u, message, &malleated, lax));
     }
 
+    #[test]
+    fn the_non_canonical_base_point_is_refused_unless_reduced() {
+        // u = p + 9 reduces to 9, the base point B, whose private scalar is 1.
+        let mut p_plus_9 = P;
+        p_plus_9[0] += 9;
+        let message = b"a login signed with the private scalar 1";
+        let r = random_scalar();
+        let big_r = (B * r).compress().to_bytes();
+        let k = challenge(&big_r, &B.compress().to_bytes(), message);
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&big_r);
+        sig[32..].copy_from_slice((r + k).as_bytes());
+        let mut nine = [0u8; 32];
+        nine[0] = 9;
+        assert!(verify(&nine, message, &sig, STRICT));
+        assert!(!verify(&p_plus_9, message, &sig, STRICT));
+        let reduce = Lax {
+            non_canonical_reduced: true,
+            ..STRICT
+        };
+        assert!(verify(&p_plus_9, message, &sig, reduce));
+        // Small-order points stay refused: u = p reduces to 0, y = −1.
+        let mut y_minus_1 = P;
+        y_minus_1[0] -= 1;
+        let forged = forge(&y_minus_1, message);
+        assert!(!verify(&P, message, &forged, reduce));
+    }
+
     fn hex32(s: &str) -> Vec<u8> {
         (0..32)
             .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
@@ -338,7 +371,7 @@ pub(crate) mod tests {
         small.push(above);
         for u in small {
             for sign in [0, 1] {
-                assert!(strict_key(&u, sign).is_none(), "{u:?}");
+                assert!(strict_key(&u, sign, false).is_none(), "{u:?}");
             }
         }
     }

@@ -106,6 +106,9 @@ pub enum Corrupt {
     ForgedPMinus1,
     /// Identity key u = 0 (small-order point), forged.
     ForgedZero,
+    /// Identity key u = p + 9 (the base point, not reduced), signed with the private scalar 1.
+    #[serde(rename = "forged-p-plus-9")]
+    ForgedPPlus9,
 }
 
 /// The signature convention of a login.

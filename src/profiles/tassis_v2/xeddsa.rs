@@ -113,6 +113,11 @@ pub const P_BYTES: [u8; 32] =
 /// p − 1 ≡ −1: maps to y = 0 (with 1/0 taken as 0, as common field code does), order 4.
 pub const P_MINUS_1: [u8; 32] =
     hex32("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
+/// p + 9, little-endian: a non-canonical encoding of u = 9, the base point, whose private
+/// scalar is 1. A verifier that reduces u instead of refusing it accepts anyone's
+/// [`sign_as_base_point`] signature for this identity.
+pub const P_PLUS_9: [u8; 32] =
+    hex32("f6ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
 /// u = 0: the point of order 2 (y = −1).
 pub const U_ZERO: [u8; 32] = [0; 32];
 /// u = 1: maps to y = 0, order 4.
@@ -406,6 +411,17 @@ pub fn forge_degenerate(u: &[u8; 32], msg: &[u8]) -> Option<[u8; 64]> {
         }
     }
     None
+}
+
+/// A signature for `msg` made with the private scalar 1, whose public key is the base point
+/// B (u = 9, Edwards sign bit 0): anyone can make it. Signed for the identity key
+/// [`P_PLUS_9`], it passes a verifier that maps u modulo p (TB-SIG refuses u ≥ p).
+/// Deterministic in `msg`.
+pub fn sign_as_base_point(msg: &[u8]) -> [u8; 64] {
+    let a = Scalar::ONE;
+    let a_enc = EdwardsPoint::mul_base(&a).compress().to_bytes();
+    let r = hash1(&a.to_bytes(), msg, &[0; 64]);
+    ed25519_sign(&a, &a_enc, &r, msg)
 }
 
 /// The same signature with s replaced by s + L (the sign bit in `sig[63]` kept). s + L < 2²⁵⁴
@@ -717,6 +733,22 @@ mod tests {
         }
         // An ordinary key cannot be forged this way.
         assert_eq!(forge_degenerate(&key_with_sign(0).public(), b"x"), None);
+    }
+
+    #[test]
+    fn the_non_canonical_base_point_is_forgeable_only_by_a_reducing_verifier() {
+        let msg = b"a login signed with the private scalar 1";
+        let sig = sign_as_base_point(msg);
+        let mut nine = [0u8; 32];
+        nine[0] = 9;
+        // p + 9 reduces to the base point, whose signatures anyone can make.
+        assert_eq!(edwards_encoding(&P_PLUS_9, 0), edwards_encoding(&nine, 0));
+        assert!(lax_verify(&P_PLUS_9, msg, &sig));
+        assert_eq!(verify(&nine, msg, &sig), Ok(()));
+        assert_eq!(
+            verify(&P_PLUS_9, msg, &sig),
+            Err(VerifyError::KeyNonCanonical)
+        );
     }
 
     #[test]

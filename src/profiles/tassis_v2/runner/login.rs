@@ -105,6 +105,7 @@ pub fn build(
         Corrupt::ForgedP => identity = U_P.to_vec(),
         Corrupt::ForgedPMinus1 => identity = U_P_MINUS_1.to_vec(),
         Corrupt::ForgedZero => identity = vec![0; 32],
+        Corrupt::ForgedPPlus9 => identity = xeddsa::P_PLUS_9.to_vec(),
         _ => {}
     }
     let canonical = Login {
@@ -158,6 +159,7 @@ pub fn build(
         Corrupt::ForgedZero => {
             xeddsa::forge_degenerate(&[0; 32], &login).map_or_else(Vec::new, |s| s.to_vec())
         }
+        Corrupt::ForgedPPlus9 => xeddsa::sign_as_base_point(&login).to_vec(),
         _ => sign(key, &login, style).to_vec(),
     };
     frame(seq, login, signature)
