@@ -147,6 +147,12 @@ async fn probe(fault: Fault, t: Arc<TestServer>) {
                 .await
                 .unauthorized();
         }
+        Fault::OtherRoleServed => {
+            let conn = t.create(&rk).await;
+            t.signed("GET", &format!("{}/messages", conn.su), Some(&rk), b"")
+                .await
+                .unauthorized();
+        }
         Fault::OptionsServed => {
             let conn = t.create(&rk).await;
             t.raw("OPTIONS", &conn.ru, &[], b"").await.unauthorized();

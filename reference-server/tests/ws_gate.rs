@@ -43,7 +43,7 @@ fn every_tassis_v2_check_passes() {
         .arg("--ca-cert")
         .arg(&cert)
         .args(["--prekeys-low", "3", "--prekeys-interval", "200ms"])
-        .args(["--skip", "TB-IDLE"]);
+        .args(["--skip", "transport/idle-with-data-frames"]);
     if let Err(e) = run_suite(run, dir.path()) {
         abandon(rt, server);
         panic!("{e}");
@@ -85,7 +85,9 @@ fn every_simplex_v5_check_passes() {
     .arg(&cert)
     .args(["--page-size", "10", "--large-message", "4096"])
     .args(["--idle-wait", "2s"])
-    .args(["--skip", "V-TIMING*", "--skip", "V-WS-TIMING"]);
+    // By case ID: a rule pattern would also skip every case that lists a timing rule among
+    // others (V-TIMING-CODE stands beside V-SECURE, V-401, ...).
+    .args(["--skip", "timing/rest", "--skip", "timing/websocket"]);
     if let Err(e) = run_suite(run, dir.path()) {
         abandon(rt, server);
         panic!("{e}");

@@ -15,6 +15,7 @@ crate::fault_list::fault_list! {
     OkBodyMissing = "ok-body-missing", "V-OK-BODY", "Secure, delete, delete one and send answer 200 with an empty body instead of \"OK\".";
     NoContentType = "no-content-type", "VB-RESP-CT", "The \"OK\" and \"Unauthorized\" responses have no Content-Type.";
     NoCacheControl = "no-cache-control", "B-CACHE", "Responses have no Cache-Control: no-store.";
+    OtherRoleServed = "other-role-served", "VB-ROUTE", "A live URI serves the other role's operations too, verified with the key they need: a retrieve on SU signed with RK succeeds, and a send to RU before SK is set is stored.";
     LiveUriWrongMethod405 = "live-uri-wrong-method-405", "VB-ROUTE", "A method a live URI does not define (GET SU, PUT SU, POST RU, PATCH RU, ...) gets 405 instead of 401, telling anyone which URIs exist.";
     OptionsServed = "options-served", "V-EP-EXH", "OPTIONS on any path answers 204 with Allow and CORS headers.";
     UnauthorizedBeforeBadRequest = "unauthorized-before-bad-request", "VB-ORDER", "A request to a URI that does not exist gets 401 before its syntax is checked (a bad body, query or cookie there gets 401 instead of 400).";

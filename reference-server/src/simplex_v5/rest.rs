@@ -331,7 +331,7 @@ impl Signed {
 /// a failure.
 fn live(app: &App, signed: &Signed, token: Option<&str>, role: Role) -> Result<Lookup, Failure> {
     match token.and_then(|t| app.store.lookup(t)) {
-        Some(found) if found.role == role => Ok(found),
+        Some(found) if found.role == role || app.fault(Fault::OtherRoleServed) => Ok(found),
         found => {
             signed.burn(app, found.is_none());
             Err(Failure::Unknown)
