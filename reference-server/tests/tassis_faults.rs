@@ -225,6 +225,19 @@ async fn count_low(c: &mut Client, wait: Duration) -> usize {
     }
 }
 
+/// Logs in as the identity key `key` (device "d") with the signature `sign` makes over the
+/// login, and requires the refusal.
+async fn assert_key_refused(server: &TassisServer, key: &[u8], sign: impl Fn(&[u8]) -> Vec<u8>) {
+    let mut c = Client::connect(server).await;
+    let address = wire::Address {
+        identity_key: Bytes::copy_from_slice(key),
+        device_id: "d".into(),
+    };
+    let login = login_bytes(address, &c.nonce);
+    let sig = sign(&login);
+    assert_refused(&try_login(&mut c, login, sig).await);
+}
+
 /// The probe for `fault`: passes on the correct server, panics on one with the fault.
 async fn probe(fault: Fault, server: Arc<TassisServer>) {
     let server = &*server;
@@ -310,56 +323,28 @@ async fn probe(fault: Fault, server: Arc<TassisServer>) {
             c.request(upload(0)).await;
         }
         Fault::LongKeyAliasing => {
-            let mut c = Client::connect(server).await;
             let mut key = id.key.to_vec();
             key.push(0);
-            let address = wire::Address {
-                identity_key: key.into(),
-                device_id: "d".into(),
-            };
-            let login = login_bytes(address, &c.nonce);
-            let sig = id.sign(&login);
-            assert_refused(&try_login(&mut c, login, sig).await);
+            assert_key_refused(server, &key, |login| id.sign(login)).await;
         }
         Fault::Bit255Aliasing => {
-            let mut c = Client::connect(server).await;
             let mut key = id.key.to_vec();
             key[31] |= 0x80;
-            let address = wire::Address {
-                identity_key: key.into(),
-                device_id: "d".into(),
-            };
-            let login = login_bytes(address, &c.nonce);
-            let sig = id.sign(&login);
-            assert_refused(&try_login(&mut c, login, sig).await);
+            assert_key_refused(server, &key, |login| id.sign(login)).await;
         }
         Fault::DegenerateKeyForgery => {
             let mut p_minus_1 = [0xffu8; 32];
             p_minus_1[0] = 0xec;
             p_minus_1[31] = 0x7f;
-            let mut c = Client::connect(server).await;
-            let address = wire::Address {
-                identity_key: Bytes::copy_from_slice(&p_minus_1),
-                device_id: "d".into(),
-            };
-            let login = login_bytes(address, &c.nonce);
             // Go's map sends u = p - 1 to y = 0, a point of order 4.
-            let sig = forge([0; 32], &login);
-            assert_refused(&try_login(&mut c, login, sig).await);
+            assert_key_refused(server, &p_minus_1, |login| forge([0; 32], login)).await;
         }
         Fault::NonCanonicalUReduced => {
             // u = p + 9 reduces to 9, the base point.
             let mut p_plus_9 = [0xffu8; 32];
             p_plus_9[0] = 0xf6;
             p_plus_9[31] = 0x7f;
-            let mut c = Client::connect(server).await;
-            let address = wire::Address {
-                identity_key: Bytes::copy_from_slice(&p_plus_9),
-                device_id: "d".into(),
-            };
-            let login = login_bytes(address, &c.nonce);
-            let sig = sign_with_scalar_one(&login);
-            assert_refused(&try_login(&mut c, login, sig).await);
+            assert_key_refused(server, &p_plus_9, sign_with_scalar_one).await;
         }
         Fault::Upgrade500 => {
             let status = http_status(server, "GET /api HTTP/1.1\r\nHost: x\r\n\r\n").await;
