@@ -111,21 +111,30 @@ async fn hello(server: &TassisServer) -> (Client, Vec<wire::Message>) {
     (c, got)
 }
 
+/// A random nonce r and its point R = [r]B, encoded.
+fn random_r() -> (Scalar, [u8; 32]) {
+    let mut wide = [0; 64];
+    rand::rng().fill_bytes(&mut wide);
+    let r = Scalar::from_bytes_mod_order_wide(&wide);
+    (r, (B * r).compress().to_bytes())
+}
+
+/// Ed25519's k = SHA-512(R ‖ A ‖ M) mod L.
+fn challenge(big_r: &[u8; 32], a: &[u8; 32], message: &[u8]) -> Scalar {
+    let mut h = Sha512::new();
+    h.update(big_r);
+    h.update(a);
+    h.update(message);
+    Scalar::from_bytes_mod_order_wide(&h.finalize().into())
+}
+
 /// A signature R ‖ s with R = [r]B, s = r, made without a private key, that verifies under
 /// the Edwards key `a` whenever [k]A is the identity (A of small order).
 fn forge(a: [u8; 32], message: &[u8]) -> Vec<u8> {
     let point = CompressedEdwardsY(a).decompress().unwrap();
     loop {
-        let mut wide = [0; 64];
-        rand::rng().fill_bytes(&mut wide);
-        let r = Scalar::from_bytes_mod_order_wide(&wide);
-        let big_r = (B * r).compress().to_bytes();
-        let mut h = Sha512::new();
-        h.update(big_r);
-        h.update(a);
-        h.update(message);
-        let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
-        if (point * k).is_identity() {
+        let (r, big_r) = random_r();
+        if (point * challenge(&big_r, &a, message)).is_identity() {
             let mut sig = big_r.to_vec();
             sig.extend_from_slice(r.as_bytes());
             return sig;
@@ -136,15 +145,8 @@ fn forge(a: [u8; 32], message: &[u8]) -> Vec<u8> {
 /// An Ed25519 signature by the private scalar 1, whose public key is the base point B
 /// (u = 9, sign bit 0): anyone can make it.
 fn sign_with_scalar_one(message: &[u8]) -> Vec<u8> {
-    let mut wide = [0; 64];
-    rand::rng().fill_bytes(&mut wide);
-    let r = Scalar::from_bytes_mod_order_wide(&wide);
-    let big_r = (B * r).compress().to_bytes();
-    let mut h = Sha512::new();
-    h.update(big_r);
-    h.update(B.compress().to_bytes());
-    h.update(message);
-    let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+    let (r, big_r) = random_r();
+    let k = challenge(&big_r, &B.compress().to_bytes(), message);
     let mut sig = big_r.to_vec();
     sig.extend_from_slice((r + k).as_bytes());
     sig

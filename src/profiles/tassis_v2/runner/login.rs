@@ -7,21 +7,6 @@ use crate::profiles::tassis_v2::case::{Corrupt, Style};
 use crate::profiles::tassis_v2::wire::{self, Address, AuthResponse, Login, Payload};
 use crate::profiles::tassis_v2::xeddsa::{self, IdentityKey};
 
-/// u = p = 2²⁵⁵ − 19, little-endian: a non-canonical encoding of 0.
-pub const U_P: [u8; 32] = {
-    let mut u = [0xff; 32];
-    u[0] = 0xed;
-    u[31] = 0x7f;
-    u
-};
-
-/// u = p − 1: a point of small order.
-pub const U_P_MINUS_1: [u8; 32] = {
-    let mut u = U_P;
-    u[0] = 0xec;
-    u
-};
-
 fn z() -> [u8; 64] {
     let mut z = [0u8; 64];
     rand::rng().fill_bytes(&mut z);
@@ -102,8 +87,8 @@ pub fn build(
         Corrupt::ShortKey => identity.truncate(31),
         Corrupt::EmptyDevice => device.clear(),
         Corrupt::LongDevice => device = vec![b'd'; 65],
-        Corrupt::ForgedP => identity = U_P.to_vec(),
-        Corrupt::ForgedPMinus1 => identity = U_P_MINUS_1.to_vec(),
+        Corrupt::ForgedP => identity = xeddsa::P_BYTES.to_vec(),
+        Corrupt::ForgedPMinus1 => identity = xeddsa::P_MINUS_1.to_vec(),
         Corrupt::ForgedZero => identity = vec![0; 32],
         Corrupt::ForgedPPlus9 => identity = xeddsa::P_PLUS_9.to_vec(),
         _ => {}
@@ -151,11 +136,10 @@ pub fn build(
         Corrupt::NoSignature => Vec::new(),
         Corrupt::Malleated => xeddsa::malleate(&sign(key, &login, style)).to_vec(),
         Corrupt::ForgedP => {
-            xeddsa::forge_degenerate(&U_P, &login).map_or_else(Vec::new, |s| s.to_vec())
+            xeddsa::forge_degenerate(&xeddsa::P_BYTES, &login).map_or_else(Vec::new, |s| s.to_vec())
         }
-        Corrupt::ForgedPMinus1 => {
-            xeddsa::forge_degenerate(&U_P_MINUS_1, &login).map_or_else(Vec::new, |s| s.to_vec())
-        }
+        Corrupt::ForgedPMinus1 => xeddsa::forge_degenerate(&xeddsa::P_MINUS_1, &login)
+            .map_or_else(Vec::new, |s| s.to_vec()),
         Corrupt::ForgedZero => {
             xeddsa::forge_degenerate(&[0; 32], &login).map_or_else(Vec::new, |s| s.to_vec())
         }
@@ -239,6 +223,6 @@ mod tests {
             None,
         ));
         let l = Login::decode(forged.login.as_slice()).unwrap();
-        assert_eq!(l.address.unwrap().identity_key, U_P);
+        assert_eq!(l.address.unwrap().identity_key, xeddsa::P_BYTES);
     }
 }

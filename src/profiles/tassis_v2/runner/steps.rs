@@ -210,11 +210,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, step: &Step) -> Result<(), Stop> {
                 Some(n) => intervals(ctx, *n)?,
                 None => Duration::from_millis(*within_ms),
             };
-            let matching = Matching {
-                kind: *push,
-                bytes: bytes.as_deref(),
-            };
-            expect_no_push(ctx, conn, matching, within, *at_most, rule).await
+            expect_no_push(ctx, conn, *push, bytes.as_deref(), within, *at_most, rule).await
         }
         Step::ExpectOrder { conn, order, rule } => expect_order(ctx, conn, order, rule),
         Step::ExpectSilence {
@@ -1042,22 +1038,17 @@ fn expect_order(ctx: &mut Ctx<'_>, conn: &str, order: &[String], rule: &str) -> 
     Ok(())
 }
 
-/// The pushes a step counts: of one kind and, for inbound messages, perhaps with given bytes.
-struct Matching<'a> {
-    kind: PushKind,
-    bytes: Option<&'a str>,
-}
-
-/// No more than `at_most` pushes matching within the time.
+/// No more than `at_most` pushes of `kind` (inbound ones with `bytes`, when given) within
+/// the time.
 async fn expect_no_push(
     ctx: &mut Ctx<'_>,
     conn: &str,
-    matching: Matching<'_>,
+    kind: PushKind,
+    bytes: Option<&str>,
     within: Duration,
     at_most: usize,
     rule: &str,
 ) -> Result<(), Stop> {
-    let Matching { kind, bytes } = matching;
     let want = eval_opt(ctx, bytes)?;
     let c = ctx.conn(conn)?;
     // A message named by its bytes must not have come at all on this connection; other
@@ -1069,12 +1060,12 @@ async fn expect_no_push(
     };
     let deadline = Instant::now() + within;
     loop {
-        let seen: Vec<&Push> = c
+        let beyond = c
             .pushes_since(from)
             .iter()
             .filter(|p| push_matches(p, kind, want.as_deref()))
-            .collect();
-        if let Some(p) = seen.get(at_most) {
+            .nth(at_most);
+        if let Some(p) = beyond {
             let what = match p {
                 Push::Inbound { seq, .. } => format!(
                     "an inboundMessage (seq {seq}){}",
