@@ -1,7 +1,8 @@
 //! `race --profile simplex-v5` finds a message pushed twice when the backlog of a new
-//! subscription overlaps live sends (`double-push`), and a second secure that replaces the
-//! key (`second-secure-replaces`), within a few rounds; on the correct server it finds
-//! nothing.
+//! subscription overlaps live sends (`double-push`), a backlog pushed newest first, a second
+//! secure that replaces the key (`second-secure-replaces`), pushes after an unsubscribe
+//! answered ok true and a subscription that does not push the backlog again (both in the
+//! churn part), within a few rounds; on the correct server it finds nothing.
 
 use std::time::{Duration, Instant};
 
@@ -101,6 +102,16 @@ fn finds_a_second_secure_that_replaces_the_key() {
 #[test]
 fn finds_a_backlog_pushed_in_reverse() {
     finds(Fault::BacklogReversed, "V-WS-ORDER");
+}
+
+#[test]
+fn finds_a_push_after_unsubscribe() {
+    finds(Fault::PushAfterUnsubscribe, "V-WS-UNSUB");
+}
+
+#[test]
+fn finds_a_backlog_not_pushed_again() {
+    finds(Fault::BacklogNotPushed, "VB-WS-BACKLOG");
 }
 
 #[test]

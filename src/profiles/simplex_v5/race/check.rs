@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use super::churn::{sender_and_number, Ask, DELETER, UNSUBSCRIBER};
 use super::{Event, History, What};
 use crate::engine::history::{self, Action, Effect, Kind, Naming};
 
@@ -432,6 +433,284 @@ pub fn secures(h: &History) -> Vec<Violation> {
     out
 }
 
+/// The place of a churn push or reply in its session's stream.
+fn churn_frame(e: &Event) -> Option<(&str, usize)> {
+    match &e.what {
+        What::ChurnPush { session, frame, .. } | What::ChurnReply { session, frame, .. } => {
+            Some((session.as_str(), *frame))
+        }
+        _ => None,
+    }
+}
+
+/// The churn part ([`super::churn`]). In each session's stream: nothing pushed after an
+/// unsubscribe answered `ok: true` until a subscribe is answered again (V-WS-UNSUB), no
+/// message twice or out of its sender's order in one subscription and none after its
+/// deletion was answered (V-WS-ORDER), every subscribe answered `ok: true` (V-WS-SUB), an
+/// unsubscribe of a subscription too (V-WS-UNSUB), and a `delete_message` of a message
+/// pushed and not deleted before (V-WS-DEL). Across sessions: no push of a message after
+/// the reply to a request sent once its deletion had been answered `ok: true` (V-WS-ORDER).
+/// At the end: the deleter was pushed every accepted message, the unsubscriber's last
+/// subscription every one never deleted (VB-WS-BACKLOG), and the walk lists exactly the
+/// accepted messages not deleted (V-WS-DEL, V-SEND).
+pub fn churn(h: &History) -> Vec<Violation> {
+    let ev = &h.events;
+    let mut out = Vec::new();
+    let mut sends: BTreeMap<&str, (usize, Option<u16>)> = BTreeMap::new();
+    // Deletions answered ok true, by token: (reply event, when it was read).
+    let mut deleted: BTreeMap<&str, (usize, u64)> = BTreeMap::new();
+    let mut asked_to_delete: BTreeSet<&str> = BTreeSet::new();
+    for (i, e) in ev.iter().enumerate() {
+        match &e.what {
+            What::ChurnSend { token, status } => {
+                sends.insert(token, (i, *status));
+            }
+            What::ChurnReply {
+                ask: Ask::Delete { token: Some(t), .. },
+                ok,
+                ..
+            } => {
+                asked_to_delete.insert(t);
+                if *ok == Some(true) {
+                    deleted.entry(t).or_insert((i, e.ret));
+                }
+            }
+            _ => {}
+        }
+    }
+    let accepted = |t: &str| sends.get(t).is_some_and(|(_, s)| *s == Some(200));
+    let mut pushed: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut last_subscription: BTreeMap<&str, (usize, BTreeSet<&str>)> = BTreeMap::new();
+    for name in [UNSUBSCRIBER, DELETER] {
+        let mut stream: Vec<(usize, usize)> = ev
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| {
+                churn_frame(e)
+                    .filter(|(s, _)| *s == name)
+                    .map(|(_, f)| (f, i))
+            })
+            .collect();
+        stream.sort_unstable();
+        let ever = pushed.entry(name).or_default();
+        // The subscribe reply that opened the current subscription; the unsubscribe reply
+        // that closed the last one.
+        let mut open: Option<usize> = None;
+        let mut closed: Option<usize> = None;
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut last_of: HashMap<usize, (usize, usize)> = HashMap::new();
+        // The latest-sent request answered so far: (when it was sent, its reply).
+        let mut latest: Option<(u64, usize)> = None;
+        // One V-WS-UNSUB for each unsubscribe: the first push after it.
+        let mut unsub_reported = false;
+        for &(frame, i) in &stream {
+            let e = &ev[i];
+            match &e.what {
+                What::ChurnReply { ask, ok, .. } => {
+                    if latest.is_none_or(|(t, _)| e.invoke > t) {
+                        latest = Some((e.invoke, i));
+                    }
+                    match (ask, ok) {
+                        (Ask::Subscribe, Some(true)) => {
+                            open = Some(i);
+                            closed = None;
+                            seen.clear();
+                            last_of.clear();
+                        }
+                        (Ask::Subscribe, Some(false)) => out.push(violation(
+                            "V-WS-SUB",
+                            format!("{name}: a subscribe signed with RK for this session answered ok false"),
+                            [i],
+                        )),
+                        (Ask::Unsubscribe, Some(true)) if open.is_some() => {
+                            open = None;
+                            closed = Some(i);
+                            unsub_reported = false;
+                        }
+                        (Ask::Unsubscribe, Some(false)) => {
+                            if let Some(o) = open {
+                                out.push(violation(
+                                    "V-WS-UNSUB",
+                                    format!("{name}: unsubscribe answered ok false although the session was subscribed"),
+                                    [o, i],
+                                ));
+                            }
+                        }
+                        (Ask::Delete { token, id }, Some(false)) if name == DELETER && open.is_some() => {
+                            let t = token.as_deref().unwrap_or("?");
+                            let mut evs = vec![i];
+                            evs.extend(seen.get(t).copied());
+                            out.push(violation(
+                                "V-WS-DEL",
+                                format!(
+                                    "{name}: delete_message of {t} (ID {id}), pushed in this subscription \
+                                     and deleted by no one before, answered ok false"
+                                ),
+                                evs,
+                            ));
+                        }
+                        _ => {}
+                    }
+                }
+                What::ChurnPush { token, id, .. } => {
+                    let shown = token
+                        .clone()
+                        .unwrap_or_else(|| format!("the message with ID {id}"));
+                    if let Some(u) = closed {
+                        if std::mem::replace(&mut unsub_reported, true) {
+                            continue;
+                        }
+                        out.push(violation(
+                            "V-WS-UNSUB",
+                            format!("{name} was pushed {shown} after unsubscribe answered ok true, before it subscribed again"),
+                            [u, i],
+                        ));
+                        continue;
+                    }
+                    let Some(o) = open else {
+                        out.push(violation(
+                            "V-WS-SUB",
+                            format!("{name} was pushed {shown} before its subscribe was answered"),
+                            [i],
+                        ));
+                        continue;
+                    };
+                    let Some(t) = token.as_deref().filter(|t| accepted(t)) else {
+                        out.push(violation(
+                            "VB-WS-BACKLOG",
+                            format!("{name} was pushed {shown}, which no accepted send of the connection carried"),
+                            [o, i],
+                        ));
+                        continue;
+                    };
+                    ever.insert(t);
+                    if let Some(&p) = seen.get(t) {
+                        out.push(violation(
+                            "V-WS-ORDER",
+                            format!("{name} was pushed {t} twice in one subscription"),
+                            [o, p, i],
+                        ));
+                    } else {
+                        seen.insert(t, i);
+                    }
+                    if let Some((j, n)) = sender_and_number(t) {
+                        if let Some(&(m, p)) = last_of.get(&j) {
+                            if n < m {
+                                out.push(violation(
+                                    "V-WS-ORDER",
+                                    format!("{name} was pushed {t} after a later send of the same sender in one subscription"),
+                                    [p, i],
+                                ));
+                            }
+                        }
+                        if last_of.get(&j).is_none_or(|&(m, _)| n > m) {
+                            last_of.insert(j, (n, i));
+                        }
+                    }
+                    if let Some(&(d, at)) = deleted.get(t) {
+                        let same = churn_frame(&ev[d]).is_some_and(|(s, f)| s == name && f < frame);
+                        let after = latest.filter(|&(sent, _)| sent > at);
+                        if same {
+                            out.push(violation(
+                                "V-WS-ORDER",
+                                format!("{name} was pushed {t} after its delete_message answered ok true"),
+                                [d, i],
+                            ));
+                        } else if let Some((_, q)) = after {
+                            out.push(violation(
+                                "V-WS-ORDER",
+                                format!(
+                                    "{name} was pushed {t} after the reply to a request it sent once \
+                                     the deletion of {t} had been answered ok true"
+                                ),
+                                [d, q, i],
+                            ));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(o) = open {
+            last_subscription.insert(name, (o, seen.into_keys().collect()));
+        }
+    }
+    for (t, &(i, status)) in &sends {
+        if status != Some(200) {
+            continue;
+        }
+        if pushed.get(DELETER).is_some_and(|p| !p.contains(t))
+            && last_subscription.contains_key(DELETER)
+        {
+            let (o, _) = last_subscription[DELETER];
+            out.push(violation(
+                "VB-WS-BACKLOG",
+                format!(
+                    "{t} was accepted (200) but never pushed to {DELETER}, subscribed all along"
+                ),
+                [o, i],
+            ));
+        }
+        if let Some((o, got)) = last_subscription.get(UNSUBSCRIBER) {
+            if !asked_to_delete.contains(t) && !got.contains(t) {
+                out.push(violation(
+                    "VB-WS-BACKLOG",
+                    format!("{t}, accepted (200) and never deleted, was not pushed in the last subscription of {UNSUBSCRIBER}"),
+                    [*o, i],
+                ));
+            }
+        }
+    }
+    for (w, e) in ev.iter().enumerate() {
+        let What::ChurnWalk {
+            tokens,
+            status: Some(200),
+        } = &e.what
+        else {
+            continue;
+        };
+        let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+        for t in tokens {
+            *count.entry(t.as_str()).or_default() += 1;
+        }
+        for (t, n) in &count {
+            if let Some(&(d, _)) = deleted.get(t) {
+                out.push(violation(
+                    "V-WS-DEL",
+                    format!(
+                        "the walk after the round lists {t}, whose delete_message answered ok true"
+                    ),
+                    [d, w],
+                ));
+            } else if !accepted(t) {
+                let mut evs = vec![w];
+                evs.extend(sends.get(t).map(|(i, _)| *i));
+                out.push(violation(
+                    "V-SEND",
+                    format!("the walk after the round lists {t}, which no accepted send carried"),
+                    evs,
+                ));
+            } else if *n > 1 {
+                out.push(violation(
+                    "V-SEND",
+                    format!("{t} was stored {n} times"),
+                    [w],
+                ));
+            }
+        }
+        for (t, &(i, status)) in &sends {
+            if status == Some(200) && !deleted.contains_key(t) && !count.contains_key(t) {
+                out.push(violation(
+                    "V-SEND",
+                    format!("{t} was accepted (200) and never deleted, but the walk after the round does not have it"),
+                    [i, w],
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// Every violation of a round.
 pub fn all(h: &History, page_size: usize) -> Vec<Violation> {
     let walk: Vec<usize> = h
@@ -463,6 +742,7 @@ pub fn all(h: &History, page_size: usize) -> Vec<Violation> {
     let mut out = final_order(h, &order, &walk);
     out.extend(pushes(h, &order));
     out.extend(pages(h, &order, &ids, page_size));
+    out.extend(churn(h));
     out.extend(secures(h));
     out
 }
@@ -507,6 +787,213 @@ pub fn line(e: &Event) -> String {
         ),
         What::Secure { key, status: s } => format!("secure with {key} → {}", status(s)),
         What::Probe { key, status: s } => format!("send signed with {key} → {}", status(s)),
+        What::ChurnSend { token, status: s } => format!("send {token} → {}", status(s)),
+        What::ChurnReply {
+            session,
+            ask,
+            ok,
+            frame,
+        } => {
+            let asked = match ask {
+                Ask::Subscribe => "subscribe".to_string(),
+                Ask::Unsubscribe => "unsubscribe".to_string(),
+                Ask::Delete { token, id } => format!(
+                    "delete_message {} (ID {id})",
+                    token.as_deref().unwrap_or("?")
+                ),
+            };
+            format!("{session}: {asked} → ok {ok:?} (frame {frame})")
+        }
+        What::ChurnPush {
+            session,
+            token,
+            id,
+            frame,
+        } => format!(
+            "push to {session}: {} (ID {id}, frame {frame})",
+            token.as_deref().unwrap_or("an unknown message")
+        ),
+        What::ChurnWalk { tokens, status: s } => {
+            format!("walk of the churn connection → {} {tokens:?}", status(s))
+        }
     };
     format!("{} {when}: {what}", e.actor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Churn events: `(actor, what, invoke, ret)`.
+    fn history(events: Vec<(&str, What, u64, u64)>) -> History {
+        History {
+            round: 1,
+            seed: 1,
+            events: events
+                .into_iter()
+                .map(|(actor, what, invoke, ret)| Event {
+                    actor: actor.into(),
+                    what,
+                    invoke,
+                    ret,
+                })
+                .collect(),
+        }
+    }
+
+    fn send(token: &str, at: u64) -> (&'static str, What, u64, u64) {
+        let what = What::ChurnSend {
+            token: token.into(),
+            status: Some(200),
+        };
+        ("c0", what, at, at + 1)
+    }
+
+    fn reply(
+        session: &'static str,
+        ask: Ask,
+        ok: bool,
+        frame: usize,
+        sent: u64,
+        read: u64,
+    ) -> (&'static str, What, u64, u64) {
+        let what = What::ChurnReply {
+            session: session.into(),
+            ask,
+            ok: Some(ok),
+            frame,
+        };
+        (session, what, sent, read)
+    }
+
+    fn push(
+        session: &'static str,
+        token: &str,
+        frame: usize,
+        at: u64,
+    ) -> (&'static str, What, u64, u64) {
+        let what = What::ChurnPush {
+            session: session.into(),
+            token: Some(token.into()),
+            id: format!("id-{token}"),
+            frame,
+        };
+        (session, what, at, at)
+    }
+
+    fn delete(token: &str) -> Ask {
+        Ask::Delete {
+            token: Some(token.into()),
+            id: format!("id-{token}"),
+        }
+    }
+
+    fn walk(tokens: &[&str], at: u64) -> (&'static str, What, u64, u64) {
+        let what = What::ChurnWalk {
+            tokens: tokens.iter().map(|t| t.to_string()).collect(),
+            status: Some(200),
+        };
+        ("final", what, at, at + 1)
+    }
+
+    /// u0 subscribes, unsubscribes and subscribes again; d0 deletes c0-000 after u0's second
+    /// subscribe was sent, so its backlog may still hold it.
+    fn clean(deleted_at: u64) -> Vec<(&'static str, What, u64, u64)> {
+        vec![
+            reply("u0", Ask::Subscribe, true, 1, 1, 2),
+            reply("d0", Ask::Subscribe, true, 1, 1, 2),
+            send("c0-000", 10),
+            send("c0-001", 20),
+            push("u0", "c0-000", 2, 12),
+            push("d0", "c0-000", 2, 12),
+            reply("u0", Ask::Unsubscribe, true, 3, 13, 14),
+            reply("u0", Ask::Subscribe, true, 4, 15, 16),
+            reply("d0", delete("c0-000"), true, 3, 13, deleted_at),
+            push("u0", "c0-000", 5, 17),
+            push("u0", "c0-001", 6, 22),
+            push("d0", "c0-001", 4, 22),
+            walk(&["c0-001"], 30),
+        ]
+    }
+
+    fn rules(events: Vec<(&str, What, u64, u64)>) -> Vec<&'static str> {
+        churn(&history(events))
+            .into_iter()
+            .map(|v| v.rule)
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_churn_passes() {
+        assert_eq!(rules(clean(16)), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn a_push_after_a_deletion_answered_elsewhere_is_found() {
+        // The deletion was answered before u0 sent its second subscribe, whose backlog
+        // still pushed c0-000.
+        let v = churn(&history(clean(14)));
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].rule, "V-WS-ORDER");
+        assert_eq!(v[0].events.len(), 3, "{v:?}");
+    }
+
+    #[test]
+    fn a_push_after_unsubscribe_is_found_once() {
+        let mut e = clean(16);
+        e.retain(|(_, w, _, _)| {
+            !matches!(
+                w,
+                What::ChurnReply {
+                    ask: Ask::Subscribe,
+                    frame: 4,
+                    ..
+                }
+            )
+        });
+        // Now u0 never subscribed again: both later pushes come while unsubscribed.
+        let r = rules(e);
+        assert_eq!(r.iter().filter(|r| **r == "V-WS-UNSUB").count(), 1, "{r:?}");
+    }
+
+    #[test]
+    fn a_message_pushed_twice_in_one_subscription_is_found() {
+        let mut e = clean(16);
+        e.push(push("d0", "c0-001", 5, 23));
+        assert_eq!(rules(e), vec!["V-WS-ORDER"]);
+    }
+
+    #[test]
+    fn a_deleted_message_still_listed_is_found() {
+        let mut e = clean(16);
+        e.pop();
+        e.push(walk(&["c0-000", "c0-001"], 30));
+        assert_eq!(rules(e), vec!["V-WS-DEL"]);
+    }
+
+    #[test]
+    fn a_refused_deletion_of_a_pushed_message_is_found() {
+        let mut e = clean(16);
+        for x in e.iter_mut() {
+            if let What::ChurnReply {
+                ask: Ask::Delete { .. },
+                ok,
+                ..
+            } = &mut x.1
+            {
+                *ok = Some(false);
+            }
+        }
+        // c0-000 was then never deleted: the walk must list it too.
+        let r = rules(e);
+        assert!(r.contains(&"V-WS-DEL"), "{r:?}");
+        assert!(r.contains(&"V-SEND"), "{r:?}");
+    }
+
+    #[test]
+    fn a_message_never_deleted_missing_from_the_last_subscription_is_found() {
+        let mut e = clean(16);
+        e.retain(|(s, w, _, _)| !(*s == "u0" && matches!(w, What::ChurnPush { frame: 6, .. })));
+        assert_eq!(rules(e), vec!["VB-WS-BACKLOG"]);
+    }
 }

@@ -8,15 +8,21 @@
 //!   overlap live sends, and a REST walker pages through the connection
 //!   (`?fromMessageId=` from each `nextMessageID`). When the senders are done, every session
 //!   waits for its pushes and a quiet period; a final walk gives the receive order.
+//! - **churn** ([`churn`]), beside the pushes part on a connection of its own: up to two
+//!   senders send while one session unsubscribes and subscribes again every few pushes and
+//!   another deletes about half of what it is pushed (`delete_message`); a walk ends it.
 //! - **secures**: `--rotations` actors (at least two) secure one connection at once with
 //!   different keys; then a send signed with each key shows which one is `SK`.
 //!
 //! The recorded history is checked ([`check`]): pushes with the engine's shared queue
 //! checker (none twice, none missing, no phantom, per-sender order) and against the receive
-//! order (V-WS-ORDER); pages against the receive order (V-RETR); secures for exactly one
+//! order (V-WS-ORDER); pages against the receive order (V-RETR); the churn for nothing pushed
+//! after an unsubscribe (V-WS-UNSUB) or a deletion (V-WS-ORDER), deletions that work
+//! (V-WS-DEL) and every message never deleted pushed (VB-WS-BACKLOG); secures for exactly one
 //! winner (V-SECURE). A failure names the rule and prints the events that show it.
 
 pub mod check;
+pub mod churn;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -31,7 +37,7 @@ use url::Url;
 use super::jcs;
 use super::runner::Env;
 use super::{open_target, NAME};
-use crate::client::ws::Incoming;
+use crate::client::ws::{Incoming, WsConn};
 use crate::client::Request;
 use crate::engine::{cores, runtime};
 use crate::profiles::edge_v1::sign::{self, signature_token, Key};
@@ -119,6 +125,42 @@ pub enum What {
         /// The key's name.
         key: String,
         /// Its status.
+        status: Option<u16>,
+    },
+    /// Churn: a send to the churn connection.
+    ChurnSend {
+        /// The token.
+        token: String,
+        /// Its status (`None`: no answer).
+        status: Option<u16>,
+    },
+    /// Churn: a request of a churn session and its reply (`invoke`: when it was sent).
+    ChurnReply {
+        /// The session.
+        session: String,
+        /// What it asked.
+        ask: churn::Ask,
+        /// The reply's `ok`.
+        ok: Option<bool>,
+        /// The reply's place in the session's stream (from 1).
+        frame: usize,
+    },
+    /// Churn: a push read by a churn session.
+    ChurnPush {
+        /// The session.
+        session: String,
+        /// The token its `msg` carries.
+        token: Option<String>,
+        /// Its message ID.
+        id: String,
+        /// Its place in the session's stream (from 1).
+        frame: usize,
+    },
+    /// Churn: a walk of the churn connection after both sessions ended.
+    ChurnWalk {
+        /// The tokens of every page, in order.
+        tokens: Vec<String>,
+        /// The status of the last page.
         status: Option<u16>,
     },
 }
@@ -332,6 +374,35 @@ async fn send(
     status
 }
 
+/// A WebSocket session opened, with the nonce of its hello.
+async fn open_session(env: &Env) -> Result<(WsConn, String), String> {
+    let mut ws = env
+        .ws
+        .connect(&env.ws_url)
+        .await
+        .map_err(|e| format!("cannot open a WebSocket: {e}"))?;
+    loop {
+        match ws.recv(env.reply_timeout).await {
+            Ok(Some(Incoming::Text(t))) => {
+                let v: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
+                if v.get("type").and_then(Value::as_str) == Some("hello") {
+                    let nonce = v["nonce"].as_str().unwrap_or_default().to_string();
+                    return Ok((ws, nonce));
+                }
+            }
+            other => return Err(format!("no hello: {other:?}")),
+        }
+    }
+}
+
+/// A subscribe to `c` with the request ID `id`, signed for the session of `nonce`.
+fn subscribe_text(nonce: &str, id: &str, c: &Conn) -> String {
+    let mut req = json!({"id": id, "type": "subscribe", "recipientURI": c.ru_text});
+    let auth = b64(c.rk.sign(&jcs::signing_input(nonce, &req)));
+    req["auth"] = json!(auth);
+    req.to_string()
+}
+
 /// What the sessions and senders share.
 struct Shared {
     /// Sends accepted so far.
@@ -352,31 +423,12 @@ async fn session(
     name: String,
     after: usize,
 ) -> Result<(), String> {
-    let mut ws = env
-        .ws
-        .connect(&env.ws_url)
-        .await
-        .map_err(|e| format!("cannot open a WebSocket: {e}"))?;
-    let nonce = loop {
-        match ws.recv(env.reply_timeout).await {
-            Ok(Some(Incoming::Text(t))) => {
-                let v: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
-                if v.get("type").and_then(Value::as_str) == Some("hello") {
-                    break v["nonce"].as_str().unwrap_or_default().to_string();
-                }
-            }
-            other => return Err(format!("no hello: {other:?}")),
-        }
-    };
+    let (mut ws, nonce) = open_session(&env).await?;
     while shared.accepted.load(Ordering::Relaxed) < after && !shared.done.load(Ordering::Relaxed) {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let id = format!("sub-{name}");
-    let mut req = json!({"id": id, "type": "subscribe", "recipientURI": c.ru_text});
-    let auth = b64(c.rk.sign(&jcs::signing_input(&nonce, &req)));
-    req["auth"] = json!(auth);
     let invoke = log.now();
-    ws.send_text(req.to_string())
+    ws.send_text(subscribe_text(&nonce, &format!("sub-{name}"), &c))
         .await
         .map_err(|e| format!("subscribe not sent: {e}"))?;
     let mut replied = false;
@@ -508,6 +560,14 @@ pub async fn round(env: &Env, shape: Shape, round: usize, seed: u64) -> Result<H
     {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+    // The churn part runs beside the pushes part, on a connection of its own.
+    let churn = tokio::spawn(churn::run(
+        env.clone(),
+        log.clone(),
+        shape.senders.clamp(1, 2),
+        shape.messages,
+        seed,
+    ));
     let mut senders = Vec::new();
     for j in 0..shape.senders {
         let (env, log, c, shared) = (env.clone(), log.clone(), c.clone(), shared.clone());
@@ -551,6 +611,11 @@ pub async fn round(env: &Env, shape: Shape, round: usize, seed: u64) -> Result<H
             Ok(Err(e)) => problems.push(e),
             Err(e) => problems.push(e.to_string()),
         }
+    }
+    match churn.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => problems.push(format!("churn: {e}")),
+        Err(e) => problems.push(format!("churn: {e}")),
     }
     if let Some(p) = problems.into_iter().next() {
         return Err(p);
@@ -672,8 +737,8 @@ pub async fn campaign(
         report.events += h.events.len();
         for e in &h.events {
             match e.what {
-                What::Send { .. } => report.sends += 1,
-                What::Push { .. } => report.pushes += 1,
+                What::Send { .. } | What::ChurnSend { .. } => report.sends += 1,
+                What::Push { .. } | What::ChurnPush { .. } => report.pushes += 1,
                 What::Page { .. } => report.pages += 1,
                 _ => {}
             }
@@ -705,8 +770,15 @@ pub fn race(target: &TargetOptions, opts: &RaceOptions) -> Result<Outcome, Profi
     let shape = Shape::of(opts, page_size);
     eprintln!(
         "edgecheck race · {NAME} · seed {} · {} senders × {} messages, {} WebSocket sessions \
-         (one subscribing mid-way), a REST walker; {} concurrent secures · {}",
-        opts.seed, shape.senders, shape.messages, shape.sessions, shape.secures, opened.env.ce
+         (one subscribing mid-way), a REST walker; churn: {} senders, a session that \
+         unsubscribes and subscribes again, one that deletes; {} concurrent secures · {}",
+        opts.seed,
+        shape.senders,
+        shape.messages,
+        shape.sessions,
+        shape.senders.clamp(1, 2),
+        shape.secures,
+        opened.env.ce
     );
     let report = rt.block_on(campaign(
         &opened.env,
