@@ -128,6 +128,23 @@ fn github_actions_example() {
         steps.iter().all(|s| s["continue-on-error"].is_null()),
         "the gate is bypassed"
     );
+    // The fuzz job gates on findings and uploads its outputs and case files either way.
+    let fuzz_steps = jobs["fuzz"]["steps"].as_sequence().expect("a fuzz job");
+    let fuzz_scripts: Vec<String> = fuzz_steps.iter().map(|s| str_of(&s["run"])).collect();
+    let fuzz = check_commands(&fuzz_scripts)
+        .into_iter()
+        .find(|c| c[1] == "fuzz")
+        .expect("an edgecheck fuzz");
+    for flag in ["--junit", "--json", "--findings", "--server", "--duration"] {
+        assert!(has(&fuzz, flag), "edgecheck fuzz lacks {flag}");
+    }
+    let upload = fuzz_steps
+        .iter()
+        .find(|s| str_of(&s["uses"]).starts_with("actions/upload-artifact"))
+        .expect("an upload of the findings");
+    assert_eq!(str_of(&upload["if"]), "always()");
+    assert!(str_of(&upload["with"]["path"]).contains("findings/"));
+    assert!(fuzz_steps.iter().all(|s| s["continue-on-error"].is_null()));
     // The merge job runs after every shard, even failed ones, and merges them.
     let merge_job = &jobs["report"];
     assert_eq!(str_of(&merge_job["needs"]), "conformance");

@@ -1,13 +1,104 @@
 //! `prop`, `fuzz`, `race` and `selftest`: their options, handed to the profile's generator.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::error::{CliError, EXIT_FAIL, EXIT_OK};
+use super::error::{CliError, EXIT_FAIL, EXIT_INTERNAL, EXIT_OK};
 use super::target::TargetArgs;
 use crate::client::HttpVersion;
 use crate::engine::cores;
-use crate::profiles::{FuzzOptions, Outcome, PropOptions, RaceOptions};
+use crate::profiles::{
+    FuzzOptions, Outcome, Profile, ProfileError, PropOptions, RaceOptions, TargetOptions,
+};
+use crate::report::generated::Campaign;
+
+/// Where a generator writes what it found for a CI system.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CampaignOutputs {
+    /// Write JUnit XML: one failing testcase per finding (its rule, message and the command
+    /// that replays it), one passing testcase when nothing was found, an error when the
+    /// campaign could not be judged
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Write what the campaign found as JSON (schema `edgecheck-generated/1`,
+    /// docs/results-schema.md)
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+}
+
+impl CampaignOutputs {
+    /// Check the outputs (distinct paths, not directories) before anything runs.
+    fn check(&self) -> Result<(), CliError> {
+        super::outputs::Outputs::new(self.json.clone(), self.junit.clone(), None).map(|_| ())
+    }
+}
+
+/// A generator's run: when it started, for its outputs.
+struct Started {
+    at: Instant,
+    rfc3339: String,
+}
+
+impl Started {
+    fn now() -> Started {
+        Started {
+            at: Instant::now(),
+            rfc3339: time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The exit code of a generator that ended with `result`, after writing its outputs. An
+/// output that cannot be written makes the code 4, whatever was found.
+fn finish(
+    command: &'static str,
+    profile: &dyn Profile,
+    target: &TargetOptions,
+    seed: u64,
+    outputs: &CampaignOutputs,
+    started: Started,
+    result: Result<Outcome, ProfileError>,
+) -> Result<i32, CliError> {
+    if outputs.junit.is_some() || outputs.json.is_some() {
+        let described = if target.servers.is_empty() {
+            "embedded reference server".to_string()
+        } else {
+            target.servers.join(" ")
+        };
+        let campaign = Campaign::new(
+            command,
+            profile.name(),
+            described,
+            seed,
+            started.rfc3339,
+            started.at.elapsed(),
+            result.as_ref().map_err(ToString::to_string),
+        );
+        let mut failed = Vec::new();
+        if let Some(p) = &outputs.junit {
+            if let Err(e) = campaign.write_junit(p) {
+                failed.push(e.to_string());
+            }
+        }
+        if let Some(p) = &outputs.json {
+            if let Err(e) = campaign.write_json(p) {
+                failed.push(e.to_string());
+            }
+        }
+        if !failed.is_empty() {
+            if let Err(e) = &result {
+                failed.insert(0, e.to_string());
+            }
+            return Err(CliError {
+                code: EXIT_INTERNAL,
+                lines: failed,
+            });
+        }
+    }
+    Ok(exit(&result?))
+}
 
 /// The HTTP version of `prop` and `fuzz` without `--http`: HTTP/1.1, about 9 % more
 /// requests a second than HTTP/2 on one shared connection (docs/BENCHMARKS.md).
@@ -19,6 +110,9 @@ pub struct PropArgs {
     /// Target options.
     #[command(flatten)]
     pub target: TargetArgs,
+    /// `--junit` and `--json`.
+    #[command(flatten)]
+    pub outputs: CampaignOutputs,
     /// Seed; the same seed against the same server makes the same requests (up to signatures
     /// and random IDs) and reports the same finding, whatever `--jobs`.
     #[arg(long, default_value_t = 1)]
@@ -86,6 +180,9 @@ pub struct FuzzArgs {
     /// Target options.
     #[command(flatten)]
     pub target: TargetArgs,
+    /// `--junit` and `--json`.
+    #[command(flatten)]
+    pub outputs: CampaignOutputs,
     /// How long to fuzz, e.g. `90s`, `1m30s`, `10min`, `1h`.
     #[arg(long, value_parser = parse_duration, default_value = "60s")]
     pub duration: Duration,
@@ -129,6 +226,9 @@ pub struct RaceArgs {
     /// Target options.
     #[command(flatten)]
     pub target: TargetArgs,
+    /// `--junit` and `--json`.
+    #[command(flatten)]
+    pub outputs: CampaignOutputs,
     /// Concurrent senders.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub senders: u64,
@@ -191,16 +291,17 @@ pub struct SelftestArgs {
     pub timeout: f64,
 }
 
-fn exit(outcome: Outcome) -> i32 {
+fn exit(outcome: &Outcome) -> i32 {
     match outcome {
         Outcome::Clean => EXIT_OK,
-        Outcome::Found => EXIT_FAIL,
+        Outcome::Found(_) => EXIT_FAIL,
     }
 }
 
 /// `edgecheck prop`.
 pub fn prop(args: PropArgs) -> Result<i32, CliError> {
     let profile = args.target.profile()?;
+    args.outputs.check()?;
     let target = args.target.options(None, GENERATOR_HTTP)?;
     let opts = PropOptions {
         seed: args.seed,
@@ -210,12 +311,23 @@ pub fn prop(args: PropArgs) -> Result<i32, CliError> {
         findings: args.findings.clone(),
         jobs: args.jobs.unwrap_or_else(generator_jobs).max(1),
     };
-    Ok(exit(profile.prop(&target, &opts)?))
+    let started = Started::now();
+    let result = profile.prop(&target, &opts);
+    finish(
+        "prop",
+        profile,
+        &target,
+        args.seed,
+        &args.outputs,
+        started,
+        result,
+    )
 }
 
 /// `edgecheck fuzz`.
 pub fn fuzz(args: FuzzArgs) -> Result<i32, CliError> {
     let profile = args.target.profile()?;
+    args.outputs.check()?;
     let target = args.target.options(None, GENERATOR_HTTP)?;
     if !(args.canary_every > 0.0 && args.canary_every <= 3600.0) {
         return Err(CliError::usage(
@@ -240,12 +352,23 @@ pub fn fuzz(args: FuzzArgs) -> Result<i32, CliError> {
         write_corpus: args.write_corpus.clone(),
         ..FuzzOptions::default()
     };
-    Ok(exit(profile.fuzz(&target, &opts)?))
+    let started = Started::now();
+    let result = profile.fuzz(&target, &opts);
+    finish(
+        "fuzz",
+        profile,
+        &target,
+        seed,
+        &args.outputs,
+        started,
+        result,
+    )
 }
 
 /// `edgecheck race`.
 pub fn race(args: RaceArgs) -> Result<i32, CliError> {
     let profile = args.target.profile()?;
+    args.outputs.check()?;
     let target = args.target.options(None, HttpVersion::Auto)?;
     let opts = RaceOptions {
         senders: args.senders as usize,
@@ -259,7 +382,17 @@ pub fn race(args: RaceArgs) -> Result<i32, CliError> {
         seed: args.seed,
         history: args.history.clone(),
     };
-    Ok(exit(profile.race(&target, &opts)?))
+    let started = Started::now();
+    let result = profile.race(&target, &opts);
+    finish(
+        "race",
+        profile,
+        &target,
+        args.seed,
+        &args.outputs,
+        started,
+        result,
+    )
 }
 
 /// `edgecheck selftest`.
@@ -280,7 +413,7 @@ pub fn selftest(args: SelftestArgs) -> Result<i32, CliError> {
         list: args.list,
         timeout: Duration::from_secs_f64(args.timeout),
     };
-    Ok(exit(profile.selftest(&opts)?))
+    Ok(exit(&profile.selftest(&opts)?))
 }
 
 /// `prop` without `--jobs`: four per core. Each sequence waits for an answer before its next

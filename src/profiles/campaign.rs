@@ -112,13 +112,14 @@ impl<C, F> Report<C, F> {
         n as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    /// The end of the campaign: its first errors printed, then its outcome. Findings come
-    /// first; a target that stopped answering, or a campaign that sent no `unit` (`sent` is
-    /// 0), cannot be judged.
+    /// The end of the campaign: its first errors printed, then its outcome, each finding
+    /// named by `name`. Findings come first; a target that stopped answering, or a campaign
+    /// that sent no `unit` (`sent` is 0), cannot be judged.
     pub fn outcome(
         &self,
         sent: usize,
         unit: &str,
+        name: impl Fn(&F) -> crate::profiles::Finding,
     ) -> Result<crate::profiles::Outcome, crate::profiles::ProfileError> {
         use crate::profiles::{Outcome, ProfileError};
         for e in self.errors.iter().take(5) {
@@ -133,7 +134,7 @@ impl<C, F> Report<C, F> {
             );
         }
         if !self.findings.is_empty() {
-            return Ok(Outcome::Found);
+            return Ok(Outcome::Found(self.findings.iter().map(name).collect()));
         }
         if self.target_gone {
             return Err(ProfileError::Unreachable(
@@ -436,20 +437,24 @@ mod tests {
 
     #[test]
     fn the_outcome_is_a_finding_first_and_never_clean_without_input_or_target() {
-        use crate::profiles::{Outcome, ProfileError};
+        use crate::profiles::{Finding, Outcome, ProfileError};
+        let name = |_: &()| Finding::new("TB-ALIVE", "the server stopped");
         let mut r: Report<usize, ()> = Report::default();
         assert!(matches!(
-            r.outcome(0, "frame"),
+            r.outcome(0, "frame", name),
             Err(ProfileError::Internal(m)) if m == "fuzz sent no frame"
         ));
-        assert!(matches!(r.outcome(3, "frame"), Ok(Outcome::Clean)));
+        assert!(matches!(r.outcome(3, "frame", name), Ok(Outcome::Clean)));
         r.target_gone = true;
         assert!(matches!(
-            r.outcome(3, "frame"),
+            r.outcome(3, "frame", name),
             Err(ProfileError::Unreachable(_))
         ));
         r.findings.push(());
-        assert!(matches!(r.outcome(3, "frame"), Ok(Outcome::Found)));
+        assert_eq!(
+            r.outcome(3, "frame", name).unwrap(),
+            Outcome::Found(vec![name(&())])
+        );
     }
 
     fn finding(key: &str, after: u64) -> Finding<()> {

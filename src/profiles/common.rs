@@ -286,7 +286,7 @@ where
     Ok(if survivors == 0 {
         Outcome::Clean
     } else {
-        Outcome::Found
+        Outcome::Found(Vec::new())
     })
 }
 

@@ -79,12 +79,43 @@ pub enum ProfileError {
 }
 
 /// How a command that completed went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Nothing found (exit 0).
     Clean,
-    /// A finding, a violation or a failure (exit 1).
-    Found,
+    /// Findings, violations or failures (exit 1): what `prop`, `fuzz` and `race` found, for
+    /// their `--junit` and `--json` outputs (`selftest` lists none here: its report is its
+    /// own).
+    Found(Vec<Finding>),
+}
+
+/// Something `prop`, `fuzz` or `race` found, as its outputs name it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Finding {
+    /// The rule it shows broken.
+    pub rule: String,
+    /// What happened.
+    pub message: String,
+    /// The case file that replays it (`edgecheck replay`), when one was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<std::path::PathBuf>,
+}
+
+impl Finding {
+    /// A finding of `rule` without a case file.
+    pub fn new(rule: impl Into<String>, message: impl Into<String>) -> Finding {
+        Finding {
+            rule: rule.into(),
+            message: message.into(),
+            file: None,
+        }
+    }
+
+    /// The same, replayed by the case file at `path`.
+    pub fn with_file(mut self, path: Option<&std::path::Path>) -> Finding {
+        self.file = path.map(std::path::Path::to_path_buf);
+        self
+    }
 }
 
 /// One protocol the suite checks.

@@ -19,6 +19,7 @@ pub mod compare;
 pub mod error;
 pub mod escape;
 pub mod gate;
+pub mod generated;
 pub mod html;
 pub mod json;
 pub mod junit;

@@ -7,7 +7,7 @@ use super::super::fuzz;
 use super::super::profile::{open_context, warm_context, NAME};
 use crate::engine::{cores, runtime};
 use crate::profiles::case_files::print_replay;
-use crate::profiles::{FuzzOptions, Outcome, ProfileError, TargetOptions};
+use crate::profiles::{Finding, FuzzOptions, Outcome, ProfileError, TargetOptions};
 
 /// `edgecheck fuzz`: hostile requests against the target, findings deduplicated and saved.
 pub fn fuzz(target_opts: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, ProfileError> {
@@ -87,7 +87,13 @@ pub fn fuzz(target_opts: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, 
         );
     }
     if report.failed() {
-        return Ok(Outcome::Found);
+        let found = report
+            .findings
+            .iter()
+            .filter(|f| fuzz::finding::is_must(f))
+            .map(|f| Finding::new(&f.raw.rule, &f.raw.message).with_file(f.path.as_deref()))
+            .collect();
+        return Ok(Outcome::Found(found));
     }
     if report.unreachable {
         return Err(ProfileError::Unreachable(

@@ -4,7 +4,7 @@ use super::super::profile::{open_context, warm_context, NAME};
 use super::super::prop;
 use crate::engine::{cores, runtime};
 use crate::profiles::case_files::print_replay;
-use crate::profiles::{Outcome, ProfileError, PropOptions, TargetOptions};
+use crate::profiles::{Finding, Outcome, ProfileError, PropOptions, TargetOptions};
 
 /// `edgecheck prop`: generated sequences against the target, the finding shrunk and saved.
 pub fn prop(target_opts: &TargetOptions, opts: &PropOptions) -> Result<Outcome, ProfileError> {
@@ -50,7 +50,8 @@ pub fn prop(target_opts: &TargetOptions, opts: &PropOptions) -> Result<Outcome, 
         if let Some(p) = &f.path {
             print_replay(p, NAME, &target_opts.flags());
         }
-        return Ok(Outcome::Found);
+        let found = Finding::new(&f.failure.rule, &f.message);
+        return Ok(Outcome::Found(vec![found.with_file(f.path.as_deref())]));
     }
     if let Some(e) = &report.error {
         let m = format!("prop stopped: {e}");

@@ -3,7 +3,7 @@
 use super::super::profile::open_context;
 use super::super::race::{self, run::SetupError, Env, Shape};
 use crate::engine::{cores, runtime};
-use crate::profiles::{Outcome, ProfileError, RaceOptions, TargetOptions};
+use crate::profiles::{Finding, Outcome, ProfileError, RaceOptions, TargetOptions};
 
 /// `edgecheck race`: concurrent senders, retrievers and rotations; the history checked.
 pub fn race(target_opts: &TargetOptions, args: &RaceOptions) -> Result<Outcome, ProfileError> {
@@ -86,7 +86,12 @@ pub fn race(target_opts: &TargetOptions, args: &RaceOptions) -> Result<Outcome, 
         if f.violations.len() > 5 {
             println!("\n... and {} more", f.violations.len() - 5);
         }
-        return Ok(Outcome::Found);
+        let found = f
+            .violations
+            .iter()
+            .map(|v| Finding::new(&v.rule, &v.what).with_file(args.history.as_deref()))
+            .collect();
+        return Ok(Outcome::Found(found));
     }
     match &report.error {
         Some(SetupError::Unreachable(m)) => {
@@ -97,7 +102,7 @@ pub fn race(target_opts: &TargetOptions, args: &RaceOptions) -> Result<Outcome, 
         Some(SetupError::Broken { rule, message }) => {
             println!();
             println!("{rule}: {message}");
-            return Ok(Outcome::Found);
+            return Ok(Outcome::Found(vec![Finding::new(rule, message)]));
         }
         Some(SetupError::Internal(m)) => return Err(ProfileError::Internal(m.clone())),
         None => {}

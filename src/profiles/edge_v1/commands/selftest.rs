@@ -98,6 +98,6 @@ pub fn selftest(args: &SelftestOptions) -> Result<Outcome, ProfileError> {
     if matrix.all_killed_and_clean() {
         Ok(Outcome::Clean)
     } else {
-        Ok(Outcome::Found)
+        Ok(Outcome::Found(Vec::new()))
     }
 }

@@ -106,7 +106,9 @@ pub fn fuzz(target: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, Profi
             print_replay(p, super::NAME, &flags);
         }
     }
-    report.outcome(report.counts.hostile, "input")
+    report.outcome(report.counts.hostile, "input", |f| {
+        crate::profiles::Finding::new(&f.raw.rule, &f.raw.message).with_file(f.path.as_deref())
+    })
 }
 
 /// A case of no rule of its own, for running steps.

@@ -42,7 +42,7 @@ use crate::client::Request;
 use crate::engine::{cores, runtime};
 use crate::profiles::edge_v1::sign::{self, signature_token, Key};
 use crate::profiles::edge_v1::wire::{self, b64, unb64};
-use crate::profiles::{Outcome, ProfileError, RaceOptions, TargetOptions};
+use crate::profiles::{Finding, Outcome, ProfileError, RaceOptions, TargetOptions};
 
 /// Violations printed in full.
 pub const SHOWN: usize = 3;
@@ -826,7 +826,12 @@ pub fn race(target: &TargetOptions, opts: &RaceOptions) -> Result<Outcome, Profi
                 f.violations.len() - SHOWN
             );
         }
-        return Ok(Outcome::Found);
+        let found = f
+            .violations
+            .iter()
+            .map(|v| Finding::new(v.rule, &v.what).with_file(opts.history.as_deref()))
+            .collect();
+        return Ok(Outcome::Found(found));
     }
     if let Some(e) = report.error {
         return Err(ProfileError::Unreachable(format!("race stopped: {e}")));

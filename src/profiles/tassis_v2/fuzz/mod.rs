@@ -83,7 +83,9 @@ pub fn fuzz(target: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, Profi
             print_replay(p, super::NAME, &flags);
         }
     }
-    report.outcome(report.counts.frames, "frame")
+    report.outcome(report.counts.frames, "frame", |f| {
+        crate::profiles::Finding::new(&f.raw.rule, &f.raw.message).with_file(f.path.as_deref())
+    })
 }
 
 impl Tally for Counts {

@@ -267,7 +267,10 @@ pub fn prop(target: &TargetOptions, opts: &PropOptions) -> Result<Outcome, Profi
         if let Some(p) = &f.path {
             print_replay(p, NAME, &target.flags());
         }
-        return Ok(Outcome::Found);
+        let message = format!("expected {}; got {}", f.broken.expected, f.broken.actual);
+        let found =
+            crate::profiles::Finding::new(&f.broken.rule, message).with_file(f.path.as_deref());
+        return Ok(Outcome::Found(vec![found]));
     }
     if let Some(e) = &report.error {
         return Err(ProfileError::Internal(format!("prop stopped: {e}")));

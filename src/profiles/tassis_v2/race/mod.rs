@@ -44,7 +44,7 @@ pub use history::{render, Event, History};
 use super::profile::open_target;
 use super::runner::Env;
 use crate::engine::{cores, runtime};
-use crate::profiles::{Outcome, ProfileError, RaceOptions, TargetOptions};
+use crate::profiles::{Finding, Outcome, ProfileError, RaceOptions, TargetOptions};
 
 /// The shape of every round, from the command's options.
 #[derive(Debug, Clone, Copy)]
@@ -281,7 +281,12 @@ pub fn race(target: &TargetOptions, opts: &RaceOptions) -> Result<Outcome, Profi
         if f.violations.len() > 5 {
             println!("\n... and {} more", f.violations.len() - 5);
         }
-        return Ok(Outcome::Found);
+        let found = f
+            .violations
+            .iter()
+            .map(|v| Finding::new(v.rule, &v.what).with_file(opts.history.as_deref()))
+            .collect();
+        return Ok(Outcome::Found(found));
     }
     match &report.error {
         Some(RoundError::Unreachable(m)) => Err(ProfileError::Unreachable(format!(
@@ -290,7 +295,7 @@ pub fn race(target: &TargetOptions, opts: &RaceOptions) -> Result<Outcome, Profi
         Some(RoundError::Broken { rule, message }) => {
             println!();
             println!("{rule}: {message}");
-            Ok(Outcome::Found)
+            Ok(Outcome::Found(vec![Finding::new(rule, message)]))
         }
         None => {
             println!("no violation");

@@ -1,0 +1,296 @@
+//! `--junit PATH` and `--json PATH` of `prop`, `fuzz` and `race`: what a campaign found, for
+//! a CI system.
+//!
+//! JUnit: one `<testsuite>` named `edgecheck COMMAND`, the profile, target and seed as
+//! properties. A clean campaign is one passing testcase named after the command; each
+//! finding is a failing testcase (classname the command, name the rule and its number) with
+//! the message and the command that replays it; a campaign that could not be judged (the
+//! target unreachable, a problem of the suite) is one `<error>` testcase. At most
+//! [`MAX_LISTED`] findings are listed; one more failing testcase counts the rest.
+//!
+//! JSON (schema `edgecheck-generated/1`, `docs/results-schema.md`): the same facts.
+
+use std::path::Path;
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+use serde::Serialize;
+
+use super::error::FileError;
+use crate::profiles::{Finding, Outcome};
+
+/// The JSON schema name.
+pub const SCHEMA: &str = "edgecheck-generated/1";
+/// Findings listed one by one; the rest are counted.
+pub const MAX_LISTED: usize = 100;
+
+/// A campaign that ended: how, and what the outputs say of it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Campaign {
+    /// Always [`SCHEMA`].
+    pub schema: &'static str,
+    /// The suite's version.
+    pub edgecheck: &'static str,
+    /// `prop`, `fuzz` or `race`.
+    pub command: &'static str,
+    /// The profile.
+    pub profile: String,
+    /// The target (`--server`), or the embedded reference server.
+    pub target: String,
+    /// The seed.
+    pub seed: u64,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// Wall time.
+    pub duration_ms: u64,
+    /// `clean`, `found` or `error`.
+    pub outcome: &'static str,
+    /// Why it could not be judged (`outcome` is `error`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What it found, each with the command that replays it when a case file was written.
+    pub findings: Vec<Listed>,
+}
+
+/// A finding as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    /// The finding.
+    #[serde(flatten)]
+    pub finding: Finding,
+    /// `edgecheck replay --profile P FILE`, when a case file was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
+}
+
+impl Campaign {
+    /// The campaign of `command` that ended with `result` (`Err`: the message of the
+    /// problem that stopped it).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        command: &'static str,
+        profile: &str,
+        target: String,
+        seed: u64,
+        started_at: String,
+        elapsed: Duration,
+        result: Result<&Outcome, String>,
+    ) -> Campaign {
+        let (outcome, error, findings) = match result {
+            Ok(Outcome::Clean) => ("clean", None, Vec::new()),
+            Ok(Outcome::Found(f)) => ("found", None, f.clone()),
+            Err(e) => ("error", Some(e), Vec::new()),
+        };
+        let findings = findings
+            .into_iter()
+            .map(|finding| Listed {
+                replay: finding
+                    .file
+                    .as_ref()
+                    .filter(|_| command != "race")
+                    .map(|f| format!("edgecheck replay --profile {profile} {}", f.display())),
+                finding,
+            })
+            .collect();
+        Campaign {
+            schema: SCHEMA,
+            edgecheck: env!("CARGO_PKG_VERSION"),
+            command,
+            profile: profile.to_string(),
+            target,
+            seed,
+            started_at,
+            duration_ms: elapsed.as_millis().min(u128::from(u64::MAX)) as u64,
+            outcome,
+            error,
+            findings,
+        }
+    }
+
+    /// JUnit XML.
+    pub fn junit(&self) -> Result<String, FileError> {
+        let mut report = Report::new(format!("edgecheck {} {}", self.command, self.profile));
+        let elapsed = Duration::from_millis(self.duration_ms);
+        report.set_time(elapsed);
+        let mut suite = TestSuite::new(format!("edgecheck {}", self.command));
+        suite.set_time(elapsed);
+        suite.add_properties([
+            Property::new("profile", self.profile.as_str()),
+            Property::new("target", self.target.as_str()),
+            Property::new("seed", self.seed.to_string()),
+            Property::new("startedAt", self.started_at.as_str()),
+            Property::new("edgecheck", self.edgecheck),
+        ]);
+        match (&self.error, self.findings.is_empty()) {
+            (Some(e), _) => {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+                status
+                    .set_type("not judged")
+                    .set_message(format!("the campaign could not be judged: {e}"));
+                let mut tc = TestCase::new(self.command, status);
+                tc.set_classname(self.command).set_time(elapsed);
+                suite.add_test_case(tc);
+            }
+            (None, true) => {
+                let mut tc = TestCase::new(self.command, TestCaseStatus::success());
+                tc.set_classname(self.command).set_time(elapsed);
+                suite.add_test_case(tc);
+            }
+            (None, false) => {
+                for (i, l) in self.findings.iter().take(MAX_LISTED).enumerate() {
+                    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    status
+                        .set_type(l.finding.rule.as_str())
+                        .set_message(first_line(&l.finding.message));
+                    let mut text = l.finding.message.clone();
+                    if let Some(r) = &l.replay {
+                        text.push_str(&format!("\nreplay: {r}"));
+                    } else if let Some(f) = &l.finding.file {
+                        text.push_str(&format!("\nhistory: {}", f.display()));
+                    }
+                    status.set_description(text);
+                    let mut tc = TestCase::new(format!("{} #{}", l.finding.rule, i + 1), status);
+                    tc.set_classname(self.command);
+                    tc.add_property(Property::new("rule", l.finding.rule.as_str()));
+                    suite.add_test_case(tc);
+                }
+                let more = self.findings.len().saturating_sub(MAX_LISTED);
+                if more > 0 {
+                    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    status.set_type("more findings").set_message(format!(
+                        "{more} more finding(s) not listed (--json lists them all)"
+                    ));
+                    let mut tc = TestCase::new(format!("{more} more"), status);
+                    tc.set_classname(self.command);
+                    suite.add_test_case(tc);
+                }
+            }
+        }
+        report.add_test_suite(suite);
+        Ok(report.to_string()?)
+    }
+
+    /// Write JUnit XML to `path`.
+    pub fn write_junit(&self, path: &Path) -> Result<(), FileError> {
+        let xml = self.junit()?;
+        write(path, xml)
+    }
+
+    /// Write pretty JSON to `path`.
+    pub fn write_json(&self, path: &Path) -> Result<(), FileError> {
+        let text = serde_json::to_string_pretty(self)?;
+        write(path, text + "\n")
+    }
+}
+
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or_default();
+    line.chars().take(300).collect()
+}
+
+fn write(path: &Path, text: String) -> Result<(), FileError> {
+    std::fs::write(path, text).map_err(|source| FileError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn campaign(result: Result<&Outcome, String>) -> Campaign {
+        Campaign::new(
+            "fuzz",
+            "simplex-v5",
+            "embedded reference server".into(),
+            7,
+            "2026-12-07T15:00:00Z".into(),
+            Duration::from_millis(1500),
+            result,
+        )
+    }
+
+    fn found(n: usize) -> Outcome {
+        Outcome::Found(
+            (0..n)
+                .map(|i| {
+                    Finding::new("V-WS-UNSUB", format!("pushed m{i} after unsubscribe\nmore"))
+                        .with_file(Some(Path::new("edgecheck-findings/a.json")))
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_clean_campaign_is_one_passing_testcase() {
+        let xml = campaign(Ok(&Outcome::Clean)).junit().unwrap();
+        assert!(xml.contains(r#"tests="1""#), "{xml}");
+        assert!(xml.contains(r#"failures="0""#), "{xml}");
+        assert!(
+            xml.contains(r#"<testcase name="fuzz" classname="fuzz""#),
+            "{xml}"
+        );
+        assert!(xml.contains(r#"name="seed" value="7""#), "{xml}");
+    }
+
+    #[test]
+    fn each_finding_fails_with_its_rule_and_replay() {
+        let c = campaign(Ok(&found(2)));
+        let xml = c.junit().unwrap();
+        assert!(xml.contains(r#"failures="2""#), "{xml}");
+        assert!(xml.contains(r#"name="V-WS-UNSUB #2""#), "{xml}");
+        assert!(
+            xml.contains(r#"message="pushed m0 after unsubscribe""#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("replay: edgecheck replay --profile simplex-v5 edgecheck-findings/a.json"),
+            "{xml}"
+        );
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["outcome"], "found");
+        assert_eq!(json["findings"][1]["rule"], "V-WS-UNSUB");
+        assert_eq!(json["findings"][1]["file"], "edgecheck-findings/a.json");
+    }
+
+    #[test]
+    fn findings_beyond_the_limit_are_counted() {
+        let xml = campaign(Ok(&found(MAX_LISTED + 5))).junit().unwrap();
+        assert!(
+            xml.contains(&format!(r#"failures="{}""#, MAX_LISTED + 1)),
+            "{xml}"
+        );
+        assert!(xml.contains("5 more finding(s) not listed"), "{xml}");
+    }
+
+    #[test]
+    fn a_campaign_not_judged_is_an_error_not_a_failure() {
+        let c = campaign(Err("cannot connect".into()));
+        let xml = c.junit().unwrap();
+        assert!(xml.contains(r#"errors="1""#), "{xml}");
+        assert!(xml.contains(r#"failures="0""#), "{xml}");
+        assert!(xml.contains("could not be judged: cannot connect"), "{xml}");
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["outcome"], "error");
+        assert_eq!(json["error"], "cannot connect");
+    }
+
+    #[test]
+    fn race_histories_are_named_but_not_replayed() {
+        let mut c = campaign(Ok(&found(1)));
+        c = Campaign::new(
+            "race",
+            &c.profile,
+            c.target,
+            c.seed,
+            c.started_at,
+            Duration::ZERO,
+            Ok(&found(1)),
+        );
+        let xml = c.junit().unwrap();
+        assert!(xml.contains("history: edgecheck-findings/a.json"), "{xml}");
+        assert!(!xml.contains("replay:"), "{xml}");
+    }
+}
