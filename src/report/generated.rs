@@ -17,6 +17,8 @@ use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, Te
 use serde::Serialize;
 
 use super::error::FileError;
+use super::escape;
+use super::junit::xml_text;
 use crate::profiles::{Finding, Outcome};
 
 /// The JSON schema name.
@@ -127,7 +129,7 @@ impl Campaign {
                 let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
                 status
                     .set_type("not judged")
-                    .set_message(format!("the campaign could not be judged: {e}"));
+                    .set_message(xml_text(format!("the campaign could not be judged: {e}")));
                 let mut tc = TestCase::new(self.command, status);
                 tc.set_classname(self.command).set_time(elapsed);
                 suite.add_test_case(tc);
@@ -139,20 +141,22 @@ impl Campaign {
             }
             (None, false) => {
                 for (i, l) in self.findings.iter().take(MAX_LISTED).enumerate() {
+                    // Messages may quote the server: controls escaped, length capped.
+                    let rule = xml_text(l.finding.rule.clone());
                     let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
                     status
-                        .set_type(l.finding.rule.as_str())
-                        .set_message(first_line(&l.finding.message));
-                    let mut text = l.finding.message.clone();
+                        .set_type(rule.as_str())
+                        .set_message(xml_text(first_line(&l.finding.message)));
+                    let mut text = escape::cap(&l.finding.message, escape::TEXT_MAX).into_owned();
                     if let Some(r) = &l.replay {
                         text.push_str(&format!("\nreplay: {r}"));
                     } else if let Some(f) = &l.finding.file {
                         text.push_str(&format!("\nhistory: {}", f.display()));
                     }
-                    status.set_description(text);
-                    let mut tc = TestCase::new(format!("{} #{}", l.finding.rule, i + 1), status);
+                    status.set_description(xml_text(text));
+                    let mut tc = TestCase::new(format!("{rule} #{}", i + 1), status);
                     tc.set_classname(self.command);
-                    tc.add_property(Property::new("rule", l.finding.rule.as_str()));
+                    tc.add_property(Property::new("rule", rule.as_str()));
                     suite.add_test_case(tc);
                 }
                 let more = self.findings.len().saturating_sub(MAX_LISTED);
@@ -253,6 +257,18 @@ mod tests {
         assert_eq!(json["outcome"], "found");
         assert_eq!(json["findings"][1]["rule"], "V-WS-UNSUB");
         assert_eq!(json["findings"][1]["file"], "edgecheck-findings/a.json");
+    }
+
+    #[test]
+    fn server_text_with_controls_stays_valid_xml() {
+        let f = Finding::new("B-NO-5XX", "body \u{1b}[31m\u{0}\u{FFFF} end");
+        let xml = campaign(Ok(&Outcome::Found(vec![f]))).junit().unwrap();
+        let parsed = quick_junit::Report::deserialize_from_str(&xml).expect("valid JUnit");
+        assert_eq!(parsed.failures, 1);
+        assert!(
+            !xml.contains('\u{1b}') && !xml.contains('\u{FFFF}'),
+            "{xml}"
+        );
     }
 
     #[test]

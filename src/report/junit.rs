@@ -225,7 +225,7 @@ fn capped(s: &str) -> std::borrow::Cow<'_, str> {
 /// Text as JUnit carries it: control and bidirectional characters shown as escapes (CI views
 /// and terminals display these files), and U+FFFE and U+FFFF, which XML 1.0 cannot carry,
 /// replaced. A hostile server's body may hold any of them.
-fn xml_text(s: String) -> String {
+pub(super) fn xml_text(s: String) -> String {
     let s = escape::controls(&s, Breaks::Keep).into_owned();
     if s.contains(['\u{FFFE}', '\u{FFFF}']) {
         s.replace(['\u{FFFE}', '\u{FFFF}'], "\u{FFFD}")
