@@ -44,6 +44,8 @@ fn with_outputs(args: &[&str], dir: &Path) -> Output {
         .arg(dir.join("out.xml"))
         .arg("--json")
         .arg(dir.join("out.json"))
+        .arg("--summary")
+        .arg(dir.join("out.md"))
         .current_dir(dir)
         .output()
         .expect("edgecheck runs")
@@ -63,8 +65,28 @@ fn outputs(dir: &Path) -> (quick_junit::Report, Value) {
         assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
     }
     let junit = quick_junit::Report::deserialize_from_str(&xml).expect("JUnit parses");
-    let json = serde_json::from_slice(&std::fs::read(dir.join("out.json")).expect("JSON written"))
-        .expect("JSON parses");
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("out.json")).expect("JSON written"))
+            .expect("JSON parses");
+    let summary = std::fs::read_to_string(dir.join("out.md")).expect("summary written");
+    let head = format!(
+        "## edgecheck {} · {}: ",
+        json["command"].as_str().unwrap(),
+        json["profile"].as_str().unwrap()
+    );
+    assert!(summary.starts_with(&head), "{summary}");
+    for f in json["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .take(3)
+    {
+        let rule = f["rule"].as_str().unwrap();
+        assert!(
+            summary.contains(&format!("| {rule} |")),
+            "{rule} not in {summary}"
+        );
+    }
     (junit, json)
 }
 

@@ -24,12 +24,22 @@ pub struct CampaignOutputs {
     /// docs/results-schema.md)
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+    /// Write a short Markdown summary (outcome, one line per finding with its replay
+    /// command) for a pull-request comment or a CI job summary
+    #[arg(long, value_name = "PATH")]
+    pub summary: Option<PathBuf>,
 }
 
 impl CampaignOutputs {
     /// Check the outputs (distinct paths, not directories) before anything runs.
     fn check(&self) -> Result<(), CliError> {
-        super::outputs::Outputs::new(self.json.clone(), self.junit.clone(), None).map(|_| ())
+        super::outputs::Outputs::with_summary(
+            self.json.clone(),
+            self.junit.clone(),
+            None,
+            self.summary.clone(),
+        )
+        .map(|_| ())
     }
 }
 
@@ -61,7 +71,7 @@ fn finish(
     started: Started,
     result: Result<Outcome, ProfileError>,
 ) -> Result<i32, CliError> {
-    if outputs.junit.is_some() || outputs.json.is_some() {
+    if outputs.junit.is_some() || outputs.json.is_some() || outputs.summary.is_some() {
         let described = if target.servers.is_empty() {
             "embedded reference server".to_string()
         } else {
@@ -84,6 +94,11 @@ fn finish(
         }
         if let Some(p) = &outputs.json {
             if let Err(e) = campaign.write_json(p) {
+                failed.push(e.to_string());
+            }
+        }
+        if let Some(p) = &outputs.summary {
+            if let Err(e) = campaign.write_summary(p) {
                 failed.push(e.to_string());
             }
         }

@@ -9,6 +9,8 @@
 //! [`MAX_LISTED`] findings are listed; one more failing testcase counts the rest.
 //!
 //! JSON (schema `edgecheck-generated/1`, `docs/results-schema.md`): the same facts.
+//! `--summary PATH`: a few lines of Markdown for a pull-request comment or a CI job summary,
+//! shorter than [`MAX_SUMMARY_BYTES`].
 
 use std::path::Path;
 use std::time::Duration;
@@ -19,6 +21,8 @@ use serde::Serialize;
 use super::error::FileError;
 use super::escape;
 use super::junit::xml_text;
+use super::markdown::cell;
+pub use super::summary::MAX_SUMMARY_BYTES;
 use crate::profiles::{Finding, Outcome};
 
 /// The JSON schema name.
@@ -175,6 +179,52 @@ impl Campaign {
         Ok(report.to_string()?)
     }
 
+    /// Markdown for a pull-request comment or a CI job summary: the outcome, then one table
+    /// row per finding (rule, what, how to replay it) as long as they fit.
+    pub fn summary(&self) -> String {
+        let head = format!("edgecheck {} · {}", self.command, self.profile);
+        let mut out = match (&self.error, self.findings.len()) {
+            (Some(e), _) => format!("## {head}: not judged\n\n{}\n", cell(e)),
+            (None, 0) => format!("## {head}: no finding\n"),
+            (None, n) => format!("## {head}: {n} finding(s)\n"),
+        };
+        out.push_str(&format!(
+            "\n{} · seed {} · {:.1} s · edgecheck {}\n",
+            cell(&self.target),
+            self.seed,
+            self.duration_ms as f64 / 1000.0,
+            self.edgecheck
+        ));
+        if self.findings.is_empty() {
+            return out;
+        }
+        out.push_str("\n| rule | what | replay |\n|---|---|---|\n");
+        for (i, l) in self.findings.iter().enumerate() {
+            let how = match (&l.replay, &l.finding.file) {
+                (Some(r), _) => format!("`{}`", r.replace('`', "'")),
+                (None, Some(f)) => format!("history: {}", cell(&f.display().to_string())),
+                (None, None) => String::new(),
+            };
+            let row = format!(
+                "| {} | {} | {how} |\n",
+                cell(&l.finding.rule),
+                cell(&first_line(&l.finding.message))
+            );
+            let more = format!("\n…and {} more\n", self.findings.len() - i);
+            if out.len() + row.len() + more.len() + 40 > MAX_SUMMARY_BYTES {
+                out.push_str(&more);
+                return out;
+            }
+            out.push_str(&row);
+        }
+        out
+    }
+
+    /// Write the Markdown summary to `path`.
+    pub fn write_summary(&self, path: &Path) -> Result<(), FileError> {
+        write(path, self.summary())
+    }
+
     /// Write JUnit XML to `path`.
     pub fn write_junit(&self, path: &Path) -> Result<(), FileError> {
         let xml = self.junit()?;
@@ -268,6 +318,32 @@ mod tests {
         assert!(
             !xml.contains('\u{1b}') && !xml.contains('\u{FFFF}'),
             "{xml}"
+        );
+    }
+
+    #[test]
+    fn the_summary_lists_findings_until_they_no_longer_fit() {
+        let clean = campaign(Ok(&Outcome::Clean)).summary();
+        assert!(
+            clean.starts_with("## edgecheck fuzz · simplex-v5: no finding\n"),
+            "{clean}"
+        );
+        let two = campaign(Ok(&found(2))).summary();
+        assert!(
+            two.starts_with("## edgecheck fuzz · simplex-v5: 2 finding(s)\n"),
+            "{two}"
+        );
+        assert!(
+            two.contains("| V-WS-UNSUB | pushed m1 after unsubscribe | `edgecheck replay --profile simplex-v5 edgecheck-findings/a.json` |"),
+            "{two}"
+        );
+        let many = campaign(Ok(&found(5000))).summary();
+        assert!(many.len() < MAX_SUMMARY_BYTES, "{}", many.len());
+        assert!(many.contains(" more\n"), "{}", &many[many.len() - 100..]);
+        let error = campaign(Err("no | hello".into())).summary();
+        assert!(
+            error.contains(": not judged") && error.contains("no \\| hello"),
+            "{error}"
         );
     }
 
