@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A full `edgecheck run` takes a few seconds (tassis-v2 about 35); this only bounds a hung
+/// A full `edgecheck run` takes a few seconds (tassis-v2 about 33); this only bounds a hung
 /// mutant.
 pub const RUN_LIMIT: Duration = Duration::from_secs(300);
 

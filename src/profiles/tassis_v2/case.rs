@@ -465,6 +465,28 @@ pub enum Step {
     },
 }
 
+impl Step {
+    /// How long this step waits on a correct server, in milliseconds (`interval`: the
+    /// PreKeysLow interval, when known): the waits for the absence of something in full,
+    /// a push that should come as a few milliseconds, a probe as [`probes::wait_ms`] says.
+    ///
+    /// [`probes::wait_ms`]: crate::profiles::tassis_v2::runner::probes::wait_ms
+    pub fn wait_ms(&self, interval: Option<std::time::Duration>) -> u64 {
+        let intervals = |n: f64| interval.map_or(0, |i| (i.as_millis() as f64 * n) as u64);
+        match self {
+            Step::ExpectNoPush {
+                within_ms,
+                within_intervals,
+                ..
+            } => within_intervals.map_or(*within_ms, intervals),
+            Step::ExpectSilence { within_ms, .. } => *within_ms,
+            Step::Sleep { ms, intervals: n } => n.map_or(*ms, intervals),
+            Step::Probe { name } => crate::profiles::tassis_v2::runner::probes::wait_ms(name),
+            _ => 1,
+        }
+    }
+}
+
 impl crate::profiles::case_files::ScriptedCase for Case {
     fn head(&self) -> crate::profiles::case_files::CaseHead<'_> {
         crate::profiles::case_files::CaseHead {
@@ -479,4 +501,51 @@ impl crate::profiles::case_files::ScriptedCase for Case {
 /// Whether a count is zero (its field is then left out of a written case).
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn steps_wait_what_they_ask_for() {
+        let no_push = |within_ms, within_intervals| Step::ExpectNoPush {
+            conn: "a".into(),
+            push: PushKind::PreKeysLow,
+            bytes: None,
+            within_ms,
+            within_intervals,
+            at_most: 0,
+            rule: "TB-PK-LOW".into(),
+        };
+        let interval = Some(Duration::from_millis(200));
+        assert_eq!(no_push(700, None).wait_ms(interval), 700);
+        assert_eq!(no_push(0, Some(2.5)).wait_ms(interval), 500);
+        assert_eq!(no_push(0, Some(2.5)).wait_ms(None), 0);
+        let idle = Step::Probe {
+            name: "idle".into(),
+        };
+        assert_eq!(idle.wait_ms(None), 31_000);
+    }
+
+    #[test]
+    fn the_idle_check_is_the_longest_wait_of_the_suite() {
+        let cases: Vec<Case> = crate::profiles::tassis_v2::cases::builtin()
+            .expect("the built-in cases load")
+            .into_iter()
+            .flat_map(|f| f.cases)
+            .collect();
+        let cost = |c: &Case| -> u64 {
+            c.steps
+                .iter()
+                .map(|s| s.wait_ms(Some(Duration::from_millis(200))))
+                .sum()
+        };
+        let longest = cases.iter().max_by_key(|c| cost(c)).expect("cases");
+        assert_eq!(longest.id, "transport/idle-with-data-frames");
+        let others = cases.iter().filter(|c| c.id != longest.id).map(cost).max();
+        assert!(others.unwrap_or(0) < 10_000, "{others:?}");
+    }
 }

@@ -20,6 +20,18 @@ pub const NAMES: [&str; 7] = [
     "inbound-form",
 ];
 
+/// How long the probe `name` waits on a correct server, in milliseconds: the order in which
+/// a run starts its checks (the longest first).
+pub fn wait_ms(name: &str) -> u64 {
+    match name {
+        // 19 + 11 + 1 s of waiting for frames that must not close the connection.
+        "idle" => 31_000,
+        "backlog" => 1_000,
+        "concurrent-prekeys" | "order" => 200,
+        _ => 50,
+    }
+}
+
 /// Run the probe `name`.
 pub(crate) async fn run(ctx: &mut Ctx<'_>, name: &str) -> Result<(), Stop> {
     match name {
