@@ -1,7 +1,7 @@
 //! `prop`, `fuzz`, `race` and `selftest`: their options, handed to the profile's generator.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::error::{CliError, EXIT_FAIL, EXIT_INTERNAL, EXIT_OK};
 use super::target::TargetArgs;
@@ -10,7 +10,7 @@ use crate::engine::cores;
 use crate::profiles::{
     FuzzOptions, Outcome, Profile, ProfileError, PropOptions, RaceOptions, TargetOptions,
 };
-use crate::report::generated::Campaign;
+use crate::report::generated::{Campaign, Started};
 
 /// Where a generator writes what it found for a CI system.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -43,34 +43,18 @@ impl CampaignOutputs {
     }
 }
 
-/// A generator's run: when it started, for its outputs.
-struct Started {
-    at: Instant,
-    rfc3339: String,
-}
-
-impl Started {
-    fn now() -> Started {
-        Started {
-            at: Instant::now(),
-            rfc3339: time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
-        }
-    }
-}
-
-/// The exit code of a generator that ended with `result`, after writing its outputs. An
-/// output that cannot be written makes the code 4, whatever was found.
-fn finish(
+/// A generator's campaign: `run` (the profile's generator), then the outputs written
+/// and the exit code. An output that cannot be written makes the code 4, whatever was found.
+fn campaign(
     command: &'static str,
     profile: &dyn Profile,
     target: &TargetOptions,
     seed: u64,
     outputs: &CampaignOutputs,
-    started: Started,
-    result: Result<Outcome, ProfileError>,
+    run: impl FnOnce() -> Result<Outcome, ProfileError>,
 ) -> Result<i32, CliError> {
+    let started = Started::now();
+    let result = run();
     if outputs.junit.is_some() || outputs.json.is_some() || outputs.summary.is_some() {
         let described = if target.servers.is_empty() {
             "embedded reference server".to_string()
@@ -82,8 +66,7 @@ fn finish(
             profile.name(),
             described,
             seed,
-            started.rfc3339,
-            started.at.elapsed(),
+            &started,
             result.as_ref().map_err(ToString::to_string),
         );
         let mut failed = Vec::new();
@@ -125,7 +108,7 @@ pub struct PropArgs {
     /// Target options.
     #[command(flatten)]
     pub target: TargetArgs,
-    /// `--junit` and `--json`.
+    /// `--junit`, `--json` and `--summary`.
     #[command(flatten)]
     pub outputs: CampaignOutputs,
     /// Seed; the same seed against the same server makes the same requests (up to signatures
@@ -195,7 +178,7 @@ pub struct FuzzArgs {
     /// Target options.
     #[command(flatten)]
     pub target: TargetArgs,
-    /// `--junit` and `--json`.
+    /// `--junit`, `--json` and `--summary`.
     #[command(flatten)]
     pub outputs: CampaignOutputs,
     /// How long to fuzz, e.g. `90s`, `1m30s`, `10min`, `1h`.
@@ -241,7 +224,7 @@ pub struct RaceArgs {
     /// Target options.
     #[command(flatten)]
     pub target: TargetArgs,
-    /// `--junit` and `--json`.
+    /// `--junit`, `--json` and `--summary`.
     #[command(flatten)]
     pub outputs: CampaignOutputs,
     /// Concurrent senders.
@@ -326,17 +309,9 @@ pub fn prop(args: PropArgs) -> Result<i32, CliError> {
         findings: args.findings.clone(),
         jobs: args.jobs.unwrap_or_else(generator_jobs).max(1),
     };
-    let started = Started::now();
-    let result = profile.prop(&target, &opts);
-    finish(
-        "prop",
-        profile,
-        &target,
-        args.seed,
-        &args.outputs,
-        started,
-        result,
-    )
+    campaign("prop", profile, &target, args.seed, &args.outputs, || {
+        profile.prop(&target, &opts)
+    })
 }
 
 /// `edgecheck fuzz`.
@@ -367,17 +342,9 @@ pub fn fuzz(args: FuzzArgs) -> Result<i32, CliError> {
         write_corpus: args.write_corpus.clone(),
         ..FuzzOptions::default()
     };
-    let started = Started::now();
-    let result = profile.fuzz(&target, &opts);
-    finish(
-        "fuzz",
-        profile,
-        &target,
-        seed,
-        &args.outputs,
-        started,
-        result,
-    )
+    campaign("fuzz", profile, &target, seed, &args.outputs, || {
+        profile.fuzz(&target, &opts)
+    })
 }
 
 /// `edgecheck race`.
@@ -397,17 +364,9 @@ pub fn race(args: RaceArgs) -> Result<i32, CliError> {
         seed: args.seed,
         history: args.history.clone(),
     };
-    let started = Started::now();
-    let result = profile.race(&target, &opts);
-    finish(
-        "race",
-        profile,
-        &target,
-        args.seed,
-        &args.outputs,
-        started,
-        result,
-    )
+    campaign("race", profile, &target, args.seed, &args.outputs, || {
+        profile.race(&target, &opts)
+    })
 }
 
 /// `edgecheck selftest`.

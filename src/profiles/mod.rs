@@ -96,9 +96,13 @@ pub struct Finding {
     pub rule: String,
     /// What happened.
     pub message: String,
-    /// The case file that replays it (`edgecheck replay`), when one was written.
+    /// The case file that replays it (`edgecheck replay`), or the history file that shows
+    /// it (`race --history`), when one was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<std::path::PathBuf>,
+    /// `file` is a case file `edgecheck replay` runs (not a history).
+    #[serde(skip)]
+    pub replayable: bool,
 }
 
 impl Finding {
@@ -108,12 +112,21 @@ impl Finding {
             rule: rule.into(),
             message: message.into(),
             file: None,
+            replayable: false,
         }
     }
 
     /// The same, replayed by the case file at `path`.
     pub fn with_file(mut self, path: Option<&std::path::Path>) -> Finding {
         self.file = path.map(std::path::Path::to_path_buf);
+        self.replayable = true;
+        self
+    }
+
+    /// The same, shown by the history file at `path` (`race --history`).
+    pub fn with_history(mut self, path: Option<&std::path::Path>) -> Finding {
+        self.file = path.map(std::path::Path::to_path_buf);
+        self.replayable = false;
         self
     }
 }

@@ -13,7 +13,7 @@
 //! shorter than [`MAX_SUMMARY_BYTES`].
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use serde::Serialize;
@@ -59,6 +59,25 @@ pub struct Campaign {
     pub findings: Vec<Listed>,
 }
 
+/// When a campaign started: its clock and its date, for the outputs.
+#[derive(Debug, Clone)]
+pub struct Started {
+    at: Instant,
+    rfc3339: String,
+}
+
+impl Started {
+    /// Now.
+    pub fn now() -> Started {
+        Started {
+            at: Instant::now(),
+            rfc3339: time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// A finding as listed.
 #[derive(Debug, Clone, Serialize)]
 pub struct Listed {
@@ -71,16 +90,14 @@ pub struct Listed {
 }
 
 impl Campaign {
-    /// The campaign of `command` that ended with `result` (`Err`: the message of the
-    /// problem that stopped it).
-    #[allow(clippy::too_many_arguments)]
+    /// The campaign of `command` that began at `started` and ended now with `result`
+    /// (`Err`: the message of the problem that stopped it).
     pub fn new(
         command: &'static str,
         profile: &str,
         target: String,
         seed: u64,
-        started_at: String,
-        elapsed: Duration,
+        started: &Started,
         result: Result<&Outcome, String>,
     ) -> Campaign {
         let (outcome, error, findings) = match result {
@@ -94,7 +111,7 @@ impl Campaign {
                 replay: finding
                     .file
                     .as_ref()
-                    .filter(|_| command != "race")
+                    .filter(|_| finding.replayable)
                     .map(|f| format!("edgecheck replay --profile {profile} {}", f.display())),
                 finding,
             })
@@ -106,8 +123,8 @@ impl Campaign {
             profile: profile.to_string(),
             target,
             seed,
-            started_at,
-            duration_ms: elapsed.as_millis().min(u128::from(u64::MAX)) as u64,
+            started_at: started.rfc3339.clone(),
+            duration_ms: started.at.elapsed().as_millis().min(u128::from(u64::MAX)) as u64,
             outcome,
             error,
             findings,
@@ -260,8 +277,7 @@ mod tests {
             "simplex-v5",
             "embedded reference server".into(),
             7,
-            "2026-12-07T15:00:00Z".into(),
-            Duration::from_millis(1500),
+            &Started::now(),
             result,
         )
     }
@@ -371,15 +387,15 @@ mod tests {
 
     #[test]
     fn race_histories_are_named_but_not_replayed() {
-        let mut c = campaign(Ok(&found(1)));
-        c = Campaign::new(
+        let history = Finding::new("V-WS-UNSUB", "pushed m0 after unsubscribe")
+            .with_history(Some(Path::new("edgecheck-findings/a.json")));
+        let c = Campaign::new(
             "race",
-            &c.profile,
-            c.target,
-            c.seed,
-            c.started_at,
-            Duration::ZERO,
-            Ok(&found(1)),
+            "simplex-v5",
+            "embedded reference server".into(),
+            7,
+            &Started::now(),
+            Ok(&Outcome::Found(vec![history])),
         );
         let xml = c.junit().unwrap();
         assert!(xml.contains("history: edgecheck-findings/a.json"), "{xml}");

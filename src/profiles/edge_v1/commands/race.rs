@@ -89,7 +89,7 @@ pub fn race(target_opts: &TargetOptions, args: &RaceOptions) -> Result<Outcome, 
         let found = f
             .violations
             .iter()
-            .map(|v| Finding::new(&v.rule, &v.what).with_file(args.history.as_deref()))
+            .map(|v| Finding::new(&v.rule, &v.what).with_history(args.history.as_deref()))
             .collect();
         return Ok(Outcome::Found(found));
     }

@@ -479,7 +479,8 @@ pub fn churn(h: &History) -> Vec<Violation> {
         }
     }
     let accepted = |t: &str| sends.get(t).is_some_and(|(_, s)| *s == Some(200));
-    let mut pushed: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    // Per session, the subscription open at the end: its subscribe reply and what it was
+    // pushed (the deleter never unsubscribes: all it was pushed).
     let mut last_subscription: BTreeMap<&str, (usize, BTreeSet<&str>)> = BTreeMap::new();
     for name in [UNSUBSCRIBER, DELETER] {
         let mut stream: Vec<(usize, usize)> = ev
@@ -492,7 +493,6 @@ pub fn churn(h: &History) -> Vec<Violation> {
             })
             .collect();
         stream.sort_unstable();
-        let ever = pushed.entry(name).or_default();
         // The subscribe reply that opened the current subscription; the unsubscribe reply
         // that closed the last one.
         let mut open: Option<usize> = None;
@@ -583,7 +583,6 @@ pub fn churn(h: &History) -> Vec<Violation> {
                         ));
                         continue;
                     };
-                    ever.insert(t);
                     if let Some(&p) = seen.get(t) {
                         out.push(violation(
                             "V-WS-ORDER",
@@ -639,10 +638,10 @@ pub fn churn(h: &History) -> Vec<Violation> {
         if status != Some(200) {
             continue;
         }
-        if pushed.get(DELETER).is_some_and(|p| !p.contains(t))
-            && last_subscription.contains_key(DELETER)
+        if let Some(&(o, _)) = last_subscription
+            .get(DELETER)
+            .filter(|(_, got)| !got.contains(t))
         {
-            let (o, _) = last_subscription[DELETER];
             out.push(violation(
                 "VB-WS-BACKLOG",
                 format!(
@@ -995,5 +994,64 @@ mod tests {
         let mut e = clean(16);
         e.retain(|(s, w, _, _)| !(*s == "u0" && matches!(w, What::ChurnPush { frame: 6, .. })));
         assert_eq!(rules(e), vec!["VB-WS-BACKLOG"]);
+    }
+
+    #[test]
+    fn a_refused_subscribe_is_found() {
+        let mut e = clean(16);
+        e[7] = reply("u0", Ask::Subscribe, false, 4, 15, 16);
+        assert!(rules(e).contains(&"V-WS-SUB"));
+    }
+
+    #[test]
+    fn a_push_before_the_subscribe_is_answered_is_found() {
+        let mut e = clean(16);
+        e.push(push("d0", "c0-001", 0, 3));
+        assert!(rules(e).contains(&"V-WS-SUB"));
+    }
+
+    #[test]
+    fn a_push_of_nothing_sent_is_found() {
+        let mut e = clean(16);
+        e.push(push("d0", "c9-000", 5, 23));
+        assert_eq!(rules(e), vec!["VB-WS-BACKLOG"]);
+    }
+
+    #[test]
+    fn a_sender_out_of_order_in_one_subscription_is_found() {
+        let mut e = clean(16);
+        // d0 is pushed c0-001 before c0-000.
+        e[5] = push("d0", "c0-000", 4, 12);
+        e[11] = push("d0", "c0-001", 2, 22);
+        assert!(rules(e).contains(&"V-WS-ORDER"));
+    }
+
+    #[test]
+    fn a_refused_unsubscribe_of_a_subscription_is_found() {
+        let mut e = clean(16);
+        e[6] = reply("u0", Ask::Unsubscribe, false, 3, 13, 14);
+        assert!(rules(e).contains(&"V-WS-UNSUB"));
+    }
+
+    #[test]
+    fn a_push_after_its_own_deletion_is_found() {
+        let mut e = clean(16);
+        e.push(push("d0", "c0-000", 5, 23));
+        assert!(rules(e).contains(&"V-WS-ORDER"));
+    }
+
+    #[test]
+    fn a_message_the_deleter_was_never_pushed_is_found() {
+        let mut e = clean(16);
+        e.remove(11);
+        assert_eq!(rules(e), vec!["VB-WS-BACKLOG"]);
+    }
+
+    #[test]
+    fn a_walk_with_a_message_never_sent_or_stored_twice_is_found() {
+        let mut e = clean(16);
+        e.pop();
+        e.push(walk(&["c0-001", "c0-001", "c9-000"], 30));
+        assert_eq!(rules(e), vec!["V-SEND", "V-SEND"]);
     }
 }

@@ -297,16 +297,22 @@ fn token_of(message: &Value) -> Option<String> {
     String::from_utf8(unb64(m).ok()?).ok()
 }
 
-/// One page: records it; returns `nextMessageID` when the walk goes on.
-async fn page(env: &Env, log: &Log, c: &Conn, actor: &str, from: Option<String>) -> Option<String> {
+/// A page as retrieved: its status, the tokens and IDs of its messages, `nextMessageID`.
+struct Fetched {
+    status: Option<u16>,
+    tokens: Vec<String>,
+    ids: Vec<String>,
+    next: Option<String>,
+}
+
+/// The page of `c` that starts at `from` (`fromMessageId`), or at the first message.
+async fn fetch_page(env: &Env, c: &Conn, from: Option<&str>) -> Fetched {
     let mut url = c.ru.clone();
     url.set_path(&format!("{}/messages", url.path()));
-    if let Some(f) = &from {
+    if let Some(f) = from {
         url.set_query(Some(&format!("fromMessageId={f}")));
     }
-    let invoke = log.now();
     let (status, body) = call(env, "GET", &url, None, Some(&c.rk)).await;
-    let ret = log.now();
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let list = v
         .get("messages")
@@ -330,20 +336,33 @@ async fn page(env: &Env, log: &Log, c: &Conn, actor: &str, from: Option<String>)
         .get("nextMessageID")
         .and_then(Value::as_str)
         .map(str::to_string);
+    Fetched {
+        status,
+        tokens,
+        ids,
+        next,
+    }
+}
+
+/// One page: records it; returns `nextMessageID` when the walk goes on.
+async fn page(env: &Env, log: &Log, c: &Conn, actor: &str, from: Option<String>) -> Option<String> {
+    let invoke = log.now();
+    let f = fetch_page(env, c, from.as_deref()).await;
+    let ret = log.now();
     log.add(
         actor,
         What::Page {
             from,
-            tokens,
-            ids,
-            next: next.clone(),
-            status,
+            tokens: f.tokens,
+            ids: f.ids,
+            next: f.next.clone(),
+            status: f.status,
             final_walk: actor == "final",
         },
         invoke,
         ret,
     );
-    next.filter(|_| status == Some(200))
+    f.next.filter(|_| f.status == Some(200))
 }
 
 /// A walk from the start through every `nextMessageID`.
@@ -365,13 +384,18 @@ async fn send(
     token: String,
     key: Option<&Key>,
 ) -> Option<u16> {
+    let invoke = log.now();
+    let status = post(env, c, &token, key).await;
+    log.add(actor, What::Send { token, status }, invoke, log.now());
+    status
+}
+
+/// Sends a message carrying `token` to `c` (signed with `key` when given): its status.
+async fn post(env: &Env, c: &Conn, token: &str, key: Option<&Key>) -> Option<u16> {
     let mut url = c.su.clone();
     url.set_path(&format!("{}/messages", url.path()));
     let body = json!({"msg": b64(token.as_bytes())});
-    let invoke = log.now();
-    let (status, _) = call(env, "POST", &url, Some(&body), key).await;
-    log.add(actor, What::Send { token, status }, invoke, log.now());
-    status
+    call(env, "POST", &url, Some(&body), key).await.0
 }
 
 /// A WebSocket session opened, with the nonce of its hello.
@@ -829,7 +853,7 @@ pub fn race(target: &TargetOptions, opts: &RaceOptions) -> Result<Outcome, Profi
         let found = f
             .violations
             .iter()
-            .map(|v| Finding::new(v.rule, &v.what).with_file(opts.history.as_deref()))
+            .map(|v| Finding::new(v.rule, &v.what).with_history(opts.history.as_deref()))
             .collect();
         return Ok(Outcome::Found(found));
     }

@@ -284,7 +284,7 @@ pub fn race(target: &TargetOptions, opts: &RaceOptions) -> Result<Outcome, Profi
         let found = f
             .violations
             .iter()
-            .map(|v| Finding::new(v.rule, &v.what).with_file(opts.history.as_deref()))
+            .map(|v| Finding::new(v.rule, &v.what).with_history(opts.history.as_deref()))
             .collect();
         return Ok(Outcome::Found(found));
     }
