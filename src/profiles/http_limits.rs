@@ -243,6 +243,35 @@ async fn refusal_time(client: &Client, request: &Request) -> (Duration, Vec<Exch
     }
 }
 
+/// B-SIZE, when a body declared far over any limit got no answer (`error`): a server that
+/// refuses from `Content-Length` answers at once, so the silence means it waited for the
+/// whole body or dropped the connection. That is blamed only when `witness`, a small valid
+/// request sent next on a connection of its own, is answered: a server that answers nothing
+/// at all has stopped serving, which is not B-SIZE. Returns the witness's exchange.
+pub async fn unanswered_oversize(
+    client: &Client,
+    error: &TransportError,
+    witness: Request,
+) -> (Judged, Exchange) {
+    let witness = on_own_connection(client, witness).await;
+    let judged = match (error, status(&witness)) {
+        (TransportError::Timeout | TransportError::Closed(_), Ok(w)) => broken(
+            "B-SIZE",
+            "413 (or 400) decided from Content-Length, before the body was sent",
+            format!(
+                "none ({error}): the server waited for the whole body or dropped the \
+                 connection, while a small request sent next was answered ({w})"
+            ),
+        ),
+        (_, Ok(_)) => Judged::NotJudged(format!("no answer to a declared 1 GiB body: {error}")),
+        (_, Err(w)) => Judged::NotJudged(format!(
+            "no answer to a declared 1 GiB body ({error}), nor to a small request sent next \
+             ({w}): the server or the network may be down"
+        )),
+    };
+    (judged, witness)
+}
+
 /// Sends `request` on a connection of its own: `Connection: close` takes the raw path.
 async fn on_own_connection(client: &Client, mut request: Request) -> Exchange {
     request
@@ -667,6 +696,59 @@ mod tests {
         let seen = after_idle(&client, Duration::from_millis(100), request(), request())
             .await
             .0;
+        assert!(matches!(seen, Judged::NotJudged(_)), "{seen:?}");
+    }
+
+    /// A server that answers 201 to a small request and waits for the body of a large one;
+    /// with `mute`, it answers nothing at all.
+    async fn waiting_server(mute: bool) -> url::Url {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let Ok(n) = s.read(&mut buf).await else {
+                        return;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+                    if mute || head.contains(&format!("content-length: {}", 1u64 << 30)) {
+                        while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+                        return;
+                    }
+                    let answer = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
+                    let _ = s.write_all(answer).await;
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        url::Url::parse(&format!("http://{addr}/connection")).unwrap()
+    }
+
+    async fn judge_unanswered(mute: bool) -> Judged {
+        let client = Client::new(&ClientOptions {
+            timeout: Duration::from_millis(500),
+            ..ClientOptions::default()
+        })
+        .unwrap();
+        let url = waiting_server(mute).await;
+        let oversized = Request::new("POST", url.clone())
+            .header("Content-Length", (1u64 << 30).to_string())
+            .body(vec![b' '; 1024]);
+        let ex = client.execute(oversized).await;
+        let error = ex.response.expect_err("the server waits for the body");
+        let witness = Request::new("POST", url).body(b"{}".to_vec());
+        unanswered_oversize(&client, &error, witness).await.0
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_declared_body_while_serving_others_breaks_b_size() {
+        assert_broken(&judge_unanswered(false).await, "B-SIZE");
+    }
+
+    #[tokio::test]
+    async fn no_answer_to_anything_is_not_blamed_on_b_size() {
+        let seen = judge_unanswered(true).await;
         assert!(matches!(seen, Judged::NotJudged(_)), "{seen:?}");
     }
 

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::judge::is_message_id;
 use super::rest::{self, body_text, Op};
 use super::{Broken, Ctx, Env, Stop};
-use crate::client::{Exchange, Request, TransportError};
+use crate::client::{Exchange, Request};
 use crate::engine::history::{self, Action, Effect, Naming, Op as HOp};
 use crate::profiles::common::{contains_window, key_material, looks_like_counter, varying_parts};
 use crate::profiles::edge_v1::wire::b64;
@@ -220,17 +220,14 @@ async fn oversized_body(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
             format!("{} with {}", r.status, body_text(r)),
         )
         .into()),
-        // The server answered nothing before the suite's timeout: it waited for the whole
-        // body instead of refusing it from its length.
-        Err(TransportError::Timeout) => Err(Broken::new(
-            "B-SIZE",
-            "413 (or 400) decided from Content-Length, before the body",
-            "no answer within the timeout",
-        )
-        .into()),
-        Err(e) => Err(Stop::Error(format!(
-            "no response: {e}; not a verdict on the server"
-        ))),
+        Err(e) => {
+            let e = e.clone();
+            ctx.keep(ex);
+            let (witness, _, _) = rest::build(ctx, Op::Create, &rest_step("oversize-witness"))?;
+            let (seen, witness) =
+                http_limits::unanswered_oversize(&ctx.env.http, &e, witness).await;
+            return judged(ctx, (seen, vec![witness]));
+        }
     };
     ctx.keep(ex);
     result

@@ -300,15 +300,14 @@ async fn oversized_body(run: &mut CaseRun<'_>, n: usize) -> Result<(), StepFailu
             "413 (or 400) for a 1 GiB declared body",
             r.status.to_string(),
         )),
-        Err(e) => Err(failure(
-            Verdict::Fail,
-            n,
-            "B-SIZE",
-            "413 (or 400) before the body was sent",
-            format!(
-                "no response ({e}): the server waited for the whole body or dropped the connection"
-            ),
-        )),
+        Err(e) => {
+            let e = e.clone();
+            run.exchanges.push(ex);
+            let [witness] = creates(run, n, ["oversize-witness"])?;
+            let (seen, witness) =
+                http_limits::unanswered_oversize(&run.ctx.client, &e, witness).await;
+            return judged(run, n, (seen, vec![witness]));
+        }
     };
     run.exchanges.push(ex);
     res
