@@ -263,3 +263,40 @@ fn an_edge_v1_prop_finding_names_its_rule_and_case_file() {
         format!("edgecheck replay --profile edge-v1 {file}")
     );
 }
+
+#[test]
+fn an_edge_v1_fuzz_warning_passes_with_its_should_rule() {
+    // The fault answers 403 where the order of checks (B-ORDER, a SHOULD) asks for 401.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let srv = rt.block_on(support::reference::server(&["disabled-checked-first"]));
+    let url = srv.create_url();
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "fuzz",
+        "--server",
+        &url,
+        "--page-size",
+        "10",
+        "--duration",
+        "8s",
+        "--seed",
+        "1",
+        "--findings",
+        "found",
+    ];
+    let o = with_outputs(&args, dir.path());
+    rt.block_on(srv.shutdown());
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let (junit, json) = outputs(dir.path());
+    assert_eq!((junit.failures, junit.errors), (0, 0), "{junit:?}");
+    assert_eq!(json["outcome"], "warned", "{json}");
+    let warned: Vec<_> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["rule"].as_str().unwrap(), f["level"].as_str().unwrap()))
+        .collect();
+    assert!(warned.contains(&("B-ORDER", "SHOULD")), "{json:#}");
+    let xml = std::fs::read_to_string(dir.path().join("out.xml")).unwrap();
+    assert!(xml.contains("WARNING (SHOULD not met)"), "{xml}");
+}

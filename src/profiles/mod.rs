@@ -83,10 +83,43 @@ pub enum ProfileError {
 pub enum Outcome {
     /// Nothing found (exit 0).
     Clean,
+    /// Findings of SHOULD or MAY rules only (exit 0): warnings, as `warn` is in `run`.
+    Warned(Vec<Finding>),
     /// Findings, violations or failures (exit 1): what `prop`, `fuzz` and `race` found, for
-    /// their `--junit` and `--json` outputs (`selftest` lists none here: its report is its
-    /// own).
+    /// their `--junit` and `--json` outputs, warnings included (`selftest` lists none here:
+    /// its report is its own).
     Found(Vec<Finding>),
+}
+
+impl Outcome {
+    /// The outcome of a campaign that found `findings`: clean when there are none, warned
+    /// when none of them is at MUST level.
+    pub fn of(findings: Vec<Finding>) -> Outcome {
+        if findings.is_empty() {
+            Outcome::Clean
+        } else if findings.iter().any(Finding::fails) {
+            Outcome::Found(findings)
+        } else {
+            Outcome::Warned(findings)
+        }
+    }
+
+    /// What was found, warnings included.
+    pub fn findings(&self) -> &[Finding] {
+        match self {
+            Outcome::Clean => &[],
+            Outcome::Warned(f) | Outcome::Found(f) => f,
+        }
+    }
+}
+
+/// How the terminal heads a finding at `level`: `FINDING` for MUST, else `WARNING`.
+pub fn heading(level: crate::engine::plan::Level) -> &'static str {
+    if level == crate::engine::plan::Level::Must {
+        "FINDING"
+    } else {
+        "WARNING"
+    }
 }
 
 /// Something `prop`, `fuzz` or `race` found, as its outputs name it.
@@ -94,6 +127,9 @@ pub enum Outcome {
 pub struct Finding {
     /// The rule it shows broken.
     pub rule: String,
+    /// The level of what was expected: MUST fails the campaign; SHOULD and MAY make a
+    /// warning.
+    pub level: crate::engine::plan::Level,
     /// What happened.
     pub message: String,
     /// The case file that replays it (`edgecheck replay`), or the history file that shows
@@ -106,14 +142,26 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// A finding of `rule` without a case file.
+    /// A finding of `rule`, at MUST level, without a case file.
     pub fn new(rule: impl Into<String>, message: impl Into<String>) -> Finding {
         Finding {
             rule: rule.into(),
+            level: crate::engine::plan::Level::Must,
             message: message.into(),
             file: None,
             replayable: false,
         }
+    }
+
+    /// The same, at `level`.
+    pub fn at_level(mut self, level: crate::engine::plan::Level) -> Finding {
+        self.level = level;
+        self
+    }
+
+    /// Whether it fails the campaign (a MUST finding) rather than warn.
+    pub fn fails(&self) -> bool {
+        self.level == crate::engine::plan::Level::Must
     }
 
     /// The same, replayed by the case file at `path`.

@@ -4,9 +4,11 @@
 //! JUnit: one `<testsuite>` named `edgecheck COMMAND`, the profile, target and seed as
 //! properties. A clean campaign is one passing testcase named after the command; each
 //! finding is a failing testcase (classname the command, name the rule and its number) with
-//! the message and the command that replays it; a campaign that could not be judged (the
-//! target unreachable, a problem of the suite) is one `<error>` testcase. At most
-//! [`MAX_LISTED`] findings are listed; one more failing testcase counts the rest.
+//! the message and the command that replays it; a finding of a SHOULD or MAY rule is a
+//! warning: a passing testcase with the same text in `<system-out>`, as `run` writes a
+//! `warn`. A campaign that could not be judged (the target unreachable, a problem of the
+//! suite) is one `<error>` testcase. At most [`MAX_LISTED`] findings are listed; one more
+//! testcase counts the rest.
 //!
 //! JSON (schema `edgecheck-generated/1`, `docs/results-schema.md`): the same facts.
 //! `--summary PATH`: a few lines of Markdown for a pull-request comment or a CI job summary,
@@ -50,7 +52,7 @@ pub struct Campaign {
     pub started_at: String,
     /// Wall time.
     pub duration_ms: u64,
-    /// `clean`, `found` or `error`.
+    /// `clean`, `warned` (findings of SHOULD or MAY rules only), `found` or `error`.
     pub outcome: &'static str,
     /// Why it could not be judged (`outcome` is `error`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -102,6 +104,7 @@ impl Campaign {
     ) -> Campaign {
         let (outcome, error, findings) = match result {
             Ok(Outcome::Clean) => ("clean", None, Vec::new()),
+            Ok(Outcome::Warned(f)) => ("warned", None, f.clone()),
             Ok(Outcome::Found(f)) => ("found", None, f.clone()),
             Err(e) => ("error", Some(e), Vec::new()),
         };
@@ -162,31 +165,21 @@ impl Campaign {
             }
             (None, false) => {
                 for (i, l) in self.findings.iter().take(MAX_LISTED).enumerate() {
-                    // Messages may quote the server: controls escaped, length capped.
-                    let rule = xml_text(l.finding.rule.clone());
-                    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                    status
-                        .set_type(rule.as_str())
-                        .set_message(xml_text(first_line(&l.finding.message)));
-                    let mut text = escape::cap(&l.finding.message, escape::TEXT_MAX).into_owned();
-                    if let Some(r) = &l.replay {
-                        text.push_str(&format!("\nreplay: {r}"));
-                    } else if let Some(f) = &l.finding.file {
-                        text.push_str(&format!("\nhistory: {}", f.display()));
-                    }
-                    status.set_description(xml_text(text));
-                    let mut tc = TestCase::new(format!("{rule} #{}", i + 1), status);
-                    tc.set_classname(self.command);
-                    tc.add_property(Property::new("rule", rule.as_str()));
-                    suite.add_test_case(tc);
+                    suite.add_test_case(self.finding_case(i, l));
                 }
-                let more = self.findings.len().saturating_sub(MAX_LISTED);
-                if more > 0 {
-                    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                    status.set_type("more findings").set_message(format!(
-                        "{more} more finding(s) not listed (--json lists them all)"
-                    ));
-                    let mut tc = TestCase::new(format!("{more} more"), status);
+                let more = &self.findings[self.findings.len().min(MAX_LISTED)..];
+                if !more.is_empty() {
+                    let n = more.len();
+                    let text = format!("{n} more finding(s) not listed (--json lists them all)");
+                    let mut tc = if more.iter().any(|l| l.finding.fails()) {
+                        let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                        status.set_type("more findings").set_message(text);
+                        TestCase::new(format!("{n} more"), status)
+                    } else {
+                        let mut tc = TestCase::new(format!("{n} more"), TestCaseStatus::success());
+                        tc.set_system_out(text);
+                        tc
+                    };
                     tc.set_classname(self.command);
                     suite.add_test_case(tc);
                 }
@@ -196,14 +189,48 @@ impl Campaign {
         Ok(report.to_string()?)
     }
 
+    /// The testcase of finding number `i`: a failure, or for a warning a pass with the
+    /// text in `<system-out>`.
+    fn finding_case(&self, i: usize, l: &Listed) -> TestCase {
+        // Messages may quote the server: controls escaped, length capped.
+        let rule = xml_text(l.finding.rule.clone());
+        let mut text = escape::cap(&l.finding.message, escape::TEXT_MAX).into_owned();
+        if let Some(r) = &l.replay {
+            text.push_str(&format!("\nreplay: {r}"));
+        } else if let Some(f) = &l.finding.file {
+            text.push_str(&format!("\nhistory: {}", f.display()));
+        }
+        let level = l.finding.level.as_str();
+        let mut tc = if l.finding.fails() {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status
+                .set_type(rule.as_str())
+                .set_message(xml_text(first_line(&l.finding.message)))
+                .set_description(xml_text(text));
+            TestCase::new(format!("{rule} #{}", i + 1), status)
+        } else {
+            let mut tc = TestCase::new(format!("{rule} #{}", i + 1), TestCaseStatus::success());
+            tc.set_system_out(xml_text(format!("WARNING ({level} not met)\n{text}")));
+            tc
+        };
+        tc.set_classname(self.command);
+        tc.add_property(Property::new("rule", rule.as_str()));
+        tc.add_property(Property::new("level", level));
+        tc
+    }
+
     /// Markdown for a pull-request comment or a CI job summary: the outcome, then one table
     /// row per finding (rule, what, how to replay it) as long as they fit.
     pub fn summary(&self) -> String {
         let head = format!("edgecheck {} · {}", self.command, self.profile);
-        let mut out = match (&self.error, self.findings.len()) {
-            (Some(e), _) => format!("## {head}: not judged\n\n{}\n", cell(e)),
-            (None, 0) => format!("## {head}: no finding\n"),
-            (None, n) => format!("## {head}: {n} finding(s)\n"),
+        let warnings = self.findings.iter().filter(|l| !l.finding.fails()).count();
+        let failing = self.findings.len() - warnings;
+        let mut out = match (&self.error, failing, warnings) {
+            (Some(e), _, _) => format!("## {head}: not judged\n\n{}\n", cell(e)),
+            (None, 0, 0) => format!("## {head}: no finding\n"),
+            (None, 0, w) => format!("## {head}: no finding, {w} warning(s)\n"),
+            (None, n, 0) => format!("## {head}: {n} finding(s)\n"),
+            (None, n, w) => format!("## {head}: {n} finding(s), {w} warning(s)\n"),
         };
         out.push_str(&format!(
             "\n{} · seed {} · {:.1} s · edgecheck {}\n",
@@ -215,7 +242,7 @@ impl Campaign {
         if self.findings.is_empty() {
             return out;
         }
-        out.push_str("\n| rule | what | replay |\n|---|---|---|\n");
+        out.push_str("\n| rule | level | what | replay |\n|---|---|---|---|\n");
         for (i, l) in self.findings.iter().enumerate() {
             let how = match (&l.replay, &l.finding.file) {
                 (Some(r), _) => format!("`{}`", r.replace('`', "'")),
@@ -223,8 +250,9 @@ impl Campaign {
                 (None, None) => String::new(),
             };
             let row = format!(
-                "| {} | {} | {how} |\n",
+                "| {} | {} | {} | {how} |\n",
                 cell(&l.finding.rule),
+                l.finding.level.as_str(),
                 cell(&first_line(&l.finding.message))
             );
             let more = format!("\n…and {} more\n", self.findings.len() - i);
@@ -270,6 +298,7 @@ fn write(path: &Path, text: String) -> Result<(), FileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::plan::Level;
 
     fn campaign(result: Result<&Outcome, String>) -> Campaign {
         Campaign::new(
@@ -325,6 +354,49 @@ mod tests {
         assert_eq!(json["findings"][1]["file"], "edgecheck-findings/a.json");
     }
 
+    fn warning(rule: &str) -> Finding {
+        Finding::new(rule, "expected status [401], got 403").at_level(Level::Should)
+    }
+
+    #[test]
+    fn warnings_pass_with_their_text_and_count_apart_from_findings() {
+        let outcome = Outcome::of(vec![warning("B-ORDER")]);
+        assert!(matches!(outcome, Outcome::Warned(_)), "{outcome:?}");
+        let c = campaign(Ok(&outcome));
+        let xml = c.junit().unwrap();
+        let parsed = quick_junit::Report::deserialize_from_str(&xml).expect("valid JUnit");
+        assert_eq!((parsed.tests, parsed.failures), (1, 0), "{xml}");
+        assert!(xml.contains("WARNING (SHOULD not met)"), "{xml}");
+        assert!(xml.contains(r#"name="level" value="SHOULD""#), "{xml}");
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["outcome"], "warned");
+        assert_eq!(json["findings"][0]["level"], "SHOULD");
+        let summary = c.summary();
+        assert!(
+            summary.starts_with("## edgecheck fuzz · simplex-v5: no finding, 1 warning(s)\n"),
+            "{summary}"
+        );
+        assert!(summary.contains("| B-ORDER | SHOULD |"), "{summary}");
+
+        let mut both = found(1).findings().to_vec();
+        both.push(warning("B-JSON-DUP"));
+        let outcome = Outcome::of(both);
+        assert!(matches!(outcome, Outcome::Found(_)), "{outcome:?}");
+        let c = campaign(Ok(&outcome));
+        let parsed = quick_junit::Report::deserialize_from_str(&c.junit().unwrap()).unwrap();
+        assert_eq!((parsed.tests, parsed.failures), (2, 1));
+        assert!(c.summary().contains(": 1 finding(s), 1 warning(s)\n"));
+        assert!(matches!(Outcome::of(Vec::new()), Outcome::Clean));
+    }
+
+    #[test]
+    fn warnings_beyond_the_limit_are_counted_without_failing() {
+        let many = Outcome::of((0..MAX_LISTED + 3).map(|_| warning("B-ORDER")).collect());
+        let xml = campaign(Ok(&many)).junit().unwrap();
+        assert!(xml.contains(r#"failures="0""#), "{xml}");
+        assert!(xml.contains("3 more finding(s) not listed"), "{xml}");
+    }
+
     #[test]
     fn server_text_with_controls_stays_valid_xml() {
         let f = Finding::new("B-NO-5XX", "body \u{1b}[31m\u{0}\u{FFFF} end");
@@ -350,7 +422,7 @@ mod tests {
             "{two}"
         );
         assert!(
-            two.contains("| V-WS-UNSUB | pushed m1 after unsubscribe | `edgecheck replay --profile simplex-v5 edgecheck-findings/a.json` |"),
+            two.contains("| V-WS-UNSUB | MUST | pushed m1 after unsubscribe | `edgecheck replay --profile simplex-v5 edgecheck-findings/a.json` |"),
             "{two}"
         );
         let many = campaign(Ok(&found(5000))).summary();

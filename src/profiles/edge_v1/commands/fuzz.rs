@@ -56,11 +56,7 @@ pub fn fuzz(target_opts: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, 
     );
     let flags = target_opts.flags();
     for f in &report.findings {
-        let level = if fuzz::finding::is_must(f) {
-            "FINDING"
-        } else {
-            "WARNING"
-        };
+        let level = crate::profiles::heading(f.raw.level);
         println!();
         println!("{level} {}: {}", f.raw.rule, f.raw.message);
         println!(
@@ -86,14 +82,17 @@ pub fn fuzz(target_opts: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, 
             report.beyond_limit
         );
     }
+    let findings: Vec<Finding> = report
+        .findings
+        .iter()
+        .map(|f| {
+            Finding::new(&f.raw.rule, &f.raw.message)
+                .at_level(f.raw.level)
+                .with_file(f.path.as_deref())
+        })
+        .collect();
     if report.failed() {
-        let found = report
-            .findings
-            .iter()
-            .filter(|f| fuzz::finding::is_must(f))
-            .map(|f| Finding::new(&f.raw.rule, &f.raw.message).with_file(f.path.as_deref()))
-            .collect();
-        return Ok(Outcome::Found(found));
+        return Ok(Outcome::Found(findings));
     }
     if report.unreachable {
         return Err(ProfileError::Unreachable(
@@ -114,8 +113,12 @@ pub fn fuzz(target_opts: &TargetOptions, opts: &FuzzOptions) -> Result<Outcome, 
             report.errors.len()
         );
     }
-    println!("no finding");
-    Ok(Outcome::Clean)
+    if findings.is_empty() {
+        println!("no finding");
+    } else {
+        println!("no MUST finding; {} warning(s)", findings.len());
+    }
+    Ok(Outcome::of(findings))
 }
 
 fn humanize(d: Duration) -> String {

@@ -4,7 +4,7 @@ use super::super::profile::{open_context, warm_context, NAME};
 use super::super::prop;
 use crate::engine::{cores, runtime};
 use crate::profiles::case_files::print_replay;
-use crate::profiles::{Finding, Outcome, ProfileError, PropOptions, TargetOptions};
+use crate::profiles::{heading, Finding, Outcome, ProfileError, PropOptions, TargetOptions};
 
 /// `edgecheck prop`: generated sequences against the target, the finding shrunk and saved.
 pub fn prop(target_opts: &TargetOptions, opts: &PropOptions) -> Result<Outcome, ProfileError> {
@@ -40,7 +40,7 @@ pub fn prop(target_opts: &TargetOptions, opts: &PropOptions) -> Result<Outcome, 
     rt.block_on(target.close());
     if let Some(f) = &report.finding {
         println!();
-        println!("FINDING: {}", f.message);
+        println!("{}: {}", heading(f.case.level), f.message);
         println!(
             "  shrunk from {} to {} steps; rule {}",
             f.original_steps,
@@ -50,8 +50,10 @@ pub fn prop(target_opts: &TargetOptions, opts: &PropOptions) -> Result<Outcome, 
         if let Some(p) = &f.path {
             print_replay(p, NAME, &target_opts.flags());
         }
-        let found = Finding::new(&f.failure.rule, &f.message);
-        return Ok(Outcome::Found(vec![found.with_file(f.path.as_deref())]));
+        let found = Finding::new(&f.failure.rule, &f.message)
+            .at_level(f.case.level)
+            .with_file(f.path.as_deref());
+        return Ok(Outcome::of(vec![found]));
     }
     if let Some(e) = &report.error {
         let m = format!("prop stopped: {e}");

@@ -411,11 +411,40 @@ impl<'a> Session<'a> {
             .collect::<Vec<_>>()
             .join(" + ");
         let plan = if let [m] = mutations.as_slice() {
+            let mut allowed = statuses_of(m);
+            // A signature the state refuses as well: the model allows the state's 4xx and
+            // prefers 401 (B-ORDER); the mutation's own alternatives stay preferred too.
+            let order = |p: Option<&Prediction>, extra: &[u16]| {
+                p.and_then(|p| p.preferred.clone())
+                    .filter(|(_, rule)| *rule == "B-ORDER")
+                    .map(|(s, rule)| (s.into_iter().chain(extra.iter().copied()).collect(), rule))
+            };
+            let mut preferred = m.preferred.clone().or_else(|| match &m.expect {
+                Expect::Model => order(Some(&pred), &[]),
+                Expect::ModelOr(extra) => order(Some(&pred), extra),
+                Expect::UnverifiedOr(extra) => order(unverified.as_ref(), extra),
+                Expect::CleanModel | Expect::Statuses(_) => None,
+            });
+            // A step the model refuses unmutated (a disabled connection, a missing sender
+            // key) has a second fault, of a later step of §3.1 than the mutation's: its 4xx
+            // are allowed too, and the mutation's preferred (B-ORDER).
+            if matches!(m.expect, Expect::Statuses(_))
+                && m.stage.is_some_and(|s| s < Stage::State)
+                && pred0.outcome == crate::profiles::edge_v1::model::Outcome::Rejected
+            {
+                let first = allowed.clone();
+                allowed.extend(pred0.statuses.iter().filter(|s| (400..500).contains(*s)));
+                allowed.sort_unstable();
+                allowed.dedup();
+                if allowed != first && preferred.is_none() {
+                    preferred = Some((first, "B-ORDER"));
+                }
+            }
             Plan {
-                allowed: statuses_of(m),
+                allowed,
                 explicit: m.expect != Expect::Model,
                 rule: rule_of(m),
-                preferred: m.preferred.clone(),
+                preferred,
                 shape,
                 mutated: true,
                 step,

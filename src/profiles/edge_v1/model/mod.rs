@@ -399,8 +399,18 @@ impl Model {
         if req.fault == Some(Fault::CidMismatch) {
             return Ok(Prediction::reject(&[404], "S-CID-404"));
         }
-        // Step 4: signatures.
-        if let Some(p) = self.check_auth(conn, req) {
+        // Step 4: signatures. A request the state refuses as well has two faults: any 4xx the
+        // state allows is allowed too, and 401, the earlier step's, preferred (B-ORDER).
+        if let Some(mut p) = self.check_auth(conn, req) {
+            let state = self.predict_state(conn, req);
+            if state.outcome == Outcome::Rejected {
+                let first = p.statuses.clone();
+                p.statuses
+                    .extend(state.statuses.iter().filter(|s| (400..500).contains(*s)));
+                if p.statuses != first {
+                    p.preferred = Some((first, "B-ORDER"));
+                }
+            }
             return Ok(p);
         }
         // Step 5: state.

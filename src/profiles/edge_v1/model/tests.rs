@@ -353,3 +353,27 @@ fn order_of_checks_is_route_body_cid_auth_state() {
     r.fault = Some(Fault::Method);
     assert_eq!(m.predict(&r).unwrap().statuses, [404, 405].into());
 }
+
+#[test]
+fn a_wrong_signature_on_a_disabled_connection_allows_either_fault_and_prefers_401() {
+    let mut m = Model::new(Some(50));
+    create(&mut m, "c", "rk");
+    let mut u = Request::new("c", Endpoint::Update);
+    u.auth = key("rk");
+    u.params.sender = Some("sk".into());
+    u.params.disabled = Some(true);
+    step(&mut m, u, 200, None);
+    // Two faults (signature, then state): any 4xx the state allows is no MUST failure, and
+    // 401, the earlier step's (§3.1), is B-ORDER's preference.
+    let p = send(&mut m, "c", Auth::Bad, &["x"]);
+    assert!(p.allows(401) && p.allows(403) && !p.allows(200), "{p:?}");
+    assert_eq!(p.rule, "S-G-SIGNED-ONLY");
+    assert_eq!(p.preferred, Some(([401].into(), "B-ORDER")));
+    // One fault: 401 alone.
+    let mut e = Request::new("c", Endpoint::Update);
+    e.auth = key("rk");
+    e.params.disabled = Some(false);
+    step(&mut m, e, 200, None);
+    let p = send(&mut m, "c", Auth::Bad, &["x"]);
+    assert_eq!((p.statuses, p.preferred), ([401].into(), None));
+}

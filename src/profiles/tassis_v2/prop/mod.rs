@@ -245,8 +245,11 @@ pub fn prop(target: &TargetOptions, opts: &PropOptions) -> Result<Outcome, Profi
     if let Some(f) = &report.finding {
         println!();
         println!(
-            "FINDING: {}: expected {}; got {}",
-            f.broken.rule, f.broken.expected, f.broken.actual
+            "{}: {}: expected {}; got {}",
+            crate::profiles::heading(f.case.level),
+            f.broken.rule,
+            f.broken.expected,
+            f.broken.actual
         );
         println!(
             "  shrunk from {} to {} operations, then from {} to {} steps ({} candidates{})",
@@ -268,9 +271,10 @@ pub fn prop(target: &TargetOptions, opts: &PropOptions) -> Result<Outcome, Profi
             print_replay(p, NAME, &target.flags());
         }
         let message = format!("expected {}; got {}", f.broken.expected, f.broken.actual);
-        let found =
-            crate::profiles::Finding::new(&f.broken.rule, message).with_file(f.path.as_deref());
-        return Ok(Outcome::Found(vec![found]));
+        let found = crate::profiles::Finding::new(&f.broken.rule, message)
+            .at_level(f.case.level)
+            .with_file(f.path.as_deref());
+        return Ok(Outcome::of(vec![found]));
     }
     if let Some(e) = &report.error {
         return Err(ProfileError::Internal(format!("prop stopped: {e}")));
