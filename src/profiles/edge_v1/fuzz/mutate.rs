@@ -82,6 +82,13 @@ pub struct Mutation {
     pub raw_body: bool,
     /// The mutation changes the body in any way.
     pub body: bool,
+    /// For a mutation the binding refuses: the rule an acceptance (2xx) breaks, when it is
+    /// narrower than the model's rule for the endpoint (a PKCS#1 v1.5 signature: B-SIG-ALG).
+    pub accepted_breaks: Option<&'static str>,
+    /// For a mutation that leaves the model's prediction as it was (a valid variant): the
+    /// rule a 4xx the prediction does not allow breaks, when it is narrower than the model's
+    /// (`Content-Type` with parameters: S-HDR-JSON).
+    pub refused_breaks: Option<&'static str>,
 }
 
 impl Mutation {
@@ -94,7 +101,19 @@ impl Mutation {
             preferred: None,
             raw_body: false,
             body: false,
+            accepted_breaks: None,
+            refused_breaks: None,
         }
+    }
+
+    fn accepted_breaks(mut self, rule: &'static str) -> Mutation {
+        self.accepted_breaks = Some(rule);
+        self
+    }
+
+    fn refused_breaks(mut self, rule: &'static str) -> Mutation {
+        self.refused_breaks = Some(rule);
+        self
     }
 
     fn reject(shape: String, stage: Stage, statuses: &[u16], rule: &'static str) -> Mutation {
@@ -857,10 +876,10 @@ fn content_type(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutati
         0 => {
             let v = *pick(rng, valid);
             step.content_type = Some(Some(OneOrMany::One(v.into())));
-            Some(Mutation::model(
-                format!("{}/ct/valid/{v:?}", site.name()),
-                None,
-            ))
+            Some(
+                Mutation::model(format!("{}/ct/valid/{v:?}", site.name()), None)
+                    .refused_breaks("S-HDR-JSON"),
+            )
         }
         1 => {
             step.content_type = Some(None);
@@ -905,10 +924,13 @@ fn duplicate_auth(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Muta
         ));
     }
     step.authorization = Some(vec!["EMSig {sig}".into(), "EMSig {sig}".into()]);
-    Some(Mutation::model(
-        format!("{}/header/authorization-twice", site.name()),
-        Some(Stage::Auth),
-    ))
+    Some(
+        Mutation::model(
+            format!("{}/header/authorization-twice", site.name()),
+            Some(Stage::Auth),
+        )
+        .accepted_breaks("B-SIG-HDR"),
+    )
 }
 
 fn oversized_header(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation> {
@@ -983,10 +1005,13 @@ fn auth_form(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation>
     ];
     let v = *pick(rng, &invalid);
     step.authorization = Some(vec![v.into()]);
-    Some(Mutation::model(
-        format!("{}/auth/invalid/{v:?}", site.name()),
-        Some(Stage::Auth),
-    ))
+    Some(
+        Mutation::model(
+            format!("{}/auth/invalid/{v:?}", site.name()),
+            Some(Stage::Auth),
+        )
+        .accepted_breaks("B-SIG-HDR"),
+    )
 }
 
 // ---------------------------------------------------------------- signatures
@@ -994,10 +1019,34 @@ fn auth_form(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation>
 fn sig_fault(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation> {
     let f = *pick(rng, &SigFault::ALL);
     step.sig_fault = Some(f);
-    Some(Mutation::model(
-        format!("{}/sig/{f:?}", site.name()),
-        Some(Stage::Auth),
-    ))
+    let m = Mutation::model(format!("{}/sig/{f:?}", site.name()), Some(Stage::Auth));
+    Some(match sig_fault_rule(f, site.endpoint) {
+        Some(rule) => m.accepted_breaks(rule),
+        None => m,
+    })
+}
+
+/// The rule a server that accepts a signature with fault `f` on `endpoint` breaks, when it
+/// is narrower than "the signature does not verify" (the model's rule for the endpoint).
+fn sig_fault_rule(f: SigFault, endpoint: Endpoint) -> Option<&'static str> {
+    let sender = matches!(endpoint, Endpoint::Send | Endpoint::SenderUpdate);
+    match f {
+        SigFault::Pkcs1v15 if sender => Some("S-CRYPTO-PSS"),
+        SigFault::Pkcs1v15 | SigFault::Salt20 | SigFault::Salt0 | SigFault::Salt64 => {
+            Some("B-SIG-ALG")
+        }
+        SigFault::WrongPath
+        | SigFault::WrongMethod
+        | SigFault::WrongBody
+        | SigFault::EmptyBody
+        | SigFault::DropQuery => Some("B-SIG-INPUT"),
+        SigFault::Base64url | SigFault::NoPadding => Some("B-ENC-B64"),
+        SigFault::Truncated
+        | SigFault::Bitflip
+        | SigFault::Empty
+        | SigFault::NotBase64
+        | SigFault::OtherKey => None,
+    }
 }
 
 fn new_key_fault(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutation> {
@@ -1019,6 +1068,8 @@ fn new_key_fault(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutat
             "stranger".into()
         }
     };
+    // Whatever is wrong with it, a new-key signature accepted breaks B-SIG-NEWKEY, the
+    // model's rule, as the scripted cases say.
     Some(Mutation::model(
         format!("{}/new-key-sig/{tag}", site.name()),
         Some(Stage::Auth),
@@ -1041,10 +1092,13 @@ fn wrong_signer(rng: &mut StdRng, step: &mut Step, site: &Site) -> Option<Mutati
             "stranger"
         }
     };
-    Some(Mutation::model(
-        format!("{}/signer/{tag}", site.name()),
-        Some(Stage::Auth),
-    ))
+    let m = Mutation::model(format!("{}/signer/{tag}", site.name()), Some(Stage::Auth));
+    // Refused where the prediction stays that of a send signed as usual: no SK is set yet.
+    Some(if site.endpoint == Endpoint::Send {
+        m.refused_breaks("S-G-OPEN")
+    } else {
+        m
+    })
 }
 
 // ---------------------------------------------------------------- paths and methods
@@ -1717,5 +1771,57 @@ mod tests {
             share > expected * 0.6 && share < expected * 1.6,
             "oversized share {share:.5}, expected about {expected:.5} (full weight {full:.5})"
         );
+    }
+
+    #[test]
+    fn signature_faults_accepted_break_the_rule_of_their_kind() {
+        let rule = |f, e| sig_fault_rule(f, e);
+        assert_eq!(
+            rule(SigFault::Salt20, Endpoint::Retrieve),
+            Some("B-SIG-ALG")
+        );
+        assert_eq!(
+            rule(SigFault::Pkcs1v15, Endpoint::Create),
+            Some("B-SIG-ALG")
+        );
+        assert_eq!(
+            rule(SigFault::Pkcs1v15, Endpoint::Send),
+            Some("S-CRYPTO-PSS")
+        );
+        assert_eq!(
+            rule(SigFault::DropQuery, Endpoint::Send),
+            Some("B-SIG-INPUT")
+        );
+        assert_eq!(
+            rule(SigFault::NoPadding, Endpoint::Update),
+            Some("B-ENC-B64")
+        );
+        // A signature that does not verify at all: the model's rule for the endpoint.
+        assert_eq!(rule(SigFault::Bitflip, Endpoint::Create), None);
+        assert_eq!(rule(SigFault::OtherKey, Endpoint::Send), None);
+        let mut rng = StdRng::seed_from_u64(5);
+        for _ in 0..50 {
+            let mut step = base(Endpoint::Send);
+            let m = sig_fault(&mut rng, &mut step, &site(Endpoint::Send)).unwrap();
+            let f = step.sig_fault.expect("a signature fault");
+            assert_eq!(
+                m.accepted_breaks,
+                sig_fault_rule(f, Endpoint::Send),
+                "{f:?}"
+            );
+        }
+        let mut step = base(Endpoint::Send);
+        let m = content_type_valid(&mut rng, &mut step);
+        assert_eq!(m.refused_breaks, Some("S-HDR-JSON"));
+    }
+
+    /// A `Content-Type` mutation that stays valid.
+    fn content_type_valid(rng: &mut StdRng, step: &mut Step) -> Mutation {
+        loop {
+            let m = content_type(rng, step, &site(Endpoint::Send)).unwrap();
+            if m.shape.contains("/ct/valid/") {
+                return m;
+            }
+        }
     }
 }

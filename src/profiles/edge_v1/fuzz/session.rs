@@ -78,6 +78,9 @@ struct Plan {
     explicit: bool,
     rule: String,
     preferred: Option<(Vec<u16>, &'static str)>,
+    /// The single mutation's narrower rules for an acceptance and for a refusal the
+    /// prediction did not allow ([`Mutation::accepted_breaks`], [`Mutation::refused_breaks`]).
+    narrower: (Option<&'static str>, Option<&'static str>),
 }
 
 /// One session.
@@ -347,6 +350,7 @@ impl<'a> Session<'a> {
             explicit: false,
             rule: pred.rule.to_string(),
             preferred: None,
+            narrower: (None, None),
             step,
         };
         let routed = ROUTE_RULES.contains(&pred0.rule)
@@ -398,13 +402,25 @@ impl<'a> Session<'a> {
             s.dedup();
             s
         };
+        // A mutation the model judges names the model's rule; so does one the model judges
+        // with a few statuses more a server may choose (an odd header, a large valid body):
+        // what breaks when neither is met is the model's rule (a 5xx is B-NO-5XX anyway).
         let rule_of = |m: &Mutation| -> String {
-            if m.rule.is_empty() || m.expect == Expect::Model {
+            if m.rule.is_empty() || matches!(m.expect, Expect::Model | Expect::ModelOr(_)) {
                 pred.rule.to_string()
             } else {
                 m.rule.to_string()
             }
         };
+        // A narrower rule for an acceptance holds only when the step would succeed without
+        // the mutation: otherwise the refusal the model expects has another cause (a
+        // disabled connection).
+        let base_succeeds = pred0.statuses.iter().any(|s| (200..300).contains(s));
+        let accepted_breaks = |m: &Mutation| m.accepted_breaks.filter(|_| base_succeeds);
+        // A narrower rule for a refusal holds only for a mutation that leaves the prediction
+        // as it was (a valid variant): then any other 4xx refuses the variant itself.
+        let unchanged = pred.statuses == pred0.statuses;
+        let refused_breaks = |m: &Mutation| m.refused_breaks.filter(|_| unchanged);
         let shape = mutations
             .iter()
             .map(|m| m.shape.clone())
@@ -445,6 +461,7 @@ impl<'a> Session<'a> {
                 explicit: m.expect != Expect::Model,
                 rule: rule_of(m),
                 preferred,
+                narrower: (accepted_breaks(m), refused_breaks(m)),
                 shape,
                 mutated: true,
                 step,
@@ -472,6 +489,8 @@ impl<'a> Session<'a> {
                 explicit: true,
                 rule: rule_of(&ms[0]),
                 preferred: Some((first, "B-ORDER")),
+                // Accepted, the request breaks the earlier fault's rule, as `rule` says.
+                narrower: (accepted_breaks(&ms[0]), None),
                 shape,
                 mutated: true,
                 step,
@@ -587,7 +606,18 @@ impl<'a> Session<'a> {
                     _ if transport.is_some() => Level::Must,
                     _ => return Some(End::Error(f.message)),
                 };
-                let rule = if f.failure.rule.is_empty() {
+                // An answer the prediction did not allow to a mutation with a narrower rule
+                // for it (a PKCS#1 v1.5 signature accepted) breaks that rule.
+                let success = |s: &u16| (200..300).contains(s);
+                let narrower = match status {
+                    Some(s) if f.verdict != Verdict::Fail || plan.allowed.contains(&s) => None,
+                    Some(s) if success(&s) && !plan.allowed.iter().any(success) => plan.narrower.0,
+                    Some(400..=499) => plan.narrower.1,
+                    _ => None,
+                };
+                let rule = if let Some(rule) = narrower {
+                    rule.to_string()
+                } else if f.failure.rule.is_empty() {
                     if transport.is_some() {
                         "B-NO-5XX".to_string()
                     } else {
@@ -596,11 +626,19 @@ impl<'a> Session<'a> {
                 } else {
                     f.failure.rule.clone()
                 };
+                // The runner's message names the rule it judged by; a narrower one replaces it.
+                let message = match narrower {
+                    Some(r) if !f.failure.rule.is_empty() => {
+                        f.message
+                            .replacen(&format!("{}: ", f.failure.rule), &format!("{r}: "), 1)
+                    }
+                    _ => f.message,
+                };
                 Some(finding(
                     self,
                     rule,
                     level,
-                    format!("{}: {}", plan.shape, f.message),
+                    format!("{}: {message}", plan.shape),
                     answer,
                     unreachable,
                 ))

@@ -428,11 +428,18 @@ impl Model {
             None => {}
         }
         let rk = req.params.recipient.as_deref().unwrap_or_default();
-        if req.auth != Auth::Key(rk.to_string()) {
-            return Prediction::reject(&[401], "S-CREATE-SIGN");
-        }
         let cid = Model::cid_name(&req.conn, &req.params);
-        if self.live_cids.contains_key(&cid) {
+        let taken = self.live_cids.contains_key(&cid);
+        if req.auth != Auth::Key(rk.to_string()) {
+            let mut p = Prediction::reject(&[401], "S-CREATE-SIGN");
+            if taken {
+                // Two faults (signature, then state): 409 is allowed too, 401 preferred.
+                p.statuses.insert(409);
+                p.preferred = Some(([401].into_iter().collect(), "B-ORDER"));
+            }
+            return p;
+        }
+        if taken {
             return Prediction::reject(&[409], "S-CREATE-409");
         }
         if let Some(existing) = self.conns.get(&req.conn) {
@@ -442,7 +449,13 @@ impl Model {
                 return Prediction::reject(&[409], "S-CREATE-409");
             }
         }
-        Prediction::ok(201, "S-CREATE-201", Outcome::Created)
+        // The ID of a deleted connection: refusing it keeps history.
+        let rule = if self.conns.values().any(|c| !c.live && c.cid == cid) {
+            "S-PRIV-NOHIST-CONN"
+        } else {
+            "S-CREATE-201"
+        };
+        Prediction::ok(201, rule, Outcome::Created)
     }
 
     fn check_auth(&self, conn: &Conn, req: &Request) -> Option<Prediction> {
@@ -608,7 +621,12 @@ impl Model {
                     p.preferred = Some(([403].into_iter().collect(), "B-SEND-DISABLED"));
                     return p;
                 }
-                Prediction::ok(200, "S-SEND-200", Outcome::Sent)
+                // Without SK, sends are open whatever their Authorization says.
+                let rule = match (&conn.sk, &req.auth) {
+                    (None, Auth::Key(_)) | (Some(_), _) => "S-SEND-200",
+                    (None, _) => "S-G-OPEN",
+                };
+                Prediction::ok(200, rule, Outcome::Sent)
             }
         }
     }

@@ -52,7 +52,8 @@ fn half_applied(
 ) -> Option<&'static str> {
     let asked = run.refused_updates.get(&step.conn)?;
     let current = step.via.as_deref().and_then(parse_via).is_none();
-    let default_signer = step.sign_with.is_none() && step.sig_fault.is_none();
+    let default_signer =
+        step.sign_with.is_none() && step.sig_fault.is_none() && step.authorization.is_none();
     let (uri, key) = if endpoint.is_recipient() {
         ("ru", "rk")
     } else {
