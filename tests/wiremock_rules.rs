@@ -109,6 +109,12 @@ const TABLE: &[(Break, &str, &str, Verdict)] = &[
         Verdict::Fail,
     ),
     (
+        Break::OpenSendChecksAuthorization,
+        "send/open-ignores-authorization",
+        "S-G-OPEN",
+        Verdict::Fail,
+    ),
+    (
         Break::Send201,
         "send/ok-empty-body",
         "S-SEND-200",

@@ -48,6 +48,9 @@ pub enum Break {
     UnknownFromEmpty,
     OldRuAlive,
     NoProofOfPossession,
+    /// A send to a connection without SK that carries an `Authorization` header is refused
+    /// with 401 (S-G-OPEN: such sends are open, whatever the header says).
+    OpenSendChecksAuthorization,
 }
 
 #[derive(Debug, Clone)]
@@ -365,6 +368,12 @@ impl Fake {
         };
         match (&signer, endpoint) {
             (None, "senderUpdate") => return err(401, "no sender key"),
+            (None, "send")
+                if self.is(Break::OpenSendChecksAuthorization)
+                    && req.headers.contains_key("authorization") =>
+            {
+                return err(401, "no sender key to verify the Authorization field");
+            }
             (None, _) => {}
             (Some(k), _) => {
                 if !self.verified(req, "authorization", k, &body) {

@@ -389,21 +389,3 @@ fn a_bad_signature_on_a_create_of_a_taken_id_allows_409_and_prefers_401() {
     assert_eq!(p.statuses, [401, 409].into());
     assert_eq!(p.preferred, Some(([401].into(), "B-ORDER")));
 }
-
-#[test]
-fn the_narrowest_rule_names_open_sends_and_ids_created_again() {
-    let mut m = Model::new(Some(50));
-    create(&mut m, "c", "rk");
-    // No SK: the send is open whatever its Authorization (S-G-OPEN).
-    assert_eq!(send(&mut m, "c", Auth::Bad, &["x"]).rule, "S-G-OPEN");
-    assert_eq!(send(&mut m, "c", Auth::None, &["x"]).rule, "S-G-OPEN");
-    assert_eq!(send(&mut m, "c", key("rk"), &["x"]).rule, "S-SEND-200");
-    // The ID of a deleted connection, created again (S-PRIV-NOHIST-CONN).
-    let mut d = Request::new("c", Endpoint::Delete);
-    d.auth = key("rk");
-    step(&mut m, d, 200, None);
-    let mut again = Request::new("c", Endpoint::Create);
-    again.params.recipient = Some("rk2".into());
-    again.auth = key("rk2");
-    assert_eq!(m.predict(&again).unwrap().rule, "S-PRIV-NOHIST-CONN");
-}

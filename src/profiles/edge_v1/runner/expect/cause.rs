@@ -13,7 +13,11 @@ use crate::profiles::edge_v1::runner::state::CaseRun;
 /// - a PUT refused earlier on this connection asked for exactly what now stands in the way (a
 ///   new RU or SU, a new RK or SK, `disabled: true`): it was applied (B-RUPD-ATOMIC);
 /// - `fromMessageID` names a message last returned by a `keepMessages: true` retrieval, which
-///   nothing removed since: the 400 says that retrieval removed it (S-RETR-REMOVE).
+///   nothing removed since: the 400 says that retrieval removed it (S-RETR-REMOVE);
+/// - a send to a connection without `SK` refused with 401: sends are open, whatever their
+///   `Authorization` (S-G-OPEN);
+/// - a create of a connection the case deleted, refused with 409: the server remembers the
+///   deleted ID (S-PRIV-NOHIST-CONN).
 pub(super) fn refused_rule(
     run: &CaseRun<'_>,
     step: &Step,
@@ -27,7 +31,14 @@ pub(super) fn refused_rule(
     if let Some(rule) = half_applied(run, step, endpoint, status) {
         return Some(rule);
     }
-    let conn = run.model().conn(&step.conn).filter(|c| c.live)?;
+    let known = run.model().conn(&step.conn);
+    if endpoint == Endpoint::Create && status == 409 && known.is_some_and(|c| !c.live) {
+        return Some("S-PRIV-NOHIST-CONN");
+    }
+    let conn = known.filter(|c| c.live)?;
+    if endpoint == Endpoint::Send && conn.sk.is_none() && status == 401 {
+        return Some("S-G-OPEN");
+    }
     if conn.disabled && endpoint != Endpoint::Send && status == 403 {
         return Some("B-SEND-DISABLED");
     }
