@@ -104,6 +104,15 @@ impl Outcome {
         }
     }
 
+    /// `clean`, `warned` or `found`, as the outputs name it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Clean => "clean",
+            Outcome::Warned(_) => "warned",
+            Outcome::Found(_) => "found",
+        }
+    }
+
     /// What was found, warnings included.
     pub fn findings(&self) -> &[Finding] {
         match self {

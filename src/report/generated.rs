@@ -103,9 +103,7 @@ impl Campaign {
         result: Result<&Outcome, String>,
     ) -> Campaign {
         let (outcome, error, findings) = match result {
-            Ok(Outcome::Clean) => ("clean", None, Vec::new()),
-            Ok(Outcome::Warned(f)) => ("warned", None, f.clone()),
-            Ok(Outcome::Found(f)) => ("found", None, f.clone()),
+            Ok(o) => (o.name(), None, o.findings().to_vec()),
             Err(e) => ("error", Some(e), Vec::new()),
         };
         let findings = findings

@@ -444,16 +444,20 @@ impl<'a> Session<'a> {
             // A step the model refuses unmutated (a disabled connection, a missing sender
             // key) has a second fault, of a later step of §3.1 than the mutation's: its 4xx
             // are allowed too, and the mutation's preferred (B-ORDER).
-            if matches!(m.expect, Expect::Statuses(_))
-                && m.stage.is_some_and(|s| s < Stage::State)
-                && pred0.outcome == crate::profiles::edge_v1::model::Outcome::Rejected
+            if matches!(m.expect, Expect::Statuses(_)) && m.stage.is_some_and(|s| s < Stage::State)
             {
-                let first = allowed.clone();
-                allowed.extend(pred0.statuses.iter().filter(|s| (400..500).contains(*s)));
-                allowed.sort_unstable();
-                allowed.dedup();
-                if allowed != first && preferred.is_none() {
-                    preferred = Some((first, "B-ORDER"));
+                let mine = Prediction {
+                    statuses: allowed.iter().copied().collect(),
+                    rule: m.rule,
+                    preferred: None,
+                    outcome: crate::profiles::edge_v1::model::Outcome::Rejected,
+                }
+                .with_later_fault(&pred0);
+                allowed = mine.statuses.into_iter().collect();
+                if preferred.is_none() {
+                    preferred = mine
+                        .preferred
+                        .map(|(s, rule)| (s.into_iter().collect(), rule));
                 }
             }
             Plan {

@@ -275,6 +275,22 @@ impl Prediction {
         }
     }
 
+    /// The same refusal with a second fault of a later step of §3.1, which `later` refuses:
+    /// any 4xx `later` allows is allowed too, and this prediction's statuses, the earlier
+    /// step's, are preferred (B-ORDER). A `later` that does not refuse changes nothing.
+    pub fn with_later_fault(mut self, later: &Prediction) -> Prediction {
+        if later.outcome != Outcome::Rejected {
+            return self;
+        }
+        let first = self.statuses.clone();
+        self.statuses
+            .extend(later.statuses.iter().filter(|s| (400..500).contains(*s)));
+        if self.statuses != first {
+            self.preferred = Some((first, "B-ORDER"));
+        }
+        self
+    }
+
     /// Whether a status is allowed.
     pub fn allows(&self, status: u16) -> bool {
         self.statuses.contains(&status)
@@ -399,19 +415,9 @@ impl Model {
         if req.fault == Some(Fault::CidMismatch) {
             return Ok(Prediction::reject(&[404], "S-CID-404"));
         }
-        // Step 4: signatures. A request the state refuses as well has two faults: any 4xx the
-        // state allows is allowed too, and 401, the earlier step's, preferred (B-ORDER).
-        if let Some(mut p) = self.check_auth(conn, req) {
-            let state = self.predict_state(conn, req);
-            if state.outcome == Outcome::Rejected {
-                let first = p.statuses.clone();
-                p.statuses
-                    .extend(state.statuses.iter().filter(|s| (400..500).contains(*s)));
-                if p.statuses != first {
-                    p.preferred = Some((first, "B-ORDER"));
-                }
-            }
-            return Ok(p);
+        // Step 4: signatures, with the state's refusal as a second fault.
+        if let Some(p) = self.check_auth(conn, req) {
+            return Ok(p.with_later_fault(&self.predict_state(conn, req)));
         }
         // Step 5: state.
         Ok(self.predict_state(conn, req))
@@ -430,17 +436,17 @@ impl Model {
         let rk = req.params.recipient.as_deref().unwrap_or_default();
         let cid = Model::cid_name(&req.conn, &req.params);
         let taken = self.live_cids.contains_key(&cid);
+        let in_use = Prediction::reject(&[409], "S-CREATE-409");
         if req.auth != Auth::Key(rk.to_string()) {
-            let mut p = Prediction::reject(&[401], "S-CREATE-SIGN");
-            if taken {
-                // Two faults (signature, then state): 409 is allowed too, 401 preferred.
-                p.statuses.insert(409);
-                p.preferred = Some(([401].into_iter().collect(), "B-ORDER"));
-            }
-            return p;
+            let p = Prediction::reject(&[401], "S-CREATE-SIGN");
+            return if taken {
+                p.with_later_fault(&in_use)
+            } else {
+                p
+            };
         }
         if taken {
-            return Prediction::reject(&[409], "S-CREATE-409");
+            return in_use;
         }
         if let Some(existing) = self.conns.get(&req.conn) {
             if existing.live {
