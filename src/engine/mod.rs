@@ -77,50 +77,49 @@ pub async fn run_plan(
     };
     let sem = Arc::new(Semaphore::new(settings.jobs.max(1)));
     let mut set = tokio::task::JoinSet::new();
-    // The semaphore hands out permits in spawn order: dearest first (longest processing
-    // time first), the plan's order among equals.
+    // Dearest first (longest processing time first), the plan's order among equals. A check
+    // is spawned only once it holds its permit, so checks start in exactly this order
+    // whatever the number of worker threads.
     let mut order: Vec<usize> = (0..plan.checks.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(session.cost(&plan.checks[i])));
-    for i in order {
-        let check = &plan.checks[i];
-        let session = session.clone();
-        let sem = sem.clone();
-        let check = check.clone();
-        let events = events.clone();
-        let liveness = liveness.clone();
-        let max_silent = settings.max_silent;
-        set.spawn(async move {
-            let _permit = sem
-                .acquire_owned()
-                .await
-                .expect("semaphore is never closed");
-            if liveness
-                .as_ref()
-                .is_some_and(|l| l.silent_in_a_row() >= max_silent)
-            {
-                return (i, None);
-            }
-            let mut r = session.run_check(&check).await;
-            for ex in &mut r.exchanges {
-                ex.trim_bodies(crate::client::RETAINED_BODY);
-            }
-            let _ = events.send(Event::Finished(Box::new(r.clone())));
-            (i, Some(r))
-        });
-    }
+    let mut pending = order.into_iter().peekable();
     let mut results: Vec<Option<CheckResult>> = vec![None; plan.checks.len()];
     let mut stopped = None;
     let mut watch = tokio::time::interval(std::time::Duration::from_millis(100));
     loop {
+        let feeding = stopped.is_none() && pending.peek().is_some();
+        if !feeding && set.is_empty() {
+            break;
+        }
         tokio::select! {
-            joined = set.join_next() => match joined {
-                None => break,
-                Some(Ok((i, r))) => results[i] = r,
+            permit = sem.clone().acquire_owned(), if feeding => {
+                let permit = permit.expect("semaphore is never closed");
+                let i = pending.next().expect("a check is pending");
+                if tripped() {
+                    stopped = Some(stop_reason(liveness.as_deref()));
+                    set.abort_all();
+                    continue;
+                }
+                let session = session.clone();
+                let check = plan.checks[i].clone();
+                let events = events.clone();
+                set.spawn(async move {
+                    let _permit = permit;
+                    let mut r = session.run_check(&check).await;
+                    for ex in &mut r.exchanges {
+                        ex.trim_bodies(crate::client::RETAINED_BODY);
+                    }
+                    let _ = events.send(Event::Finished(Box::new(r.clone())));
+                    (i, r)
+                });
+            },
+            joined = set.join_next(), if !set.is_empty() => match joined {
+                Some(Ok((i, r))) => results[i] = Some(r),
                 Some(Err(e)) if e.is_panic() => {
                     // A panic inside a check is a bug of the suite: an error verdict.
                     eprintln!("edgecheck: internal error in a check: {e}");
                 }
-                Some(Err(_)) => {}
+                _ => {}
             },
             _ = watch.tick(), if stopped.is_none() => {
                 if tripped() {
@@ -225,19 +224,34 @@ mod tests {
 
     #[test]
     fn the_dearest_checks_start_first_and_results_keep_the_plan_order() {
-        let costs = vec![1, 0, 250, 1, 40, 0];
-        let recorder = Arc::new(Recorder {
-            started: Mutex::default(),
-            costs,
-        });
+        // Two workers, as on a 2-core machine: a task's first poll order is not its spawn
+        // order there, so only holding the permit before the spawn keeps this order.
+        let rt = runtime(2);
+        for _ in 0..50 {
+            let costs = vec![1, 0, 250, 1, 40, 0];
+            let recorder = Arc::new(Recorder {
+                started: Mutex::default(),
+                costs,
+            });
+            let (tx, _rx) = mpsc::unbounded_channel();
+            rt.block_on(run_plan(
+                recorder.clone(),
+                &plan(6),
+                RunSettings::new(1),
+                tx,
+            ));
+            assert_eq!(*recorder.started.lock().unwrap(), vec![2, 4, 0, 3, 1, 5]);
+        }
         let (tx, _rx) = mpsc::unbounded_channel();
-        let run = runtime(1).block_on(run_plan(
-            recorder.clone(),
+        let run = rt.block_on(run_plan(
+            Arc::new(Recorder {
+                started: Mutex::default(),
+                costs: vec![0; 6],
+            }),
             &plan(6),
-            RunSettings::new(1),
+            RunSettings::new(2),
             tx,
         ));
-        assert_eq!(*recorder.started.lock().unwrap(), vec![2, 4, 0, 3, 1, 5]);
         let ids: Vec<&str> = run.results.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(
             ids,
