@@ -244,7 +244,17 @@ fn what_fuzz_blames_on_each_fault() {
         let s = rt.block_on(server(Some(fault)));
         let mut o = options(dir.path(), secs, 1);
         o.max_findings = Some(8);
-        let report = rt.block_on(campaign(&target(&s.create_url()), &o)).unwrap();
+        let report = match rt.block_on(campaign(&target(&s.create_url()), &o)) {
+            Ok(r) => r,
+            Err(e) => {
+                println!(
+                    "{:<36} {:<14} campaign error: {e}",
+                    fault.name(),
+                    fault.rule()
+                );
+                continue;
+            }
+        };
         let rules: Vec<(&str, &str)> = report
             .findings
             .iter()
@@ -265,4 +275,30 @@ fn what_fuzz_blames_on_each_fault() {
         }
     }
     println!("{own} faults found under their own rule; {other} blamed other rules too");
+}
+
+/// A server that breaks a rule in the canary's own setup (V-OK-BODY: a send answered 200
+/// without "OK") gets that rule as a finding, and the sessions still run; before, the
+/// campaign stopped as if the target could not be reached.
+#[test]
+fn a_rule_broken_in_the_canary_setup_is_a_finding_and_fuzzing_goes_on() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let s = rt.block_on(server(Some(Fault::OkBodyMissing)));
+    let mut o = options(dir.path(), 3, 1);
+    o.max_findings = Some(4);
+    let report = rt
+        .block_on(campaign(&target(&s.create_url()), &o))
+        .expect("the campaign runs");
+    let rules: Vec<&str> = report
+        .findings
+        .iter()
+        .map(|f| f.raw.rule.as_str())
+        .collect();
+    assert!(rules.contains(&"V-OK-BODY"), "{rules:?}");
+    assert!(
+        rules.iter().all(|r| *r == "V-OK-BODY"),
+        "only the rule broken is blamed: {rules:?}"
+    );
+    assert!(report.sessions > 0, "the sessions ran");
 }

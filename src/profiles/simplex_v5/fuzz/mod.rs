@@ -204,9 +204,17 @@ struct Canary {
     ask: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<(), Raw>>>,
 }
 
+/// Why the canary could not be opened.
+enum Unopened {
+    /// A step of its setup saw a rule broken: a finding (seen on the canary).
+    Broken(Raw),
+    /// It could not be set up for another reason (a transport problem).
+    Failed(String),
+}
+
 impl Canary {
     /// Open the canary on `env`.
-    async fn open(env: Env) -> Result<Canary, String> {
+    async fn open(env: Env) -> Result<Canary, Unopened> {
         let (ask, mut asks) =
             tokio::sync::mpsc::channel::<tokio::sync::oneshot::Sender<Result<(), Raw>>>(1);
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
@@ -246,7 +254,25 @@ impl Canary {
             ];
             for s in &setup {
                 if let Err(e) = st.step(s).await {
-                    let _ = ready_tx.send(Err(format!("cannot open the canary: {e:?}")));
+                    let why = match e {
+                        Ending::Broken { broken, .. } => Unopened::Broken(Raw {
+                            rule: broken.rule.clone(),
+                            shape: "canary".into(),
+                            message: format!(
+                                "{}: setting up the canary connection: expected {}, got {}",
+                                broken.rule, broken.expected, broken.actual
+                            ),
+                            steps: Vec::new(),
+                            crashed: false,
+                        }),
+                        Ending::Error(e) => {
+                            Unopened::Failed(format!("the canary could not be set up: {e}"))
+                        }
+                        other => {
+                            Unopened::Failed(format!("the canary could not be set up: {other:?}"))
+                        }
+                    };
+                    let _ = ready_tx.send(Err(why));
                     st.close().await;
                     return;
                 }
@@ -315,7 +341,7 @@ impl Canary {
         match ready_rx.await {
             Ok(Ok(())) => Ok(Canary { ask }),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err("the canary task ended".into()),
+            Err(_) => Err(Unopened::Failed("the canary task ended".into())),
         }
     }
 
@@ -486,10 +512,30 @@ async fn worker(job: Job) -> Result<FuzzReport, ProfileError> {
     }
     let mut rng = StdRng::seed_from_u64(job.seed());
     let mut report = FuzzReport::default();
-    let mut canary = match t.env() {
-        Some(env) => Canary::open(env).await.map_err(ProfileError::Unreachable)?,
+    // Without a canary (its setup saw a rule broken, a finding, or failed), the sessions
+    // still run and are judged.
+    let mut canary = None;
+    let mut unopened = None;
+    match t.env() {
+        Some(env) => match Canary::open(env).await {
+            Ok(c) => canary = Some(c),
+            Err(Unopened::Broken(raw)) => unopened = Some(raw),
+            Err(Unopened::Failed(e)) => return Err(ProfileError::Unreachable(e)),
+        },
         None => return Err(ProfileError::Internal("no target".into())),
-    };
+    }
+    if let Some(raw) = unopened {
+        report.note_error(
+            "the canary connection could not be set up (see its finding); fuzzing goes on \
+             without it"
+                .into(),
+        );
+        if !record(&mut t, &mut report, raw, opts, start, shared).await {
+            t.close().await;
+            report.elapsed = start.elapsed();
+            return Ok(report);
+        }
+    }
     let mut next_canary = start + opts.canary_every;
     let mut last_progress = start;
     loop {
@@ -534,11 +580,14 @@ async fn worker(job: Job) -> Result<FuzzReport, ProfileError> {
                 }),
             },
         };
-        if raw.is_none() && Instant::now() >= next_canary {
+        if let Some(c) = canary
+            .as_ref()
+            .filter(|_| raw.is_none() && Instant::now() >= next_canary)
+        {
             next_canary = Instant::now() + opts.canary_every;
             report.canary_checks += 1;
             report.counts.requests += 3;
-            match canary.check().await {
+            match c.check().await {
                 Some(Ok(())) => {}
                 Some(Err(r)) => raw = Some(r),
                 None => report.note_error("the canary could not be checked".into()),
@@ -554,13 +603,20 @@ async fn worker(job: Job) -> Result<FuzzReport, ProfileError> {
         if crashed || was_canary {
             // A fresh canary on the (restarted) server.
             let Some(env) = t.env() else { break };
-            match Canary::open(env).await {
-                Ok(c) => canary = c,
-                Err(e) => {
+            canary = match Canary::open(env).await {
+                Ok(c) => Some(c),
+                Err(Unopened::Broken(raw)) => {
+                    report.note_error(format!(
+                        "the canary could not be opened again: {}",
+                        raw.message
+                    ));
+                    None
+                }
+                Err(Unopened::Failed(e)) => {
                     report.note_error(e);
                     break;
                 }
-            }
+            };
         }
     }
     report.elapsed = start.elapsed();

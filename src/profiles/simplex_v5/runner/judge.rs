@@ -166,6 +166,26 @@ pub(crate) fn page(
             ),
             None => format!("1 to {} messages", remaining.len()),
         };
+        // Fewer messages than remain, one of them returned by an earlier retrieval and not
+        // deleted since: retrieval removed it (V-RETR-KEEP).
+        let returned: Vec<&str> = list
+            .iter()
+            .filter_map(|m| m.get("id").and_then(Value::as_str))
+            .collect();
+        let vanished = remaining.iter().find(|name| {
+            ctx.msgs.get(*name).is_some_and(|m| {
+                m.retrieved && m.id.as_deref().is_some_and(|id| !returned.contains(&id))
+            })
+        });
+        if let Some(name) = vanished.filter(|_| n < remaining.len()) {
+            return Err(Broken::new(
+                "V-RETR-KEEP",
+                format!("{want}, `{name}` among them (an earlier retrieval returned it)"),
+                format!("{n}, without `{name}`: {}", body_text(resp)),
+            )
+            .and(rule)
+            .into());
+        }
         return Err(broken(&want, format!("{n}: {}", body_text(resp))));
     }
     for (m, name) in list.iter().zip(remaining) {
@@ -274,6 +294,11 @@ pub(crate) fn message(
         .and_then(Value::as_str)
         .ok_or_else(|| Stop::from(Broken::new(rule, "a string id", format!("in {m}"))))?;
     learn_id(ctx, name, id, rule)?;
+    if matches!(seen, Seen::Page | Seen::Single) {
+        if let Some(msg) = ctx.msgs.get_mut(name) {
+            msg.retrieved = true;
+        }
+    }
     let ts = o
         .get("ts")
         .and_then(Value::as_str)

@@ -133,6 +133,9 @@ pub(crate) struct Msg {
     pub ts: Option<String>,
     /// Removed (V-DELM, V-DEL).
     pub deleted: bool,
+    /// A REST retrieval (a page or retrieve one) returned it: later pages must too, until
+    /// it is deleted (V-RETR-KEEP).
+    pub retrieved: bool,
 }
 
 /// The state of one running case.

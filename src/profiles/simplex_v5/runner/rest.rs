@@ -185,6 +185,7 @@ pub(crate) fn build(ctx: &mut Ctx<'_>, op: Op, r: &Rest) -> Result<Built, Stop> 
             id: None,
             ts: None,
             deleted: false,
+            retrieved: false,
         });
         sent = Some((name, bytes));
     }

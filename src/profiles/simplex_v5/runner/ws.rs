@@ -620,9 +620,9 @@ pub(crate) async fn expect(ctx: &mut Ctx<'_>, s: &WsExpect) -> Result<(), Stop> 
     let conn = s.conn.clone().unwrap_or_else(|| "c".into());
     let want = ctx.expand_value(&s.reply, &conn)?;
     let deadline = Instant::now() + ctx.env.reply_timeout;
-    let broken = |actual: String| {
-        let mut b = Broken::new(&s.rule, want.to_string(), actual);
-        for a in &s.also {
+    let broken = |rule: &str, actual: String| {
+        let mut b = Broken::new(rule, want.to_string(), actual);
+        for a in s.also.iter().filter(|a| *a != rule) {
             b = b.and(a);
         }
         Stop::Broken(b, Some(s.session.clone()))
@@ -633,20 +633,44 @@ pub(crate) async fn expect(ctx: &mut Ctx<'_>, s: &WsExpect) -> Result<(), Stop> 
             return if matches(&want, &got) {
                 Ok(())
             } else {
-                Err(broken(got.to_string()))
+                let rule = wrong_ok_rule(&want, &got).unwrap_or(&s.rule);
+                Err(broken(rule, got.to_string()))
             };
         }
         match sess.read(deadline).await? {
             Read::Got => {}
-            Read::Nothing => return Err(broken("no reply within the timeout".into())),
+            Read::Nothing => return Err(broken(&s.rule, "no reply within the timeout".into())),
             Read::Ended(code, why) => {
                 return match code {
                     Some(c) if s.or_close.contains(&c) => Ok(()),
-                    _ => Err(broken(why)),
+                    _ => Err(broken(&s.rule, why)),
                 }
             }
         }
     }
+}
+
+/// The rule of a request's own answer when `got` answers the expected request type and
+/// differs from `want` only in `ok` (missing or other): the server took the request for
+/// what it is and answered it wrongly, whatever the step's rule (say, that a fragmented
+/// message is reassembled).
+fn wrong_ok_rule(want: &Value, got: &Value) -> Option<&'static str> {
+    let rule = match want.get("type")?.as_str()? {
+        "subscribe" => "V-WS-SUB",
+        "unsubscribe" => "V-WS-UNSUB",
+        "delete_message" => "V-WS-DEL",
+        _ => return None,
+    };
+    let (w, g) = (want.as_object()?, got.as_object()?);
+    if g.get("type") != w.get("type") || g.get("ok") == w.get("ok") || !w.contains_key("ok") {
+        return None;
+    }
+    let rest_matches = w
+        .iter()
+        .filter(|(k, _)| *k != "ok")
+        .all(|(k, v)| g.get(k).is_some_and(|x| matches(v, x)))
+        && g.keys().all(|k| k == "ok" || w.contains_key(k));
+    rest_matches.then_some(rule)
 }
 
 /// Which message of the model a push carries: by its ID, else by its bytes.
@@ -843,4 +867,43 @@ pub(crate) async fn expect_no_push(ctx: &mut Ctx<'_>, s: &ExpectNoPush) -> Resul
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrong_ok_rule;
+    use serde_json::json;
+
+    fn want() -> serde_json::Value {
+        json!({"id": "${any}", "type": "subscribe", "recipientURI": "${any}", "ok": false})
+    }
+
+    #[test]
+    fn a_wrong_or_missing_ok_breaks_the_request_types_rule() {
+        let no_ok = json!({"id": "f1", "type": "subscribe", "recipientURI": "u"});
+        assert_eq!(wrong_ok_rule(&want(), &no_ok), Some("V-WS-SUB"));
+        let ok = json!({"id": "f1", "type": "subscribe", "recipientURI": "u", "ok": true});
+        assert_eq!(wrong_ok_rule(&want(), &ok), Some("V-WS-SUB"));
+        let mut del = want();
+        del["type"] = json!("delete_message");
+        let got = json!({"id": "f1", "type": "delete_message", "recipientURI": "u"});
+        assert_eq!(wrong_ok_rule(&del, &got), Some("V-WS-DEL"));
+    }
+
+    #[test]
+    fn any_other_difference_keeps_the_steps_rule() {
+        for got in [
+            json!({"id": "f1", "type": "invalid", "error": ""}),
+            json!({"id": "f1", "type": "subscribe", "recipientURI": "u", "ok": false, "x": 1}),
+        ] {
+            assert_eq!(wrong_ok_rule(&want(), &got), None, "{got}");
+        }
+        let mut exact = want();
+        exact["id"] = json!("f1");
+        let got = json!({"id": "f2", "type": "subscribe", "recipientURI": "u"});
+        assert_eq!(wrong_ok_rule(&exact, &got), None, "another id");
+        let invalid = json!({"id": "${any}", "type": "invalid", "error": ""});
+        let got = json!({"id": "f1", "type": "subscribe", "recipientURI": "u"});
+        assert_eq!(wrong_ok_rule(&invalid, &got), None);
+    }
 }
