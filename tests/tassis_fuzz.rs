@@ -302,3 +302,24 @@ fn what_fuzz_blames_on_each_fault() {
     }
     println!("{own} faults found under their own rule; {other} blamed other rules too");
 }
+
+/// An anonymous connection's first operation refused as unauthorized breaks T-ANON, not
+/// the rule of the operation's own answer: the canary's anonymous send is blamed on T-ANON.
+#[test]
+fn an_anonymous_operation_refused_is_blamed_on_t_anon() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let s = rt.block_on(server(Some(Fault::AnonFirstRequestRefused)));
+    let mut o = options(dir.path(), 3, 1);
+    o.max_findings = Some(4);
+    let report = rt
+        .block_on(campaign(&target(&s.url()), &o))
+        .expect("the campaign runs");
+    let rules: Vec<&str> = report
+        .findings
+        .iter()
+        .map(|f| f.raw.rule.as_str())
+        .collect();
+    assert!(rules.contains(&"T-ANON"), "{rules:?}");
+    assert!(!rules.contains(&"T-SEND-ACK"), "{rules:?}");
+}

@@ -718,6 +718,23 @@ fn judge_reply(
             ));
         }
     }
+    // An operation refused as unauthorized on a connection that never tried to log in:
+    // anonymous clients may use it at once (T-ANON), whatever the step's rule.
+    if let Some(Payload::Error(e)) = &f.payload {
+        let anonymous = ctx.conns.get(conn).is_some_and(|c| c.login_frame.is_none());
+        let success = matches!(
+            want,
+            ReplyKind::Ack | ReplyKind::PreKeys | ReplyKind::UploadAuthorizations
+        );
+        if anonymous && success && e.name == "unauthorized" && rule != "T-ANON" {
+            return Err(Broken::new(
+                "T-ANON",
+                "an anonymous connection served at once",
+                got.clone(),
+            )
+            .and(rule));
+        }
+    }
     match (want, &f.payload) {
         (ReplyKind::Login, Some(Payload::Ack(_))) => Ok(()),
         (ReplyKind::Login, Some(Payload::Error(_))) => {
