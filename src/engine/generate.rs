@@ -27,6 +27,14 @@ pub enum Trial {
         /// Length of the failing sequence.
         size: usize,
     },
+    /// The server missed a SHOULD (or MAY) rule: kept, but the search for a MUST failure
+    /// goes on; reported, shrunk, only when no sequence fails.
+    Warn {
+        /// Rule, expected and actual, in one line.
+        message: String,
+        /// Length of the sequence.
+        size: usize,
+    },
     /// The suite or the transport failed: the run stops and reports it.
     Error(String),
     /// The deadline cut the sequence short: it proves nothing, and the run stops.
@@ -74,6 +82,8 @@ struct Shared {
     next: AtomicUsize,
     /// The lowest sequence number that failed (`usize::MAX`: none), and its size.
     lowest: Mutex<(usize, usize)>,
+    /// The lowest sequence number that only warned, and its size.
+    lowest_warn: Mutex<(usize, usize)>,
     /// Set by an error, a cut sequence or the deadline: no more sequences start.
     stop: AtomicBool,
     error: Mutex<Option<String>>,
@@ -105,6 +115,7 @@ impl Driver {
         let shared = Shared {
             next: AtomicUsize::new(0),
             lowest: Mutex::new((usize::MAX, 0)),
+            lowest_warn: Mutex::new((usize::MAX, 0)),
             stop: AtomicBool::new(false),
             error: Mutex::default(),
         };
@@ -114,10 +125,17 @@ impl Driver {
                 scope.spawn(move || self.worker(shared, &strategy(), trial));
             }
         });
+        // A MUST failure if any sequence failed; else the lowest warning, shrunk while it
+        // still breaks a rule.
         let (index, first_size) = *shared.lowest.lock().unwrap_or_else(|p| p.into_inner());
-        let failure = (index != usize::MAX)
-            .then(|| self.shrink(index, first_size, &strategy(), &trial, &shared))
-            .flatten();
+        let (warn_index, warn_size) = *shared.lowest_warn.lock().unwrap_or_else(|p| p.into_inner());
+        let failure = if index != usize::MAX {
+            self.shrink(index, first_size, false, &strategy(), &trial, &shared)
+        } else if warn_index != usize::MAX {
+            self.shrink(warn_index, warn_size, true, &strategy(), &trial, &shared)
+        } else {
+            None
+        };
         Found {
             failure,
             error: shared.error.into_inner().unwrap_or_else(|e| e.into_inner()),
@@ -154,6 +172,12 @@ impl Driver {
                         *lowest = (i, size);
                     }
                 }
+                Trial::Warn { size, .. } => {
+                    let mut lowest = shared.lowest_warn.lock().unwrap_or_else(|p| p.into_inner());
+                    if i < lowest.0 {
+                        *lowest = (i, size);
+                    }
+                }
                 Trial::Error(e) => shared.record_error(e),
                 Trial::Cut => shared.stop.store(true, Ordering::Relaxed),
             }
@@ -172,11 +196,13 @@ impl Driver {
 
     /// Shrinks failing sequence `index` (drawn again from its seed) as proptest does: simplify
     /// while it fails, complicate when a simplification passes, within the shrinking budget
-    /// and the deadline. An error while shrinking ends it with what it has.
+    /// and the deadline. A warning counts as failing only when `warnings` (a warning is
+    /// shrunk); an error while shrinking ends it with what it has.
     fn shrink<S, F>(
         &self,
         index: usize,
         first_size: usize,
+        warnings: bool,
         strategy: &S,
         trial: &F,
         shared: &Shared,
@@ -200,7 +226,11 @@ impl Driver {
                     best = candidate;
                     tree.simplify()
                 }
-                Trial::Pass => tree.complicate(),
+                Trial::Warn { .. } if warnings => {
+                    best = candidate;
+                    tree.simplify()
+                }
+                Trial::Pass | Trial::Warn { .. } => tree.complicate(),
                 Trial::Error(e) => {
                     shared.record_error(e);
                     false
@@ -312,6 +342,44 @@ mod tests {
         assert_eq!(f.value, vec![50]);
         assert!(f.first_size >= 1);
         assert_eq!(found.error, None);
+    }
+
+    /// Values of 500 and more break a SHOULD rule (most sequences); 995 and more a MUST rule
+    /// (a few).
+    fn graded(v: &[u16]) -> Trial {
+        let size = v.len();
+        if v.iter().any(|&x| x >= 995) {
+            Trial::Fail {
+                message: "a huge one".into(),
+                size,
+            }
+        } else if v.iter().any(|&x| x >= 500) {
+            Trial::Warn {
+                message: "a big one".into(),
+                size,
+            }
+        } else {
+            Trial::Pass
+        }
+    }
+
+    #[test]
+    fn a_warning_does_not_stop_the_search_for_a_must_failure() {
+        let found = driver(2).run(|| prop::collection::vec(0u16..1000, 1..8), |v| graded(v));
+        let f = found.failure.expect("found");
+        // Lower sequences only warned; the MUST failure is reported, shrunk as a failure.
+        assert_eq!(f.value, vec![995]);
+        let warned_first = (0..f.index).any(|i| {
+            let tree = driver(1).tree(&prop::collection::vec(0u16..1000, 1..8), i);
+            matches!(graded(&tree.unwrap().current()), Trial::Warn { .. })
+        });
+        assert!(warned_first, "a lower sequence warned");
+    }
+
+    #[test]
+    fn a_warning_is_reported_shrunk_when_nothing_fails() {
+        let found = driver(2).run(|| prop::collection::vec(0u16..995, 1..8), |v| graded(v));
+        assert_eq!(found.failure.expect("the warning").value, vec![500]);
     }
 
     #[test]

@@ -63,16 +63,21 @@ pub enum Ending {
 
 impl Ending {
     /// What a generated sequence of `size` operations that ended so tells its driver: a
-    /// broken rule fails it, anything the suite could not judge is an error.
-    pub fn trial(self, size: usize) -> Trial {
+    /// broken rule fails it (warns, when `should(rule)`: a SHOULD or MAY rule), anything the
+    /// suite could not judge is an error.
+    pub fn trial(self, size: usize, should: &dyn Fn(&str) -> bool) -> Trial {
         match self {
-            Ending::Broken { step, broken, .. } => Trial::Fail {
-                message: format!(
+            Ending::Broken { step, broken, .. } => {
+                let message = format!(
                     "step {step}: {}: expected {}; got {}",
                     broken.rule, broken.expected, broken.actual
-                ),
-                size,
-            },
+                );
+                if should(&broken.rule) {
+                    Trial::Warn { message, size }
+                } else {
+                    Trial::Fail { message, size }
+                }
+            }
             Ending::Error(e) | Ending::Skip(e) | Ending::Waived(e) => Trial::Error(e),
             Ending::Pass => Trial::Pass,
         }
@@ -136,22 +141,30 @@ mod tests {
     fn a_broken_rule_fails_the_trial_and_the_rest_is_not_judged() {
         let broken = Broken::new("R-1", "201", "500").and("R-2").and("R-1");
         assert_eq!(broken.also, ["R-2"]);
-        match (Ending::Broken {
+        let ending = Ending::Broken {
             step: 3,
             broken,
             transcript: String::new(),
-        })
-        .trial(7)
-        {
+        };
+        let must = |_: &str| false;
+        match ending.clone().trial(7, &must) {
             Trial::Fail { message, size } => {
                 assert_eq!(message, "step 3: R-1: expected 201; got 500");
                 assert_eq!(size, 7);
             }
             other => panic!("expected a failure, got {other:?}"),
         }
-        assert!(matches!(Ending::Pass.trial(1), Trial::Pass));
+        // A SHOULD rule warns: the search for a MUST failure goes on.
+        match ending.trial(7, &|rule| rule == "R-1") {
+            Trial::Warn { message, size } => {
+                assert_eq!(message, "step 3: R-1: expected 201; got 500");
+                assert_eq!(size, 7);
+            }
+            other => panic!("expected a warning, got {other:?}"),
+        }
+        assert!(matches!(Ending::Pass.trial(1, &must), Trial::Pass));
         assert!(matches!(
-            Ending::Skip("no --prekeys-low".into()).trial(1),
+            Ending::Skip("no --prekeys-low".into()).trial(1, &must),
             Trial::Error(e) if e == "no --prekeys-low"
         ));
     }

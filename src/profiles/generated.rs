@@ -115,12 +115,15 @@ impl<O, S, T> Failure<O, S, T> {
 
 /// Run the sequences of `strategy` as `opts` says: each is planned with `plan` and run with
 /// `execute` (which gets the deadline and returns `None` when it passed), on `opts.jobs`
-/// threads. The first failure is shrunk and run once more.
+/// threads. The first failure is shrunk and run once more; a broken rule for which
+/// `should(rule)` holds (a SHOULD or MAY rule) is only a warning, reported when no sequence
+/// breaks a MUST rule.
 pub fn run<O, S, T, C, V, St, G, P, E>(
     opts: &PropOptions,
     strategy: G,
     plan: P,
     execute: E,
+    should: &(dyn Fn(&str) -> bool + Sync),
 ) -> Sequences<O, S, T, C, V>
 where
     O: Send,
@@ -162,7 +165,7 @@ where
             t.0.add(&exec.counts);
             t.1.cover(&exec.transitions);
         }
-        exec.ending.trial(p.effective_ops())
+        exec.ending.trial(p.effective_ops(), should)
     });
     let failure = found.failure.map(
         |Shrunk {
@@ -257,6 +260,7 @@ mod tests {
             || vec(0u8..=255, 1..8),
             plan,
             |p, _| Some(execute(p)),
+            &|_| false,
         );
         assert!(ran.error.is_none(), "{:?}", ran.error);
         assert!(ran.sequences > 1);
@@ -282,6 +286,7 @@ mod tests {
             || vec(0u8..=200, 1..8),
             plan,
             |p, _| Some(execute(p)),
+            &|_| false,
         );
         assert!(clean.failure.is_none() && clean.error.is_none());
         assert_eq!(clean.sequences, 50);

@@ -2,7 +2,8 @@
 //!
 //! proptest generates sequences of abstract operations over a few connections and both
 //! parties, with faults mixed in; each is interpreted against the model's state, sent, and
-//! every response is checked against the model. The first deviation fails the run; proptest
+//! every response is checked against the model. The first deviation of a MUST rule fails
+//! the run (a missed SHOULD is a warning, reported only when no sequence fails); proptest
 //! shrinks the sequence and the minimal one is written as a case file that `edgecheck replay`
 //! runs (re-signing every request).
 
@@ -177,6 +178,11 @@ pub fn run(ctx: Arc<Context>, opts: &PropOptions, handle: tokio::runtime::Handle
                     message,
                     size: ops.len(),
                 },
+                // A SHOULD rule missed: kept as a warning while the search goes on.
+                Some((Verdict::Warn, message, _)) => Trial::Warn {
+                    message,
+                    size: ops.len(),
+                },
                 Some((Verdict::Error, message, _)) => Trial::Error(message),
                 _ => Trial::Pass,
             }
@@ -205,8 +211,11 @@ pub fn run(ctx: Arc<Context>, opts: &PropOptions, handle: tokio::runtime::Handle
             );
             return finish(report, &sequences, &steps, &signatures, &coverage, started);
         };
-        if let Some((_, message, failure)) = exec.failure {
-            let case = finding_case(exec.steps, &failure, seed);
+        if let Some((verdict, message, failure)) = exec.failure {
+            let mut case = finding_case(exec.steps, &failure, seed);
+            if verdict == Verdict::Warn {
+                case.level = Level::Should;
+            }
             let path = write_finding(&opts.findings, &case)
                 .map_err(|e| report.error.get_or_insert(e.to_string()).clone())
                 .ok();
