@@ -239,3 +239,44 @@ fn the_correct_server_gives_no_finding_in_two_minutes() {
     let r = clean_run(u32::MAX, Duration::from_secs(120));
     assert!(r.sequences >= 100, "only {} sequences", r.sequences);
 }
+
+/// The finding of `prop` against a server with `faults`: its rule and its case's level.
+fn finding_with(faults: &[Fault]) -> (String, edgecheck::profiles::simplex_v5::case::Level) {
+    let rt = runtime();
+    let bad = rt
+        .block_on(start(SimplexConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls: Tls::Plain,
+            page_size: PAGE_SIZE,
+            large_message: LARGE_MESSAGE,
+            faults: faults.to_vec(),
+            ..SimplexConfig::default()
+        }))
+        .expect("the reference server starts");
+    let dir = tempfile::tempdir().unwrap();
+    let report = prop_against(
+        &rt,
+        &bad,
+        &options(dir.path(), 2000, 16, Duration::from_secs(20)),
+    );
+    assert!(report.error.is_none(), "{faults:?}: {:?}", report.error);
+    let f = report
+        .finding
+        .unwrap_or_else(|| panic!("{faults:?}: no finding"));
+    (f.broken.rule, f.case.level)
+}
+
+/// A SHOULD rule missed on every response (no `Content-Type`) is reported as a warning when
+/// nothing else is wrong, and does not hide a MUST failure when there is one: the search
+/// goes on past the warnings.
+#[test]
+fn a_warning_does_not_hide_a_must_failure() {
+    use edgecheck::profiles::simplex_v5::case::Level;
+    assert_eq!(
+        finding_with(&[Fault::NoContentType]),
+        ("VB-RESP-CT".to_string(), Level::Should)
+    );
+    let (rule, level) = finding_with(&[Fault::NoContentType, Fault::RetrievalDeletes]);
+    assert_eq!(level, Level::Must, "{rule}");
+    assert_ne!(rule, "VB-RESP-CT");
+}

@@ -139,7 +139,7 @@ pub fn run(env: &Env, opts: &PropOptions, handle: &tokio::runtime::Handle) -> Pr
 
 /// Whether `rule` is a SHOULD or MAY rule: its finding is a warning, and `prop` goes on
 /// looking for a MUST failure.
-fn should(rule: &str) -> bool {
+pub(crate) fn should(rule: &str) -> bool {
     use crate::catalogue::requirements::Level as L;
     matches!(
         catalogue().get(rule).map(|r| r.level),
