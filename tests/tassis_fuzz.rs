@@ -3,6 +3,8 @@
 //! fails on the faulty server (TB-ALIVE) and passes on the correct one; a run against the
 //! correct server finds nothing.
 
+mod support;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -245,62 +247,27 @@ fn rates() {
     );
 }
 
-/// What the fuzzer blames on each fault of the reference server: a short campaign per fault
-/// (`FUZZ_BLAME_SECS`, default 4), its findings' rules against the fault's own rule, and
-/// each finding under another rule with its message. An audit of about 4 s per fault:
-/// `cargo test --release --test tassis_fuzz -- --ignored what_fuzz_blames --nocapture`
-/// (`FUZZ_BLAME_ONLY` takes a comma-separated list of faults).
+/// What the fuzzer blames on each fault of the reference server (`support::audit`): about
+/// 4 s per fault,
+/// `cargo test --release --test tassis_fuzz -- --ignored what_fuzz_blames --nocapture`.
 #[test]
 #[ignore = "an audit of about 4 s per fault; run by hand"]
 fn what_fuzz_blames_on_each_fault() {
-    let secs: u64 = std::env::var("FUZZ_BLAME_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(4);
-    let only: Vec<String> = std::env::var("FUZZ_BLAME_ONLY")
-        .map(|s| s.split(',').map(str::to_string).collect())
-        .unwrap_or_default();
     let rt = runtime();
-    let (mut own, mut other) = (0, 0);
-    for &fault in Fault::ALL {
-        if !only.is_empty() && !only.iter().any(|o| o == fault.name()) {
-            continue;
-        }
+    support::audit::blame_audit(Fault::ALL, Fault::name, Fault::rule, |fault, secs| {
         let dir = tempfile::tempdir().unwrap();
         let s = rt.block_on(server(Some(fault)));
         let mut o = options(dir.path(), secs, 1);
         o.max_findings = Some(8);
-        let report = match rt.block_on(campaign(&target(&s.url()), &o)) {
-            Ok(r) => r,
-            Err(e) => {
-                println!(
-                    "{:<36} {:<14} campaign error: {e}",
-                    fault.name(),
-                    fault.rule()
-                );
-                continue;
-            }
-        };
-        let rules: Vec<(&str, &str)> = report
+        let report = rt
+            .block_on(campaign(&target(&s.url()), &o))
+            .map_err(|e| e.to_string())?;
+        Ok(report
             .findings
             .iter()
-            .map(|f| (f.raw.rule.as_str(), f.raw.message.as_str()))
-            .collect();
-        let found_own = rules.iter().any(|(r, _)| *r == fault.rule());
-        let others: Vec<&(&str, &str)> = rules.iter().filter(|(r, _)| *r != fault.rule()).collect();
-        own += usize::from(found_own);
-        other += usize::from(!others.is_empty());
-        println!(
-            "{:<36} {:<14} {}",
-            fault.name(),
-            fault.rule(),
-            if found_own { "own" } else { "-" },
-        );
-        for (rule, message) in others {
-            println!("    {rule}: {message}");
-        }
-    }
-    println!("{own} faults found under their own rule; {other} blamed other rules too");
+            .map(|f| (f.raw.rule.clone(), f.raw.message.clone()))
+            .collect())
+    });
 }
 
 /// An anonymous connection's first operation refused as unauthorized breaks T-ANON, not
