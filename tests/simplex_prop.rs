@@ -29,12 +29,16 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 async fn server(fault: Option<Fault>) -> SimplexServer {
+    server_with(&Vec::from_iter(fault)).await
+}
+
+async fn server_with(faults: &[Fault]) -> SimplexServer {
     start(SimplexConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         tls: Tls::Plain,
         page_size: PAGE_SIZE,
         large_message: LARGE_MESSAGE,
-        faults: fault.into_iter().collect(),
+        faults: faults.to_vec(),
         ..SimplexConfig::default()
     })
     .await
@@ -243,16 +247,7 @@ fn the_correct_server_gives_no_finding_in_two_minutes() {
 /// The finding of `prop` against a server with `faults`: its rule and its case's level.
 fn finding_with(faults: &[Fault]) -> (String, edgecheck::profiles::simplex_v5::case::Level) {
     let rt = runtime();
-    let bad = rt
-        .block_on(start(SimplexConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            tls: Tls::Plain,
-            page_size: PAGE_SIZE,
-            large_message: LARGE_MESSAGE,
-            faults: faults.to_vec(),
-            ..SimplexConfig::default()
-        }))
-        .expect("the reference server starts");
+    let bad = rt.block_on(server_with(faults));
     let dir = tempfile::tempdir().unwrap();
     let report = prop_against(
         &rt,

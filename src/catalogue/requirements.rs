@@ -400,6 +400,12 @@ impl Requirements {
         self.index.get(id).map(|&i| &self.entries[i])
     }
 
+    /// Whether breaking rule `id` is a warning rather than a failure: a listed rule that is
+    /// not required (SHOULD, MAY). An unknown rule is a failure.
+    pub fn warns(&self, id: &str) -> bool {
+        self.get(id).is_some_and(|r| !r.level.is_required())
+    }
+
     /// Whether a rule ID has an entry.
     pub fn contains(&self, id: &str) -> bool {
         self.index.contains_key(id)

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use proptest::strategy::Strategy;
 
+use crate::catalogue::requirements::Requirements;
 use crate::engine::generate::{Driver, Shrunk, Trial};
 use crate::profiles::campaign::Tally;
 use crate::profiles::ending::{Broken, Ending};
@@ -115,15 +116,14 @@ impl<O, S, T> Failure<O, S, T> {
 
 /// Run the sequences of `strategy` as `opts` says: each is planned with `plan` and run with
 /// `execute` (which gets the deadline and returns `None` when it passed), on `opts.jobs`
-/// threads. The first failure is shrunk and run once more; a broken rule for which
-/// `should(rule)` holds (a SHOULD or MAY rule) is only a warning, reported when no sequence
-/// breaks a MUST rule.
+/// threads. The first failure is shrunk and run once more; a broken rule `rules` does not
+/// require (SHOULD, MAY) is only a warning, reported when no sequence breaks a MUST rule.
 pub fn run<O, S, T, C, V, St, G, P, E>(
     opts: &PropOptions,
     strategy: G,
     plan: P,
     execute: E,
-    should: &(dyn Fn(&str) -> bool + Sync),
+    rules: &Requirements,
 ) -> Sequences<O, S, T, C, V>
 where
     O: Send,
@@ -165,7 +165,7 @@ where
             t.0.add(&exec.counts);
             t.1.cover(&exec.transitions);
         }
-        exec.ending.trial(p.effective_ops(), should)
+        exec.ending.trial(p.effective_ops(), rules)
     });
     let failure = found.failure.map(
         |Shrunk {
@@ -260,7 +260,7 @@ mod tests {
             || vec(0u8..=255, 1..8),
             plan,
             |p, _| Some(execute(p)),
-            &|_| false,
+            &Requirements::from_entries("test", Vec::new()),
         );
         assert!(ran.error.is_none(), "{:?}", ran.error);
         assert!(ran.sequences > 1);
@@ -286,7 +286,7 @@ mod tests {
             || vec(0u8..=200, 1..8),
             plan,
             |p, _| Some(execute(p)),
-            &|_| false,
+            &Requirements::from_entries("test", Vec::new()),
         );
         assert!(clean.failure.is_none() && clean.error.is_none());
         assert_eq!(clean.sequences, 50);

@@ -1775,30 +1775,18 @@ mod tests {
 
     #[test]
     fn signature_faults_accepted_break_the_rule_of_their_kind() {
-        let rule = |f, e| sig_fault_rule(f, e);
-        assert_eq!(
-            rule(SigFault::Salt20, Endpoint::Retrieve),
-            Some("B-SIG-ALG")
-        );
-        assert_eq!(
-            rule(SigFault::Pkcs1v15, Endpoint::Create),
-            Some("B-SIG-ALG")
-        );
-        assert_eq!(
-            rule(SigFault::Pkcs1v15, Endpoint::Send),
-            Some("S-CRYPTO-PSS")
-        );
-        assert_eq!(
-            rule(SigFault::DropQuery, Endpoint::Send),
-            Some("B-SIG-INPUT")
-        );
-        assert_eq!(
-            rule(SigFault::NoPadding, Endpoint::Update),
-            Some("B-ENC-B64")
-        );
-        // A signature that does not verify at all: the model's rule for the endpoint.
-        assert_eq!(rule(SigFault::Bitflip, Endpoint::Create), None);
-        assert_eq!(rule(SigFault::OtherKey, Endpoint::Send), None);
+        for (f, endpoint, want) in [
+            (SigFault::Salt20, Endpoint::Retrieve, Some("B-SIG-ALG")),
+            (SigFault::Pkcs1v15, Endpoint::Create, Some("B-SIG-ALG")),
+            (SigFault::Pkcs1v15, Endpoint::Send, Some("S-CRYPTO-PSS")),
+            (SigFault::DropQuery, Endpoint::Send, Some("B-SIG-INPUT")),
+            (SigFault::NoPadding, Endpoint::Update, Some("B-ENC-B64")),
+            // A signature that does not verify at all: the model's rule for the endpoint.
+            (SigFault::Bitflip, Endpoint::Create, None),
+            (SigFault::OtherKey, Endpoint::Send, None),
+        ] {
+            assert_eq!(sig_fault_rule(f, endpoint), want, "{f:?} on {endpoint:?}");
+        }
         let mut rng = StdRng::seed_from_u64(5);
         for _ in 0..50 {
             let mut step = base(Endpoint::Send);

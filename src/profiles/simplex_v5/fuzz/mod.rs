@@ -524,22 +524,22 @@ async fn worker(job: Job) -> Result<FuzzReport, ProfileError> {
         },
         None => return Err(ProfileError::Internal("no target".into())),
     }
-    if let Some(raw) = unopened {
-        report.note_error(
-            "the canary connection could not be set up (see its finding); fuzzing goes on \
-             without it"
-                .into(),
-        );
-        if !record(&mut t, &mut report, raw, opts, start, shared).await {
-            t.close().await;
-            report.elapsed = start.elapsed();
-            return Ok(report);
+    // `false` when the campaign cannot go on (`record`).
+    let going = match unopened {
+        Some(raw) => {
+            report.note_error(
+                "the canary connection could not be set up (see its finding); fuzzing goes \
+                 on without it"
+                    .into(),
+            );
+            record(&mut t, &mut report, raw, opts, start, shared).await
         }
-    }
+        None => true,
+    };
     let mut next_canary = start + opts.canary_every;
     let mut last_progress = start;
     loop {
-        if job.done(deadline) {
+        if !going || job.done(deadline) {
             break;
         }
         let Some(env) = t.env() else { break };

@@ -13,6 +13,7 @@ use crate::profiles::simplex_v5::case::Expect;
 use crate::profiles::simplex_v5::case::{
     Case, ExpectNoPush, ExpectPushes, Level, Rest, Sign, Step, WsConnect, WsRequest, WsSign,
 };
+use crate::profiles::simplex_v5::catalogue;
 use crate::profiles::simplex_v5::runner::{self, Ending, Env};
 
 /// How long a session waits for a push it must not get after unsubscribe, in ms.
@@ -601,7 +602,7 @@ pub async fn execute(env: &Env, plan: &Plan) -> Exec {
     let mut warning = None;
     while let Ending::Broken { broken, .. } = &run.ending {
         let rule = broken.rule.clone();
-        if !super::should(&rule) || !case.requirements.contains(&rule) {
+        if !catalogue().warns(&rule) || !case.requirements.contains(&rule) {
             break;
         }
         case.requirements.retain(|r| *r != rule);

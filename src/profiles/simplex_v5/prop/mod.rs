@@ -105,7 +105,7 @@ pub fn run(env: &Env, opts: &PropOptions, handle: &tokio::runtime::Handle) -> Pr
                 counts: exec.requests,
             })
         },
-        &should,
+        catalogue(),
     );
     let mut report = PropReport {
         sequences: ran.sequences,
@@ -135,16 +135,6 @@ pub fn run(env: &Env, opts: &PropOptions, handle: &tokio::runtime::Handle) -> Pr
     }
     report.elapsed = ran.started.elapsed();
     report
-}
-
-/// Whether `rule` is a SHOULD or MAY rule: its finding is a warning, and `prop` goes on
-/// looking for a MUST failure.
-pub(crate) fn should(rule: &str) -> bool {
-    use crate::catalogue::requirements::Level as L;
-    matches!(
-        catalogue().get(rule).map(|r| r.level),
-        Some(L::Should | L::May)
-    )
 }
 
 /// The case a finding becomes: the plan's steps up to the failing one, the rule it broke.

@@ -1,9 +1,11 @@
 //! Judging what the server returned against the model: bodies, pages, messages and pushes.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use super::rest::body_text;
-use super::{Broken, Ctx, Stop};
+use super::{Broken, Ctx, Msg, Stop};
 use crate::client::Response;
 use crate::profiles::edge_v1::wire::{self, is_rfc3339_utc_z};
 
@@ -166,18 +168,18 @@ pub(crate) fn page(
             ),
             None => format!("1 to {} messages", remaining.len()),
         };
-        // Fewer messages than remain, one of them returned by an earlier retrieval and not
-        // deleted since: retrieval removed it (V-RETR-KEEP).
+        // Fewer messages than the page must hold, one of those an earlier retrieval
+        // returned and nothing deleted since: retrieval removed it (V-RETR-KEEP).
+        let window = match ctx.env.page_size {
+            Some(ps) => ps.min(remaining.len()),
+            None => remaining.len().min(1),
+        };
         let returned: Vec<&str> = list
             .iter()
             .filter_map(|m| m.get("id").and_then(Value::as_str))
             .collect();
-        let vanished = remaining.iter().find(|name| {
-            ctx.msgs.get(*name).is_some_and(|m| {
-                m.retrieved && m.id.as_deref().is_some_and(|id| !returned.contains(&id))
-            })
-        });
-        if let Some(name) = vanished.filter(|_| n < remaining.len()) {
+        let vanished = vanished(&remaining[..window], &returned, &ctx.msgs);
+        if let Some(name) = vanished.filter(|_| n < window) {
             return Err(Broken::new(
                 "V-RETR-KEEP",
                 format!("{want}, `{name}` among them (an earlier retrieval returned it)"),
@@ -221,6 +223,20 @@ pub(crate) fn page(
         }
     }
     Ok(())
+}
+
+/// The first of `expected` (messages a page must hold) that an earlier retrieval returned
+/// and that is not among the `returned` IDs.
+fn vanished<'a>(
+    expected: &'a [String],
+    returned: &[&str],
+    msgs: &HashMap<String, Msg>,
+) -> Option<&'a String> {
+    expected.iter().find(|name| {
+        msgs.get(*name).is_some_and(|m| {
+            m.retrieved && m.id.as_deref().is_some_and(|id| !returned.contains(&id))
+        })
+    })
 }
 
 /// Record (or compare) the ID the server gave message `name`.
@@ -445,6 +461,31 @@ pub(crate) fn message(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_message_the_page_must_hold_and_a_retrieval_returned_has_vanished() {
+        let msg = |id: &str, retrieved: bool| Msg {
+            conn: "c".into(),
+            bytes: Vec::new(),
+            b64: String::new(),
+            id: Some(id.into()),
+            ts: None,
+            deleted: false,
+            retrieved,
+        };
+        let msgs: HashMap<String, Msg> = [
+            ("m1".to_string(), msg("I1", true)),
+            ("m2".to_string(), msg("I2", false)),
+            ("m3".to_string(), msg("I3", true)),
+        ]
+        .into();
+        let names = ["m1", "m2", "m3"].map(String::from);
+        assert_eq!(vanished(&names, &["I2", "I3"], &msgs), Some(&names[0]));
+        // Never retrieved: a short page, not a removal.
+        assert_eq!(vanished(&names[1..2], &[], &msgs), None);
+        // Outside the page's window: not expected in this page.
+        assert_eq!(vanished(&names[..2], &["I1"], &msgs), None);
+    }
 
     #[test]
     fn message_ids() {

@@ -108,7 +108,7 @@ pub fn run(env: &Env, opts: &PropOptions, handle: &tokio::runtime::Handle) -> Pr
                 counts: (exec.logins, exec.frames),
             })
         },
-        &should,
+        catalogue(),
     );
     let mut report = PropReport {
         sequences: ran.sequences,
@@ -164,16 +164,6 @@ async fn minimize_steps(env: &Env, case: Case, rule: &str) -> (Case, minimize::M
     let kept = minimize::minimize(env, &reference.env, &case, rule, deadline).await;
     reference.close().await;
     kept
-}
-
-/// Whether `rule` is a SHOULD or MAY rule: its finding is a warning, and `prop` goes on
-/// looking for a MUST failure.
-fn should(rule: &str) -> bool {
-    use crate::catalogue::requirements::Level as L;
-    matches!(
-        catalogue().get(rule).map(|r| r.level),
-        Some(L::Should | L::May)
-    )
 }
 
 /// The case a finding becomes: the plan's steps up to the failing one, the rule it broke.
